@@ -1,0 +1,116 @@
+/* tinycnn/graph.h - a network loaded from its JSON description: nodes in
+ * topological order, inferred shapes, graph-owned buffers, forward and
+ * backward execution. The format is documented in docs/model-format.md. */
+#ifndef TINYCNN_GRAPH_H
+#define TINYCNN_GRAPH_H
+
+#include "tinycnn/plugin.h"
+#include "tinycnn/registry.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tc_graph tc_graph;
+
+/* A graph input as declared in the model file. */
+typedef struct tc_input_info {
+    const char *name;
+    tc_shape shape;    /* per sample, batch dimension excluded */
+    int is_label;      /* 1: class indices, fed to the loss */
+    float mean, std;   /* images: value = (pixel / 255 - mean) / std */
+} tc_input_info;
+
+/* A learnable tensor and its gradient, both graph-owned. */
+typedef struct tc_weight {
+    const char *name;  /* "node.weight" */
+    tc_tensor value;
+    tc_tensor grad;    /* data is NULL until a training batch is prepared */
+    int no_decay;
+} tc_weight;
+
+/* Training settings a model file may carry in its "training" object; the
+ * runner's options override them. Fields absent from the file keep the
+ * values the caller put there. */
+typedef struct tc_train_defaults {
+    int epochs;
+    int batch_size;
+    char optimizer[16]; /* "sgd" | "adam" */
+    double lr;
+    double momentum;
+    double weight_decay;
+    char lr_schedule[16]; /* "constant" | "cosine" | "step" */
+    double warmup_epochs;
+} tc_train_defaults;
+
+/* Parses, orders and checks a model. Every error names `path` (or origin)
+ * and the node at fault. Owner: the caller, freed by tc_graph_free. The
+ * registry must outlive the graph. Weights are allocated (zero) but not
+ * initialised: call tc_graph_init_weights or load them from a checkpoint. */
+tc_graph *tc_graph_load_file(const tc_registry *reg, const char *path, tc_error *err);
+tc_graph *tc_graph_load_string(const tc_registry *reg, const char *json_text,
+                               const char *origin, tc_error *err);
+void tc_graph_free(tc_graph *g);
+
+/* The model text exactly as loaded (stored in checkpoints). */
+const char *tc_graph_json(const tc_graph *g);
+const char *tc_graph_name(const tc_graph *g);
+
+/* Fills the fields the model's "training" object sets. */
+void tc_graph_train_defaults(const tc_graph *g, tc_train_defaults *d);
+
+int tc_graph_n_inputs(const tc_graph *g);
+const tc_input_info *tc_graph_input(const tc_graph *g, int i);
+int tc_graph_image_input(const tc_graph *g); /* index, or -1 */
+int tc_graph_label_input(const tc_graph *g); /* index, or -1 */
+int tc_graph_n_classes(const tc_graph *g);   /* size of the output's last dim */
+
+/* Nodes in execution (topological) order. */
+int tc_graph_n_nodes(const tc_graph *g);
+const char *tc_graph_node_name(const tc_graph *g, int i);
+const char *tc_graph_node_type(const tc_graph *g, int i);
+tc_shape tc_graph_node_shape(const tc_graph *g, int i); /* batch 1 */
+
+int tc_graph_n_weights(const tc_graph *g);
+tc_weight *tc_graph_weight(tc_graph *g, int i);
+tc_weight *tc_graph_find_weight(tc_graph *g, const char *name);
+int64_t tc_graph_n_weight_elements(const tc_graph *g);
+
+/* Initialises every weight from (seed, node name, weight name). Also sets
+ * the seed of per-step random streams (Dropout). */
+void tc_graph_init_weights(tc_graph *g, uint64_t seed);
+void tc_graph_set_seed(tc_graph *g, uint64_t seed);
+
+/* Plans and allocates buffers for `batch` samples; training also allocates
+ * gradients and runs the loss. Cheap when nothing changes; buffers only grow. */
+int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err);
+int tc_graph_batch(const tc_graph *g);
+
+/* The buffer of input i for the prepared batch (batch x per-sample shape). */
+float *tc_graph_input_data(tc_graph *g, int i);
+
+/* Forward pass. training=1 runs every node including the loss (dropout
+ * active, stream seeded by (seed, node, step)); training=0 runs only the
+ * nodes the output needs. */
+int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err);
+
+/* Backward pass after a training forward: fills every weight's grad. */
+int tc_graph_backward(tc_graph *g, tc_error *err);
+
+/* The output node's tensor (logits) and the loss of the last training forward. */
+const tc_tensor *tc_graph_output(const tc_graph *g);
+float tc_graph_loss(const tc_graph *g);
+
+/* Per-node timing, accumulated while enabled. */
+void tc_graph_set_profiling(tc_graph *g, int on);
+void tc_graph_profile(const tc_graph *g, int node, double *fwd_seconds, double *bwd_seconds,
+                      int64_t *calls);
+void tc_graph_profile_reset(tc_graph *g);
+
+/* Bytes the graph holds in planned buffers (activations, grads, workspace). */
+size_t tc_graph_planned_bytes(const tc_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+/* tinycnn/kernels.h - the compute kernels and thread pool the runtime offers
+ * to layers (through tc_host) and to benchmarks. */
+#ifndef TINYCNN_KERNELS_H
+#define TINYCNN_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Row-major SGEMM: C = alpha * op(A) * op(B) + beta * C, op(A) is M x K,
+ * op(B) is K x N. Threads over the worker threads unless called from inside
+ * tc_parallel_for. For the same thread count the result is bit-identical
+ * from run to run. beta == 0 means C is not read (may hold NaN). */
+void tc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+              float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb,
+              float beta, float *c, int64_t ldc);
+
+/* The plain triple loop, the reference the fast kernel is tested against. */
+void tc_sgemm_reference(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb,
+                        float beta, float *c, int64_t ldc);
+
+/* Worker threads. tc_set_threads(0) means: as many as cores available. */
+void tc_set_threads(int n);
+int tc_get_threads(void);
+
+/* Static split of [0, n) into tc_get_threads() contiguous chunks; fn runs once
+ * per non-empty chunk with that chunk's worker index. Nested calls run
+ * serially in the calling thread. */
+void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end, int worker),
+                     void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* tinycnn/registry.h - loading layer plugins and looking layer types up by
+ * name. The registry is the one piece of mutable state shared by graphs; it
+ * is an object the caller owns, not a global. */
+#ifndef TINYCNN_REGISTRY_H
+#define TINYCNN_REGISTRY_H
+
+#include "tinycnn/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tc_registry tc_registry;
+
+/* Allocates an empty registry. Owner: the caller, freed by tc_registry_free
+ * (which also dlclose()s every loaded plugin). NULL when out of memory. */
+tc_registry *tc_registry_new(void);
+void tc_registry_free(tc_registry *reg);
+
+/* Loads one plugin file. Refuses (with a message naming the file): a file
+ * that is not a loadable shared object, one without the entry symbol, a
+ * layer type built for another ABI version, and a type name that is already
+ * registered (naming both files). On failure nothing from that file stays
+ * registered. */
+int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err);
+
+/* Loads every "*.so" in dir, in name order. A missing folder is an error. */
+int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err);
+
+/* Registers a layer type compiled into the caller (tests, fuzzers); origin
+ * is what `plugins` shows as its file. */
+int tc_registry_add(tc_registry *reg, const tc_layer_type *type, const char *origin,
+                    tc_error *err);
+
+/* Looks a type up by name; NULL if none. origin (may be NULL) receives the
+ * path of the plugin file it came from. */
+const tc_layer_type *tc_registry_find(const tc_registry *reg, const char *name,
+                                      const char **origin);
+
+/* Enumerates registered types in registration order. */
+int tc_registry_count(const tc_registry *reg);
+const tc_layer_type *tc_registry_get(const tc_registry *reg, int i, const char **origin);
+
+/* The host function table handed to plugins; static, never freed. */
+const tc_host *tc_host_table(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,22 @@
+/*
+ * tinycnn/tinycnn.h - the public API of the tiny-cnn runtime library.
+ *
+ * Conventions: functions return 0 on success and non-zero on failure, filling
+ * a caller-provided tc_error with a message that names the file, node and
+ * value at fault. The library never prints and never exits.
+ */
+#ifndef TINYCNN_TINYCNN_H
+#define TINYCNN_TINYCNN_H
+
+#include "tinycnn/plugin.h"
+#include "tinycnn/status.h"
+#include "tinycnn/registry.h"
+#include "tinycnn/graph.h"
+#include "tinycnn/optim.h"
+#include "tinycnn/dataset.h"
+#include "tinycnn/checkpoint.h"
+#include "tinycnn/kernels.h"
+
+#define TC_VERSION_STRING "0.1.0"
+
+#endif

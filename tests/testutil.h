@@ -1,0 +1,55 @@
+/* Shared helpers for the CUnit test programs. */
+#ifndef TC_TESTUTIL_H
+#define TC_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stddef.h>
+#include "tinycnn/tinycnn.h"
+
+typedef struct tcu_test {
+    const char *name;
+    void (*fn)(void);
+} tcu_test;
+
+/* Runs one suite of tests (NULL-terminated array) verbosely and prints the
+ * CUnit summary. Returns the process exit status: 0 only if every test ran
+ * and passed. */
+int tcu_run(const char *suite, const tcu_test *tests);
+
+/* A registry with the standard layer plugins of this build loaded; cached
+ * for the life of the process. Fails the current test if loading fails. */
+tc_registry *tcu_registry(void);
+
+/* A fresh temporary folder (removed at exit, with its files). */
+const char *tcu_tmpdir(void);
+
+/* Writes len bytes to dir/name, returning the path (static buffer rotated
+ * among 8 slots). */
+const char *tcu_write_file(const char *name, const void *data, size_t len);
+
+/* The MNIST folder of the test environment. */
+const char *tcu_data_dir(void);
+
+/* Relative error |a-b| / max(1, |a|, |b|). */
+double tcu_rel_err(double a, double b);
+
+#define TCU_ASSERT_OK(expr, errp)                                                  \
+    do {                                                                       \
+        int rc_ = (expr);                                                      \
+        if (rc_ != 0)                                                          \
+            fprintf(stderr, "\n  %s failed: %s\n", #expr, (errp)->msg);       \
+        CU_ASSERT_EQUAL_FATAL(rc_, 0);                                         \
+    } while (0)
+
+/* Asserts that expr fails and its message contains needle. */
+#define TCU_ASSERT_FAILS_WITH(expr, errp, needle)                                  \
+    do {                                                                       \
+        (errp)->msg[0] = 0;                                                    \
+        int rc_ = (expr);                                                      \
+        CU_ASSERT_NOT_EQUAL(rc_, 0);                                           \
+        if (!strstr((errp)->msg, (needle)))                                    \
+            fprintf(stderr, "\n  expected '%s' in: %s\n", (needle), (errp)->msg); \
+        CU_ASSERT_PTR_NOT_NULL(strstr((errp)->msg, (needle)));                 \
+    } while (0)
+
+#endif
