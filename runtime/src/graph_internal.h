@@ -1,0 +1,83 @@
+/* Internal: the graph's data structures, shared by graph_load.c (parsing,
+ * ordering, shape inference) and graph_exec.c (planning, execution). */
+#ifndef TC_GRAPH_INTERNAL_H
+#define TC_GRAPH_INTERNAL_H
+
+#include <stdint.h>
+
+#include "tinycnn/graph.h"
+
+/* A value is a graph input or a node output; node i produces value
+ * n_inputs + i. Buffers are owned by the graph and only grow. */
+typedef struct tc_value {
+    tc_shape shape1;      /* batch 1 */
+    tc_shape shape;       /* at the prepared batch */
+    float *data;
+    size_t data_cap;      /* floats */
+    float *grad;
+    size_t grad_cap;
+    int needs_grad;       /* some weight lies upstream of it */
+    int grad_set;         /* during backward: grad holds a written value */
+    int n_consumers;
+} tc_value;
+
+typedef struct tc_node {
+    char *name;
+    const tc_layer_type *type;
+    const char *origin;   /* plugin file (registry-owned) */
+    void *self;
+    int n_inputs;
+    int *inputs;          /* value ids */
+    double *param_values; /* type->n_params */
+    tc_plan plan1;        /* at batch 1 */
+    tc_plan plan;         /* at the prepared batch */
+    int first_weight;
+    int n_weights;
+    int needed;           /* the output depends on it (inference runs it) */
+    int file_index;       /* position in the file, for messages */
+    void *saved;
+    size_t saved_cap;
+    double fwd_seconds, bwd_seconds;
+    int64_t calls;
+} tc_node;
+
+struct tc_graph {
+    char *origin;
+    char *json_text;
+    char *name;
+    tc_train_defaults defaults;
+    unsigned defaults_set;
+
+    int n_inputs;
+    tc_input_info *inputs;
+    char **input_names;
+
+    int n_nodes;
+    tc_node *nodes;       /* in execution order */
+    int n_values;
+    tc_value *values;
+    int output_value;
+    int loss_node;        /* index into nodes, or -1 */
+
+    int n_weights;
+    tc_weight *weights;
+    char **weight_names;
+
+    uint64_t seed;
+    int batch;
+    int prepared_training;
+    int planned_threads;
+    tc_tensor output_view;
+    int profiling;
+
+    void *workspace;
+    size_t workspace_cap;
+    float *scratch;       /* fan-out gradient sums */
+    size_t scratch_cap;   /* floats */
+    float one;            /* d loss / d loss */
+};
+
+/* Frees what a node owns. */
+void tc_node_release(tc_node *n);
+
+#endif
