@@ -19,6 +19,20 @@ extern "C" {
 
 #define TC_CHECKPOINT_VERSION 1u
 
+/* Files above this size are refused before anything is allocated. */
+#define TC_CHECKPOINT_MAX_BYTES ((uint64_t)2 << 30)
+
+/* Section kinds. Readers skip kinds they do not know, so a later version
+ * can add sections without breaking older readers. Each known kind must
+ * appear exactly once. */
+enum {
+    TC_CKPT_SECTION_MODEL = 1,   /* model JSON text, no NUL bytes */
+    TC_CKPT_SECTION_META = 2,    /* metadata JSON text, no NUL bytes */
+    TC_CKPT_SECTION_TENSORS = 3  /* u32 count; per tensor: u32 name length,
+                                    name bytes (no NUL), u32 ndim (<= TC_MAX_DIMS),
+                                    ndim x i64 dims (>= 0), float32 data */
+};
+
 typedef struct tc_named_tensor {
     char *name;
     tc_shape shape; /* as stored: no implicit batch dimension */
@@ -32,24 +46,42 @@ typedef struct tc_checkpoint {
     tc_named_tensor *tensors;
 } tc_checkpoint;
 
-/* Writes ck atomically to path (temporary file + fsync + rename). On any
- * failure (unwritable folder, full disk) the previous file at path is left
- * intact and the temporary file removed. The struct is only read. */
+/* Writes ck atomically to path (temporary file "PATH.tmp.XXXXXX" in the same
+ * folder, fsync, rename, fsync of the folder). On any failure (missing or
+ * unwritable folder, full disk) the previous file at path is left intact and
+ * the temporary file removed. The struct is only read. NULL texts are
+ * written as empty texts. The new file gets mode 0644. */
 int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err);
 
+/* Serialises ck to an open descriptor, as is: no temporary file, no fsync.
+ * origin names the destination in errors. */
+int tc_checkpoint_write_fd(int fd, const char *origin, const tc_checkpoint *ck,
+                           tc_error *err);
+
+/* Serialises ck to memory. Owner of *bytes: the caller, released with free().
+ * On failure *bytes is NULL and *len 0. */
+int tc_checkpoint_encode(const tc_checkpoint *ck, uint8_t **bytes, size_t *len,
+                         tc_error *err);
+
 /* Reads and verifies a checkpoint (magic, version, section bounds, CRC,
- * tensor sizes). Owner of out's contents: the caller, freed by
- * tc_checkpoint_free. On failure out is left empty. */
+ * tensor sizes, duplicate names). Owner of out's contents: the caller, freed
+ * by tc_checkpoint_free. out is overwritten, not freed, so pass an empty or
+ * freed struct. On failure out is left empty (zeroed) and nothing leaks.
+ * Every tensor's data is non-NULL, even when it has zero elements. */
 int tc_checkpoint_read(const char *path, tc_checkpoint *out, tc_error *err);
 
 /* The same from memory (fuzzing, tests); origin names it in errors. */
 int tc_checkpoint_parse(const uint8_t *bytes, size_t len, const char *origin,
                         tc_checkpoint *out, tc_error *err);
 
-/* Frees what tc_checkpoint_read allocated and zeroes the struct. */
+/* Frees the tensors and both texts (which must be malloc()ed or NULL, as
+ * tc_checkpoint_read makes them) and zeroes the struct. ck may be NULL. */
 void tc_checkpoint_free(tc_checkpoint *ck);
 
-/* Appends a copy of (name, shape, data) to ck; ck then owns the copy. */
+/* Appends a copy of (name, shape, data) to ck; ck then owns the copy. Start
+ * from a zeroed struct. Refuses an empty or duplicate name, ndim outside
+ * [0, TC_MAX_DIMS] (0 is a scalar of one element), a negative dimension or an
+ * element count that overflows; data may be NULL only for zero elements. */
 int tc_checkpoint_add(tc_checkpoint *ck, const char *name, const tc_shape *shape,
                       const float *data, tc_error *err);
 
