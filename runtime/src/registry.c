@@ -4,10 +4,12 @@
 #include "tinycnn/registry.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tinycnn/status.h"
 
@@ -22,6 +24,8 @@ struct tc_registry {
     int n_entries, cap_entries;
     void **handles;
     int n_handles, cap_handles;
+    char **warnings;
+    int n_warnings;
 };
 
 /* Registration context for one plugin file being loaded. */
@@ -49,6 +53,9 @@ void tc_registry_free(tc_registry *reg)
     for (int i = 0; i < reg->n_handles; i++)
         dlclose(reg->handles[i]);
     free(reg->handles);
+    for (int i = 0; i < reg->n_warnings; i++)
+        free(reg->warnings[i]);
+    free(reg->warnings);
     free(reg);
 }
 
@@ -131,8 +138,44 @@ static void rollback(tc_registry *reg, int first_entry)
     reg->n_entries = first_entry;
 }
 
+static void add_warning(tc_registry *reg, const char *msg)
+{
+    char **w = realloc(reg->warnings, sizeof *w * (size_t)(reg->n_warnings + 1));
+    if (!w)
+        return;
+    reg->warnings = w;
+    if ((w[reg->n_warnings] = strdup(msg)))
+        reg->n_warnings++;
+}
+
+int tc_registry_n_warnings(const tc_registry *reg)
+{
+    return reg->n_warnings;
+}
+
+const char *tc_registry_warning(const tc_registry *reg, int i)
+{
+    return i >= 0 && i < reg->n_warnings ? reg->warnings[i] : NULL;
+}
+
+/* Loading code from a file or folder that another user can write to would
+ * let that user run code as whoever runs tinycnn. */
+static int check_not_writable_by_others(const char *path, const char *what, tc_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return tc_error_set(err, "%s: cannot read the %s: %s", path, what, strerror(errno));
+    if (st.st_mode & S_IWOTH)
+        return tc_error_set(err, "%s: refusing to load plugins from a %s that every user can "
+                                 "write to (mode %03o); run chmod o-w on it",
+                            path, what, (unsigned)(st.st_mode & 0777));
+    return 0;
+}
+
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err)
 {
+    if (check_not_writable_by_others(path, "plugin file", err))
+        return 1;
     dlerror();
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -188,7 +231,13 @@ int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return tc_error_set(err, "%s: cannot open plugin folder", dir);
+        return tc_error_set(err, "%s: cannot open plugin folder: %s", dir, strerror(errno));
+    tc_error unsafe;
+    if (check_not_writable_by_others(dir, "folder", &unsafe)) {
+        closedir(d);
+        add_warning(reg, unsafe.msg);
+        return 0;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     int rc = 0;
@@ -222,7 +271,10 @@ int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err)
             break;
         }
         snprintf(path, len, "%s/%s", dir, names[i]);
-        rc = tc_registry_load_file(reg, path, err);
+        if (check_not_writable_by_others(path, "plugin file", &unsafe))
+            add_warning(reg, unsafe.msg);
+        else
+            rc = tc_registry_load_file(reg, path, err);
         free(path);
     }
 out:

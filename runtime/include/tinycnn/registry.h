@@ -18,14 +18,21 @@ tc_registry *tc_registry_new(void);
 void tc_registry_free(tc_registry *reg);
 
 /* Loads one plugin file. Refuses (with a message naming the file): a file
- * that is not a loadable shared object, one without the entry symbol, a
+ * that other users can write to, a file that is not a loadable shared object, one without the entry symbol, a
  * layer type built for another ABI version, and a type name that is already
  * registered (naming both files). On failure nothing from that file stays
  * registered. */
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err);
 
-/* Loads every "*.so" in dir, in name order. A missing folder is an error. */
+/* Loads every "*.so" in dir, in name order. A missing folder is an error.
+ * For safety a plugin file or folder that other users can write to is not
+ * loaded: the folder or file is skipped and a warning saying why is recorded
+ * (see tc_registry_warning); loading the rest goes on. */
 int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err);
+
+/* Warnings recorded while loading (skipped unsafe files), oldest first. */
+int tc_registry_n_warnings(const tc_registry *reg);
+const char *tc_registry_warning(const tc_registry *reg, int i);
 
 /* Registers a layer type compiled into the caller (tests, fuzzers); origin
  * is what `plugins` shows as its file. */
