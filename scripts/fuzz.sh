@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a
+# bounded time from the seed corpus in tests/fuzz/corpus/. Any crash, leak,
+# timeout or sanitizer report fails the run; the reproducer is kept in
+# build-fuzz/findings/ and its path printed.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DTINYCNN_FUZZ=ON -DTINYCNN_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_model fuzz_checkpoint fuzz_idx fuzz_png
+mkdir -p build-fuzz/findings
+status=0
+for t in model checkpoint idx png; do
+  work=$(mktemp -d)             # new inputs found this run; the committed seeds stay as they are
+  cp tests/fuzz/corpus/$t/* "$work"/
+  echo "fuzz: $t for ${secs}s"
+  if ! build-fuzz/bin/fuzz_$t -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+       -max_len=65536 -print_final_stats=1 -artifact_prefix=build-fuzz/findings/$t- \
+       "$work" 2>build-fuzz/fuzz_$t.log; then
+    echo "fuzz: $t FAILED; see build-fuzz/fuzz_$t.log and build-fuzz/findings/"
+    tail -40 build-fuzz/fuzz_$t.log
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build-fuzz/fuzz_$t.log | sed "s/^/fuzz: $t /"
+  rm -rf "$work"
+done
+exit $status
