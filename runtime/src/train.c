@@ -1,0 +1,430 @@
+/* The training and evaluation loops (see tinycnn/train.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "tinycnn/train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rng.h"
+#include "tinycnn/status.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void tc_train_config_defaults(tc_train_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->epochs = 10;
+    cfg->batch_size = 64;
+    cfg->optim.kind = TC_OPTIM_ADAM;
+    cfg->optim.momentum = 0.9f;
+    cfg->optim.weight_decay = 0.0f;
+    cfg->optim.beta1 = 0.9f;
+    cfg->optim.beta2 = 0.999f;
+    cfg->optim.eps = 1e-8f;
+    cfg->lr = 0.001;
+    cfg->schedule = TC_LR_CONSTANT;
+    cfg->warmup_epochs = 0.0;
+    cfg->step_epochs = 0;
+    cfg->step_gamma = 0.1;
+    cfg->seed = 42;
+    cfg->limit = 0;
+    cfg->shuffle = 1;
+}
+
+const char *tc_lr_schedule_name(tc_lr_schedule s)
+{
+    switch (s) {
+    case TC_LR_CONSTANT: return "constant";
+    case TC_LR_COSINE: return "cosine";
+    case TC_LR_STEP: return "step";
+    }
+    return "?";
+}
+
+int tc_lr_schedule_parse(const char *name, tc_lr_schedule *out)
+{
+    static const tc_lr_schedule all[] = {TC_LR_CONSTANT, TC_LR_COSINE, TC_LR_STEP};
+    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, tc_lr_schedule_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return 1;
+}
+
+int tc_optim_kind_parse(const char *name, tc_optim_kind *out)
+{
+    if (name && strcmp(name, "sgd") == 0) {
+        *out = TC_OPTIM_SGD;
+        return 0;
+    }
+    if (name && strcmp(name, "adam") == 0) {
+        *out = TC_OPTIM_ADAM;
+        return 0;
+    }
+    return 1;
+}
+
+int tc_train_config_check(const tc_train_config *c, tc_error *err)
+{
+    if (c->epochs < 1)
+        return tc_error_set(err, "epochs must be at least 1 (got %d)", c->epochs);
+    if (c->batch_size < 1)
+        return tc_error_set(err, "batch size must be at least 1 (got %d)", c->batch_size);
+    if (!(c->lr > 0.0) || !isfinite(c->lr))
+        return tc_error_set(err, "learning rate must be a positive number (got %g)", c->lr);
+    if (c->optim.kind != TC_OPTIM_SGD && c->optim.kind != TC_OPTIM_ADAM)
+        return tc_error_set(err, "unknown optimizer kind %d", (int)c->optim.kind);
+    if (!(c->optim.momentum >= 0.0f && c->optim.momentum < 1.0f))
+        return tc_error_set(err, "momentum must be in [0, 1) (got %g)", (double)c->optim.momentum);
+    if (!(c->optim.weight_decay >= 0.0f) || !isfinite(c->optim.weight_decay))
+        return tc_error_set(err, "weight decay must be >= 0 (got %g)",
+                            (double)c->optim.weight_decay);
+    if (!(c->optim.beta1 >= 0.0f && c->optim.beta1 < 1.0f) ||
+        !(c->optim.beta2 >= 0.0f && c->optim.beta2 < 1.0f) || !(c->optim.eps > 0.0f))
+        return tc_error_set(err, "Adam settings out of range (beta1 %g, beta2 %g, eps %g)",
+                            (double)c->optim.beta1, (double)c->optim.beta2, (double)c->optim.eps);
+    if ((int)c->schedule < TC_LR_CONSTANT || (int)c->schedule > TC_LR_STEP)
+        return tc_error_set(err, "unknown learning rate schedule %d", (int)c->schedule);
+    if (!(c->warmup_epochs >= 0.0) || !isfinite(c->warmup_epochs))
+        return tc_error_set(err, "warmup epochs must be >= 0 (got %g)", c->warmup_epochs);
+    if (c->step_epochs < 0)
+        return tc_error_set(err, "step schedule period must be >= 0 (got %d)", c->step_epochs);
+    if (!(c->step_gamma > 0.0) || !isfinite(c->step_gamma))
+        return tc_error_set(err, "step schedule factor must be positive (got %g)", c->step_gamma);
+    if (c->limit < 0)
+        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)c->limit);
+    return 0;
+}
+
+int tc_train_config_from_graph(const tc_graph *g, tc_train_config *cfg, tc_error *err)
+{
+    tc_train_config_defaults(cfg);
+    tc_train_defaults d;
+    memset(&d, 0, sizeof d);
+    d.epochs = cfg->epochs;
+    d.batch_size = cfg->batch_size;
+    strcpy(d.optimizer, "adam");
+    d.lr = cfg->lr;
+    d.momentum = cfg->optim.momentum;
+    d.weight_decay = cfg->optim.weight_decay;
+    strcpy(d.lr_schedule, tc_lr_schedule_name(cfg->schedule));
+    d.warmup_epochs = cfg->warmup_epochs;
+    if (g)
+        tc_graph_train_defaults(g, &d);
+    d.optimizer[sizeof d.optimizer - 1] = 0;
+    d.lr_schedule[sizeof d.lr_schedule - 1] = 0;
+
+    const char *who = g ? tc_graph_name(g) : "model";
+    cfg->epochs = d.epochs;
+    cfg->batch_size = d.batch_size;
+    if (tc_optim_kind_parse(d.optimizer, &cfg->optim.kind) != 0)
+        return tc_error_set(err, "%s: training.optimizer '%s' is not one of sgd, adam", who,
+                            d.optimizer);
+    cfg->lr = d.lr;
+    cfg->optim.momentum = (float)d.momentum;
+    cfg->optim.weight_decay = (float)d.weight_decay;
+    if (tc_lr_schedule_parse(d.lr_schedule, &cfg->schedule) != 0)
+        return tc_error_set(err, "%s: training.lr_schedule '%s' is not one of constant, cosine, step",
+                            who, d.lr_schedule);
+    cfg->warmup_epochs = d.warmup_epochs;
+    if (tc_train_config_check(cfg, err) != 0)
+        return tc_error_prefix(err, "%s: training", who);
+    return 0;
+}
+
+double tc_lr_at(const tc_train_config *cfg, int epoch, int64_t step, int64_t steps_per_epoch)
+{
+    if (steps_per_epoch < 1)
+        steps_per_epoch = 1;
+    int64_t s = (int64_t)epoch * steps_per_epoch + step;
+    int64_t total = (int64_t)cfg->epochs * steps_per_epoch;
+    int64_t warm = (int64_t)llround(cfg->warmup_epochs * (double)steps_per_epoch);
+    if (warm > total)
+        warm = total;
+    if (s < warm)
+        return cfg->lr * (double)(s + 1) / (double)warm;
+    switch (cfg->schedule) {
+    case TC_LR_COSINE: {
+        int64_t span = total - warm;
+        if (span <= 0)
+            return cfg->lr;
+        double t = (double)(s - warm) / (double)span;
+        if (t > 1.0)
+            t = 1.0; /* past the planned end (an extended resume): stay at 0 */
+        return cfg->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * t));
+    }
+    case TC_LR_STEP: {
+        int period = cfg->step_epochs > 0 ? cfg->step_epochs : cfg->epochs / 3;
+        if (period < 1)
+            period = 1;
+        return cfg->lr * pow(cfg->step_gamma, (double)(epoch / period));
+    }
+    case TC_LR_CONSTANT:
+    default:
+        return cfg->lr;
+    }
+}
+
+void tc_train_order(uint64_t seed, int epoch, int shuffle, int64_t *order, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        order[i] = i;
+    if (!shuffle || n < 2)
+        return;
+    tc_rng r;
+    tc_rng_seed(&r, seed, "shuffle", NULL, (uint64_t)epoch);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)tc_rng_below(&r, (uint64_t)i + 1);
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+static int64_t used_count(const tc_dataset *ds, int64_t limit)
+{
+    return (limit > 0 && limit < ds->count) ? limit : ds->count;
+}
+
+int64_t tc_train_batches(const tc_train_config *cfg, const tc_dataset *train)
+{
+    int64_t n = used_count(train, cfg->limit);
+    int64_t b = cfg->batch_size > 0 ? cfg->batch_size : 1;
+    return (n + b - 1) / b;
+}
+
+int tc_argmax(const float *x, int64_t n)
+{
+    int best = 0;
+    float bv = -INFINITY;
+    int found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(x[i]))
+            continue;
+        if (!found || x[i] > bv) {
+            bv = x[i];
+            best = (int)i;
+            found = 1;
+        }
+    }
+    return best;
+}
+
+/* What both loops need to know about the graph's inputs. */
+typedef struct io_plan {
+    int image, label;
+    float mean, std;
+    int64_t n_classes;
+} io_plan;
+
+static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int need_label,
+                   io_plan *io, tc_error *err)
+{
+    const char *model = tc_graph_name(g);
+    io->image = tc_graph_image_input(g);
+    io->label = tc_graph_label_input(g);
+    if (io->image < 0)
+        return tc_error_set(err, "model %s has no image input", model);
+    if (need_label && io->label < 0)
+        return tc_error_set(err, "model %s has no label input (an input with \"role\": \"label\")",
+                            model);
+    for (int i = 0; i < tc_graph_n_inputs(g); i++)
+        if (i != io->image && i != io->label)
+            return tc_error_set(err, "model %s: input '%s' is neither the image nor the label; "
+                                     "the training loop can only feed those",
+                                model, tc_graph_input(g, i)->name);
+    const tc_input_info *in = tc_graph_input(g, io->image);
+    io->mean = in->mean;
+    io->std = in->std;
+    int64_t want = 1;
+    for (int d = 0; d < in->shape.ndim; d++)
+        want *= in->shape.dims[d];
+    int64_t have = (int64_t)ds->channels * ds->height * ds->width;
+    if (want != have)
+        return tc_error_set(err, "model %s: input '%s' wants %lld values per image but the data "
+                                 "set's images are %dx%dx%d",
+                            model, in->name, (long long)want, (int)ds->channels, (int)ds->height,
+                            (int)ds->width);
+    if (!(io->std != 0.0f) || !isfinite(io->std))
+        return tc_error_set(err, "model %s: input '%s' has std %g", model, in->name,
+                            (double)io->std);
+    io->n_classes = tc_graph_n_classes(g);
+    if (io->n_classes < 1)
+        return tc_error_set(err, "model %s: the output has no classes", model);
+    for (int64_t i = 0; i < n_used; i++)
+        if ((int64_t)ds->labels[i] >= io->n_classes)
+            return tc_error_set(err, "image %lld has label %d, but model %s has %lld classes",
+                                (long long)i, (int)ds->labels[i], model,
+                                (long long)io->n_classes);
+    return 0;
+}
+
+/* Fills the prepared input buffers from the images order[0..n). */
+static int fill_inputs(tc_graph *g, const tc_dataset *ds, const io_plan *io, const int64_t *idx,
+                       int n, tc_error *err)
+{
+    float *images = tc_graph_input_data(g, io->image);
+    float *labels = io->label >= 0 ? tc_graph_input_data(g, io->label) : NULL;
+    if (!images)
+        return tc_error_set(err, "model %s: no buffer for the image input", tc_graph_name(g));
+    tc_dataset_fill_batch(ds, idx, n, io->mean, io->std, images, labels);
+    return 0;
+}
+
+/* Counts the samples whose output argmax equals their label. */
+static int64_t count_correct(const tc_tensor *out, const tc_dataset *ds, const int64_t *idx, int n,
+                             int64_t *confusion, int64_t n_classes)
+{
+    int64_t per = n > 0 ? tc_shape_count(&out->shape) / n : 0;
+    int64_t correct = 0;
+    for (int i = 0; i < n; i++) {
+        int pred = tc_argmax(out->data + (int64_t)i * per, per);
+        int truth = ds->labels[idx[i]];
+        correct += pred == truth;
+        if (confusion && pred < n_classes)
+            confusion[(int64_t)truth * n_classes + pred]++;
+    }
+    return correct;
+}
+
+int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
+                   const tc_train_config *cfg, int epoch, int64_t start_batch,
+                   const tc_train_hooks *hooks, tc_epoch_stats *stats, tc_error *err)
+{
+    memset(stats, 0, sizeof *stats);
+    if (tc_train_config_check(cfg, err) != 0)
+        return 1;
+    int64_t n = used_count(train, cfg->limit);
+    if (n < 1)
+        return tc_error_set(err, "the training set is empty");
+    io_plan io;
+    if (plan_io(g, train, n, 1, &io, err) != 0)
+        return 1;
+    int64_t bs = cfg->batch_size;
+    int64_t n_batches = (n + bs - 1) / bs;
+    stats->n_batches = n_batches;
+    if (start_batch < 0 || start_batch > n_batches)
+        return tc_error_set(err, "cannot start epoch %d at batch %lld of %lld", epoch + 1,
+                            (long long)start_batch, (long long)n_batches);
+    stats->batches_done = start_batch;
+
+    int64_t *order = malloc((size_t)n * sizeof *order);
+    if (!order)
+        return tc_error_set(err, "out of memory for %lld image indices", (long long)n);
+    tc_train_order(cfg->seed, epoch, cfg->shuffle, order, n);
+
+    int every = hooks && hooks->progress_every > 0 ? hooks->progress_every : 10;
+    double t0 = now_seconds();
+    double loss_sum = 0.0, lr = 0.0;
+    int64_t correct = 0, images = 0;
+    int rc = 0;
+    for (int64_t b = start_batch; b < n_batches; b++) {
+        if (hooks && hooks->cancel && *hooks->cancel) {
+            stats->cancelled = 1;
+            break;
+        }
+        int64_t first = b * bs;
+        int cnt = (int)(first + bs <= n ? bs : n - first);
+        uint64_t step = (uint64_t)epoch * (uint64_t)n_batches + (uint64_t)b;
+        if (tc_graph_prepare(g, cnt, 1, err) != 0 ||
+            fill_inputs(g, train, &io, order + first, cnt, err) != 0 ||
+            tc_graph_forward(g, 1, step, err) != 0) {
+            rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
+                                 (unsigned long long)step + 1);
+            break;
+        }
+        float loss = tc_graph_loss(g);
+        if (!isfinite(loss)) {
+            /* Stop before the update so the weights stay those of the last
+             * finite step; the caller keeps its last good checkpoint. */
+            rc = tc_error_set(err, "the loss became %s at epoch %d, step %llu (batch %lld of %lld)",
+                              isnan(loss) ? "NaN" : "infinite", epoch + 1,
+                              (unsigned long long)step + 1, (long long)b + 1,
+                              (long long)n_batches);
+            break;
+        }
+        correct += count_correct(tc_graph_output(g), train, order + first, cnt, NULL, 0);
+        if (tc_graph_backward(g, err) != 0) {
+            rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
+                                 (unsigned long long)step + 1);
+            break;
+        }
+        lr = tc_lr_at(cfg, epoch, b, n_batches);
+        tc_optimizer_step(opt, (float)lr);
+        loss_sum += (double)loss * cnt;
+        images += cnt;
+        stats->batches_done = b + 1;
+        if (hooks && hooks->progress && ((b + 1) % every == 0 || b + 1 == n_batches)) {
+            double el = now_seconds() - t0;
+            tc_train_progress p = {
+                .epoch = epoch,
+                .batch = b + 1,
+                .n_batches = n_batches,
+                .loss = loss_sum / (double)images,
+                .accuracy = (double)correct / (double)images,
+                .images_per_s = el > 0 ? (double)images / el : 0.0,
+                .lr = lr,
+                .seconds = el,
+            };
+            hooks->progress(hooks->user, &p);
+        }
+    }
+    free(order);
+    stats->seconds = now_seconds() - t0;
+    stats->images = images;
+    stats->loss_sum = loss_sum;
+    stats->correct = correct;
+    stats->loss = images ? loss_sum / (double)images : 0.0;
+    stats->accuracy = images ? (double)correct / (double)images : 0.0;
+    stats->images_per_s = stats->seconds > 0 ? (double)images / stats->seconds : 0.0;
+    return rc;
+}
+
+int tc_evaluate(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit, int64_t *confusion,
+                int64_t *correct, int64_t *total, tc_error *err)
+{
+    if (correct)
+        *correct = 0;
+    if (total)
+        *total = 0;
+    if (batch < 1)
+        return tc_error_set(err, "batch size must be at least 1 (got %d)", batch);
+    if (limit < 0)
+        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
+    int64_t n = used_count(ds, limit);
+    io_plan io;
+    if (plan_io(g, ds, n, 0, &io, err) != 0)
+        return 1;
+    int64_t *idx = malloc((size_t)batch * sizeof *idx);
+    if (!idx)
+        return tc_error_set(err, "out of memory");
+    int64_t ok = 0, done = 0;
+    int rc = 0;
+    for (int64_t first = 0; first < n; first += batch) {
+        int cnt = (int)(first + batch <= n ? batch : n - first);
+        for (int i = 0; i < cnt; i++)
+            idx[i] = first + i;
+        if (tc_graph_prepare(g, cnt, 0, err) != 0 || fill_inputs(g, ds, &io, idx, cnt, err) != 0 ||
+            tc_graph_forward(g, 0, 0, err) != 0) {
+            rc = tc_error_prefix(err, "evaluating images %lld..%lld", (long long)first,
+                                 (long long)(first + cnt - 1));
+            break;
+        }
+        ok += count_correct(tc_graph_output(g), ds, idx, cnt, confusion, io.n_classes);
+        done += cnt;
+    }
+    free(idx);
+    if (correct)
+        *correct = ok;
+    if (total)
+        *total = done;
+    return rc;
+}
