@@ -684,6 +684,17 @@ static void test_add_validation(void)
     TCU_ASSERT_FAILS_WITH(tc_checkpoint_write(path, &ck, &err), &err,
                           "invalid.ckpt: tensor 'a': dimension 1 is negative (-3)");
     CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    /* So is a duplicate name put there by hand (the reader would refuse it). */
+    ck.tensors[0].shape.dims[1] = 2;
+    ck.tensors[1].name[0] = 'a';
+    TCU_ASSERT_FAILS_WITH(tc_checkpoint_write(path, &ck, &err), &err,
+                          "invalid.ckpt: duplicate tensor name 'a'");
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);
+    uint8_t *bytes;
+    size_t nbytes;
+    TCU_ASSERT_FAILS_WITH(tc_checkpoint_encode(&ck, &bytes, &nbytes, &err), &err,
+                          "duplicate tensor name 'a'");
+    CU_ASSERT_PTR_NULL(bytes);
     tc_checkpoint_free(&ck);
     CU_ASSERT(is_empty(&ck));
     tc_checkpoint_free(NULL);

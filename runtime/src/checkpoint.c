@@ -165,6 +165,36 @@ int tc_checkpoint_add(tc_checkpoint *ck, const char *name, const tc_shape *shape
     return 0;
 }
 
+static int cmp_name_ptr(const void *a, const void *b)
+{
+    const tc_named_tensor *x = *(const tc_named_tensor *const *)a;
+    const tc_named_tensor *y = *(const tc_named_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* Refuses two tensors of one name: sort pointers by name and compare
+ * neighbours (n log n, so a hostile file with millions of tiny tensors
+ * cannot stall the reader). */
+static int check_duplicates(const tc_named_tensor *t, size_t n, tc_error *err)
+{
+    if (n < 2)
+        return 0;
+    const tc_named_tensor **idx = malloc(n * sizeof *idx);
+    if (!idx)
+        return tc_error_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        idx[i] = &t[i];
+    qsort(idx, n, sizeof *idx, cmp_name_ptr);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(idx[i - 1]->name, idx[i]->name) == 0) {
+            tc_error_set(err, "duplicate tensor name '%s'", idx[i]->name);
+            free(idx);
+            return 1;
+        }
+    free(idx);
+    return 0;
+}
+
 /* ---- encoding -------------------------------------------------------- */
 
 /* A byte sink: either one exactly-sized memory buffer, or a descriptor fed
@@ -262,6 +292,9 @@ static int plan_sizes(const tc_checkpoint *ck, uint64_t *tensor_bytes, uint64_t 
             return tc_error_set(err, "the tensors are too large to store");
         tb += one + count * 4;
     }
+    /* The reader refuses duplicates, so never write a file it cannot read. */
+    if (check_duplicates(ck->tensors, ck->n_tensors, err))
+        return 1;
     size_t ml = ck->model_json ? strlen(ck->model_json) : 0;
     size_t xl = ck->meta_json ? strlen(ck->meta_json) : 0;
     uint64_t fb = HEADER_BYTES + 3 * SECTION_HEADER_BYTES + CRC_BYTES;
@@ -518,13 +551,6 @@ static const uint8_t *take(cursor *c, size_t n)
     return p;
 }
 
-static int cmp_name_ptr(const void *a, const void *b)
-{
-    const tc_named_tensor *x = *(const tc_named_tensor *const *)a;
-    const tc_named_tensor *y = *(const tc_named_tensor *const *)b;
-    return strcmp(x->name, y->name);
-}
-
 /* Parses a tensors section of `len` bytes into ck->tensors. */
 static int parse_tensors(const uint8_t *p, size_t len, int truncated, const char *origin,
                          tc_checkpoint *ck, tc_error *err)
@@ -599,23 +625,8 @@ static int parse_tensors(const uint8_t *p, size_t len, int truncated, const char
     if (c.left != 0)
         return tc_error_set(err, "%s: corrupt tensors section: %zu bytes left after %" PRIu32
                             " tensors", origin, c.left, count);
-    /* Duplicates: sort pointers by name, compare neighbours (n log n, so a
-     * hostile file with millions of tiny tensors cannot stall the reader). */
-    if (ck->n_tensors > 1) {
-        const tc_named_tensor **idx = malloc(ck->n_tensors * sizeof *idx);
-        if (!idx)
-            return tc_error_set(err, "%s: out of memory", origin);
-        for (size_t i = 0; i < ck->n_tensors; i++)
-            idx[i] = &ck->tensors[i];
-        qsort(idx, ck->n_tensors, sizeof *idx, cmp_name_ptr);
-        for (size_t i = 1; i < ck->n_tensors; i++)
-            if (strcmp(idx[i - 1]->name, idx[i]->name) == 0) {
-                tc_error_set(err, "%s: duplicate tensor name '%s'", origin, idx[i]->name);
-                free(idx);
-                return 1;
-            }
-        free(idx);
-    }
+    if (check_duplicates(ck->tensors, ck->n_tensors, err))
+        return tc_error_prefix(err, "%s", origin);
     return 0;
 }
 
