@@ -1,0 +1,127 @@
+/*
+ * add.c - the Add layer plugin: the elementwise sum of 2 to 16 inputs of
+ * identical shape (residual connections). Inputs are summed in input order,
+ * so the result does not depend on the thread count.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+#define ADD_MAX_INPUTS 16
+
+typedef struct add {
+    const tc_host *host;
+} add;
+
+static int add_create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    (void)v;
+    add *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "Add: out of memory");
+        return 1;
+    }
+    l->host = host;
+    *self = l;
+    return 0;
+}
+
+static void add_destroy(void *self)
+{
+    free(self);
+}
+
+static int add_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
+                    tc_error *err)
+{
+    add *l = self;
+    (void)n_threads;
+    if (lu_check_inputs(l->host, "Add", in, n_inputs, 2, ADD_MAX_INPUTS, err))
+        return 1;
+    for (int i = 1; i < n_inputs; i++) {
+        int same = in[i].ndim == in[0].ndim;
+        for (int d = 0; same && d < in[0].ndim; d++)
+            same = in[i].dims[d] == in[0].dims[d];
+        if (!same) {
+            char a[LU_SHAPE_BUF], b[LU_SHAPE_BUF];
+            l->host->set_error(err, "Add needs inputs of identical shape: input 0 is %s, "
+                                    "input %d is %s", lu_shape_str(&in[0], a, sizeof a), i,
+                               lu_shape_str(&in[i], b, sizeof b));
+            return 1;
+        }
+    }
+    plan->output = in[0];
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    plan->saved_bytes = 0;
+    return 0;
+}
+
+typedef struct job {
+    int n;
+    const tc_tensor *in;
+    float *out;
+} job;
+
+static void sum_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    const float *a = j->in[0].data, *b = j->in[1].data;
+    for (int64_t i = begin; i < end; i++)
+        j->out[i] = a[i] + b[i];
+    for (int k = 2; k < j->n; k++) {
+        const float *c = j->in[k].data;
+        for (int64_t i = begin; i < end; i++)
+            j->out[i] += c[i];
+    }
+}
+
+static int add_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    add *l = self;
+    if (x->n_inputs < 2 || x->n_inputs > ADD_MAX_INPUTS) {
+        l->host->set_error(err, "Add takes 2 to %d inputs, got %d", ADD_MAX_INPUTS,
+                           x->n_inputs);
+        return 1;
+    }
+    job j = {.n = x->n_inputs, .in = x->inputs, .out = x->output->data};
+    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), sum_chunk, &j);
+    return 0;
+}
+
+static int add_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    (void)self;
+    (void)err;
+    size_t bytes = sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape);
+    for (int i = 0; x->grad_inputs && i < x->n_inputs; i++)
+        if (x->grad_inputs[i].data && x->grad_inputs[i].data != x->grad_output->data)
+            memcpy(x->grad_inputs[i].data, x->grad_output->data, bytes);
+    return 0;
+}
+
+static const tc_layer_type add_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "Add",
+    .summary = "elementwise sum of 2 to 16 inputs of identical shape",
+    .flags = 0,
+    .min_inputs = 2,
+    .max_inputs = ADD_MAX_INPUTS,
+    .n_params = 0,
+    .params = NULL,
+    .create = add_create,
+    .destroy = add_destroy,
+    .plan = add_plan,
+    .forward = add_forward,
+    .backward = add_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    if (lu_check_host(host, err, "Add"))
+        return 1;
+    return host->register_layer(ctx, &add_type);
+}

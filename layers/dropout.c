@@ -1,0 +1,151 @@
+/*
+ * dropout.c - the Dropout layer plugin (inverted dropout). In training each
+ * element is kept with probability 1 - p and scaled by 1 / (1 - p), so that
+ * inference is the identity. The keep mask (one byte per element) lives in
+ * `saved` for backward. The mask is drawn serially from the node's stream,
+ * one uniform per element in order, so it never depends on the thread count.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+typedef struct dropout {
+    const tc_host *host;
+    double p;
+} dropout;
+
+static const tc_param_desc dropout_params[] = {
+    {"p", TC_VALUE_FLOAT, 0, 0.5, 0.0, 0.99, "probability of zeroing an element in training"},
+};
+
+static int dropout_create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    if (!(v[0] >= 0.0 && v[0] <= 0.99)) {
+        host->set_error(err, "Dropout p must be in [0, 0.99], got %g", v[0]);
+        return 1;
+    }
+    dropout *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "Dropout: out of memory");
+        return 1;
+    }
+    l->host = host;
+    l->p = v[0];
+    *self = l;
+    return 0;
+}
+
+static void dropout_destroy(void *self)
+{
+    free(self);
+}
+
+static int dropout_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
+                        tc_plan *plan, tc_error *err)
+{
+    dropout *l = self;
+    int64_t n = 0;
+    (void)n_threads;
+    if (lu_check_inputs(l->host, "Dropout", in, n_inputs, 1, 1, err))
+        return 1;
+    if (lu_count(&in[0], &n) || lu_bytes(n, 1, &plan->saved_bytes)) {
+        char buf[LU_SHAPE_BUF];
+        l->host->set_error(err, "Dropout on input %s: mask size overflows",
+                           lu_shape_str(&in[0], buf, sizeof buf));
+        return 1;
+    }
+    plan->output = in[0];
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    return 0;
+}
+
+typedef struct job {
+    const float *in;
+    float *out;
+    const uint8_t *mask;
+    float scale;
+} job;
+
+static void apply_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    for (int64_t i = begin; i < end; i++)
+        j->out[i] = j->mask[i] ? j->in[i] * j->scale : 0.0f;
+}
+
+static int active(const dropout *l, const tc_exec *x)
+{
+    return x->training && l->p > 0.0;
+}
+
+static int dropout_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    dropout *l = self;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    if (!active(l, x)) {
+        if (x->output->data != x->inputs[0].data)
+            memcpy(x->output->data, x->inputs[0].data, sizeof(float) * (size_t)n);
+        return 0;
+    }
+    if (!x->rng || !x->saved || x->saved_bytes < (size_t)n) {
+        l->host->set_error(err, "Dropout in training needs a random stream and a %lld-byte "
+                                "saved buffer", (long long)n);
+        return 1;
+    }
+    uint8_t *mask = x->saved;
+    float p = (float)l->p;
+    for (int64_t i = 0; i < n; i++)
+        mask[i] = l->host->rng_uniform(x->rng) >= p; /* keep with probability 1 - p */
+    job j = {.in = x->inputs[0].data, .out = x->output->data, .mask = mask,
+             .scale = (float)(1.0 / (1.0 - l->p))};
+    lu_for(l->host, n, apply_chunk, &j);
+    return 0;
+}
+
+static int dropout_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    dropout *l = self;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    if (!x->grad_inputs || !x->grad_inputs[0].data)
+        return 0;
+    if (!active(l, x)) {
+        if (x->grad_inputs[0].data != x->grad_output->data)
+            memcpy(x->grad_inputs[0].data, x->grad_output->data, sizeof(float) * (size_t)n);
+        return 0;
+    }
+    if (!x->saved || x->saved_bytes < (size_t)n) {
+        l->host->set_error(err, "Dropout backward: the saved mask is missing");
+        return 1;
+    }
+    job j = {.in = x->grad_output->data, .out = x->grad_inputs[0].data, .mask = x->saved,
+             .scale = (float)(1.0 / (1.0 - l->p))};
+    lu_for(l->host, n, apply_chunk, &j);
+    return 0;
+}
+
+static const tc_layer_type dropout_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "Dropout",
+    .summary = "inverted dropout: zero with probability p in training, identity at inference",
+    .flags = 0,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = (int32_t)(sizeof dropout_params / sizeof dropout_params[0]),
+    .params = dropout_params,
+    .create = dropout_create,
+    .destroy = dropout_destroy,
+    .plan = dropout_plan,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    if (lu_check_host(host, err, "Dropout"))
+        return 1;
+    return host->register_layer(ctx, &dropout_type);
+}

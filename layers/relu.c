@@ -1,0 +1,116 @@
+/*
+ * relu.c - the ReLU layer plugin: y = max(x, 0), elementwise on any shape.
+ * NaN passes through (it is not below 0), so divergence stays visible.
+ * Backward reads the forward output (x->output), which the graph keeps, so
+ * nothing is saved. Large tensors are split over the worker threads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+typedef struct relu {
+    const tc_host *host;
+} relu;
+
+static int relu_create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    (void)v;
+    relu *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "ReLU: out of memory");
+        return 1;
+    }
+    l->host = host;
+    *self = l;
+    return 0;
+}
+
+static void relu_destroy(void *self)
+{
+    free(self);
+}
+
+static int relu_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
+                      tc_plan *plan, tc_error *err)
+{
+    relu *l = self;
+    (void)n_threads;
+    if (lu_check_inputs(l->host, "ReLU", in, n_inputs, 1, 1, err))
+        return 1;
+    plan->output = in[0];
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    plan->saved_bytes = 0;
+    return 0;
+}
+
+typedef struct job {
+    const float *x, *y, *dy;
+    float *out;
+} job;
+
+static void forward_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    for (int64_t i = begin; i < end; i++) {
+        float v = j->x[i];
+        j->out[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+static void backward_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    for (int64_t i = begin; i < end; i++) {
+        float y = j->y[i], d = j->dy[i];
+        j->out[i] = y > 0.0f ? d : 0.0f;
+    }
+}
+
+static int relu_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    relu *l = self;
+    (void)err;
+    job j = {.x = x->inputs[0].data, .out = x->output->data};
+    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), forward_chunk, &j);
+    return 0;
+}
+
+static int relu_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    relu *l = self;
+    (void)err;
+    if (!x->grad_inputs || !x->grad_inputs[0].data)
+        return 0;
+    job j = {.y = x->output->data, .dy = x->grad_output->data, .out = x->grad_inputs[0].data};
+    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), backward_chunk, &j);
+    return 0;
+}
+
+static const tc_layer_type relu_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "ReLU",
+    .summary = "rectified linear unit max(x, 0), elementwise",
+    .flags = 0,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 0,
+    .params = NULL,
+    .create = relu_create,
+    .destroy = relu_destroy,
+    .plan = relu_plan,
+    .forward = relu_forward,
+    .backward = relu_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    if (lu_check_host(host, err, "ReLU"))
+        return 1;
+    return host->register_layer(ctx, &relu_type);
+}

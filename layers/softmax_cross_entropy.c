@@ -1,0 +1,182 @@
+/*
+ * softmax_cross_entropy.c - the SoftmaxCrossEntropy loss plugin.
+ * Inputs: logits [N, C] and labels [N] (class indices stored as floats).
+ * Output [1]: the mean over the batch of -log softmax(logits)[label],
+ * computed as log-sum-exp with the row maximum subtracted so that large
+ * logits never overflow. The probabilities are kept in `saved`; backward
+ * gives grad_logits = (softmax - onehot) / N * grad_output[0] and no
+ * gradient for the labels.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+typedef struct softmax_ce {
+    const tc_host *host;
+} softmax_ce;
+
+static int softmax_ce_create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    (void)v;
+    softmax_ce *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "SoftmaxCrossEntropy: out of memory");
+        return 1;
+    }
+    l->host = host;
+    *self = l;
+    return 0;
+}
+
+static void softmax_ce_destroy(void *self)
+{
+    free(self);
+}
+
+static int check_shapes(const softmax_ce *l, const tc_shape *in, int n_inputs, int64_t *n,
+                        int64_t *c, tc_error *err)
+{
+    char a[LU_SHAPE_BUF], b[LU_SHAPE_BUF];
+    if (lu_check_inputs(l->host, "SoftmaxCrossEntropy", in, n_inputs, 2, 2, err))
+        return 1;
+    if (in[0].ndim != 2) {
+        l->host->set_error(err, "SoftmaxCrossEntropy needs logits [batch, classes], got %s%s",
+                           lu_shape_str(&in[0], a, sizeof a),
+                           in[0].ndim > 2 ? ": add a Flatten node (and a Linear) before it"
+                                          : "");
+        return 1;
+    }
+    *n = in[0].dims[0];
+    *c = in[0].dims[1];
+    int label_ok = (in[1].ndim == 1 || (in[1].ndim == 2 && in[1].dims[1] == 1)) &&
+                   in[1].dims[0] == *n;
+    if (!label_ok) {
+        l->host->set_error(err, "SoftmaxCrossEntropy needs labels [batch] matching logits %s, "
+                                "got %s", lu_shape_str(&in[0], a, sizeof a),
+                           lu_shape_str(&in[1], b, sizeof b));
+        return 1;
+    }
+    return 0;
+}
+
+static int softmax_ce_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
+                           tc_plan *plan, tc_error *err)
+{
+    softmax_ce *l = self;
+    int64_t n, c, nc;
+    (void)n_threads;
+    if (check_shapes(l, in, n_inputs, &n, &c, err))
+        return 1;
+    if (lu_mul3(n, c, 1, &nc) || lu_bytes(nc, sizeof(float), &plan->saved_bytes)) {
+        char a[LU_SHAPE_BUF];
+        l->host->set_error(err, "SoftmaxCrossEntropy on logits %s: sizes overflow",
+                           lu_shape_str(&in[0], a, sizeof a));
+        return 1;
+    }
+    plan->output = (tc_shape){.ndim = 1, .dims = {1}};
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    return 0;
+}
+
+/* The class index of sample i, or -1 (with err filled) when the label is not
+ * an integer in [0, c). */
+static int64_t label_of(const softmax_ce *l, const float *labels, int64_t i, int64_t c,
+                        tc_error *err)
+{
+    float v = labels[i];
+    if (!(v >= 0.0f && v < (float)c) || v != floorf(v)) {
+        l->host->set_error(err, "SoftmaxCrossEntropy: label %g of sample %lld is not a class "
+                                "index in [0, %lld)", (double)v, (long long)i, (long long)c);
+        return -1;
+    }
+    return (int64_t)v;
+}
+
+static int softmax_ce_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    softmax_ce *l = self;
+    int64_t n, c;
+    const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
+    if (check_shapes(l, shapes, x->n_inputs, &n, &c, err))
+        return 1;
+    const float *z = x->inputs[0].data, *labels = x->inputs[1].data;
+    float *prob = (x->saved && x->saved_bytes >= sizeof(float) * (size_t)(n * c)) ? x->saved
+                                                                                    : NULL;
+    double total = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t y = label_of(l, labels, i, c, err);
+        if (y < 0)
+            return 1;
+        const float *zi = z + i * c;
+        float m = zi[0];
+        for (int64_t j = 1; j < c; j++)
+            m = zi[j] > m ? zi[j] : m;
+        double s = 0.0;
+        for (int64_t j = 0; j < c; j++)
+            s += exp((double)zi[j] - m);
+        if (prob)
+            for (int64_t j = 0; j < c; j++)
+                prob[i * c + j] = (float)(exp((double)zi[j] - m) / s);
+        total += log(s) - ((double)zi[y] - m); /* -log softmax[y] */
+    }
+    x->output->data[0] = (float)(total / (double)n);
+    return 0;
+}
+
+static int softmax_ce_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    softmax_ce *l = self;
+    int64_t n, c;
+    const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
+    if (check_shapes(l, shapes, x->n_inputs, &n, &c, err))
+        return 1;
+    if (!x->grad_inputs)
+        return 0;
+    if (x->grad_inputs[1].data) /* labels are constants: their gradient is zero */
+        memset(x->grad_inputs[1].data, 0, sizeof(float) * (size_t)n);
+    float *dz = x->grad_inputs[0].data;
+    if (!dz)
+        return 0;
+    if (!x->saved || x->saved_bytes < sizeof(float) * (size_t)(n * c)) {
+        l->host->set_error(err, "SoftmaxCrossEntropy backward: the saved probabilities are "
+                                "missing");
+        return 1;
+    }
+    const float *prob = x->saved, *labels = x->inputs[1].data;
+    float scale = (float)((double)x->grad_output->data[0] / (double)n);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t y = label_of(l, labels, i, c, err);
+        if (y < 0)
+            return 1;
+        for (int64_t j = 0; j < c; j++)
+            dz[i * c + j] = (prob[i * c + j] - (j == y ? 1.0f : 0.0f)) * scale;
+    }
+    return 0;
+}
+
+static const tc_layer_type softmax_ce_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "SoftmaxCrossEntropy",
+    .summary = "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
+    .flags = TC_LAYER_LOSS,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .n_params = 0,
+    .params = NULL,
+    .create = softmax_ce_create,
+    .destroy = softmax_ce_destroy,
+    .plan = softmax_ce_plan,
+    .forward = softmax_ce_forward,
+    .backward = softmax_ce_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    if (lu_check_host(host, err, "SoftmaxCrossEntropy"))
+        return 1;
+    return host->register_layer(ctx, &softmax_ce_type);
+}

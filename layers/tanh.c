@@ -1,0 +1,116 @@
+/*
+ * tanh.c - the Tanh layer plugin: y = tanh(x), elementwise on any shape;
+ * dy/dx = 1 - y^2.
+ * Backward reads the forward output (x->output), which the graph keeps, so
+ * nothing is saved. Large tensors are split over the worker threads.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_util.h"
+
+typedef struct tanh_layer {
+    const tc_host *host;
+} tanh_layer;
+
+static int tanh_layer_create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    (void)v;
+    tanh_layer *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "Tanh: out of memory");
+        return 1;
+    }
+    l->host = host;
+    *self = l;
+    return 0;
+}
+
+static void tanh_layer_destroy(void *self)
+{
+    free(self);
+}
+
+static int tanh_layer_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
+                      tc_plan *plan, tc_error *err)
+{
+    tanh_layer *l = self;
+    (void)n_threads;
+    if (lu_check_inputs(l->host, "Tanh", in, n_inputs, 1, 1, err))
+        return 1;
+    plan->output = in[0];
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    plan->saved_bytes = 0;
+    return 0;
+}
+
+typedef struct job {
+    const float *x, *y, *dy;
+    float *out;
+} job;
+
+static void forward_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    for (int64_t i = begin; i < end; i++) {
+        float v = j->x[i];
+        j->out[i] = tanhf(v);
+    }
+}
+
+static void backward_chunk(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    for (int64_t i = begin; i < end; i++) {
+        float y = j->y[i], d = j->dy[i];
+        j->out[i] = d * (1.0f - y * y);
+    }
+}
+
+static int tanh_layer_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    tanh_layer *l = self;
+    (void)err;
+    job j = {.x = x->inputs[0].data, .out = x->output->data};
+    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), forward_chunk, &j);
+    return 0;
+}
+
+static int tanh_layer_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    tanh_layer *l = self;
+    (void)err;
+    if (!x->grad_inputs || !x->grad_inputs[0].data)
+        return 0;
+    job j = {.y = x->output->data, .dy = x->grad_output->data, .out = x->grad_inputs[0].data};
+    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), backward_chunk, &j);
+    return 0;
+}
+
+static const tc_layer_type tanh_layer_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "Tanh",
+    .summary = "hyperbolic tangent, elementwise",
+    .flags = 0,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 0,
+    .params = NULL,
+    .create = tanh_layer_create,
+    .destroy = tanh_layer_destroy,
+    .plan = tanh_layer_plan,
+    .forward = tanh_layer_forward,
+    .backward = tanh_layer_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    if (lu_check_host(host, err, "Tanh"))
+        return 1;
+    return host->register_layer(ctx, &tanh_layer_type);
+}

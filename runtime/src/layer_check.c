@@ -1,0 +1,627 @@
+/* The single-layer harness: see tinycnn/layer_check.h for what it checks and
+ * why its step and tolerance are what they are. */
+#include "tinycnn/layer_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinycnn/kernels.h"
+#include "tinycnn/registry.h"
+#include "tinycnn/status.h"
+
+/* ---- local PRNG (splitmix64): the harness must not depend on runtime
+ * internals, and its numbers must not change when those do ---------------- */
+typedef struct lc_prng {
+    uint64_t x;
+} lc_prng;
+
+static uint64_t prng_next(lc_prng *r)
+{
+    uint64_t z = (r->x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double prng_unit(lc_prng *r) /* [0, 1) */
+{
+    return (double)(prng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static uint64_t prng_below(lc_prng *r, uint64_t n) /* [0, n), n > 0 */
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
+    do
+        v = prng_next(r);
+    while (v >= limit);
+    return v % n;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void shape_str(const tc_shape *s, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < s->ndim && i < TC_MAX_DIMS && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, i ? ",%lld" : "%lld",
+                                (long long)s->dims[i]);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "]");
+}
+
+/* Element count; -1 for a malformed shape or an overflowing product. */
+static int64_t count_of(const tc_shape *s)
+{
+    int64_t n = 1;
+    if (s->ndim < 1 || s->ndim > TC_MAX_DIMS)
+        return -1;
+    for (int i = 0; i < s->ndim; i++)
+        if (s->dims[i] <= 0 || __builtin_mul_overflow(n, s->dims[i], &n))
+            return -1;
+    return n;
+}
+
+/* 64-byte aligned, zeroed block of at least `bytes` (NULL for 0 bytes).
+ * Owner: the caller, free(). */
+static void *alloc64(size_t bytes, int *failed)
+{
+    if (bytes == 0)
+        return NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes) {
+        *failed = 1;
+        return NULL;
+    }
+    void *p = aligned_alloc(64, rounded);
+    if (!p)
+        *failed = 1;
+    else
+        memset(p, 0, rounded);
+    return p;
+}
+
+/* Allocates t->data for t->shape; 0 on success. */
+static int alloc_tensor(tc_tensor *t)
+{
+    int failed = 0;
+    int64_t n = count_of(&t->shape);
+    if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float))
+        return 1;
+    t->data = alloc64((size_t)n * sizeof(float), &failed);
+    return failed || !t->data;
+}
+
+static void poison(void *p, size_t bytes)
+{
+    if (p)
+        memset(p, 0xff, bytes); /* all-ones bytes read as NaN floats */
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+void tc_layer_check_defaults(const tc_layer_type *type, double *values)
+{
+    for (int i = 0; i < type->n_params; i++)
+        values[i] = type->params[i].required ? NAN : type->params[i].default_value;
+}
+
+int tc_layer_check_set_param(const tc_layer_type *type, double *values, const char *name,
+                             double value, tc_error *err)
+{
+    for (int i = 0; i < type->n_params; i++)
+        if (strcmp(type->params[i].name, name) == 0) {
+            values[i] = value;
+            return 0;
+        }
+    return tc_error_set(err, "%s has no parameter '%s'", type->name, name);
+}
+
+static int check_params(const tc_layer_type *type, const double *values, tc_error *err)
+{
+    for (int i = 0; i < type->n_params; i++) {
+        const tc_param_desc *p = &type->params[i];
+        double v = values[i];
+        if (isnan(v))
+            return tc_error_set(err, "%s: parameter '%s' is required", type->name, p->name);
+        if (v < p->min_value || v > p->max_value)
+            return tc_error_set(err, "%s: parameter '%s' = %g is outside [%g, %g]", type->name,
+                                p->name, v, p->min_value, p->max_value);
+        if (p->type == TC_VALUE_INT && v != floor(v))
+            return tc_error_set(err, "%s: parameter '%s' = %g must be an integer", type->name,
+                                p->name, v);
+        if (p->type == TC_VALUE_BOOL && v != 0.0 && v != 1.0)
+            return tc_error_set(err, "%s: parameter '%s' = %g must be 0 or 1", type->name,
+                                p->name, v);
+    }
+    return 0;
+}
+
+/* ---- create / free ------------------------------------------------------ */
+
+static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, tc_error *err)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->struct_size = sizeof *plan;
+    if (lc->type->plan(lc->self, inputs, lc->n_inputs, lc->n_threads, plan, err))
+        return 1;
+    if (plan->n_weights < 0 || plan->n_weights > TC_MAX_WEIGHTS)
+        return tc_error_set(err, "plan() declared %d weights (0..%d allowed)", plan->n_weights,
+                            TC_MAX_WEIGHTS);
+    if (count_of(&plan->output) < 0) {
+        char buf[160];
+        shape_str(&plan->output, buf, sizeof buf);
+        return tc_error_set(err, "plan() gave the malformed output shape %s", buf);
+    }
+    for (int i = 0; i < plan->n_weights; i++) {
+        const tc_weight_decl *w = &plan->weights[i];
+        if (!w->name || !w->name[0])
+            return tc_error_set(err, "plan() declared weight %d without a name", i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(plan->weights[j].name, w->name) == 0)
+                return tc_error_set(err, "plan() declared weight '%s' twice", w->name);
+        if (count_of(&w->shape) < 0)
+            return tc_error_set(err, "plan() gave weight '%s' a malformed shape", w->name);
+    }
+    return 0;
+}
+
+static int same_shape(const tc_shape *a, const tc_shape *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
+static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error *err)
+{
+    tc_shape one[TC_LAYER_CHECK_MAX_INPUTS];
+    tc_plan plan1;
+    for (int i = 0; i < lc->n_inputs; i++) {
+        one[i] = inputs[i];
+        one[i].dims[0] = 1;
+    }
+    /* the given shapes first, so that errors quote them */
+    if (run_plan(lc, inputs, &lc->plan, err))
+        return tc_error_prefix(err, "%s: plan", lc->type->name);
+    if (run_plan(lc, one, &plan1, err))
+        return tc_error_prefix(err, "%s: plan at batch 1", lc->type->name);
+    if (plan1.n_weights != lc->plan.n_weights)
+        return tc_error_set(err, "%s: plan: the number of weights depends on the batch size "
+                                 "(%d at batch 1, %d at batch %lld)", lc->type->name,
+                            plan1.n_weights, lc->plan.n_weights, (long long)inputs[0].dims[0]);
+    for (int i = 0; i < plan1.n_weights; i++)
+        if (strcmp(plan1.weights[i].name, lc->plan.weights[i].name) != 0 ||
+            !same_shape(&plan1.weights[i].shape, &lc->plan.weights[i].shape))
+            return tc_error_set(err, "%s: plan: weight %d ('%s') changes with the batch size",
+                                lc->type->name, i, lc->plan.weights[i].name);
+    if ((lc->type->flags & TC_LAYER_LOSS) &&
+        (lc->plan.output.ndim != 1 || lc->plan.output.dims[0] != 1))
+        return tc_error_set(err, "%s: plan: a loss layer must output shape [1]",
+                            lc->type->name);
+    return 0;
+}
+
+void tc_layer_check_free(tc_layer_check *lc)
+{
+    if (!lc)
+        return;
+    if (lc->self && lc->type && lc->type->destroy)
+        lc->type->destroy(lc->self);
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++) {
+        free(lc->inputs[i].data);
+        free(lc->grad_inputs[i].data);
+    }
+    for (int i = 0; i < TC_MAX_WEIGHTS; i++) {
+        free(lc->weights[i].data);
+        free(lc->grad_weights[i].data);
+    }
+    free(lc->output.data);
+    free(lc->grad_output.data);
+    free(lc->workspace);
+    free(lc->saved);
+    memset(lc, 0, sizeof *lc);
+}
+
+int tc_layer_check_create(tc_layer_check *lc, const tc_layer_type *type, const double *values,
+                          const tc_shape *inputs, int n_inputs, int n_threads, tc_error *err)
+{
+    memset(lc, 0, sizeof *lc);
+    if (!type)
+        return tc_error_set(err, "layer check: no layer type given");
+    if (n_inputs < 1 || n_inputs > TC_LAYER_CHECK_MAX_INPUTS)
+        return tc_error_set(err, "%s: layer check supports 1..%d inputs, got %d", type->name,
+                            TC_LAYER_CHECK_MAX_INPUTS, n_inputs);
+    for (int i = 0; i < n_inputs; i++)
+        if (count_of(&inputs[i]) < 0) {
+            char buf[160];
+            shape_str(&inputs[i], buf, sizeof buf);
+            return tc_error_set(err, "%s: layer check: input %d has the malformed shape %s",
+                                type->name, i, buf);
+        }
+    if (check_params(type, values, err))
+        return 1;
+    lc->type = type;
+    lc->host = tc_host_table();
+    lc->n_inputs = n_inputs;
+    lc->n_threads = n_threads > 0 ? n_threads : tc_get_threads();
+    lc->training = 1;
+    if (type->create && type->create(lc->host, values, &lc->self, err)) {
+        lc->self = NULL;
+        tc_layer_check_free(lc);
+        return tc_error_prefix(err, "%s: create", type->name);
+    }
+    if (plan_and_compare(lc, inputs, err)) {
+        tc_layer_check_free(lc);
+        return 1;
+    }
+    int failed = 0;
+    for (int i = 0; i < n_inputs; i++) {
+        lc->is_label[i] = (type->flags & TC_LAYER_LOSS) && i == 1;
+        lc->needs_grad[i] = !lc->is_label[i];
+        lc->inputs[i].shape = inputs[i];
+        lc->grad_inputs[i].shape = inputs[i];
+        failed |= alloc_tensor(&lc->inputs[i]) || alloc_tensor(&lc->grad_inputs[i]);
+    }
+    lc->output.shape = lc->plan.output;
+    lc->grad_output.shape = lc->plan.output;
+    failed |= alloc_tensor(&lc->output) || alloc_tensor(&lc->grad_output);
+    for (int i = 0; i < lc->plan.n_weights; i++) {
+        lc->weights[i].shape = lc->plan.weights[i].shape;
+        lc->grad_weights[i].shape = lc->plan.weights[i].shape;
+        failed |= alloc_tensor(&lc->weights[i]) || alloc_tensor(&lc->grad_weights[i]);
+    }
+    lc->workspace_bytes = lc->plan.workspace_bytes;
+    lc->saved_bytes = lc->plan.saved_bytes;
+    lc->workspace = alloc64(lc->workspace_bytes, &failed);
+    lc->saved = alloc64(lc->saved_bytes, &failed);
+    if (failed) {
+        const char *name = type->name;
+        tc_layer_check_free(lc);
+        return tc_error_set(err, "%s: layer check: out of memory for the planned buffers",
+                            name);
+    }
+    return 0;
+}
+
+tc_tensor *tc_layer_check_weight(tc_layer_check *lc, const char *name)
+{
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        if (strcmp(lc->plan.weights[i].name, name) == 0)
+            return &lc->weights[i];
+    return NULL;
+}
+
+tc_tensor *tc_layer_check_grad_weight(tc_layer_check *lc, const char *name)
+{
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        if (strcmp(lc->plan.weights[i].name, name) == 0)
+            return &lc->grad_weights[i];
+    return NULL;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static void make_exec(tc_layer_check *lc, tc_exec *x)
+{
+    memset(x, 0, sizeof *x);
+    x->struct_size = sizeof *x;
+    x->n_inputs = lc->n_inputs;
+    x->inputs = lc->inputs;
+    x->output = &lc->output;
+    x->n_weights = lc->plan.n_weights;
+    x->training = lc->training;
+    x->weights = lc->weights;
+    x->workspace = lc->workspace;
+    x->workspace_bytes = lc->workspace_bytes;
+    x->saved = lc->saved;
+    x->saved_bytes = lc->saved_bytes;
+    x->n_threads = lc->n_threads;
+    x->rng = &lc->rng;
+}
+
+int tc_layer_check_forward(tc_layer_check *lc, tc_error *err)
+{
+    tc_exec x;
+    make_exec(lc, &x);
+    lc->rng = lc->rng_start;
+    poison(lc->workspace, lc->workspace_bytes);
+    poison(lc->saved, lc->saved_bytes);
+    if (lc->type->forward(lc->self, &x, err))
+        return tc_error_prefix(err, "%s: forward", lc->type->name);
+    return 0;
+}
+
+int tc_layer_check_backward(tc_layer_check *lc, tc_error *err)
+{
+    if (!lc->type->backward)
+        return tc_error_set(err, "%s: the layer type has no backward()", lc->type->name);
+    tc_exec x;
+    tc_tensor gin[TC_LAYER_CHECK_MAX_INPUTS];
+    make_exec(lc, &x);
+    for (int i = 0; i < lc->n_inputs; i++) {
+        gin[i] = lc->grad_inputs[i];
+        if (!lc->needs_grad[i])
+            gin[i].data = NULL;
+    }
+    x.grad_output = &lc->grad_output;
+    x.grad_inputs = gin;
+    x.grad_weights = lc->grad_weights;
+    poison(lc->workspace, lc->workspace_bytes);
+    if (lc->type->backward(lc->self, &x, err))
+        return tc_error_prefix(err, "%s: backward", lc->type->name);
+    return 0;
+}
+
+/* ---- filling ------------------------------------------------------------ */
+
+/* Every value at least 2*step from 0 and from every other value of the
+ * tensor: magnitudes 2s + 2.5s*m + U(0, 0.5s) for m = 0, 1, ... on each sign,
+ * shuffled over the positions. */
+static int fill_lattice(tc_tensor *t, lc_prng *r, double step)
+{
+    int64_t n = count_of(&t->shape);
+    if (n < 1 || (uint64_t)n > SIZE_MAX / sizeof(int64_t))
+        return 1;
+    int64_t *perm = malloc(sizeof *perm * (size_t)n);
+    if (!perm)
+        return 1;
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)prng_below(r, (uint64_t)i + 1), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        int64_t m = perm[i] >> 1;
+        double mag = 2.0 * step + 2.5 * step * (double)m + 0.5 * step * prng_unit(r);
+        t->data[i] = (float)((perm[i] & 1) ? -mag : mag);
+    }
+    free(perm);
+    return 0;
+}
+
+void tc_layer_check_fill(tc_layer_check *lc, uint64_t seed, double step)
+{
+    lc_prng r = {seed ^ 0x5deece66dULL};
+    if (step <= 0)
+        step = TC_GRADCHECK_STEP;
+    lc->fill_step = step;
+    int64_t classes = lc->inputs[0].shape.dims[lc->inputs[0].shape.ndim - 1];
+    for (int i = 0; i < lc->n_inputs; i++) {
+        tc_tensor *t = &lc->inputs[i];
+        int64_t n = count_of(&t->shape);
+        if (lc->is_label[i]) {
+            for (int64_t k = 0; k < n; k++)
+                t->data[k] = (float)prng_below(&r, (uint64_t)classes);
+        } else if (fill_lattice(t, &r, step)) {
+            /* out of memory for the shuffle: fall back to a plain lattice */
+            for (int64_t k = 0; k < n; k++)
+                t->data[k] = (float)((k & 1 ? -1 : 1) * (2.0 + 2.5 * (double)(k >> 1)) * step);
+        }
+    }
+    for (int i = 0; i < lc->plan.n_weights; i++) {
+        double fan_in = lc->plan.weights[i].fan_in;
+        double a = fan_in >= 1.0 ? sqrt(3.0 / fan_in) : 0.5;
+        int64_t n = count_of(&lc->weights[i].shape);
+        for (int64_t k = 0; k < n; k++)
+            lc->weights[i].data[k] = (float)(a * (2.0 * prng_unit(&r) - 1.0));
+    }
+    int64_t n_out = count_of(&lc->grad_output.shape);
+    for (int64_t k = 0; k < n_out; k++)
+        lc->grad_output.data[k] = (float)(2.0 * prng_unit(&r) - 1.0);
+    for (int k = 0; k < 4; k++)
+        lc->rng_start.s[k] = prng_next(&r);
+    lc->rng = lc->rng_start;
+}
+
+/* ---- gradient check ----------------------------------------------------- */
+
+static double weighted_output(const tc_layer_check *lc)
+{
+    int64_t n = count_of(&lc->output.shape);
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        acc += (double)lc->output.data[i] * (double)lc->grad_output.data[i];
+    return acc;
+}
+
+/* Copy of t's data; NULL when out of memory. Owner: the caller, free(). */
+static float *dup_data(const tc_tensor *t)
+{
+    int64_t n = count_of(&t->shape);
+    if (n < 1 || (uint64_t)n > SIZE_MAX / sizeof(float))
+        return NULL;
+    size_t bytes = sizeof(float) * (size_t)n;
+    float *p = malloc(bytes);
+    if (p)
+        memcpy(p, t->data, bytes);
+    return p;
+}
+
+/* Compares one tensor's analytic gradient with central differences. */
+static int check_tensor(tc_layer_check *lc, tc_tensor *t, const float *analytic, double step,
+                        double tol, int64_t max_elements, tc_gradcheck_tensor *res,
+                        tc_error *err)
+{
+    int64_t n = count_of(&t->shape);
+    int64_t m = (max_elements > 0 && max_elements < n) ? max_elements : n;
+    if (m < 1 || (uint64_t)m > SIZE_MAX / sizeof(double))
+        return tc_error_set(err, "%s: gradient check: bad tensor size", lc->type->name);
+    double *numeric = malloc(sizeof *numeric * (size_t)m);
+    if (!numeric)
+        return tc_error_set(err, "%s: gradient check: out of memory", lc->type->name);
+    double scale = 0.0;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t i = m == n ? k : k * n / m;
+        float orig = t->data[i];
+        float up = (float)(orig + step), down = (float)(orig - step);
+        t->data[i] = up;
+        if (tc_layer_check_forward(lc, err))
+            goto fail;
+        double lp = weighted_output(lc);
+        t->data[i] = down;
+        if (tc_layer_check_forward(lc, err))
+            goto fail;
+        double lm = weighted_output(lc);
+        t->data[i] = orig;
+        numeric[k] = (lp - lm) / ((double)up - (double)down);
+        double a = fabs((double)analytic[i]), b = fabs(numeric[k]);
+        scale = fmax(scale, fmax(a, b)); /* fmax ignores NaN; NaN is caught below */
+    }
+    res->n_checked = m;
+    res->worst = 0.0;
+    res->worst_index = 0;
+    res->analytic = analytic[0];
+    res->numeric = numeric[0];
+    for (int64_t k = 0; k < m; k++) {
+        int64_t i = m == n ? k : k * n / m;
+        double a = analytic[i], b = numeric[k], e;
+        double denom = fmax(fmax(fabs(a), fabs(b)), TC_GRADCHECK_FLOOR * scale);
+        if (isnan(a) || isnan(b) || isinf(a) || isinf(b))
+            e = INFINITY;
+        else
+            e = denom > 0.0 ? fabs(a - b) / denom : 0.0;
+        if (e > res->worst || k == 0) {
+            res->worst = e;
+            res->worst_index = i;
+            res->analytic = a;
+            res->numeric = b;
+        }
+    }
+    res->failed = !(res->worst <= tol);
+    free(numeric);
+    return 0;
+fail:
+    free(numeric);
+    return 1;
+}
+
+int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
+                             tc_gradcheck_report *report, tc_error *err)
+{
+    tc_gradcheck_report local;
+    tc_gradcheck_report *rep = report ? report : &local;
+    const char *name = lc->type->name;
+    double step = opts && opts->step > 0 ? opts->step : TC_GRADCHECK_STEP;
+    double tol = opts && opts->tolerance > 0 ? opts->tolerance : TC_GRADCHECK_TOLERANCE;
+    int64_t max_elements = opts ? opts->max_elements : 0;
+    memset(rep, 0, sizeof *rep);
+    rep->step = step;
+    rep->tolerance = tol;
+    rep->first_failed = -1;
+    if (lc->fill_step > 0 && step > lc->fill_step * (1 + 1e-9))
+        return tc_error_set(err, "%s: gradient check: step %g is larger than the kink margin "
+                                 "%g the inputs were filled with", name, step, lc->fill_step);
+
+    int rc = 1;
+    int64_t n_out = count_of(&lc->output.shape);
+    float *in_copy[TC_LAYER_CHECK_MAX_INPUTS] = {0};
+    float *analytic[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS] = {0};
+    float *out0 = NULL, *r_copy = NULL;
+
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (!(in_copy[i] = dup_data(&lc->inputs[i])))
+            goto oom;
+
+    /* forward: leaves inputs alone, finite, repeatable */
+    if (tc_layer_check_forward(lc, err))
+        goto out;
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (memcmp(in_copy[i], lc->inputs[i].data,
+                   sizeof(float) * (size_t)count_of(&lc->inputs[i].shape)) != 0) {
+            tc_error_set(err, "%s: forward check failed: forward modified input %d", name, i);
+            goto out;
+        }
+    for (int64_t k = 0; k < count_of(&lc->output.shape); k++)
+        if (!isfinite(lc->output.data[k])) {
+            tc_error_set(err, "%s: forward check failed: output element %lld is %g on finite "
+                              "inputs", name, (long long)k, (double)lc->output.data[k]);
+            goto out;
+        }
+    if (!(out0 = dup_data(&lc->output)))
+        goto oom;
+    if (tc_layer_check_forward(lc, err))
+        goto out;
+    if (memcmp(out0, lc->output.data, sizeof(float) * (size_t)n_out) != 0) {
+        tc_error_set(err, "%s: forward check failed: two forward calls on the same inputs "
+                          "and random stream gave different outputs", name);
+        goto out;
+    }
+
+    /* backward: overwrites every gradient, leaves grad_output alone */
+    for (int i = 0; i < lc->n_inputs; i++)
+        poison(lc->grad_inputs[i].data,
+               sizeof(float) * (size_t)count_of(&lc->grad_inputs[i].shape));
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        poison(lc->grad_weights[i].data,
+               sizeof(float) * (size_t)count_of(&lc->grad_weights[i].shape));
+    if (!(r_copy = dup_data(&lc->grad_output)))
+        goto oom;
+    if (tc_layer_check_backward(lc, err))
+        goto out;
+    if (memcmp(r_copy, lc->grad_output.data, sizeof(float) * (size_t)n_out) != 0) {
+        tc_error_set(err, "%s: backward check failed: backward modified grad_output", name);
+        goto out;
+    }
+
+    /* the tensors to check, analytic gradients copied before the
+     * finite-difference forwards overwrite saved state */
+    tc_tensor *targets[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS];
+    int nt = 0;
+    for (int i = 0; i < lc->n_inputs; i++) {
+        if (!lc->needs_grad[i] || lc->is_label[i])
+            continue;
+        snprintf(rep->tensors[nt].name, sizeof rep->tensors[nt].name, "input %d", i);
+        targets[nt] = &lc->inputs[i];
+        if (!(analytic[nt] = dup_data(&lc->grad_inputs[i])))
+            goto oom;
+        nt++;
+    }
+    for (int i = 0; i < lc->plan.n_weights; i++) {
+        snprintf(rep->tensors[nt].name, sizeof rep->tensors[nt].name, "weight '%s'",
+                 lc->plan.weights[i].name);
+        targets[nt] = &lc->weights[i];
+        if (!(analytic[nt] = dup_data(&lc->grad_weights[i])))
+            goto oom;
+        nt++;
+    }
+    rep->n_tensors = nt;
+    for (int t = 0; t < nt; t++) {
+        if (check_tensor(lc, targets[t], analytic[t], step, tol, max_elements,
+                         &rep->tensors[t], err)) {
+            tc_error_prefix(err, "while checking %s", rep->tensors[t].name);
+            goto out;
+        }
+        if (rep->tensors[t].failed && rep->first_failed < 0)
+            rep->first_failed = t;
+    }
+    /* leave the buffers as a plain forward + backward would */
+    if (tc_layer_check_forward(lc, err))
+        goto out;
+    if (rep->first_failed >= 0) {
+        const tc_gradcheck_tensor *f = &rep->tensors[rep->first_failed];
+        tc_error_set(err, "%s: gradient check of %s failed: worst relative error %.3g at "
+                          "element %lld (analytic %.6g, numeric %.6g; step %g, tolerance %g)",
+                     name, f->name, f->worst, (long long)f->worst_index, f->analytic,
+                     f->numeric, step, tol);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+oom:
+    tc_error_set(err, "%s: gradient check: out of memory", name);
+out:
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
+        free(in_copy[i]);
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS; i++)
+        free(analytic[i]);
+    free(out0);
+    free(r_copy);
+    return rc;
+}
