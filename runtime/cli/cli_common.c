@@ -1,0 +1,459 @@
+#define _XOPEN_SOURCE 700
+#include "cli_common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cli_fail(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    fprintf(stderr, "tinycnn: %s\n", msg);
+    return CLI_EXIT_RUNTIME;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    if (cmd)
+        fprintf(stderr, "tinycnn %s: %s; see 'tinycnn %s --help'\n", cmd, msg, cmd);
+    else
+        fprintf(stderr, "tinycnn: %s; see 'tinycnn --help'\n", msg);
+    return CLI_EXIT_USAGE;
+}
+
+/* ---- option parsing ---------------------------------------------------- */
+
+void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv, cli_globals *g)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = cmd;
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 1;
+    a->globals = g;
+}
+
+int cli_value(cli_args *a, const char **out)
+{
+    if (a->inline_value) {
+        *out = a->inline_value;
+        return 0;
+    }
+    if (a->i >= a->argc) {
+        cli_usage(a->cmd, "option %s needs a value", a->opt);
+        return 1;
+    }
+    *out = a->argv[a->i++];
+    return 0;
+}
+
+int cli_no_value(cli_args *a)
+{
+    if (a->inline_value) {
+        cli_usage(a->cmd, "option %s takes no value (got '%s')", a->opt, a->inline_value);
+        return 1;
+    }
+    return 0;
+}
+
+int cli_unknown(cli_args *a)
+{
+    cli_usage(a->cmd, "unknown option %s", a->opt);
+    return 1;
+}
+
+int cli_next(cli_args *a, const char **pos)
+{
+    for (;;) {
+        if (a->i >= a->argc)
+            return CLI_ARG_END;
+        const char *s = a->argv[a->i++];
+        if (a->only_positional || s[0] != '-' || s[1] == 0) { /* "-" alone is a name */
+            *pos = s;
+            return CLI_ARG_POSITIONAL;
+        }
+        if (strcmp(s, "--") == 0) {
+            a->only_positional = 1;
+            continue;
+        }
+        a->inline_value = NULL;
+        const char *eq = s[1] == '-' ? strchr(s, '=') : NULL;
+        if (eq) {
+            size_t n = (size_t)(eq - s);
+            if (n >= sizeof a->optbuf)
+                n = sizeof a->optbuf - 1;
+            memcpy(a->optbuf, s, n);
+            a->optbuf[n] = 0;
+            a->opt = a->optbuf;
+            a->inline_value = eq + 1;
+        } else {
+            a->opt = s;
+        }
+        if (strcmp(a->opt, "--plugin-dir") == 0) {
+            const char *dir;
+            if (cli_value(a, &dir) != 0)
+                return CLI_ARG_ERROR;
+            if (a->globals->n_plugin_dirs >= CLI_MAX_PLUGIN_DIRS) {
+                cli_usage(a->cmd, "too many --plugin-dir options (at most %d)", CLI_MAX_PLUGIN_DIRS);
+                return CLI_ARG_ERROR;
+            }
+            if (!*dir) {
+                cli_usage(a->cmd, "option --plugin-dir needs a folder, got ''");
+                return CLI_ARG_ERROR;
+            }
+            a->globals->plugin_dirs[a->globals->n_plugin_dirs++] = dir;
+            continue;
+        }
+        return CLI_ARG_OPTION;
+    }
+}
+
+int cli_int(cli_args *a, const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == 0 || *end != 0 || errno == ERANGE || end == s || v < lo || v > hi) {
+        if (hi == INT64_MAX || hi >= (int64_t)1 << 53)
+            cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer >= %lld)", s, a->opt,
+                      (long long)lo);
+        else
+            cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer from %lld to %lld)",
+                      s, a->opt, (long long)lo, (long long)hi);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_u64(cli_args *a, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    /* strtoull accepts "-1" as a huge number; refuse any sign. */
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != 0 || errno == ERANGE) {
+        cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer from 0 to %llu)", s,
+                  a->opt, (unsigned long long)UINT64_MAX);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_double(cli_args *a, const char *s, double lo, int lo_open, double hi, int hi_open,
+               double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    int bad = *s == 0 || *end != 0 || errno == ERANGE || !isfinite(v) || (lo_open ? v <= lo : v < lo) ||
+              (hi_open ? v >= hi : v > hi);
+    if (bad) {
+        char range[128];
+        if (isinf(hi))
+            snprintf(range, sizeof range, "a number %s %g", lo_open ? ">" : ">=", lo);
+        else
+            snprintf(range, sizeof range, "a number in %s%g, %g%s", lo_open ? "(" : "[", lo, hi,
+                     hi_open ? ")" : "]");
+        cli_usage(a->cmd, "invalid value '%s' for %s (expected %s)", s, a->opt, range);
+        return 1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- plugins ----------------------------------------------------------- */
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
+{
+    *out = NULL;
+    tc_registry *reg = tc_registry_new();
+    if (!reg)
+        return tc_error_set(err, "out of memory");
+    char looked[4096];
+    size_t lpos = 0;
+    looked[0] = 0;
+
+    /* 1. next to the executable, as installed or as built */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char raw[PATH_MAX + 64], dir[PATH_MAX + 64];
+            snprintf(raw, sizeof raw, "%s/../lib/tinycnn/plugins", exe);
+            /* shown by `plugins`: say it without the "bin/.." detour */
+            if (!realpath(raw, dir))
+                snprintf(dir, sizeof dir, "%s", raw);
+            lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, "%s", dir);
+            if (is_dir(dir) && tc_registry_load_dir(reg, dir, err) != 0)
+                goto fail;
+        }
+    }
+
+    /* 2. $TINYCNN_PLUGIN_PATH, colon-separated, like $PATH: missing entries skipped */
+    const char *env = getenv("TINYCNN_PLUGIN_PATH");
+    if (env && *env) {
+        char *copy = strdup(env);
+        if (!copy) {
+            tc_error_set(err, "out of memory");
+            goto fail;
+        }
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            if (lpos < sizeof looked)
+                lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, ", %s", d);
+            if (is_dir(d) && tc_registry_load_dir(reg, d, err) != 0) {
+                tc_error_prefix(err, "TINYCNN_PLUGIN_PATH");
+                free(copy);
+                goto fail;
+            }
+        }
+        free(copy);
+    }
+
+    /* 3. --plugin-dir: named explicitly, so a missing folder is an error */
+    for (int i = 0; i < g->n_plugin_dirs; i++) {
+        const char *d = g->plugin_dirs[i];
+        if (lpos < sizeof looked)
+            lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, ", %s", d);
+        if (!is_dir(d)) {
+            tc_error_set(err, "--plugin-dir %s: no such folder", d);
+            goto fail;
+        }
+        if (tc_registry_load_dir(reg, d, err) != 0)
+            goto fail;
+    }
+    if (tc_registry_count(reg) == 0) {
+        tc_error_set(err, "no layer plugins found (looked in %s); use --plugin-dir DIR or "
+                          "TINYCNN_PLUGIN_PATH",
+                     looked[0] ? looked : "nothing");
+        goto fail;
+    }
+    *out = reg;
+    return 0;
+fail:
+    tc_registry_free(reg);
+    return 1;
+}
+
+/* ---- models, data, checkpoints ----------------------------------------- */
+
+int cli_image_geometry(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
+{
+    int i = tc_graph_image_input(g);
+    if (i < 0)
+        return tc_error_set(err, "model %s has no image input", tc_graph_name(g));
+    const tc_input_info *in = tc_graph_input(g, i);
+    const tc_shape *s = &in->shape;
+    if (s->ndim == 3) {
+        *c = (int)s->dims[0];
+        *h = (int)s->dims[1];
+        *w = (int)s->dims[2];
+    } else if (s->ndim == 2) {
+        *c = 1;
+        *h = (int)s->dims[0];
+        *w = (int)s->dims[1];
+    } else {
+        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; the runner needs "
+                                 "[channels, height, width]",
+                            tc_graph_name(g), in->name, (int)s->ndim);
+    }
+    if (*c != 1 && *c != 3)
+        return tc_error_set(err, "model %s: image input '%s' has %d channels; images have 1 or 3",
+                            tc_graph_name(g), in->name, *c);
+    return 0;
+}
+
+const char *cli_data_dir(const char *opt)
+{
+    if (opt && *opt)
+        return opt;
+    const char *env = getenv("TINYCNN_DATA");
+    if (env && *env)
+        return env;
+    return "data/mnist";
+}
+
+int cli_save_checkpoint(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
+                        tc_error *err)
+{
+    tc_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    /* The texts are only read by the writer; the casts avoid copying them. */
+    ck.model_json = (char *)tc_graph_json(g);
+    ck.meta_json = (char *)meta_json;
+    int rc = 0;
+    for (int i = 0; i < tc_graph_n_weights(g) && rc == 0; i++) {
+        tc_weight *w = tc_graph_weight(g, i);
+        rc = tc_checkpoint_add(&ck, w->name, &w->value.shape, w->value.data, err);
+    }
+    for (int i = 0; opt && i < tc_optimizer_n_state(opt) && rc == 0; i++) {
+        const char *name;
+        tc_tensor *t = tc_optimizer_state(opt, i, &name);
+        rc = tc_checkpoint_add(&ck, name, &t->shape, t->data, err);
+    }
+    if (rc == 0)
+        rc = tc_checkpoint_write(path, &ck, err);
+    ck.model_json = NULL;
+    ck.meta_json = NULL;
+    tc_checkpoint_free(&ck);
+    return rc;
+}
+
+static const char *shape_str(char *buf, size_t cap, const tc_shape *s)
+{
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < s->ndim && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, d ? ",%lld" : "%lld", (long long)s->dims[d]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+    return buf;
+}
+
+static int copy_tensor(const tc_checkpoint *ck, const char *path, const char *name, tc_tensor *dst,
+                       tc_error *err)
+{
+    const tc_named_tensor *t = tc_checkpoint_find(ck, name);
+    if (!t)
+        return tc_error_set(err, "%s: no tensor '%s' in the checkpoint", path, name);
+    int same = t->shape.ndim == dst->shape.ndim;
+    for (int d = 0; same && d < t->shape.ndim; d++)
+        same = t->shape.dims[d] == dst->shape.dims[d];
+    if (!same) {
+        char a[128], b[128];
+        return tc_error_set(err, "%s: tensor '%s' has shape %s, the model wants %s", path, name,
+                            shape_str(a, sizeof a, &t->shape), shape_str(b, sizeof b, &dst->shape));
+    }
+    int64_t want = tc_shape_count(&dst->shape);
+    if (want > 0)
+        memcpy(dst->data, t->data, (size_t)want * sizeof(float));
+    return 0;
+}
+
+int cli_load_weights(const tc_checkpoint *ck, const char *path, tc_graph *g, tc_optimizer *opt,
+                     tc_error *err)
+{
+    for (int i = 0; i < tc_graph_n_weights(g); i++) {
+        tc_weight *w = tc_graph_weight(g, i);
+        if (copy_tensor(ck, path, w->name, &w->value, err) != 0)
+            return 1;
+    }
+    for (int i = 0; opt && i < tc_optimizer_n_state(opt); i++) {
+        const char *name;
+        tc_tensor *t = tc_optimizer_state(opt, i, &name);
+        if (copy_tensor(ck, path, name, t, err) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint *ck,
+                        tc_graph **graph, tc_error *err)
+{
+    *graph = NULL;
+    memset(ck, 0, sizeof *ck);
+    if (tc_checkpoint_read(path, ck, err) != 0)
+        return 1;
+    if (!ck->model_json || !*ck->model_json) {
+        tc_checkpoint_free(ck);
+        return tc_error_set(err, "%s: the checkpoint holds no model", path);
+    }
+    char origin[1100];
+    snprintf(origin, sizeof origin, "%s (model)", path);
+    tc_graph *g = tc_graph_load_string(reg, ck->model_json, origin, err);
+    if (!g) {
+        tc_checkpoint_free(ck);
+        return 1;
+    }
+    if (cli_load_weights(ck, path, g, NULL, err) != 0) {
+        tc_graph_free(g);
+        tc_checkpoint_free(ck);
+        return 1;
+    }
+    *graph = g;
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+const char *cli_group(char *buf, size_t cap, int64_t v)
+{
+    char raw[32];
+    int neg = v < 0;
+    unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = snprintf(raw, sizeof raw, "%llu", u);
+    char out[48];
+    int o = 0;
+    if (neg)
+        out[o++] = '-';
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = raw[i];
+    }
+    out[o] = 0;
+    snprintf(buf, cap, "%s", out);
+    return buf;
+}
+
+const char *cli_duration(char *buf, size_t cap, double s)
+{
+    if (!(s >= 0) || !isfinite(s))
+        s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, cap, "%lds", t);
+    return buf;
+}
+
+void cli_print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    fflush(stdout);
+    json_decref(v);
+}

@@ -1,0 +1,225 @@
+/* tinycnn predict: classify PNG images with a checkpoint. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+
+static const char help[] =
+    "usage: tinycnn predict CHECKPOINT IMAGE.png... [--top K] [--threads N] [--json]\n"
+    "\n"
+    "Classifies each PNG image with the model and weights in CHECKPOINT and prints\n"
+    "the predicted class and the K most probable classes with their softmax\n"
+    "probabilities. Images must have the model's input size; colour images are\n"
+    "converted to gray for one-channel models.\n"
+    "\n"
+    "options:\n"
+    "  --top K           how many classes to show per image (default 3)\n"
+    "  --threads N       worker threads (default: all cores)\n"
+    "  --json            print one JSON object instead of text\n"
+    "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
+
+#define CHUNK 256
+
+/* Softmax of logits[0..n) in double precision, max-subtracted for range. */
+static void softmax(const float *logits, int64_t n, double *p)
+{
+    double m = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (logits[i] > m)
+            m = logits[i];
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        p[i] = exp((double)logits[i] - m);
+        s += p[i];
+    }
+    for (int64_t i = 0; i < n; i++)
+        p[i] = s > 0 ? p[i] / s : 0.0;
+}
+
+/* The k largest of p, descending; ties keep the lower class first. */
+static void top_k(const double *p, int64_t n, int k, int64_t *idx)
+{
+    for (int j = 0; j < k; j++) {
+        int64_t best = -1;
+        for (int64_t i = 0; i < n; i++) {
+            int taken = 0;
+            for (int t = 0; t < j; t++)
+                taken |= idx[t] == i;
+            if (!taken && (best < 0 || p[i] > p[best]))
+                best = i;
+        }
+        idx[j] = best;
+    }
+}
+
+static int run(cli_globals *g, int argc, char **argv)
+{
+    const char *ckpt_path = NULL;
+    const char **images = calloc((size_t)argc, sizeof *images);
+    int n_images = 0;
+    int64_t top = 3, threads = 0;
+    int as_json = 0;
+    if (!images)
+        return cli_fail("out of memory");
+    cli_args a;
+    cli_args_init(&a, "predict", argc, argv, g);
+    const char *pos, *v;
+    int k, rc = CLI_EXIT_USAGE;
+    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
+        if (k == CLI_ARG_ERROR)
+            goto usage;
+        if (k == CLI_ARG_POSITIONAL) {
+            if (!ckpt_path)
+                ckpt_path = pos;
+            else
+                images[n_images++] = pos;
+            continue;
+        }
+        if (strcmp(a.opt, "--top") == 0) {
+            if (cli_value(&a, &v) || cli_int(&a, v, 1, 1000000, &top))
+                goto usage;
+        } else if (strcmp(a.opt, "--threads") == 0) {
+            if (cli_value(&a, &v) || cli_int(&a, v, 1, 1024, &threads))
+                goto usage;
+        } else if (strcmp(a.opt, "--json") == 0) {
+            if (cli_no_value(&a))
+                goto usage;
+            as_json = 1;
+        } else {
+            cli_unknown(&a);
+            goto usage;
+        }
+    }
+    if (!ckpt_path) {
+        cli_usage("predict", "missing CHECKPOINT");
+        goto usage;
+    }
+    if (n_images == 0) {
+        cli_usage("predict", "missing IMAGE.png (give at least one)");
+        goto usage;
+    }
+    tc_set_threads((int)threads);
+
+    tc_error err = {{0}};
+    tc_registry *reg = NULL;
+    tc_graph *graph = NULL;
+    tc_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    tc_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    double *prob = NULL;
+    int64_t *best = NULL;
+    json_t *results = as_json ? json_array() : NULL;
+    int c, h, w;
+    rc = CLI_EXIT_RUNTIME;
+
+    if (cli_load_registry(g, &reg, &err) != 0 ||
+        cli_open_checkpoint(reg, ckpt_path, &ck, &graph, &err) != 0 ||
+        cli_image_geometry(graph, &c, &h, &w, &err) != 0) {
+        cli_fail("%s", err.msg);
+        goto out;
+    }
+    int64_t nc = tc_graph_n_classes(graph);
+    if (nc < 1) {
+        cli_fail("%s: the model's output has no classes", ckpt_path);
+        goto out;
+    }
+    if (top > nc)
+        top = nc;
+    size_t img_bytes = (size_t)c * (size_t)h * (size_t)w;
+    ds.channels = c;
+    ds.height = h;
+    ds.width = w;
+    ds.pixels = malloc(img_bytes * CHUNK);
+    ds.labels = calloc(CHUNK, 1);
+    prob = malloc((size_t)nc * sizeof *prob);
+    best = malloc((size_t)top * sizeof *best);
+    if (!ds.pixels || !ds.labels || !prob || !best) {
+        cli_fail("out of memory");
+        goto out;
+    }
+    int img_in = tc_graph_image_input(graph), lbl_in = tc_graph_label_input(graph);
+    const tc_input_info *info = tc_graph_input(graph, img_in);
+    int64_t idx[CHUNK];
+    for (int first = 0; first < n_images; first += CHUNK) {
+        int cnt = n_images - first < CHUNK ? n_images - first : CHUNK;
+        for (int i = 0; i < cnt; i++) {
+            if (tc_png_load(images[first + i], c, h, w, ds.pixels + (size_t)i * img_bytes,
+                            &err) != 0) {
+                cli_fail("%s", err.msg);
+                goto out;
+            }
+            idx[i] = i;
+        }
+        ds.count = cnt;
+        if (tc_graph_prepare(graph, cnt, 0, &err) != 0) {
+            cli_fail("%s", err.msg);
+            goto out;
+        }
+        float *lbl = lbl_in >= 0 ? tc_graph_input_data(graph, lbl_in) : NULL;
+        tc_dataset_fill_batch(&ds, idx, cnt, info->mean, info->std,
+                              tc_graph_input_data(graph, img_in), lbl);
+        if (tc_graph_forward(graph, 0, 0, &err) != 0) {
+            cli_fail("%s", err.msg);
+            goto out;
+        }
+        const tc_tensor *out = tc_graph_output(graph);
+        int64_t per = tc_shape_count(&out->shape) / cnt;
+        if (per != nc) {
+            cli_fail("%s: the output has %lld values per image, expected %lld", ckpt_path,
+                     (long long)per, (long long)nc);
+            goto out;
+        }
+        for (int i = 0; i < cnt; i++) {
+            softmax(out->data + (int64_t)i * per, nc, prob);
+            top_k(prob, nc, (int)top, best);
+            const char *path = images[first + i];
+            if (as_json) {
+                json_t *o = json_object();
+                json_object_set_new(o, "image", json_string(path));
+                json_object_set_new(o, "prediction", json_integer(best[0]));
+                json_t *t = json_array();
+                for (int j = 0; j < top; j++) {
+                    json_t *e = json_object();
+                    json_object_set_new(e, "class", json_integer(best[j]));
+                    json_object_set_new(e, "probability", json_real(prob[best[j]]));
+                    json_array_append_new(t, e);
+                }
+                json_object_set_new(o, "top", t);
+                json_array_append_new(results, o);
+            } else {
+                printf("%s: %lld  (", path, (long long)best[0]);
+                for (int j = 0; j < top; j++)
+                    printf("%s%lld: %.2f%%", j ? ", " : "", (long long)best[j],
+                           100.0 * prob[best[j]]);
+                printf(")\n");
+            }
+        }
+    }
+    if (as_json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "checkpoint", json_string(ckpt_path));
+        json_object_set_new(root, "model", json_string(tc_graph_name(graph)));
+        json_object_set(root, "predictions", results);
+        cli_print_json(root);
+    }
+    rc = CLI_EXIT_OK;
+out:
+    json_decref(results);
+    free(prob);
+    free(best);
+    free(ds.pixels);
+    free(ds.labels);
+    if (graph)
+        tc_graph_free(graph);
+    tc_checkpoint_free(&ck);
+    if (reg)
+        tc_registry_free(reg);
+usage:
+    free(images);
+    return rc;
+}
+
+const cli_command cli_predict_command = {"predict", "classify PNG images with a checkpoint",
+                                         help, run};
