@@ -197,6 +197,13 @@ static int is_dir(const char *p)
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Plugins skipped for safety (world-writable files) are worth a word. */
+static void print_warnings(const tc_registry *reg)
+{
+    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+        fprintf(stderr, "tinycnn: warning: %s\n", tc_registry_warning(reg, i));
+}
+
 int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
 {
     *out = NULL;
@@ -265,9 +272,11 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
                      looked[0] ? looked : "nothing");
         goto fail;
     }
+    print_warnings(reg);
     *out = reg;
     return 0;
 fail:
+    print_warnings(reg);
     tc_registry_free(reg);
     return 1;
 }
@@ -310,79 +319,6 @@ const char *cli_data_dir(const char *opt)
     return "data/mnist";
 }
 
-int cli_save_checkpoint(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
-                        tc_error *err)
-{
-    tc_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    /* The texts are only read by the writer; the casts avoid copying them. */
-    ck.model_json = (char *)tc_graph_json(g);
-    ck.meta_json = (char *)meta_json;
-    int rc = 0;
-    for (int i = 0; i < tc_graph_n_weights(g) && rc == 0; i++) {
-        tc_weight *w = tc_graph_weight(g, i);
-        rc = tc_checkpoint_add(&ck, w->name, &w->value.shape, w->value.data, err);
-    }
-    for (int i = 0; opt && i < tc_optimizer_n_state(opt) && rc == 0; i++) {
-        const char *name;
-        tc_tensor *t = tc_optimizer_state(opt, i, &name);
-        rc = tc_checkpoint_add(&ck, name, &t->shape, t->data, err);
-    }
-    if (rc == 0)
-        rc = tc_checkpoint_write(path, &ck, err);
-    ck.model_json = NULL;
-    ck.meta_json = NULL;
-    tc_checkpoint_free(&ck);
-    return rc;
-}
-
-static const char *shape_str(char *buf, size_t cap, const tc_shape *s)
-{
-    size_t o = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < s->ndim && o < cap; d++)
-        o += (size_t)snprintf(buf + o, cap - o, d ? ",%lld" : "%lld", (long long)s->dims[d]);
-    if (o < cap)
-        snprintf(buf + o, cap - o, "]");
-    return buf;
-}
-
-static int copy_tensor(const tc_checkpoint *ck, const char *path, const char *name, tc_tensor *dst,
-                       tc_error *err)
-{
-    const tc_named_tensor *t = tc_checkpoint_find(ck, name);
-    if (!t)
-        return tc_error_set(err, "%s: no tensor '%s' in the checkpoint", path, name);
-    int same = t->shape.ndim == dst->shape.ndim;
-    for (int d = 0; same && d < t->shape.ndim; d++)
-        same = t->shape.dims[d] == dst->shape.dims[d];
-    if (!same) {
-        char a[128], b[128];
-        return tc_error_set(err, "%s: tensor '%s' has shape %s, the model wants %s", path, name,
-                            shape_str(a, sizeof a, &t->shape), shape_str(b, sizeof b, &dst->shape));
-    }
-    int64_t want = tc_shape_count(&dst->shape);
-    if (want > 0)
-        memcpy(dst->data, t->data, (size_t)want * sizeof(float));
-    return 0;
-}
-
-int cli_load_weights(const tc_checkpoint *ck, const char *path, tc_graph *g, tc_optimizer *opt,
-                     tc_error *err)
-{
-    for (int i = 0; i < tc_graph_n_weights(g); i++) {
-        tc_weight *w = tc_graph_weight(g, i);
-        if (copy_tensor(ck, path, w->name, &w->value, err) != 0)
-            return 1;
-    }
-    for (int i = 0; opt && i < tc_optimizer_n_state(opt); i++) {
-        const char *name;
-        tc_tensor *t = tc_optimizer_state(opt, i, &name);
-        if (copy_tensor(ck, path, name, t, err) != 0)
-            return 1;
-    }
-    return 0;
-}
-
 int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint *ck,
                         tc_graph **graph, tc_error *err)
 {
@@ -401,7 +337,7 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
         tc_checkpoint_free(ck);
         return 1;
     }
-    if (cli_load_weights(ck, path, g, NULL, err) != 0) {
+    if (tc_snapshot_load_weights(g, ck, err) != 0) {
         tc_graph_free(g);
         tc_checkpoint_free(ck);
         return 1;

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "tinycnn/snapshot.h"
 #include "tinycnn/tinycnn.h"
 #include "tinycnn/train.h"
 
@@ -98,16 +99,6 @@ int cli_image_geometry(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
 
 /* --data, else $TINYCNN_DATA, else data/mnist. */
 const char *cli_data_dir(const char *opt);
-
-/* Copies weights (and the optimiser state, if opt) into a checkpoint with
- * the graph's model text and meta_json, written atomically to path. */
-int cli_save_checkpoint(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
-                        tc_error *err);
-
-/* Copies every weight of g (and, if opt is not NULL, the optimiser state)
- * from ck; a missing tensor or one of another shape is an error naming it. */
-int cli_load_weights(const tc_checkpoint *ck, const char *path, tc_graph *g, tc_optimizer *opt,
-                     tc_error *err);
 
 /* Reads a checkpoint and builds its graph with the weights loaded. Owner of
  * *graph and *ck: the caller. */

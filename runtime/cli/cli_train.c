@@ -362,7 +362,7 @@ static int meta_config(json_t *c, const char *path, tc_train_config *cfg, tc_err
 }
 
 /* Restores the run state (not the weights) from a checkpoint's metadata. */
-static int load_state(const char *path, const char *meta, run_state *s, uint64_t *opt_steps,
+static int load_state(const char *path, const char *meta, run_state *s,
                       tc_error *err)
 {
     json_error_t je;
@@ -385,7 +385,6 @@ static int load_state(const char *path, const char *meta, run_state *s, uint64_t
         meta_int(o, "steps_per_epoch", path, 0, INT64_MAX, &s->steps_per_epoch, err) ||
         meta_int(o, "step", path, 0, INT64_MAX, &i, err))
         goto out;
-    *opt_steps = (uint64_t)i;
     if (meta_int(o, "threads", path, 0, 1 << 20, &i, err))
         goto out;
     s->threads = (int)i;
@@ -578,9 +577,9 @@ static int run(cli_globals *g, int argc, char **argv)
     memset(&st, 0, sizeof st);
     st.history = json_array();
     st.best_acc = st.last_acc = -1;
-    uint64_t opt_steps = 0;
     int rc = CLI_EXIT_RUNTIME;
     int have_good_ckpt = 0; /* a checkpoint at out_path holds a sound state */
+    const char *good_path = o.resume_path; /* the newest sound checkpoint, if any */
     const char *status = "failed";
     char fail_msg[TC_ERROR_CAP + 64] = "";
     int c, h, w;
@@ -605,7 +604,7 @@ static int run(cli_globals *g, int argc, char **argv)
         goto fail;
     if (tc_train_config_from_graph(graph, &st.cfg, &err) != 0)
         goto fail;
-    if (o.resume_path && load_state(o.resume_path, ck.meta_json, &st, &opt_steps, &err) != 0)
+    if (o.resume_path && load_state(o.resume_path, ck.meta_json, &st, &err) != 0)
         goto fail;
     tc_optim_kind saved_kind = st.cfg.optim.kind;
     apply_opts(&o, &st.cfg);
@@ -638,11 +637,12 @@ static int run(cli_globals *g, int argc, char **argv)
     if (o.resume_path) {
         /* Another optimizer than the checkpoint's starts from fresh state. */
         int same_kind = st.cfg.optim.kind == saved_kind;
-        if (cli_load_weights(&ck, o.resume_path, graph, same_kind ? opt : NULL, &err) != 0)
+        if (tc_snapshot_load_weights(graph, &ck, &err) != 0 ||
+            (same_kind && tc_snapshot_load_optimizer(opt, &ck, &err) != 0)) {
+            tc_error_prefix(&err, "%s", o.resume_path);
             goto fail;
-        if (same_kind)
-            tc_optimizer_set_steps(opt, opt_steps);
-        else if (!o.json)
+        }
+        if (!same_kind && !o.json)
             fprintf(stderr, "note: switching from %s to %s; the optimizer state starts afresh\n",
                     tc_optimizer_kind_name(saved_kind), tc_optimizer_kind_name(st.cfg.optim.kind));
         if (st.batch > 0 && st.steps_per_epoch != n_batches) {
@@ -725,9 +725,9 @@ static int run(cli_globals *g, int argc, char **argv)
         clear_bar(&ui);
         if (trc != 0) {
             status = "diverged";
-            if (have_good_ckpt)
+            if (have_good_ckpt || good_path)
                 snprintf(fail_msg, sizeof fail_msg, "%s; the last good checkpoint is %s",
-                         err.msg, out_path);
+                         err.msg, have_good_ckpt ? out_path : good_path);
             else
                 snprintf(fail_msg, sizeof fail_msg, "%s; no checkpoint was written", err.msg);
             cli_fail("%s", fail_msg);
@@ -744,7 +744,7 @@ static int run(cli_globals *g, int argc, char **argv)
             st.wall_before += now_s() - t_start;
             t_start = now_s();
             char *meta = meta_text(&st, opt, tc_graph_name(graph));
-            if (!meta || cli_save_checkpoint(out_path, graph, opt, meta, &err) != 0) {
+            if (!meta || tc_snapshot_save(out_path, graph, opt, meta, &err) != 0) {
                 free(meta);
                 cli_fail("interrupted, and writing the checkpoint failed: %s", err.msg);
                 status = "interrupted";
@@ -806,7 +806,7 @@ static int run(cli_globals *g, int argc, char **argv)
         st.wall_before += now - t_start;
         t_start = now;
         char *meta = meta_text(&st, opt, tc_graph_name(graph));
-        if (!meta || cli_save_checkpoint(out_path, graph, opt, meta, &err) != 0) {
+        if (!meta || tc_snapshot_save(out_path, graph, opt, meta, &err) != 0) {
             free(meta);
             goto fail;
         }
@@ -823,14 +823,13 @@ static int run(cli_globals *g, int argc, char **argv)
                    cli_group(ips, sizeof ips, (int64_t)(ep_ips + 0.5)));
             fflush(stdout);
         }
-        if (stop_signal) {
+        if (stop_signal && st.epoch < st.cfg.epochs) {
             /* stopped during evaluation: the checkpoint just written is at
              * an epoch boundary */
             int sig = stop_signal;
             fprintf(stderr, "tinycnn: interrupted by %s after epoch %d; checkpoint written to %s\n",
                     sig == SIGTERM ? "SIGTERM" : "SIGINT", st.epoch, out_path);
-            if (st.epoch < st.cfg.epochs)
-                resume_hint(&o, g, out_path);
+            resume_hint(&o, g, out_path);
             status = "interrupted";
             rc = 128 + sig;
             goto summary;
