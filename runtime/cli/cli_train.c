@@ -610,7 +610,6 @@ static int run(cli_globals *g, int argc, char **argv)
     apply_opts(&o, &st.cfg);
     if (tc_train_config_check(&st.cfg, &err) != 0)
         goto fail;
-    st.threads = tc_get_threads();
 
     if (!out_path)
         out_path = o.resume_path ? o.resume_path
@@ -660,6 +659,7 @@ static int run(cli_globals *g, int argc, char **argv)
         st.threads = tc_get_threads();
     } else {
         tc_graph_init_weights(graph, st.cfg.seed);
+        st.threads = tc_get_threads();
     }
     tc_checkpoint_free(&ck);
     tc_graph_set_seed(graph, st.cfg.seed);
