@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# compare.sh - tinycnn-bench against the same LeNet-5 in PyTorch, in one run.
+#
+#   bench/compare.sh [--build DIR] [--reps N] [--images N] [--threads "1 2"]
+#                    [--data DIR] [--keep DIR]
+#
+# For each repetition and each thread count, every figure (train32, train128,
+# infer1, infer1000) runs as its own process for tinycnn and for PyTorch, one
+# right after the other (which one goes first alternates between
+# repetitions), so a slow spell of the machine hits both. The table shows
+# the median over the repetitions, and the ratio ours / PyTorch. The peak RSS
+# row is that of the batch-32 training processes.
+#
+# Needs a Release build (default: build/, as `cmake -S . -B build` makes it)
+# and /usr/bin/python3 with torch (Debian python3-torch). Without torch it
+# says so, shows tinycnn's figures alone and exits 0.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+build="$root/build"
+reps=3
+images=60000
+threads="1 2"
+data="${TINYCNN_DATA:-$root/data/mnist}"
+keep=""
+py="${PYTHON:-/usr/bin/python3}"
+[[ -x $py ]] || py=python3
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --build) build=$2; shift 2 ;;
+        --reps) reps=$2; shift 2 ;;
+        --images) images=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --data) data=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+ours="$build/bin/tinycnn-bench"
+if [[ ! -x $ours ]]; then
+    echo "compare.sh: $ours not found: build first (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j)" >&2
+    exit 1
+fi
+if ! "$py" -c 'import json, statistics' 2>/dev/null; then
+    echo "compare.sh: $py cannot run; it is needed for the table" >&2
+    exit 1
+fi
+have_torch=1
+if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
+    have_torch=0
+    echo "compare.sh: note: '$py -c \"import torch, numpy\"' fails (install Debian's python3-torch):"
+    echo "            no PyTorch comparison; tinycnn's figures alone follow."
+fi
+
+if [[ -n $keep ]]; then
+    out=$keep
+    mkdir -p "$out"
+else
+    out=$(mktemp -d)
+    trap 'rm -rf "$out"' EXIT
+fi
+
+figures="train32 train128 infer1 infer1000"
+echo "compare.sh: $reps repetition(s), threads: $threads, $images training images per figure, data: $data"
+for ((r = 1; r <= reps; r++)); do
+    for t in $threads; do
+        for f in $figures; do
+            run_ours() {
+                "$ours" --only "$f" --threads "$t" --images "$images" --data "$data" --json \
+                    > "$out/ours-$t-$f-$r.json"
+            }
+            run_torch() {
+                "$py" "$here/pytorch_lenet5.py" --only "$f" --threads "$t" --images "$images" \
+                    --data "$data" --json > "$out/torch-$t-$f-$r.json"
+            }
+            printf '  rep %d, %d thread(s), %-9s ' "$r" "$t" "$f"
+            if [[ $have_torch == 0 ]]; then
+                run_ours
+            elif ((r % 2)); then
+                run_ours; run_torch
+            else
+                run_torch; run_ours
+            fi
+            echo "ok"
+        done
+    done
+done
+
+"$py" - "$out" "$reps" "$threads" "$have_torch" <<'EOF'
+import json, os, statistics, sys
+
+out, reps, threads, have_torch = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4] == "1"
+figs = [("train32", "train, batch 32"), ("train128", "train, batch 128"),
+        ("infer1", "infer, batch 1"), ("infer1000", "infer, batch 1000")]
+# The issue's targets, ours / PyTorch: (figure, threads or None for any) -> ratio
+targets = {("train32", "2"): 4.0, ("infer1", "1"): 8.0, ("infer1000", None): 5.0}
+
+def load(prog, t, f, key):
+    vals = []
+    for r in range(1, reps + 1):
+        p = os.path.join(out, f"{prog}-{t}-{f}-{r}.json")
+        if os.path.exists(p) and os.path.getsize(p):
+            with open(p) as fh:
+                d = json.load(fh)
+            v = d[f][key] if key == "images_per_s" else d.get(key)
+            if v is not None:
+                vals.append(v)
+    return vals
+
+def paired(t, f):
+    """Median of the per-repetition ratios: each pair ran back to back."""
+    rs = []
+    for r in range(1, reps + 1):
+        v = []
+        for prog in ("ours", "torch"):
+            p = os.path.join(out, f"{prog}-{t}-{f}-{r}.json")
+            if not (os.path.exists(p) and os.path.getsize(p)):
+                break
+            with open(p) as fh:
+                v.append(json.load(fh)[f]["images_per_s"])
+        if len(v) == 2:
+            rs.append(v[0] / v[1])
+    return statistics.median(rs) if rs else None
+
+def med(vals):
+    return statistics.median(vals) if vals else None
+
+def spread(vals):
+    return f"{min(vals):.0f}-{max(vals):.0f}" if len(vals) > 1 else ""
+
+info = None
+for prog in ("ours", "torch"):
+    p = os.path.join(out, f"{prog}-{threads[0]}-train32-1.json")
+    if os.path.exists(p):
+        with open(p) as fh:
+            d = json.load(fh)
+        if prog == "ours":
+            info = d
+        else:
+            print(f"\nPyTorch {d['torch']}, data: {d['data']}")
+if info:
+    print(f"tinycnn data: {info['data']}; CPU: {info['cpu']}; median of {reps} run(s)\n")
+
+hdr = (f"| {'figure (images/s)':<18} | thr | {'tinycnn':>9} | {'PyTorch':>9} | ours/PyTorch | paired "
+       f"| {'target':<16} | {'tinycnn runs':>13} | {'PyTorch runs':>13} |")
+print("(medians over the repetitions; 'paired': the median of the per-repetition ratios,\n"
+      " each tinycnn run next to its PyTorch run; the last columns: slowest-fastest run)\n")
+print(hdr)
+print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+for f, label in figs:
+    for t in threads:
+        ov = load("ours", t, f, "images_per_s")
+        pv = load("torch", t, f, "images_per_s") if have_torch else []
+        o, p = med(ov), med(pv)
+        ratio = o / p if o and p else None
+        tgt = targets.get((f, t), targets.get((f, None)))
+        tgt_s = ""
+        if tgt and ratio:
+            tgt_s = f"{'met' if ratio >= tgt else 'NOT met'} (>= {tgt:g}x)"
+        elif tgt:
+            tgt_s = f">= {tgt:g}x"
+        fmt = lambda v: f"{v:9.0f}" if v else f"{'-':>9}"
+        rs = f"{ratio:11.2f}x" if ratio else f"{'-':>12}"
+        pr = paired(t, f) if have_torch else None
+        ps = f"{pr:5.2f}x" if pr else f"{'-':>6}"
+        print(f"| {label:<18} | {t:>3} | {fmt(o)} | {fmt(p)} | {rs} | {ps} | {tgt_s:<16} "
+              f"| {spread(ov):>13} | {spread(pv):>13} |")
+print()
+for t in threads:
+    o = med(load("ours", t, "train32", "peak_rss_kb"))
+    p = med(load("torch", t, "train32", "peak_rss_kb")) if have_torch else None
+    os_ = f"{o / 1024:.1f} MB" if o else "-"
+    ps_ = f"{p / 1024:.1f} MB" if p else "-"
+    verdict = ""
+    if o:
+        verdict = f"  (target < 120 MB: {'met' if o / 1024 < 120 else 'NOT met'})"
+    print(f"peak RSS of a batch-32 training process, {t} thread(s): tinycnn {os_}, PyTorch {ps_}{verdict}")
+EOF
