@@ -1,0 +1,865 @@
+/* The checks that run a layer through the single-layer harness: metadata,
+ * shape inference, gradients, determinism and purity, concurrent use, and
+ * the checkpoint round trip. Each problem is one CUnit failure naming the
+ * layer, the check and the tensor. */
+#define _POSIX_C_SOURCE 200809L
+#include <CUnit/CUnit.h>
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conformance.h"
+#include "tinycnn/checkpoint.h"
+#include "tinycnn/status.h"
+
+static const uint64_t seeds[CF_N_SEEDS] = {1, 2, 3};
+
+int cf_fails_in_test;
+
+void cf_done(const cf_subject *s, int performed)
+{
+    for (int i = cf_fails_in_test; i < performed; i++)
+        CU_assertImplementation(CU_TRUE, 0, "passed", s->origin ? s->origin : "?", "", CU_FALSE);
+}
+
+void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
+{
+    char detail[1536], msg[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s: %s: %s", s->type->name, check, detail);
+    printf("\n    FAIL %s", msg);
+    cf_fails_in_test++;
+    /* CUnit copies the condition text and the file name */
+    CU_assertImplementation(CU_FALSE, 0, msg, s->origin ? s->origin : "?", "", CU_FALSE);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int64_t count(const tc_tensor *t)
+{
+    return tc_shape_count(&t->shape);
+}
+
+/* Copy of t's data, or NULL when t has none. Owner: the caller, free(). */
+static float *copy_of(const tc_tensor *t)
+{
+    if (!t->data)
+        return NULL;
+    size_t bytes = sizeof(float) * (size_t)count(t);
+    float *p = malloc(bytes ? bytes : 1);
+    if (p)
+        memcpy(p, t->data, bytes);
+    return p;
+}
+
+/* Index of the first element whose bits differ from ref, or -1. */
+static int64_t first_diff(const tc_tensor *t, const float *ref)
+{
+    int64_t n = count(t);
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&t->data[i], &ref[i], sizeof(float)) != 0)
+            return i;
+    return -1;
+}
+
+/* Reports `what` for tensor t at element i against the reference value. */
+static void diff_fail(const cf_subject *s, const char *check, const char *what,
+                      const char *tensor, const tc_tensor *t, const float *ref, int64_t i,
+                      const char *where)
+{
+    cf_fail(s, check, "%s: %s[%lld] is %.9g, expected %.9g (%s)", what, tensor, (long long)i,
+            (double)t->data[i], (double)ref[i], where);
+}
+
+static int not_usable(cf_subject *s, const char *check)
+{
+    cf_probe(s);
+    if (s->usable)
+        return 0;
+    cf_fail(s, check, "not run: no working configuration (%s)", s->why);
+    return 1;
+}
+
+/* Copies of every gradient buffer handed to backward. */
+typedef struct grads {
+    float *in[TC_LAYER_CHECK_MAX_INPUTS];
+    float *w[TC_MAX_WEIGHTS];
+} grads;
+
+static int grads_copy(const tc_layer_check *lc, grads *g)
+{
+    memset(g, 0, sizeof *g);
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (lc->needs_grad[i] && !(g->in[i] = copy_of(&lc->grad_inputs[i])))
+            return 1;
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        if (!(g->w[i] = copy_of(&lc->grad_weights[i])))
+            return 1;
+    return 0;
+}
+
+static void grads_free(grads *g)
+{
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
+        free(g->in[i]);
+    for (int i = 0; i < TC_MAX_WEIGHTS; i++)
+        free(g->w[i]);
+    memset(g, 0, sizeof *g);
+}
+
+/* Compares every gradient with g; fills tensor name, index. Returns 1 on a
+ * difference. */
+static int grads_differ(const tc_layer_check *lc, const grads *g, char *name, size_t cap,
+                        const tc_tensor **t, const float **ref, int64_t *at)
+{
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (g->in[i] && (*at = first_diff(&lc->grad_inputs[i], g->in[i])) >= 0) {
+            snprintf(name, cap, "d(input %d)", i);
+            *t = &lc->grad_inputs[i];
+            *ref = g->in[i];
+            return 1;
+        }
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        if ((*at = first_diff(&lc->grad_weights[i], g->w[i])) >= 0) {
+            snprintf(name, cap, "d(%s)", lc->plan.weights[i].name);
+            *t = &lc->grad_weights[i];
+            *ref = g->w[i];
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+static int is_identifier(const char *s, int lower_only)
+{
+    if (!s || !isalpha((unsigned char)s[0]))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_') ||
+            (lower_only && isupper((unsigned char)*p)))
+            return 0;
+    return strlen(s) < 64;
+}
+
+static const char *type_word(tc_value_type t)
+{
+    return t == TC_VALUE_INT ? "int" : t == TC_VALUE_FLOAT ? "float"
+                                   : t == TC_VALUE_BOOL   ? "bool"
+                                                          : "?";
+}
+
+void cf_check_metadata(cf_subject *s)
+{
+    const tc_layer_type *t = s->type;
+    const char *C = "metadata";
+    printf("\n    type %s from %s: ABI version %u, %s, inputs %d..%d", t->name,
+           s->origin ? s->origin : "?", t->abi_version,
+           (t->flags & TC_LAYER_LOSS) ? "loss" : "layer", t->min_inputs, t->max_inputs);
+    if (t->struct_size < offsetof(tc_layer_type, reserved))
+        cf_fail(s, C, "struct_size %u is smaller than this ABI's tc_layer_type (%u bytes)",
+                t->struct_size, (unsigned)offsetof(tc_layer_type, reserved));
+    if (t->abi_version != TC_PLUGIN_ABI_VERSION)
+        cf_fail(s, C, "ABI version %u, the runtime speaks %u", t->abi_version,
+                TC_PLUGIN_ABI_VERSION);
+    if (!is_identifier(t->name, 0))
+        cf_fail(s, C, "the name '%s' is not an identifier ([A-Za-z][A-Za-z0-9_]*, under 64 "
+                      "characters)", t->name ? t->name : "");
+    if (!t->summary || !t->summary[0])
+        cf_fail(s, C, "no summary (one line shown by 'tinycnn plugins')");
+    if (t->flags & ~(uint32_t)TC_LAYER_LOSS)
+        cf_fail(s, C, "unknown flag bits 0x%x", t->flags & ~(uint32_t)TC_LAYER_LOSS);
+    if ((t->flags & TC_LAYER_LOSS) && (t->min_inputs != 2 || t->max_inputs != 2))
+        cf_fail(s, C, "a loss takes exactly 2 inputs [logits, label], declared %d..%d",
+                t->min_inputs, t->max_inputs);
+    if (t->min_inputs < 1 || t->max_inputs < t->min_inputs)
+        cf_fail(s, C, "inputs %d..%d: needs at least one input and min <= max", t->min_inputs,
+                t->max_inputs);
+    if (!t->plan || !t->forward || !t->backward)
+        cf_fail(s, C, "plan(), forward() and backward() are all required (%s%s%s missing)",
+                t->plan ? "" : " plan", t->forward ? "" : " forward",
+                t->backward ? "" : " backward");
+    if (t->create && !t->destroy)
+        cf_fail(s, C, "create() without destroy(): every instance would leak");
+    if (t->n_params < 0 || t->n_params > TC_LAYER_CHECK_MAX_PARAMS ||
+        (t->n_params > 0 && !t->params)) {
+        cf_fail(s, C, "%d parameters declared %s", t->n_params,
+                t->params ? "(0..32 supported)" : "without a table");
+        return;
+    }
+    if (t->n_params > 0 && !t->create)
+        cf_fail(s, C, "declares parameters but has no create() to receive them");
+    printf("\n    parameters:%s", t->n_params ? "" : " none");
+    for (int i = 0; i < t->n_params; i++) {
+        const tc_param_desc *p = &t->params[i];
+        const char *nm = p->name ? p->name : "";
+        if (p->required)
+            printf("\n      %-16s %-5s required  range [%g, %g]", nm, type_word(p->type),
+                   p->min_value, p->max_value);
+        else
+            printf("\n      %-16s %-5s default %-8g range [%g, %g]", nm, type_word(p->type),
+                   p->default_value, p->min_value, p->max_value);
+        if (!is_identifier(p->name, 1))
+            cf_fail(s, C, "parameter %d: the name '%s' is not a lower-case identifier", i, nm);
+        for (int j = 0; j < i; j++)
+            if (p->name && t->params[j].name && strcmp(p->name, t->params[j].name) == 0)
+                cf_fail(s, C, "parameter '%s' is declared twice", nm);
+        if (p->type != TC_VALUE_INT && p->type != TC_VALUE_FLOAT && p->type != TC_VALUE_BOOL)
+            cf_fail(s, C, "parameter '%s' has the unknown type %d", nm, (int)p->type);
+        if (!p->help || !p->help[0])
+            cf_fail(s, C, "parameter '%s' has no help text", nm);
+        if (isnan(p->min_value) || isnan(p->max_value) || p->min_value > p->max_value)
+            cf_fail(s, C, "parameter '%s' has the empty range [%g, %g]", nm, p->min_value,
+                    p->max_value);
+        if (p->type == TC_VALUE_BOOL && (p->min_value != 0 || p->max_value != 1))
+            cf_fail(s, C, "boolean parameter '%s' must have the range [0, 1], has [%g, %g]", nm,
+                    p->min_value, p->max_value);
+        if (p->required)
+            continue;
+        double d = p->default_value;
+        if (!(d >= p->min_value && d <= p->max_value))
+            cf_fail(s, C, "parameter '%s': default %g is outside its range [%g, %g]", nm, d,
+                    p->min_value, p->max_value);
+        if (p->type == TC_VALUE_INT && d != floor(d))
+            cf_fail(s, C, "integer parameter '%s' has the default %g", nm, d);
+        if (p->type == TC_VALUE_BOOL && d != 0 && d != 1)
+            cf_fail(s, C, "boolean parameter '%s' has the default %g", nm, d);
+    }
+    cf_done(s, 1 + t->n_params);
+    printf("\n  ");
+}
+
+/* ---- shape inference ------------------------------------------------------ */
+
+#define GUARD 64
+/* NaN payloads that no arithmetic produces: "never written" and "guard". */
+#define UNWRITTEN 0x7fa5a5a5u
+#define GUARDBITS 0x7fb6b6b6u
+
+typedef struct guarded {
+    float *orig;
+    float *buf;
+} guarded;
+
+/* Points t at a fresh buffer of its size plus GUARD floats: its elements
+ * read UNWRITTEN, the guard GUARDBITS. keep: copy the old contents in. */
+static int guard_swap(tc_tensor *t, guarded *g, int keep)
+{
+    int64_t n = count(t);
+    size_t bytes = (sizeof(float) * (size_t)(n + GUARD) + 63) & ~(size_t)63;
+    g->orig = t->data;
+    g->buf = aligned_alloc(64, bytes);
+    if (!g->buf)
+        return 1;
+    uint32_t u = UNWRITTEN, gb = GUARDBITS;
+    for (int64_t i = 0; i < n + GUARD; i++)
+        memcpy(&g->buf[i], i < n ? &u : &gb, sizeof u);
+    if (keep && g->orig)
+        memcpy(g->buf, g->orig, sizeof(float) * (size_t)n);
+    t->data = g->buf;
+    return 0;
+}
+
+static void guard_restore(tc_tensor *t, guarded *g)
+{
+    if (g->buf) {
+        t->data = g->orig;
+        free(g->buf);
+    }
+    g->buf = NULL;
+}
+
+/* 0 when every element was written and the guard is intact. */
+static int guard_check(const cf_subject *s, const tc_tensor *t, const guarded *g,
+                       const char *call, const char *tensor, const char *where)
+{
+    int64_t n = count(t);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &g->buf[i], sizeof u);
+        if (u == UNWRITTEN) {
+            cf_fail(s, "shape inference", "%s left %s[%lld] of %lld unwritten: the planned "
+                                          "shape is larger than what it computes (%s)",
+                    call, tensor, (long long)i, (long long)n, where);
+            return 1;
+        }
+    }
+    for (int64_t i = n; i < n + GUARD; i++) {
+        uint32_t u;
+        memcpy(&u, &g->buf[i], sizeof u);
+        if (u != GUARDBITS) {
+            cf_fail(s, "shape inference", "%s wrote past the end of %s (element %lld of a "
+                                          "planned %lld) (%s)",
+                    call, tensor, (long long)i, (long long)n, where);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
+{
+    const char *C = "shape inference";
+    const tc_layer_type *t = s->type;
+    char where[300], sh[160], sh1[160];
+    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    if (cf_make(&lc, s, cfg, batch, 1, &err)) {
+        cf_fail(s, C, "%s", err.msg);
+        tc_layer_check_free(&lc);
+        return;
+    }
+    const tc_shape *out = &lc.plan.output;
+    int loss = (t->flags & TC_LAYER_LOSS) != 0;
+    if (loss && tc_shape_count(out) != 1)
+        cf_fail(s, C, "a loss must output one value, plan() gave %s (%s)",
+                cf_shape_str(out, sh, sizeof sh), where);
+    if (!loss && out->dims[0] != batch)
+        cf_fail(s, C, "output %s does not keep the batch size %lld as its first dimension "
+                      "(%s)", cf_shape_str(out, sh, sizeof sh), (long long)batch, where);
+    /* the batch-1 plan must differ only in the batch dimension */
+    tc_shape in1[TC_LAYER_CHECK_MAX_INPUTS];
+    tc_plan p1;
+    cf_batched(cfg, 1, in1);
+    memset(&p1, 0, sizeof p1);
+    p1.struct_size = sizeof p1;
+    if (t->plan(lc.self, in1, cfg->n_inputs, lc.n_threads, &p1, &err) == 0) {
+        int same = p1.output.ndim == out->ndim;
+        for (int d = loss ? 0 : 1; same && d < out->ndim; d++)
+            same = p1.output.dims[d] == out->dims[d];
+        if (!same)
+            cf_fail(s, C, "output %s at batch %lld but %s at batch 1: only the first dimension "
+                          "may follow the batch (%s)", cf_shape_str(out, sh, sizeof sh),
+                    (long long)batch, cf_shape_str(&p1.output, sh1, sizeof sh1), where);
+    }
+    tc_layer_check_fill(&lc, 7, 0);
+    guarded go = {0}, gi[TC_LAYER_CHECK_MAX_INPUTS] = {{0}}, gw[TC_MAX_WEIGHTS] = {{0}};
+    int oom = guard_swap(&lc.output, &go, 0);
+    if (!oom && tc_layer_check_forward(&lc, &err) != 0)
+        cf_fail(s, C, "%s", err.msg);
+    else if (!oom && guard_check(s, &lc.output, &go, "forward", "output", where) == 0) {
+        for (int i = 0; i < lc.n_inputs; i++)
+            if (lc.needs_grad[i])
+                oom |= guard_swap(&lc.grad_inputs[i], &gi[i], 0);
+        for (int i = 0; i < lc.plan.n_weights; i++)
+            oom |= guard_swap(&lc.grad_weights[i], &gw[i], 0);
+        if (!oom && tc_layer_check_backward(&lc, &err) != 0) {
+            cf_fail(s, C, "%s", err.msg);
+        } else if (!oom) {
+            int bad = 0;
+            for (int i = 0; i < lc.n_inputs && !bad; i++)
+                if (lc.needs_grad[i]) {
+                    char nm[32];
+                    snprintf(nm, sizeof nm, "d(input %d)", i);
+                    bad = guard_check(s, &lc.grad_inputs[i], &gi[i], "backward", nm, where);
+                }
+            for (int i = 0; i < lc.plan.n_weights && !bad; i++) {
+                char nm[96];
+                snprintf(nm, sizeof nm, "d(%s)", lc.plan.weights[i].name);
+                bad = guard_check(s, &lc.grad_weights[i], &gw[i], "backward", nm, where);
+            }
+        }
+    }
+    if (oom)
+        cf_fail(s, C, "out of memory");
+    guard_restore(&lc.output, &go);
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
+        guard_restore(&lc.grad_inputs[i], &gi[i]);
+    for (int i = 0; i < TC_MAX_WEIGHTS; i++)
+        guard_restore(&lc.grad_weights[i], &gw[i]);
+    tc_layer_check_free(&lc);
+}
+
+void cf_check_shapes(cf_subject *s)
+{
+    static const int64_t batches[] = {1, 2, 5};
+    if (not_usable(s, "shape inference"))
+        return;
+    for (int c = 0; c < s->n_configs; c++)
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
+            shapes_one(s, &s->configs[c], batches[b]);
+    cf_done(s, s->n_configs * (int)(sizeof batches / sizeof batches[0]));
+    printf("\n    %d input configurations x batch sizes 1, 2, 5: planned output shape "
+           "written exactly by forward, input and weight gradients by backward\n  ",
+           s->n_configs);
+}
+
+/* ---- gradients ------------------------------------------------------------ */
+
+void cf_check_gradients(cf_subject *s)
+{
+    const char *C = "gradient check";
+    if (not_usable(s, C))
+        return;
+    /* each tensor is reported once, at its first failure */
+    char reported[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS][64];
+    int n_reported = 0, runs = 0;
+    int64_t elements = 0, tensors = 0;
+    double worst = 0.0;
+    char worst_at[128] = "";
+    for (int c = 0; c < s->n_configs; c++)
+        for (int k = 0; k < CF_N_SEEDS; k++) {
+            int64_t batch = k == 0 ? 1 : (k == 1 ? 3 : 2);
+            char where[300], sh[200];
+            snprintf(where, sizeof where, "inputs %s, seed %llu",
+                     cf_shapes_str(&s->configs[c], batch, sh, sizeof sh),
+                     (unsigned long long)seeds[k]);
+            tc_error err = {{0}};
+            tc_layer_check lc;
+            tc_gradcheck_report rep;
+            tc_gradcheck_opts opts = {0, 0, CF_GRAD_MAX_ELEMENTS};
+            if (cf_make(&lc, s, &s->configs[c], batch, 1, &err)) {
+                cf_fail(s, C, "%s (%s)", err.msg, where);
+                tc_layer_check_free(&lc);
+                continue;
+            }
+            tc_layer_check_fill(&lc, seeds[k], 0);
+            int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
+            runs++;
+            if (rc != 0 && rep.first_failed < 0) {
+                /* not a gradient mismatch: forward or backward misbehaved */
+                const char *m = err.msg;
+                size_t nl = strlen(s->type->name);
+                if (strncmp(m, s->type->name, nl) == 0 && m[nl] == ':')
+                    m += nl + 2;
+                cf_fail(s, C, "%s (%s)", m, where);
+                tc_layer_check_free(&lc);
+                continue;
+            }
+            int expect = lc.plan.n_weights;
+            for (int i = 0; i < lc.n_inputs; i++)
+                expect += lc.needs_grad[i] && !lc.is_label[i];
+            if (rep.n_tensors != expect)
+                cf_fail(s, C, "checked %d tensors, expected %d (%s)", rep.n_tensors, expect,
+                        where);
+            for (int i = 0; i < rep.n_tensors; i++) {
+                const tc_gradcheck_tensor *r = &rep.tensors[i];
+                char nm[64];
+                cf_grad_tensor_name(&lc, i, nm, sizeof nm);
+                tensors++;
+                elements += r->n_checked;
+                if (r->worst > worst || isnan(r->worst)) {
+                    worst = r->worst;
+                    snprintf(worst_at, sizeof worst_at, "d(%s)", nm);
+                }
+                if (!r->failed)
+                    continue;
+                int seen = 0;
+                for (int j = 0; j < n_reported; j++)
+                    seen |= strcmp(reported[j], nm) == 0;
+                if (seen)
+                    continue;
+                snprintf(reported[n_reported++], sizeof reported[0], "%s", nm);
+                cf_fail(s, C, "d(%s)[%lld] analytic %.4g vs numeric %.4g, rel err %.3g > "
+                              "tol %g (%s)",
+                        nm, (long long)r->worst_index, r->analytic, r->numeric, r->worst,
+                        rep.tolerance, where);
+            }
+            tc_layer_check_free(&lc);
+        }
+    cf_done(s, (int)tensors);
+    printf("\n    %d runs (%d input configurations x %d seeds), %lld tensor checks, %lld "
+           "elements: worst rel err %.3g%s%s (tolerance %g, step %g)\n  ",
+           runs, s->n_configs, CF_N_SEEDS, (long long)tensors, (long long)elements, worst,
+           worst_at[0] ? " in " : "", worst_at, TC_GRADCHECK_TOLERANCE, TC_GRADCHECK_STEP);
+}
+
+/* ---- determinism and purity ----------------------------------------------- */
+
+static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, uint64_t seed)
+{
+    const char *C = "determinism";
+    char where[300], sh[200], nm[96];
+    snprintf(where, sizeof where, "inputs %s, seed %llu", cf_shapes_str(cfg, batch, sh, sizeof sh),
+             (unsigned long long)seed);
+    tc_error err = {{0}};
+    tc_layer_check a, b;
+    memset(&b, 0, sizeof b);
+    float *in0[TC_LAYER_CHECK_MAX_INPUTS] = {0}, *w0[TC_MAX_WEIGHTS] = {0};
+    float *out1 = NULL, *r0 = NULL, *out_train = NULL;
+    grads g1;
+    memset(&g1, 0, sizeof g1);
+    int made_b = 0;
+    if (cf_make(&a, s, cfg, batch, 1, &err)) {
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+        tc_layer_check_free(&a);
+        return;
+    }
+    tc_layer_check_fill(&a, seed, 0);
+    int oom = 0;
+    for (int i = 0; i < a.n_inputs; i++)
+        oom |= !(in0[i] = copy_of(&a.inputs[i]));
+    for (int i = 0; i < a.plan.n_weights; i++)
+        oom |= !(w0[i] = copy_of(&a.weights[i]));
+    oom |= !(r0 = copy_of(&a.grad_output));
+    if (oom)
+        goto oom;
+
+    for (int training = 1; training >= 0; training--) {
+        const char *mode = training ? "training" : "inference";
+        a.training = training;
+        if (tc_layer_check_forward(&a, &err))
+            goto failed;
+        free(out1);
+        if (!(out1 = copy_of(&a.output)))
+            goto oom;
+        for (int i = 0; i < a.n_inputs; i++) {
+            int64_t at = first_diff(&a.inputs[i], in0[i]);
+            if (at >= 0) {
+                snprintf(nm, sizeof nm, "input %d", i);
+                diff_fail(s, C, "forward modified its input", nm, &a.inputs[i], in0[i], at,
+                          mode);
+                goto out;
+            }
+        }
+        for (int i = 0; i < a.plan.n_weights; i++) {
+            int64_t at = first_diff(&a.weights[i], w0[i]);
+            if (at >= 0) {
+                diff_fail(s, C, "forward modified a weight", a.plan.weights[i].name,
+                          &a.weights[i], w0[i], at, mode);
+                goto out;
+            }
+        }
+        if (tc_layer_check_forward(&a, &err))
+            goto failed;
+        int64_t at = first_diff(&a.output, out1);
+        if (at >= 0) {
+            char w2[400];
+            snprintf(w2, sizeof w2, "%s, %s", mode, where);
+            diff_fail(s, C, "a second forward on the same inputs gave another output",
+                      "output", &a.output, out1, at, w2);
+            goto out;
+        }
+        if (training && !(out_train = copy_of(&a.output)))
+            goto oom;
+    }
+    /* backward, after a training forward */
+    a.training = 1;
+    if (tc_layer_check_forward(&a, &err) || tc_layer_check_backward(&a, &err))
+        goto failed;
+    if (grads_copy(&a, &g1))
+        goto oom;
+    int64_t at = first_diff(&a.grad_output, r0);
+    if (at >= 0) {
+        diff_fail(s, C, "backward modified the output gradient it was given", "d(output)",
+                  &a.grad_output, r0, at, where);
+        goto out;
+    }
+    if ((at = first_diff(&a.output, out_train)) >= 0) {
+        diff_fail(s, C, "backward modified the forward output", "output", &a.output, out_train,
+                  at, where);
+        goto out;
+    }
+    for (int i = 0; i < a.n_inputs; i++)
+        if ((at = first_diff(&a.inputs[i], in0[i])) >= 0) {
+            snprintf(nm, sizeof nm, "input %d", i);
+            diff_fail(s, C, "backward modified an input", nm, &a.inputs[i], in0[i], at, where);
+            goto out;
+        }
+    for (int i = 0; i < a.plan.n_weights; i++)
+        if ((at = first_diff(&a.weights[i], w0[i])) >= 0) {
+            diff_fail(s, C, "backward modified a weight", a.plan.weights[i].name,
+                      &a.weights[i], w0[i], at, where);
+            goto out;
+        }
+    if (tc_layer_check_forward(&a, &err) || tc_layer_check_backward(&a, &err))
+        goto failed;
+    {
+        const tc_tensor *t;
+        const float *ref;
+        if (grads_differ(&a, &g1, nm, sizeof nm, &t, &ref, &at)) {
+            diff_fail(s, C, "a second forward + backward gave another gradient", nm, t, ref,
+                      at, where);
+            goto out;
+        }
+    }
+    /* a second instance with the same inputs, weights and stream agrees */
+    made_b = 1;
+    if (cf_make(&b, s, cfg, batch, 1, &err))
+        goto failed;
+    tc_layer_check_fill(&b, seed, 0);
+    if (tc_layer_check_forward(&b, &err) || tc_layer_check_backward(&b, &err))
+        goto failed;
+    if ((at = first_diff(&b.output, out_train)) >= 0) {
+        diff_fail(s, C, "a second instance gave another output", "output", &b.output,
+                  out_train, at, where);
+        goto out;
+    }
+    {
+        const tc_tensor *t;
+        const float *ref;
+        if (grads_differ(&b, &g1, nm, sizeof nm, &t, &ref, &at))
+            diff_fail(s, C, "a second instance gave another gradient", nm, t, ref, at, where);
+    }
+    goto out;
+oom:
+    cf_fail(s, C, "out of memory (%s)", where);
+    goto out;
+failed:
+    cf_fail(s, C, "%s (%s)", err.msg, where);
+out:
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
+        free(in0[i]);
+    for (int i = 0; i < TC_MAX_WEIGHTS; i++)
+        free(w0[i]);
+    free(out1);
+    free(out_train);
+    free(r0);
+    grads_free(&g1);
+    tc_layer_check_free(&a);
+    if (made_b)
+        tc_layer_check_free(&b);
+}
+
+void cf_check_determinism(cf_subject *s)
+{
+    if (not_usable(s, "determinism"))
+        return;
+    determinism_one(s, &s->configs[0], 3, 11);
+    if (s->n_configs > 1)
+        determinism_one(s, &s->configs[s->n_configs - 1], 1, 12);
+    cf_done(s, s->n_configs > 1 ? 2 : 1);
+    printf("\n    forward (training and inference) repeatable, inputs and weights untouched; "
+           "backward repeatable, output gradient, output, inputs and weights untouched; a "
+           "second instance agrees bit for bit\n  ");
+}
+
+/* ---- two instances on two threads ---------------------------------------- */
+
+typedef struct worker {
+    tc_layer_check *lc;
+    const float *ref_out;
+    const grads *ref;
+    int rounds;
+    pthread_barrier_t *start;
+    int failed;
+    char msg[1024];
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    tc_error err = {{0}};
+    pthread_barrier_wait(w->start);
+    for (int r = 0; r < w->rounds && !w->failed; r++) {
+        if (tc_layer_check_forward(w->lc, &err) || tc_layer_check_backward(w->lc, &err)) {
+            snprintf(w->msg, sizeof w->msg, "%s", err.msg);
+            w->failed = 1;
+            break;
+        }
+        int64_t at = first_diff(&w->lc->output, w->ref_out);
+        char nm[96];
+        const tc_tensor *t = &w->lc->output;
+        const float *ref = w->ref_out;
+        if (at >= 0)
+            snprintf(nm, sizeof nm, "output");
+        else if (!grads_differ(w->lc, w->ref, nm, sizeof nm, &t, &ref, &at))
+            continue;
+        snprintf(w->msg, sizeof w->msg, "round %d: %s[%lld] is %.9g, alone it is %.9g", r, nm,
+                 (long long)at, (double)t->data[at], (double)ref[at]);
+        w->failed = 1;
+    }
+    return NULL;
+}
+
+static void threads_one(cf_subject *s, const cf_config *cfg, int64_t batch, int rounds)
+{
+    const char *C = "two threads";
+    char where[300], sh[200];
+    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    tc_error err = {{0}};
+    tc_layer_check lc[2];
+    grads ref;
+    memset(&ref, 0, sizeof ref);
+    float *ref_out = NULL;
+    int made = 0;
+    for (; made < 2; made++)
+        if (cf_make(&lc[made], s, cfg, batch, 2, &err)) {
+            cf_fail(s, C, "%s (%s)", err.msg, where);
+            tc_layer_check_free(&lc[made]);
+            goto out;
+        }
+    tc_layer_check_fill(&lc[0], 21, 0);
+    tc_layer_check_fill(&lc[1], 21, 0);
+    /* the reference: instance 0 alone */
+    if (tc_layer_check_forward(&lc[0], &err) || tc_layer_check_backward(&lc[0], &err)) {
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+        goto out;
+    }
+    if (!(ref_out = copy_of(&lc[0].output)) || grads_copy(&lc[0], &ref)) {
+        cf_fail(s, C, "out of memory");
+        goto out;
+    }
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    worker w[2];
+    pthread_t th[2];
+    int started = 0;
+    for (int i = 0; i < 2; i++) {
+        w[i] = (worker){.lc = &lc[i], .ref_out = ref_out, .ref = &ref, .rounds = rounds,
+                        .start = &start};
+        if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+            break;
+        started++;
+    }
+    if (started < 2) {
+        /* release the one waiting at the barrier */
+        if (started == 1) {
+            w[1].lc = &lc[1];
+            pthread_barrier_wait(&start);
+            pthread_join(th[0], NULL);
+        }
+        cf_fail(s, C, "could not start two threads");
+    } else {
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            if (w[i].failed)
+                cf_fail(s, C, "instance %d, used while another ran on a second thread: %s (%s)",
+                        i + 1, w[i].msg, where);
+    }
+    pthread_barrier_destroy(&start);
+out:
+    free(ref_out);
+    grads_free(&ref);
+    for (int i = 0; i < made; i++)
+        tc_layer_check_free(&lc[i]);
+}
+
+void cf_check_threads(cf_subject *s)
+{
+    if (not_usable(s, "two threads"))
+        return;
+    const cf_config *cfg = &s->configs[0];
+    /* a small batch, then one large enough that elementwise loops go to the
+     * worker threads (about 40,000 input elements) */
+    int64_t per = tc_shape_count(&cfg->sample[0]);
+    int64_t big = per > 0 ? (40000 + per - 1) / per : 3;
+    if (big < 4)
+        big = 4;
+    if (big > 4096)
+        big = 4096;
+    threads_one(s, cfg, 3, 20);
+    threads_one(s, cfg, big, 3);
+    cf_done(s, 2);
+    printf("\n    two instances forward + backward on two threads at once (20 rounds at "
+           "batch 3, 3 at batch %lld): bit-identical to one instance alone\n  ",
+           (long long)big);
+}
+
+/* ---- checkpoint round trip ------------------------------------------------ */
+
+void cf_check_save_load(cf_subject *s)
+{
+    const char *C = "save/load";
+    if (not_usable(s, C))
+        return;
+    static int file_no;
+    const cf_config *cfg = &s->configs[0];
+    const int64_t batch = 3;
+    char path[1024], name[200], where[300], sh[200];
+    snprintf(path, sizeof path, "%s/layer-%d.ckpt", cf_tmpdir, file_no++);
+    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    tc_error err = {{0}};
+    tc_layer_check a, b;
+    tc_checkpoint out = {0}, in = {0};
+    grads ga;
+    memset(&ga, 0, sizeof ga);
+    float *ya = NULL;
+    int made_b = 0;
+    if (cf_make(&a, s, cfg, batch, 1, &err)) {
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+        tc_layer_check_free(&a);
+        return;
+    }
+    tc_layer_check_fill(&a, 31, 0);
+    for (int i = 0; i < a.plan.n_weights; i++) {
+        snprintf(name, sizeof name, "layer.%s", a.plan.weights[i].name);
+        if (tc_checkpoint_add(&out, name, &a.weights[i].shape, a.weights[i].data, &err))
+            goto failed;
+    }
+    if (tc_checkpoint_write(path, &out, &err) || tc_checkpoint_read(path, &in, &err))
+        goto failed;
+    made_b = 1;
+    if (cf_make(&b, s, cfg, batch, 1, &err))
+        goto failed;
+    tc_layer_check_fill(&b, 32, 0); /* other weights, overwritten below */
+    for (int i = 0; i < a.n_inputs; i++)
+        memcpy(b.inputs[i].data, a.inputs[i].data, sizeof(float) * (size_t)count(&a.inputs[i]));
+    memcpy(b.grad_output.data, a.grad_output.data, sizeof(float) * (size_t)count(&a.grad_output));
+    b.rng_start = a.rng_start;
+    if (in.n_tensors != (size_t)b.plan.n_weights) {
+        cf_fail(s, C, "the checkpoint holds %zu tensors for %d weights", in.n_tensors,
+                b.plan.n_weights);
+        goto out;
+    }
+    for (int i = 0; i < b.plan.n_weights; i++) {
+        snprintf(name, sizeof name, "layer.%s", b.plan.weights[i].name);
+        const tc_named_tensor *t = tc_checkpoint_find(&in, name);
+        char s1[160], s2[160];
+        if (!t) {
+            cf_fail(s, C, "weight %s is missing from the checkpoint", b.plan.weights[i].name);
+            goto out;
+        }
+        if (tc_shape_count(&t->shape) != count(&b.weights[i]) ||
+            t->shape.ndim != b.weights[i].shape.ndim) {
+            cf_fail(s, C, "weight %s comes back as %s, planned %s", b.plan.weights[i].name,
+                    cf_shape_str(&t->shape, s1, sizeof s1),
+                    cf_shape_str(&b.weights[i].shape, s2, sizeof s2));
+            goto out;
+        }
+        memcpy(b.weights[i].data, t->data, sizeof(float) * (size_t)count(&b.weights[i]));
+    }
+    for (int training = 0; training <= 1; training++) {
+        a.training = b.training = training;
+        if (tc_layer_check_forward(&a, &err) || tc_layer_check_forward(&b, &err))
+            goto failed;
+        int64_t at = first_diff(&b.output, a.output.data);
+        if (at >= 0) {
+            diff_fail(s, C, "after loading the saved weights into a new instance",
+                      "output", &b.output, a.output.data, at,
+                      training ? "training" : "inference");
+            goto out;
+        }
+    }
+    if (!(ya = copy_of(&a.output)))
+        goto out;
+    if (tc_layer_check_backward(&a, &err) || tc_layer_check_backward(&b, &err))
+        goto failed;
+    if (grads_copy(&a, &ga)) {
+        cf_fail(s, C, "out of memory");
+        goto out;
+    }
+    {
+        const tc_tensor *t;
+        const float *ref;
+        int64_t at;
+        char nm[96];
+        if (grads_differ(&b, &ga, nm, sizeof nm, &t, &ref, &at))
+            diff_fail(s, C, "after loading the saved weights into a new instance", nm, t, ref,
+                      at, where);
+    }
+    cf_done(s, 1);
+    printf("\n    %d weight tensors written to a checkpoint file and read into a new instance: "
+           "outputs and gradients bit-identical\n  ", a.plan.n_weights);
+    goto out;
+failed:
+    cf_fail(s, C, "%s (%s)", err.msg, where);
+out:
+    remove(path);
+    free(ya);
+    grads_free(&ga);
+    tc_checkpoint_free(&out);
+    tc_checkpoint_free(&in);
+    tc_layer_check_free(&a);
+    if (made_b)
+        tc_layer_check_free(&b);
+}

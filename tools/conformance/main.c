@@ -1,0 +1,337 @@
+/* tinycnn-conformance: the plugin conformance suite. Loads layer plugins,
+ * makes one CUnit suite per layer type and one CUnit test per check, runs
+ * them and prints the CUnit summary. Exit status 0 only when every check of
+ * every type passed. */
+#define _XOPEN_SOURCE 700
+#include <CUnit/Basic.h>
+#include <CUnit/CUnit.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conformance.h"
+#include "tinycnn/tinycnn.h"
+
+tc_registry *cf_registry;
+const char *cf_tmpdir;
+
+enum { EXIT_PASS = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+#define MAX_ARGS 64
+
+static const char help[] =
+    "usage: tinycnn-conformance [options] [PLUGIN.so]...\n"
+    "       tinycnn check-plugin [options] [PLUGIN.so]...\n"
+    "\n"
+    "Runs the layer plugin conformance suite: one CUnit suite per layer type, one\n"
+    "test per check, and the CUnit summary at the end.\n"
+    "\n"
+    "Without PLUGIN.so arguments it checks every layer type found where the runner\n"
+    "finds them: <executable>/../lib/tinycnn/plugins, each folder of\n"
+    "$TINYCNN_PLUGIN_PATH, each --plugin-dir. With PLUGIN.so arguments it checks the\n"
+    "types those files register; --plugin-dir folders are then loaded too (for\n"
+    "types the plugins need) but not checked.\n"
+    "\n"
+    "checks, for each layer type:\n"
+    "  metadata        name, ABI version, inputs, declared parameters\n"
+    "  construction    a one-node model with default parameters loads and runs\n"
+    "  bad parameters  missing, wrongly typed, zero, negative and huge values are\n"
+    "                  refused with a message, never a crash (each in a child process)\n"
+    "  shape inference the planned output is exactly what forward writes, for\n"
+    "                  batch sizes 1, 2, 5 and several input shapes; likewise the\n"
+    "                  gradients backward writes\n"
+    "  gradient check  central differences against backward for every input and\n"
+    "                  weight, 3 seeds, kink-free inputs; relative-error tolerance %g\n"
+    "  determinism     repeatable forward/backward; inputs, weights, output and\n"
+    "                  output gradient left untouched\n"
+    "  two threads     two instances used at once give the results of one alone\n"
+    "  save/load       weights through a checkpoint file give identical outputs\n"
+    "\n"
+    "options:\n"
+    "  --type NAME       check only the layer type NAME (repeatable)\n"
+    "  --plugin-dir DIR  also load the plugins (*.so) in DIR (repeatable)\n"
+    "  --list            list the layer types that would be checked, and exit\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "exit status: 0 every check passed, 1 a check failed or a plugin did not load,\n"
+    "             2 usage error\n";
+
+static int usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "tinycnn-conformance: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "; see 'tinycnn-conformance --help'\n");
+    return EXIT_USAGE;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- subjects and the CUnit glue ------------------------------------------ */
+
+static cf_subject *subjects;
+static int n_subjects;
+
+static cf_subject *current(void)
+{
+    CU_pSuite suite = CU_get_current_suite();
+    for (int i = 0; suite && i < n_subjects; i++)
+        if (strcmp(subjects[i].type->name, suite->pName) == 0)
+            return &subjects[i];
+    return NULL;
+}
+
+#define TEST_FN(fn, check)                                                             \
+    static void fn(void)                                                               \
+    {                                                                                  \
+        cf_subject *s = current();                                                     \
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);                                               \
+        cf_fails_in_test = 0;                                                          \
+        check(s);                                                                      \
+    }
+TEST_FN(t_metadata, cf_check_metadata)
+TEST_FN(t_defaults, cf_check_defaults)
+TEST_FN(t_bad_params, cf_check_bad_params)
+TEST_FN(t_shapes, cf_check_shapes)
+TEST_FN(t_gradients, cf_check_gradients)
+TEST_FN(t_determinism, cf_check_determinism)
+TEST_FN(t_threads, cf_check_threads)
+TEST_FN(t_save_load, cf_check_save_load)
+
+static const struct {
+    const char *name;
+    CU_TestFunc fn;
+} tests[] = {
+    {"metadata", t_metadata},
+    {"construction with default parameters", t_defaults},
+    {"bad parameters", t_bad_params},
+    {"shape inference", t_shapes},
+    {"gradient check", t_gradients},
+    {"determinism and purity", t_determinism},
+    {"two instances on two threads", t_threads},
+    {"save/load through a checkpoint", t_save_load},
+};
+#define N_TESTS (int)(sizeof tests / sizeof tests[0])
+
+/* ---- loading -------------------------------------------------------------- */
+
+static int load_default_dirs(tc_registry *reg, const char **dirs, int n_dirs, tc_error *err)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            char dir[PATH_MAX + 32], real[PATH_MAX];
+            *slash = 0;
+            snprintf(dir, sizeof dir, "%s/../lib/tinycnn/plugins", exe);
+            if (realpath(dir, real) && is_dir(real) && tc_registry_load_dir(reg, real, err))
+                return 1;
+        }
+    }
+    const char *env = getenv("TINYCNN_PLUGIN_PATH");
+    if (env && *env) {
+        char *copy = strdup(env), *save = NULL;
+        if (!copy)
+            return tc_error_set(err, "out of memory");
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            if (is_dir(d) && tc_registry_load_dir(reg, d, err)) {
+                free(copy);
+                return tc_error_prefix(err, "TINYCNN_PLUGIN_PATH");
+            }
+        free(copy);
+    }
+    for (int i = 0; i < n_dirs; i++) {
+        if (!is_dir(dirs[i]))
+            return tc_error_set(err, "--plugin-dir %s: no such folder", dirs[i]);
+        if (tc_registry_load_dir(reg, dirs[i], err))
+            return 1;
+    }
+    return 0;
+}
+
+static void remove_tmpdir(void)
+{
+    if (cf_tmpdir)
+        rmdir(cf_tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+    const char *files[MAX_ARGS], *dirs[MAX_ARGS], *types[MAX_ARGS];
+    int n_files = 0, n_dirs = 0, n_types = 0, list_only = 0;
+    setvbuf(stdout, NULL, _IONBF, 0); /* a crashing plugin still shows where it was */
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            printf(help, TC_GRADCHECK_TOLERANCE);
+            return EXIT_PASS;
+        } else if (strcmp(a, "--list") == 0) {
+            list_only = 1;
+        } else if (strcmp(a, "--type") == 0 || strcmp(a, "--plugin-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return usage("option %s needs a value", a);
+            const char **list = a[2] == 't' ? types : dirs;
+            int *n = a[2] == 't' ? &n_types : &n_dirs;
+            if (*n >= MAX_ARGS)
+                return usage("too many %s options", a);
+            list[(*n)++] = argv[++i];
+        } else if (strncmp(a, "--type=", 7) == 0 || strncmp(a, "--plugin-dir=", 13) == 0) {
+            int is_type = a[2] == 't';
+            const char *v = strchr(a, '=') + 1;
+            if (!*v)
+                return usage("option %s needs a value", a);
+            if ((is_type ? n_types : n_dirs) >= MAX_ARGS)
+                return usage("too many %s options", a);
+            if (is_type)
+                types[n_types++] = v;
+            else
+                dirs[n_dirs++] = v;
+        } else if (a[0] == '-' && a[1]) {
+            return usage("unknown option %s", a);
+        } else {
+            if (n_files >= MAX_ARGS)
+                return usage("too many plugin files (at most 64)%s", "");
+            files[n_files++] = a;
+        }
+    }
+
+    tc_error err = {{0}};
+    tc_registry *reg = tc_registry_new();
+    if (!reg) {
+        fprintf(stderr, "tinycnn-conformance: out of memory\n");
+        return EXIT_FAILED;
+    }
+    cf_registry = reg;
+    /* which registered types get checked: [0, n_checked) */
+    int n_checked;
+    if (n_files > 0) {
+        for (int i = 0; i < n_files; i++)
+            if (tc_registry_load_file(reg, files[i], &err)) {
+                fprintf(stderr, "tinycnn-conformance: %s\n", err.msg);
+                tc_registry_free(reg);
+                return EXIT_FAILED;
+            }
+        n_checked = tc_registry_count(reg);
+        for (int i = 0; i < n_dirs; i++)
+            if (!is_dir(dirs[i]) || tc_registry_load_dir(reg, dirs[i], &err)) {
+                fprintf(stderr, "tinycnn-conformance: %s\n",
+                        is_dir(dirs[i]) ? err.msg : "--plugin-dir: no such folder");
+                tc_registry_free(reg);
+                return EXIT_FAILED;
+            }
+    } else {
+        if (load_default_dirs(reg, dirs, n_dirs, &err)) {
+            fprintf(stderr, "tinycnn-conformance: %s\n", err.msg);
+            tc_registry_free(reg);
+            return EXIT_FAILED;
+        }
+        n_checked = tc_registry_count(reg);
+    }
+    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+        fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
+    if (n_checked == 0) {
+        fprintf(stderr, "tinycnn-conformance: no layer types to check (no plugins found; name "
+                        "PLUGIN.so files, or use --plugin-dir or TINYCNN_PLUGIN_PATH)\n");
+        tc_registry_free(reg);
+        return EXIT_FAILED;
+    }
+    /* the loss checks need a logits node; a name clash only means the
+     * plugin's own type of that name serves */
+    tc_error ignore = {{0}};
+    tc_registry_add(reg, &cf_identity_type, "(tinycnn-conformance)", &ignore);
+
+    subjects = calloc((size_t)n_checked, sizeof *subjects);
+    if (!subjects) {
+        tc_registry_free(reg);
+        return EXIT_FAILED;
+    }
+    for (int i = 0; i < n_checked; i++) {
+        const char *origin = NULL;
+        const tc_layer_type *t = tc_registry_get(reg, i, &origin);
+        int wanted = n_types == 0;
+        for (int k = 0; k < n_types; k++)
+            wanted |= strcmp(types[k], t->name) == 0;
+        if (wanted)
+            subjects[n_subjects++] = (cf_subject){.type = t, .origin = origin};
+    }
+    for (int k = 0; k < n_types; k++) {
+        int found = 0;
+        for (int i = 0; i < n_subjects; i++)
+            found |= strcmp(subjects[i].type->name, types[k]) == 0;
+        if (!found) {
+            fprintf(stderr, "tinycnn-conformance: --type %s: no such layer type among the %d "
+                            "loaded for checking\n", types[k], n_checked);
+            tc_registry_free(reg);
+            free(subjects);
+            return EXIT_FAILED;
+        }
+    }
+    if (list_only) {
+        for (int i = 0; i < n_subjects; i++)
+            printf("%-24s %s\n", subjects[i].type->name, subjects[i].origin);
+        tc_registry_free(reg);
+        free(subjects);
+        return EXIT_PASS;
+    }
+
+    static char tmp[PATH_MAX];
+    const char *base = getenv("TMPDIR");
+    snprintf(tmp, sizeof tmp, "%s/tinycnn-conformance-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmp)) {
+        perror("tinycnn-conformance: mkdtemp");
+        return EXIT_FAILED;
+    }
+    cf_tmpdir = tmp;
+    atexit(remove_tmpdir);
+
+    printf("tinycnn-conformance %s (plugin ABI %u): %d layer type%s to check\n",
+           TC_VERSION_STRING, TC_PLUGIN_ABI_VERSION, n_subjects, n_subjects == 1 ? "" : "s");
+    printf("gradient check: central differences with step %g on inputs kept %g away from 0 "
+           "and from each other (no ReLU or max-pool kink is crossed); a tensor fails when "
+           "max |analytic - numeric| / max(|analytic|, |numeric|, %g x its largest "
+           "|gradient|) > %g (relative-error tolerance)\n",
+           TC_GRADCHECK_STEP, 2 * TC_GRADCHECK_STEP, TC_GRADCHECK_FLOOR, TC_GRADCHECK_TOLERANCE);
+
+    if (CU_initialize_registry() != CUE_SUCCESS) {
+        fprintf(stderr, "tinycnn-conformance: CUnit: %s\n", CU_get_error_msg());
+        return EXIT_FAILED;
+    }
+    for (int i = 0; i < n_subjects; i++) {
+        CU_pSuite suite = CU_add_suite(subjects[i].type->name, NULL, NULL);
+        for (int k = 0; suite && k < N_TESTS; k++)
+            if (!CU_add_test(suite, tests[k].name, tests[k].fn))
+                suite = NULL;
+        if (!suite) {
+            fprintf(stderr, "tinycnn-conformance: CUnit: %s\n", CU_get_error_msg());
+            CU_cleanup_registry();
+            return EXIT_FAILED;
+        }
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned ran = CU_get_number_of_tests_run(), failed = CU_get_number_of_tests_failed();
+    unsigned expected = (unsigned)(n_subjects * N_TESTS);
+    printf("\n");
+    if (failed == 0 && ran == expected && CU_get_error() == CUE_SUCCESS) {
+        printf("tinycnn-conformance: PASS: %u checks of %d layer type%s\n", ran, n_subjects,
+               n_subjects == 1 ? "" : "s");
+    } else {
+        printf("tinycnn-conformance: FAIL: %u of %u checks failed (%u ran); failing:\n", failed,
+               expected, ran);
+        for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
+            printf("  %s\n", f->strCondition ? f->strCondition : "?");
+    }
+    int rc = (failed == 0 && ran == expected) ? EXIT_PASS : EXIT_FAILED;
+    CU_cleanup_registry();
+    free(subjects);
+    tc_registry_free(reg);
+    return rc;
+}
