@@ -36,6 +36,7 @@ extern const cli_command cli_train_command;
 extern const cli_command cli_eval_command;
 extern const cli_command cli_predict_command;
 extern const cli_command cli_plugins_command;
+extern const cli_command cli_check_command;
 
 /* "tinycnn: <message>" on stderr; returns CLI_EXIT_RUNTIME. */
 int cli_fail(const char *fmt, ...) TC_PRINTF(1, 2);

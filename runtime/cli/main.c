@@ -10,6 +10,7 @@ static const cli_command *const commands[] = {
     &cli_eval_command,
     &cli_predict_command,
     &cli_plugins_command,
+    &cli_check_command,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -22,9 +23,9 @@ static void print_main_help(FILE *f)
             "\n"
             "commands:\n");
     for (int i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(f,
-            "  help CMD  show the help of a command\n"
+            "  help CMD     show the help of a command\n"
             "\n"
             "global options (valid before or after the command):\n"
             "  --plugin-dir DIR  also load the layer plugins (*.so) in DIR; repeatable\n"
