@@ -2,12 +2,22 @@
  * conv2d.c - the Conv2d layer plugin: 2-D convolution (cross-correlation,
  * as in PyTorch) of an NCHW input with an [O, C, k, k] kernel.
  *
- * Implementation: im2col + GEMM per image. The batch is split into "slices",
- * one per worker thread, run through host->parallel_for; each slice has its
- * own part of the workspace (column buffer plus weight/bias gradient
- * partials), so no two threads ever write the same memory. The partials are
- * summed in slice order, so the weight gradient only depends on the thread
- * count, never on scheduling.
+ * Implementation: im2col + GEMM. The batch is split into "slices", one per
+ * worker thread, run through host->parallel_for. A slice works through its
+ * images in groups: the group's images are unfolded side by side into one
+ * column matrix [C*k*k, group*OH*OW], so each group costs one GEMM per
+ * product instead of one per image (wider N, longer K for the weight
+ * gradient), while the columns stay small enough for the core's cache.
+ *
+ * Each slice has its own part of the workspace (columns, an [O, group*OH*OW]
+ * staging matrix, weight/bias gradient partials), so no two threads ever
+ * write the same memory. The partials are summed in slice order, so the
+ * weight gradient only depends on the batch size and thread count (which fix
+ * the slices and groups), never on scheduling.
+ *
+ * Backward unfolds the columns again rather than keeping them from forward:
+ * unfolding costs about as much as reading them back from memory, and it
+ * keeps the layer's memory independent of the batch size.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,12 +31,16 @@ typedef struct conv2d {
     int bias;
 } conv2d;
 
-/* Sizes derived from one input shape. */
+/* Columns (plus staging) of one group should stay in a core's L2 cache. */
+#define CONV_GROUP_BYTES (256 * 1024)
+
+/* Sizes derived from one input shape and thread count. */
 typedef struct geom {
     int64_t n, c, h, w, o, k, s, p, oh, ow;
     int64_t ckk, ohw, chw, ohw_o; /* C*k*k, OH*OW, C*H*W, O*OH*OW */
-    int direct;                   /* 1x1, stride 1, no padding: the image is its own im2col */
-    size_t col_bytes, dw_bytes, db_bytes, slice_bytes;
+    int64_t slices;               /* parts of the batch, one per worker */
+    int64_t group;                /* images unfolded side by side */
+    size_t col_bytes, tmp_bytes, dw_bytes, db_bytes, slice_bytes;
 } geom;
 
 static const tc_param_desc conv2d_params[] = {
@@ -67,7 +81,38 @@ static void conv2d_destroy(void *self)
     free(self);
 }
 
-static int conv2d_geom(const conv2d *c, const tc_shape *in, geom *g, tc_error *err)
+/* Per-slice workspace for `slices` slices: sets g->slices, g->group and the
+ * byte sizes. Non-zero on overflow. */
+static int slice_layout(geom *g, int64_t slices)
+{
+    int64_t per_slice = (g->n + slices - 1) / slices;
+    int64_t col_img, tmp_img, dw;
+    if (lu_mul3(g->ckk, g->ohw, 1, &col_img) || lu_mul3(g->o, g->ohw, 1, &tmp_img) ||
+        lu_mul3(g->o, g->ckk, 1, &dw))
+        return 1;
+    int64_t img_bytes = (col_img + tmp_img) * (int64_t)sizeof(float);
+    int64_t group = img_bytes > 0 ? CONV_GROUP_BYTES / img_bytes : 1;
+    if (group < 1)
+        group = 1;
+    if (group > per_slice)
+        group = per_slice;
+    int64_t col, tmp;
+    if (lu_mul3(col_img, group, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
+        lu_bytes(col, sizeof(float), &g->col_bytes) ||
+        lu_bytes(tmp, sizeof(float), &g->tmp_bytes) ||
+        lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
+        lu_bytes(g->o, sizeof(float), &g->db_bytes) ||
+        __builtin_add_overflow(g->col_bytes, g->tmp_bytes, &g->slice_bytes) ||
+        __builtin_add_overflow(g->slice_bytes, g->dw_bytes, &g->slice_bytes) ||
+        __builtin_add_overflow(g->slice_bytes, g->db_bytes, &g->slice_bytes))
+        return 1;
+    g->slices = slices;
+    g->group = group;
+    return 0;
+}
+
+static int conv2d_geom(const conv2d *c, const tc_shape *in, int n_threads, geom *g,
+                       tc_error *err)
 {
     const tc_host *host = c->host;
     char buf[LU_SHAPE_BUF];
@@ -101,17 +146,13 @@ static int conv2d_geom(const conv2d *c, const tc_shape *in, geom *g, tc_error *e
     }
     g->oh = (ph - g->k) / g->s + 1;
     g->ow = (pw - g->k) / g->s + 1;
-    g->direct = g->k == 1 && g->s == 1 && g->p == 0;
-    int64_t col = 0, dw, out;
+    int64_t slices = n_threads < 1 ? 1 : n_threads;
+    if (slices > g->n)
+        slices = g->n;
+    int64_t out;
     if (lu_mul3(g->c, g->k, g->k, &g->ckk) || lu_mul3(g->oh, g->ow, 1, &g->ohw) ||
         lu_mul3(g->c, g->h, g->w, &g->chw) || lu_mul3(g->o, g->ohw, 1, &g->ohw_o) ||
-        lu_mul3(g->n, g->ohw_o, 1, &out) || lu_mul3(g->ckk, g->ohw, 1, &col) ||
-        lu_mul3(g->o, g->ckk, 1, &dw) ||
-        lu_bytes(g->direct ? 0 : col, sizeof(float), &g->col_bytes) ||
-        lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
-        lu_bytes(g->o, sizeof(float), &g->db_bytes) ||
-        __builtin_add_overflow(g->col_bytes, g->dw_bytes, &g->slice_bytes) ||
-        __builtin_add_overflow(g->slice_bytes, g->db_bytes, &g->slice_bytes)) {
+        lu_mul3(g->n, g->ohw_o, 1, &out) || slice_layout(g, slices)) {
         host->set_error(err, "Conv2d on input %s with %lld output channels: sizes overflow",
                         lu_shape_str(in, buf, sizeof buf), (long long)g->o);
         return 1;
@@ -125,7 +166,7 @@ static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
     conv2d *c = self;
     geom g;
     if (lu_check_inputs(c->host, "Conv2d", in, n_inputs, 1, 1, err) ||
-        conv2d_geom(c, &in[0], &g, err))
+        conv2d_geom(c, &in[0], n_threads, &g, err))
         return 1;
     plan->output = (tc_shape){.ndim = 4, .dims = {g.n, g.o, g.oh, g.ow}};
     plan->n_weights = c->bias ? 2 : 1;
@@ -145,10 +186,7 @@ static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
             .fan_out = (double)g.o,
             .no_decay = 1,
         };
-    int64_t slices = n_threads < 1 ? 1 : n_threads;
-    if (slices > g.n)
-        slices = g.n;
-    if (__builtin_mul_overflow(g.slice_bytes, (size_t)slices, &plan->workspace_bytes)) {
+    if (__builtin_mul_overflow(g.slice_bytes, (size_t)g.slices, &plan->workspace_bytes)) {
         char buf[LU_SHAPE_BUF];
         c->host->set_error(err, "Conv2d on input %s: workspace size overflows",
                            lu_shape_str(&in[0], buf, sizeof buf));
@@ -158,76 +196,115 @@ static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
     return 0;
 }
 
-/* Unfolds one image [C, H, W] into col [C*k*k, OH*OW]; padding reads as 0. */
-static void im2col(const geom *g, const float *x, float *col)
+/* The outputs o in [0, n) whose tap o*s + off lands inside [0, len), as
+ * [*lo, *hi) (empty when none does). */
+static void tap_range(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo, int64_t *hi)
 {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = len - off <= 0 ? 0 : (len - off + s - 1) / s;
+    if (h > n)
+        h = n;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Unfolds one image x [C, H, W] into its block of a column matrix: row
+ * (c, ki, kj), at cols + row * ld, gets the OH*OW pixels that kernel tap
+ * meets, padding as 0. The valid range of each tap is computed once, so the
+ * inner loops are plain copies with no bounds tests. */
+static void im2col(const geom *g, const float *restrict x, float *restrict cols, int64_t ld)
+{
+    const int64_t ow = g->ow, s = g->s;
     for (int64_t c = 0; c < g->c; c++)
-        for (int64_t ki = 0; ki < g->k; ki++)
+        for (int64_t ki = 0; ki < g->k; ki++) {
+            int64_t oh_lo, oh_hi;
+            tap_range(ki - g->p, s, g->h, g->oh, &oh_lo, &oh_hi);
             for (int64_t kj = 0; kj < g->k; kj++) {
-                float *row = col + ((c * g->k + ki) * g->k + kj) * g->ohw;
-                for (int64_t oh = 0; oh < g->oh; oh++) {
-                    float *dst = row + oh * g->ow;
-                    int64_t ih = oh * g->s - g->p + ki;
-                    if (ih < 0 || ih >= g->h) {
-                        memset(dst, 0, sizeof(float) * (size_t)g->ow);
-                        continue;
+                int64_t lo, hi, off = kj - g->p;
+                tap_range(off, s, g->w, ow, &lo, &hi);
+                float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
+                memset(row, 0, sizeof(float) * (size_t)(oh_lo * ow));
+                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
+                    float *restrict d = row + oh * ow;
+                    const float *restrict src = x + (c * g->h + oh * s + ki - g->p) * g->w;
+                    for (int64_t i = 0; i < lo; i++)
+                        d[i] = 0.0f;
+                    if (s == 1) {
+                        const float *restrict sp = src + off;
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = sp[i];
+                    } else {
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = src[i * s + off];
                     }
-                    const float *src = x + (c * g->h + ih) * g->w;
-                    for (int64_t ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->s - g->p + kj;
-                        dst[ow] = (iw >= 0 && iw < g->w) ? src[iw] : 0.0f;
-                    }
+                    for (int64_t i = hi; i < ow; i++)
+                        d[i] = 0.0f;
                 }
+                memset(row + oh_hi * ow, 0, sizeof(float) * (size_t)((g->oh - oh_hi) * ow));
             }
+        }
 }
 
 /* The adjoint of im2col: overwrites dx [C, H, W] with the sum of the column
- * entries that were read from each pixel. */
-static void col2im(const geom *g, const float *col, float *dx)
+ * entries that were read from each pixel (in tap order). */
+static void col2im(const geom *g, const float *restrict cols, int64_t ld, float *restrict dx)
 {
+    const int64_t ow = g->ow, s = g->s;
     memset(dx, 0, sizeof(float) * (size_t)g->chw);
     for (int64_t c = 0; c < g->c; c++)
-        for (int64_t ki = 0; ki < g->k; ki++)
+        for (int64_t ki = 0; ki < g->k; ki++) {
+            int64_t oh_lo, oh_hi;
+            tap_range(ki - g->p, s, g->h, g->oh, &oh_lo, &oh_hi);
             for (int64_t kj = 0; kj < g->k; kj++) {
-                const float *row = col + ((c * g->k + ki) * g->k + kj) * g->ohw;
-                for (int64_t oh = 0; oh < g->oh; oh++) {
-                    int64_t ih = oh * g->s - g->p + ki;
-                    if (ih < 0 || ih >= g->h)
-                        continue;
-                    float *dst = dx + (c * g->h + ih) * g->w;
-                    const float *src = row + oh * g->ow;
-                    for (int64_t ow = 0; ow < g->ow; ow++) {
-                        int64_t iw = ow * g->s - g->p + kj;
-                        if (iw >= 0 && iw < g->w)
-                            dst[iw] += src[ow];
+                int64_t lo, hi, off = kj - g->p;
+                tap_range(off, s, g->w, ow, &lo, &hi);
+                const float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
+                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
+                    const float *restrict sp = row + oh * ow;
+                    float *restrict dst = dx + (c * g->h + oh * s + ki - g->p) * g->w;
+                    if (s == 1) {
+                        float *restrict dp = dst + off;
+                        for (int64_t i = lo; i < hi; i++)
+                            dp[i] += sp[i];
+                    } else {
+                        for (int64_t i = lo; i < hi; i++)
+                            dst[i * s + off] += sp[i];
                     }
                 }
             }
+        }
 }
 
 typedef struct job {
     const tc_host *host;
     const geom *g;
-    int64_t slices;
     char *ws;
     const float *x, *w, *b, *dy;
     float *y, *dx, *dw, *db;
 } job;
 
-static float *slice_col(const job *j, int64_t s)
+static float *slice_part(const job *j, int64_t s, size_t offset)
 {
-    return (float *)(void *)(j->ws + (size_t)s * j->g->slice_bytes);
+    return (float *)(void *)(j->ws + (size_t)s * j->g->slice_bytes + offset);
+}
+
+static float *slice_col(const job *j, int64_t s) { return slice_part(j, s, 0); }
+
+static float *slice_tmp(const job *j, int64_t s)
+{
+    return slice_part(j, s, j->g->col_bytes);
 }
 
 static float *slice_dw(const job *j, int64_t s)
 {
-    return (float *)(void *)(j->ws + (size_t)s * j->g->slice_bytes + j->g->col_bytes);
+    return slice_part(j, s, j->g->col_bytes + j->g->tmp_bytes);
 }
 
 static float *slice_db(const job *j, int64_t s)
 {
-    return (float *)(void *)(j->ws + (size_t)s * j->g->slice_bytes + j->g->col_bytes +
-                             j->g->dw_bytes);
+    return slice_part(j, s, j->g->col_bytes + j->g->tmp_bytes + j->g->dw_bytes);
 }
 
 static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
@@ -236,37 +313,39 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
     const geom *g = j->g;
     (void)worker;
     for (int64_t s = begin; s < end; s++) {
-        float *col = slice_col(j, s);
-        for (int64_t n = g->n * s / j->slices; n < g->n * (s + 1) / j->slices; n++) {
-            const float *xn = j->x + n * g->chw;
-            float *yn = j->y + n * g->ohw_o;
-            const float *src = xn;
-            if (!g->direct) {
-                im2col(g, xn, col);
-                src = col;
-            }
-            j->host->sgemm(0, 0, g->o, g->ohw, g->ckk, 1.0f, j->w, g->ckk, src, g->ohw, 0.0f,
-                           yn, g->ohw);
-            if (j->b)
+        float *cols = slice_col(j, s), *tmp = slice_tmp(j, s);
+        int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
+        for (int64_t n0 = first; n0 < last; n0 += g->group) {
+            int64_t gn = last - n0 < g->group ? last - n0 : g->group;
+            int64_t ld = gn * g->ohw;
+            for (int64_t i = 0; i < gn; i++)
+                im2col(g, j->x + (n0 + i) * g->chw, cols + i * g->ohw, ld);
+            /* tmp [O, gn*OHW] = W [O, CKK] * cols [CKK, gn*OHW] */
+            j->host->sgemm(0, 0, g->o, ld, g->ckk, 1.0f, j->w, g->ckk, cols, ld, 0.0f, tmp, ld);
+            /* back to NCHW, adding the bias on the way */
+            for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < g->o; o++) {
-                    float bo = j->b[o];
-                    float *row = yn + o * g->ohw;
-                    for (int64_t i = 0; i < g->ohw; i++)
-                        row[i] += bo;
+                    const float *restrict src = tmp + o * ld + i * g->ohw;
+                    float *restrict dst = j->y + (n0 + i) * g->ohw_o + o * g->ohw;
+                    float bo = j->b ? j->b[o] : 0.0f;
+                    for (int64_t q = 0; q < g->ohw; q++)
+                        dst[q] = src[q] + bo;
                 }
         }
     }
 }
 
-/* Number of slices a call can use: one per image at most, one per thread,
- * and as many as the workspace holds. */
-static int64_t usable_slices(const geom *g, const tc_exec *x)
+/* Slices a call can use: the planned number when the workspace holds them,
+ * else as many as it holds (the groups are recomputed to match). */
+static int fit_slices(geom *g, const tc_exec *x)
 {
-    int64_t s = x->n_threads < 1 ? 1 : x->n_threads;
-    if (s > g->n)
-        s = g->n;
-    int64_t fit = g->slice_bytes ? (int64_t)(x->workspace_bytes / g->slice_bytes) : s;
-    return s < fit ? s : fit;
+    for (int64_t s = g->slices; s >= 1; s--) {
+        size_t need;
+        if (slice_layout(g, s) == 0 && !__builtin_mul_overflow(g->slice_bytes, (size_t)s, &need) &&
+            need <= x->workspace_bytes)
+            return 0;
+    }
+    return 1;
 }
 
 static int check_exec(const conv2d *c, const tc_exec *x, geom *g, job *j, tc_error *err)
@@ -276,19 +355,18 @@ static int check_exec(const conv2d *c, const tc_exec *x, geom *g, job *j, tc_err
                            x->n_inputs, x->n_weights, c->bias ? 2 : 1);
         return 1;
     }
-    if (conv2d_geom(c, &x->inputs[0].shape, g, err))
+    if (conv2d_geom(c, &x->inputs[0].shape, x->n_threads, g, err))
         return 1;
-    memset(j, 0, sizeof *j);
-    j->host = c->host;
-    j->g = g;
-    j->slices = usable_slices(g, x);
-    j->ws = x->workspace;
-    if (j->slices < 1 || !x->workspace) {
+    if (!x->workspace || fit_slices(g, x)) {
         c->host->set_error(err, "Conv2d: workspace of %zu bytes is smaller than the %zu bytes "
                                 "one image needs (was plan() honoured?)",
                            x->workspace_bytes, g->slice_bytes);
         return 1;
     }
+    memset(j, 0, sizeof *j);
+    j->host = c->host;
+    j->g = g;
+    j->ws = x->workspace;
     j->x = x->inputs[0].data;
     j->w = x->weights[0].data;
     j->b = c->bias ? x->weights[1].data : NULL;
@@ -303,7 +381,7 @@ static int conv2d_forward(void *self, const tc_exec *x, tc_error *err)
     if (check_exec(c, x, &g, &j, err))
         return 1;
     j.y = x->output->data;
-    c->host->parallel_for(j.slices, forward_slices, &j);
+    c->host->parallel_for(g.slices, forward_slices, &j);
     return 0;
 }
 
@@ -313,38 +391,39 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
     const geom *g = j->g;
     (void)worker;
     for (int64_t s = begin; s < end; s++) {
-        float *col = slice_col(j, s), *dw = slice_dw(j, s), *db = slice_db(j, s);
-        int64_t first = g->n * s / j->slices, last = g->n * (s + 1) / j->slices;
-        for (int64_t n = first; n < last; n++) {
-            const float *xn = j->x + n * g->chw;
-            const float *dyn = j->dy + n * g->ohw_o;
-            const float *src = xn;
-            if (!g->direct) {
-                im2col(g, xn, col);
-                src = col;
+        float *cols = slice_col(j, s), *dys = slice_tmp(j, s);
+        float *dw = slice_dw(j, s), *db = slice_db(j, s);
+        int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
+        for (int64_t n0 = first; n0 < last; n0 += g->group) {
+            int64_t gn = last - n0 < g->group ? last - n0 : g->group;
+            int64_t ld = gn * g->ohw;
+            for (int64_t i = 0; i < gn; i++)
+                im2col(g, j->x + (n0 + i) * g->chw, cols + i * g->ohw, ld);
+            /* dys [O, gn*OHW]: the group's output gradient side by side */
+            for (int64_t o = 0; o < g->o; o++) {
+                double acc = 0.0;
+                for (int64_t i = 0; i < gn; i++) {
+                    const float *restrict src = j->dy + (n0 + i) * g->ohw_o + o * g->ohw;
+                    float *restrict dst = dys + o * ld + i * g->ohw;
+                    for (int64_t q = 0; q < g->ohw; q++)
+                        dst[q] = src[q];
+                    if (j->db)
+                        for (int64_t q = 0; q < g->ohw; q++)
+                            acc += src[q];
+                }
+                if (j->db)
+                    db[o] = (n0 == first ? 0.0f : db[o]) + (float)acc;
             }
-            /* dW_s (+)= dy_n [O, OHW] * col^T [OHW, CKK] */
-            j->host->sgemm(0, 1, g->o, g->ckk, g->ohw, 1.0f, dyn, g->ohw, src, g->ohw,
-                           n == first ? 0.0f : 1.0f, dw, g->ckk);
-            if (j->db)
-                for (int64_t o = 0; o < g->o; o++) {
-                    double acc = 0.0;
-                    const float *row = dyn + o * g->ohw;
-                    for (int64_t i = 0; i < g->ohw; i++)
-                        acc += row[i];
-                    db[o] = (n == first ? 0.0f : db[o]) + (float)acc;
-                }
+            /* dW_s (+)= dys [O, gn*OHW] * cols^T [gn*OHW, CKK] */
+            j->host->sgemm(0, 1, g->o, g->ckk, ld, 1.0f, dys, ld, cols, ld,
+                           n0 == first ? 0.0f : 1.0f, dw, g->ckk);
             if (j->dx) {
-                float *dxn = j->dx + n * g->chw;
-                /* dcol = W^T [CKK, O] * dy_n [O, OHW]; the column buffer is free again */
-                if (g->direct) {
-                    j->host->sgemm(1, 0, g->ckk, g->ohw, g->o, 1.0f, j->w, g->ckk, dyn, g->ohw,
-                                   0.0f, dxn, g->ohw);
-                } else {
-                    j->host->sgemm(1, 0, g->ckk, g->ohw, g->o, 1.0f, j->w, g->ckk, dyn, g->ohw,
-                                   0.0f, col, g->ohw);
-                    col2im(g, col, dxn);
-                }
+                /* dcols = W^T [CKK, O] * dys [O, gn*OHW], into the columns,
+                 * which are free again */
+                j->host->sgemm(1, 0, g->ckk, ld, g->o, 1.0f, j->w, g->ckk, dys, ld, 0.0f, cols,
+                               ld);
+                for (int64_t i = 0; i < gn; i++)
+                    col2im(g, cols + i * g->ohw, ld, j->dx + (n0 + i) * g->chw);
             }
         }
     }
@@ -357,7 +436,7 @@ static void reduce_dw(void *arg, int64_t begin, int64_t end, int worker)
     (void)worker;
     for (int64_t i = begin; i < end; i++) {
         float acc = slice_dw(j, 0)[i];
-        for (int64_t s = 1; s < j->slices; s++)
+        for (int64_t s = 1; s < j->g->slices; s++)
             acc += slice_dw(j, s)[i];
         j->dw[i] = acc;
     }
@@ -374,13 +453,13 @@ static int conv2d_backward(void *self, const tc_exec *x, tc_error *err)
     j.dx = x->grad_inputs ? x->grad_inputs[0].data : NULL;
     j.dw = x->grad_weights[0].data;
     j.db = c->bias ? x->grad_weights[1].data : NULL;
-    c->host->parallel_for(j.slices, backward_slices, &j);
+    c->host->parallel_for(g.slices, backward_slices, &j);
     if (j.dw)
         lu_for(c->host, g.o * g.ckk, reduce_dw, &j);
     if (j.db)
         for (int64_t o = 0; o < g.o; o++) {
             float acc = slice_db(&j, 0)[o];
-            for (int64_t s = 1; s < j.slices; s++)
+            for (int64_t s = 1; s < g.slices; s++)
                 acc += slice_db(&j, s)[o];
             j.db[o] = acc;
         }

@@ -1,0 +1,297 @@
+/* The layers' fast paths against plain reference loops written here:
+ * Conv2d (grouped im2col + GEMM) over strides, paddings, kernel sizes,
+ * channel counts, batch sizes and thread counts, forward and backward;
+ * MaxPool2d's 2x2 stride-2 path and its general path, values and the
+ * positions backward routes through, with ties and NaN. The references are
+ * the textbook definitions, not copies of the layer code. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tinycnn/layer_check.h"
+
+#define S4(a, b, c, d) ((tc_shape){.ndim = 4, .dims = {a, b, c, d}})
+
+static int make(tc_layer_check *lc, const char *type, const char *params, const tc_shape *in,
+                int n_threads, tc_error *err)
+{
+    const tc_layer_type *t = tc_registry_find(tcu_registry(), type, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    double v[TC_LAYER_CHECK_MAX_PARAMS];
+    char buf[256], *save = NULL;
+    tc_layer_check_defaults(t, v);
+    snprintf(buf, sizeof buf, "%s", params);
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+        *eq = 0;
+        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
+            return 1;
+    }
+    return tc_layer_check_create(lc, t, v, in, 1, n_threads, err);
+}
+
+static uint64_t rnd_state;
+
+static double rnd(void) /* [0, 1) */
+{
+    uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+static void fill_uniform(tc_tensor *t)
+{
+    for (int64_t i = 0; i < tc_shape_count(&t->shape); i++)
+        t->data[i] = (float)(2.0 * rnd() - 1.0);
+}
+
+/* ---- Conv2d -------------------------------------------------------------- */
+
+typedef struct conv_case {
+    int64_t n, c, h, w, o, k, s, p;
+    int bias, threads;
+} conv_case;
+
+/* y[n][o][i][j] = b[o] + sum_{c,ki,kj} x[n][c][i*s-p+ki][j*s-p+kj] w[o][c][ki][kj],
+ * and its gradients, in double. */
+static void conv_reference(const conv_case *k, int64_t oh, int64_t ow, const float *x,
+                           const float *w, const float *b, const float *dy, double *y,
+                           double *dx, double *dw, double *db)
+{
+    memset(dx, 0, sizeof(double) * (size_t)(k->n * k->c * k->h * k->w));
+    memset(dw, 0, sizeof(double) * (size_t)(k->o * k->c * k->k * k->k));
+    memset(db, 0, sizeof(double) * (size_t)k->o);
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t o = 0; o < k->o; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    int64_t yi = ((n * k->o + o) * oh + i) * ow + j;
+                    double acc = b ? b[o] : 0.0, g = dy[yi];
+                    for (int64_t c = 0; c < k->c; c++)
+                        for (int64_t ki = 0; ki < k->k; ki++)
+                            for (int64_t kj = 0; kj < k->k; kj++) {
+                                int64_t ih = i * k->s - k->p + ki, iw = j * k->s - k->p + kj;
+                                if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w)
+                                    continue;
+                                int64_t xi = ((n * k->c + c) * k->h + ih) * k->w + iw;
+                                int64_t wi = ((o * k->c + c) * k->k + ki) * k->k + kj;
+                                acc += (double)x[xi] * w[wi];
+                                dx[xi] += g * w[wi];
+                                dw[wi] += g * x[xi];
+                            }
+                    y[yi] = acc;
+                    db[o] += g;
+                }
+}
+
+/* |got - want| within tol times the scale of the terms that were summed. */
+static int close_to(float got, double want, double scale, double tol)
+{
+    return fabs((double)got - want) <= tol * (scale > 1.0 ? scale : 1.0);
+}
+
+static void check_against(const char *what, const conv_case *k, const float *got,
+                          const double *want, int64_t n, double scale, int *bad)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!close_to(got[i], want[i], scale, 1e-5)) {
+            if (*bad < 5)
+                fprintf(stderr, "\n  Conv2d n%lld c%lld %lldx%lld o%lld k%lld s%lld p%lld "
+                                "threads %d: %s[%lld] = %.9g, reference %.9g",
+                        (long long)k->n, (long long)k->c, (long long)k->h, (long long)k->w,
+                        (long long)k->o, (long long)k->k, (long long)k->s, (long long)k->p,
+                        k->threads, what, (long long)i, (double)got[i], want[i]);
+            (*bad)++;
+        }
+}
+
+static void run_conv_case(const conv_case *k)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    char params[160];
+    snprintf(params, sizeof params, "out_channels=%lld kernel_size=%lld stride=%lld padding=%lld "
+             "bias=%d", (long long)k->o, (long long)k->k, (long long)k->s, (long long)k->p,
+             k->bias);
+    tc_shape in = S4(k->n, k->c, k->h, k->w);
+    TCU_ASSERT_OK(make(&lc, "Conv2d", params, &in, k->threads, &err), &err);
+    int64_t oh = lc.output.shape.dims[2], ow = lc.output.shape.dims[3];
+    CU_ASSERT_EQUAL(oh, (k->h + 2 * k->p - k->k) / k->s + 1);
+    CU_ASSERT_EQUAL(ow, (k->w + 2 * k->p - k->k) / k->s + 1);
+    fill_uniform(&lc.inputs[0]);
+    fill_uniform(&lc.weights[0]);
+    if (k->bias)
+        fill_uniform(&lc.weights[1]);
+    fill_uniform(&lc.grad_output);
+
+    int64_t ny = tc_shape_count(&lc.output.shape), nx = tc_shape_count(&in);
+    int64_t nw = tc_shape_count(&lc.weights[0].shape);
+    double *y = malloc(sizeof(double) * (size_t)(ny + nx + nw + k->o));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    double *dx = y + ny, *dw = dx + nx, *db = dw + nw;
+    conv_reference(k, oh, ow, lc.inputs[0].data, lc.weights[0].data,
+                   k->bias ? lc.weights[1].data : NULL, lc.grad_output.data, y, dx, dw, db);
+
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    /* the scale of a sum is the number of its terms (all are in [-1, 1]) */
+    int bad = 0;
+    double taps = (double)(k->c * k->k * k->k);
+    double outs = (double)(k->n * oh * ow);
+    check_against("y", k, lc.output.data, y, ny, taps, &bad);
+    check_against("dx", k, lc.grad_inputs[0].data, dx, nx, (double)(k->o * k->k * k->k), &bad);
+    check_against("dw", k, lc.grad_weights[0].data, dw, nw, outs, &bad);
+    if (k->bias)
+        check_against("db", k, lc.grad_weights[1].data, db, k->o, outs, &bad);
+    CU_ASSERT_EQUAL(bad, 0);
+
+    /* the same call again gives the same bits */
+    float *first = malloc(sizeof(float) * (size_t)nw);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    memcpy(first, lc.grad_weights[0].data, sizeof(float) * (size_t)nw);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    CU_ASSERT_EQUAL(memcmp(first, lc.grad_weights[0].data, sizeof(float) * (size_t)nw), 0);
+    free(first);
+    free(y);
+    tc_layer_check_free(&lc);
+}
+
+static void test_conv_variants(void)
+{
+    static const conv_case cases[] = {
+        /* n  c   h   w  o  k  s  p  bias threads */
+        {1, 1, 28, 28, 6, 5, 1, 2, 1, 1},   /* LeNet conv1 */
+        {9, 1, 28, 28, 6, 5, 1, 2, 1, 2},   /* several groups per slice */
+        {7, 6, 14, 14, 16, 5, 1, 0, 1, 2},  /* LeNet conv2 */
+        {5, 6, 14, 14, 16, 5, 1, 0, 1, 3},  /* more slices than cores */
+        {3, 2, 9, 7, 4, 3, 2, 1, 1, 2},     /* stride 2, odd sizes */
+        {4, 3, 10, 11, 5, 3, 3, 2, 0, 1},   /* stride 3, wide padding, no bias */
+        {2, 2, 5, 5, 3, 5, 1, 2, 1, 2},     /* kernel as large as the image */
+        {3, 4, 6, 5, 2, 1, 1, 0, 1, 2},     /* 1x1 */
+        {2, 3, 7, 7, 2, 1, 2, 1, 1, 1},     /* 1x1 with stride and padding */
+        {6, 1, 8, 8, 3, 4, 2, 3, 1, 4},     /* even kernel, padding near k */
+        {1, 2, 3, 3, 1, 3, 2, 2, 0, 2},     /* taps that miss the image entirely */
+        {40, 2, 12, 12, 8, 3, 1, 1, 1, 2},  /* batch larger than a group */
+    };
+    rnd_state = 7;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_conv_case(&cases[i]);
+}
+
+/* ---- MaxPool2d ------------------------------------------------------------ */
+
+/* The row-major scan over each window (padding excluded): the first NaN
+ * wins, else the largest value, the earliest on ties. */
+static void pool_reference(const float *x, int64_t planes, int64_t h, int64_t w, int64_t k,
+                           int64_t s, int64_t p, int64_t oh, int64_t ow, float *y, int64_t *at)
+{
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t best = -1;
+                for (int64_t ki = 0; ki < k && !(best >= 0 && isnan(x[best])); ki++)
+                    for (int64_t kj = 0; kj < k; kj++) {
+                        int64_t ih = i * s - p + ki, iw = j * s - p + kj;
+                        if (ih < 0 || ih >= h || iw < 0 || iw >= w)
+                            continue;
+                        int64_t xi = (pl * h + ih) * w + iw;
+                        if (best < 0 || isnan(x[xi]) || x[xi] > x[best]) {
+                            best = xi;
+                            if (isnan(x[xi]))
+                                break;
+                        }
+                    }
+                y[(pl * oh + i) * ow + j] = x[best];
+                at[(pl * oh + i) * ow + j] = best;
+            }
+}
+
+static void run_pool_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s,
+                          int64_t p, int threads, int nan_every)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    char params[96];
+    snprintf(params, sizeof params, "kernel_size=%lld stride=%lld padding=%lld", (long long)k,
+             (long long)s, (long long)p);
+    tc_shape in = S4(n, c, h, w);
+    TCU_ASSERT_OK(make(&lc, "MaxPool2d", params, &in, threads, &err), &err);
+    int64_t oh = lc.output.shape.dims[2], ow = lc.output.shape.dims[3];
+    int64_t nx = tc_shape_count(&in), ny = tc_shape_count(&lc.output.shape);
+    /* few distinct values, so windows have ties; signed zeros; some NaN */
+    static const float levels[] = {-1.5f, -0.0f, 0.0f, 0.5f, 2.0f};
+    for (int64_t i = 0; i < nx; i++) {
+        lc.inputs[0].data[i] = levels[(int)(rnd() * 5)];
+        if (nan_every && (int64_t)(rnd() * nan_every) == 0)
+            lc.inputs[0].data[i] = NAN;
+    }
+    for (int64_t i = 0; i < ny; i++)
+        lc.grad_output.data[i] = (float)(i + 1); /* distinct, exact */
+    float *y = malloc(sizeof(float) * (size_t)ny + sizeof(int64_t) * (size_t)ny +
+                      sizeof(double) * (size_t)nx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    int64_t *at = (int64_t *)(void *)(y + ny + (ny & 1));
+    double *dx = (double *)(void *)(at + ny);
+    pool_reference(lc.inputs[0].data, n * c, h, w, k, s, p, oh, ow, y, at);
+    memset(dx, 0, sizeof(double) * (size_t)nx);
+    for (int64_t i = 0; i < ny; i++)
+        dx[at[i]] += lc.grad_output.data[i];
+
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    int bad = 0;
+    for (int64_t i = 0; i < ny; i++) {
+        float got = lc.output.data[i];
+        /* the same bits: NaN for NaN, -0 for -0 */
+        if (memcmp(&got, &y[i], sizeof got) != 0 && !(isnan(got) && isnan(y[i])))
+            bad++;
+    }
+    for (int64_t i = 0; i < nx; i++)
+        if ((double)lc.grad_inputs[0].data[i] != dx[i])
+            bad++;
+    if (bad)
+        fprintf(stderr, "\n  MaxPool2d %lldx%lldx%lldx%lld k%lld s%lld p%lld: %d mismatches",
+                (long long)n, (long long)c, (long long)h, (long long)w, (long long)k,
+                (long long)s, (long long)p, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(y);
+    tc_layer_check_free(&lc);
+}
+
+static void test_max_pool_2x2(void)
+{
+    rnd_state = 11;
+    run_pool_case(3, 6, 28, 28, 2, 2, 0, 2, 0);  /* LeNet pool1 */
+    run_pool_case(5, 16, 10, 10, 2, 2, 0, 1, 0); /* LeNet pool2 */
+    run_pool_case(2, 3, 7, 9, 2, 2, 0, 2, 0);    /* odd sizes: last row/column unused */
+    run_pool_case(2, 3, 2, 30, 2, 2, 0, 1, 0);   /* one output row, a vector tail */
+    run_pool_case(4, 5, 12, 12, 2, 2, 0, 2, 7);  /* NaN */
+    run_pool_case(1, 2, 6, 6, 2, 2, 0, 1, 2);    /* mostly NaN */
+}
+
+static void test_max_pool_general(void)
+{
+    rnd_state = 13;
+    run_pool_case(2, 3, 9, 8, 3, 2, 1, 2, 0);
+    run_pool_case(2, 3, 9, 8, 2, 1, 0, 1, 0);  /* overlapping 2x2 */
+    run_pool_case(2, 2, 10, 10, 2, 2, 1, 1, 0); /* 2x2 stride 2 with padding */
+    run_pool_case(3, 2, 11, 7, 3, 3, 1, 2, 5);
+    run_pool_case(1, 4, 5, 5, 4, 1, 2, 1, 9);
+}
+
+int main(void)
+{
+    static const tcu_test tests[] = {
+        {"Conv2d against the reference: strides, paddings, kernels, batches, threads",
+         test_conv_variants},
+        {"MaxPool2d 2x2 stride 2 against the reference scan (ties, NaN, odd sizes)",
+         test_max_pool_2x2},
+        {"MaxPool2d general windows against the reference scan", test_max_pool_general},
+        {NULL, NULL},
+    };
+    return tcu_run("fast paths", tests);
+}
