@@ -1,0 +1,127 @@
+/*
+ * broken_scale.c - a per-channel Scale layer (as in plugins/example) with one
+ * deliberate bug: the sign of its weight gradient is flipped. Everything else
+ * (metadata, shapes, forward, input and bias gradients) is right, so the
+ * conformance suite must fail exactly its gradient check and name the layer,
+ * the check and the tensor: "BrokenScale: gradient check: d(weight)[...]".
+ */
+#include <stdlib.h>
+
+#include "tinycnn/plugin.h"
+
+typedef struct broken_scale {
+    const tc_host *host;
+} broken_scale;
+
+static const tc_param_desc params[] = {
+    {"bias", TC_VALUE_BOOL, 0, 1, 0, 1, "learn a per-channel shift too"},
+};
+
+static int bs_create(const tc_host *host, const double *values, void **self, tc_error *err)
+{
+    broken_scale *l = malloc(sizeof *l);
+    (void)values; /* always has a bias */
+    if (!l) {
+        host->set_error(err, "BrokenScale: out of memory");
+        return 1;
+    }
+    l->host = host;
+    *self = l;
+    return 0;
+}
+
+static void bs_destroy(void *self)
+{
+    free(self);
+}
+
+static void geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
+{
+    *n = s->dims[0];
+    *c = s->dims[1];
+    *m = 1;
+    for (int d = 2; d < s->ndim; d++)
+        *m *= s->dims[d];
+}
+
+static int bs_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
+                   tc_error *err)
+{
+    broken_scale *l = self;
+    (void)n_inputs;
+    (void)n_threads;
+    if (in[0].ndim < 2) {
+        l->host->set_error(err, "BrokenScale needs an input [batch, channels, ...]");
+        return 1;
+    }
+    plan->output = in[0];
+    plan->n_weights = 2;
+    plan->weights[0] = (tc_weight_decl){.name = "weight", .shape = {1, 0, {in[0].dims[1]}},
+                                        .init = TC_INIT_CONSTANT, .a = 1.0, .fan_in = 1,
+                                        .fan_out = 1, .no_decay = 1};
+    plan->weights[1] = (tc_weight_decl){.name = "bias", .shape = {1, 0, {in[0].dims[1]}},
+                                        .init = TC_INIT_ZEROS, .fan_in = 1, .fan_out = 1,
+                                        .no_decay = 1};
+    return 0;
+}
+
+static int bs_forward(void *self, const tc_exec *x, tc_error *err)
+{
+    int64_t n, c, m;
+    (void)self;
+    (void)err;
+    geometry(&x->inputs[0].shape, &n, &c, &m);
+    const float *in = x->inputs[0].data, *w = x->weights[0].data, *b = x->weights[1].data;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t i = 0; i < m; i++) {
+                int64_t k = (s * c + ch) * m + i;
+                x->output->data[k] = w[ch] * in[k] + b[ch];
+            }
+    return 0;
+}
+
+static int bs_backward(void *self, const tc_exec *x, tc_error *err)
+{
+    int64_t n, c, m;
+    (void)self;
+    (void)err;
+    geometry(&x->inputs[0].shape, &n, &c, &m);
+    const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
+    for (int64_t ch = 0; ch < c; ch++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t s = 0; s < n; s++)
+            for (int64_t i = 0; i < m; i++) {
+                int64_t k = (s * c + ch) * m + i;
+                sw += (double)dy[k] * in[k];
+                sb += dy[k];
+                if (x->grad_inputs[0].data)
+                    x->grad_inputs[0].data[k] = w[ch] * dy[k];
+            }
+        x->grad_weights[0].data[ch] = (float)-sw; /* THE BUG: should be +sw */
+        x->grad_weights[1].data[ch] = (float)sb;
+    }
+    return 0;
+}
+
+static const tc_layer_type broken_scale_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BrokenScale",
+    .summary = "per-channel scale with a sign error in its weight gradient (test plugin)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 1,
+    .params = params,
+    .create = bs_create,
+    .destroy = bs_destroy,
+    .plan = bs_plan,
+    .forward = bs_forward,
+    .backward = bs_backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    (void)err;
+    return host->register_layer(ctx, &broken_scale_type);
+}

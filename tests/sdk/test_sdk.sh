@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The plugin SDK as an outside author meets it, from scratch:
+#   1. install the build tree to a fresh temporary prefix and check the SDK files;
+#   2. build plugins/example, copied out of the source tree, with CMake against
+#      that prefix only (find_package(tinycnn)), and 3. again with one cc command
+#      using pkg-config;
+#   4. run the installed conformance suite on it (must pass), and on the installed
+#      standard layers;
+#   5. train models/lenet5_leaky.json (which uses the example's layers) with the
+#      installed runner for 400 steps: the loss must be finite and go down, and
+#      the checkpoint must evaluate to the same result.
+# usage: test_sdk.sh BUILD_DIR SOURCE_DIR MNIST_DIR
+set -euo pipefail
+
+die() { echo "test_sdk.sh: FAILED: $*" >&2; exit 1; }
+step() { echo; echo "=== $*"; }
+
+[[ $# -eq 3 ]] || die "usage: test_sdk.sh BUILD_DIR SOURCE_DIR MNIST_DIR"
+build=$(cd "$1" && pwd) || die "no build folder $1"
+src=$(cd "$2" && pwd) || die "no source folder $2"
+data=$3
+[[ -f $data/train-images-idx3-ubyte.gz || -f $data/train-images-idx3-ubyte ]] ||
+  die "MNIST not found in '$data' (set TINYCNN_DATA and re-run cmake)"
+for tool in cmake cc pkg-config; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tinycnn-sdk.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+unset TINYCNN_PLUGIN_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
+
+step "1. cmake --install $build --prefix $prefix"
+cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; die "install"; }
+pc=$(find "$prefix" -name tinycnn-plugin.pc | head -n1)
+config=$(find "$prefix" -name tinycnnConfig.cmake | head -n1)
+for f in include/tinycnn/plugin.h bin/tinycnn bin/tinycnn-conformance; do
+  [[ -e $prefix/$f ]] || die "the install lacks $f"
+done
+[[ -n $pc ]] || die "the install lacks the pkg-config file tinycnn-plugin.pc"
+[[ -n $config ]] || die "the install lacks the CMake package file tinycnnConfig.cmake"
+n_std=$(find "$build/lib/tinycnn/plugins" -maxdepth 1 -name '*.so' | wc -l)
+n_inst=$(find "$prefix/lib/tinycnn/plugins" -maxdepth 1 -name '*.so' | wc -l)
+[[ $n_std -gt 0 && $n_inst -eq $n_std ]] || die "installed $n_inst standard plugins, built $n_std"
+echo "installed: headers, tinycnn, tinycnn-conformance, $n_inst standard plugins,"
+echo "           ${config#"$prefix"/}, ${pc#"$prefix"/}"
+
+# The example is built from a copy outside the source tree, so nothing but
+# the installed SDK can satisfy its includes and find_package.
+cp -r "$src/plugins/example" "$tmp/example"
+
+step "2. the example with CMake: find_package(tinycnn) from $prefix only"
+cmake -S "$tmp/example" -B "$tmp/build-cmake" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$tmp/cmake.log" || { cat "$tmp/cmake.log"; die "configure the example"; }
+found=$(sed -n 's/^tinycnn_DIR:PATH=//p' "$tmp/build-cmake/CMakeCache.txt")
+[[ $found == "$prefix"/* ]] || die "find_package(tinycnn) used '$found', not the install in $prefix"
+echo "find_package(tinycnn): $found"
+cmake --build "$tmp/build-cmake" || die "build the example with CMake"
+so_cmake=$tmp/build-cmake/example_layers.so
+[[ -f $so_cmake ]] || die "CMake did not produce example_layers.so"
+
+step "3. the example with one cc command and pkg-config"
+export PKG_CONFIG_PATH
+PKG_CONFIG_PATH=$(dirname "$pc")
+cflags=$(pkg-config --cflags tinycnn-plugin) || die "pkg-config --cflags tinycnn-plugin"
+[[ $cflags == *"$prefix"* ]] || die "pkg-config gives '$cflags', not the include folder in $prefix"
+mkdir -p "$tmp/plugins"
+so_cc=$tmp/plugins/example_layers.so
+set -x
+cc -shared -fPIC -O2 -Wall -Wextra -Werror $(pkg-config --cflags tinycnn-plugin) \
+  -o "$so_cc" "$tmp"/example/*.c -lm
+{ set +x; } 2>/dev/null
+
+step "4. the installed conformance suite on the example (both builds) and on the standard layers"
+for so in "$so_cmake" "$so_cc"; do
+  "$prefix/bin/tinycnn-conformance" "$so" >"$tmp/conf.log" 2>&1 || { cat "$tmp/conf.log"; die "conformance of $so"; }
+  grep -q "Run Summary" "$tmp/conf.log" || die "no CUnit summary from the conformance suite"
+  grep -q "PASS: 16 checks of 2 layer types" "$tmp/conf.log" || { cat "$tmp/conf.log"; die "expected 2 types x 8 checks"; }
+done
+cat "$tmp/conf.log"
+(cd "$tmp/build-cmake" && ctest --output-on-failure) || die "ctest of the example project"
+"$prefix/bin/tinycnn" check-plugin >"$tmp/std.log" 2>&1 || { cat "$tmp/std.log"; die "conformance of the installed standard layers"; }
+grep -q "PASS: $((8 * n_inst)) checks of $n_inst layer types" "$tmp/std.log" || { cat "$tmp/std.log"; die "standard layers: summary"; }
+tail -n 9 "$tmp/std.log"
+
+step "5. train models/lenet5_leaky.json with the installed runner: 2 epochs x 200 steps"
+"$prefix/bin/tinycnn" plugins --plugin-dir "$tmp/plugins" | grep -q '^LeakyReLU' || die "the runner does not list LeakyReLU"
+"$prefix/bin/tinycnn" train "$src/models/lenet5_leaky.json" --plugin-dir "$tmp/plugins" \
+  --data "$data" --epochs 2 --limit 6400 --test-limit 1000 --batch-size 32 --threads 2 \
+  --json -o "$tmp/leaky.ckpt" >"$tmp/train.json" || { cat "$tmp/train.json"; die "training"; }
+# one "loss" per epoch record, in order
+mapfile -t losses < <(grep -o '"loss": *[-0-9.eE+]*' "$tmp/train.json" | sed 's/.*: *//')
+mapfile -t corrects < <(grep -o '"test_correct": *[0-9]*' "$tmp/train.json" | sed 's/.*: *//')
+[[ ${#losses[@]} -eq 2 ]] || { cat "$tmp/train.json"; die "expected 2 finite epoch losses, got: ${losses[*]:-none}"; }
+echo "epoch losses: ${losses[0]} ${losses[1]} (a 10-class guess costs ln 10 = 2.3026)"
+awk -v a="${losses[0]}" -v b="${losses[1]}" 'BEGIN {
+  ok = (a == a + 0) && (b == b + 0) && a > 0 && a < 2.302585 && b < a
+  exit ok ? 0 : 1 }' || die "the loss did not go down from ln 10: ${losses[*]}"
+"$prefix/bin/tinycnn" eval "$tmp/leaky.ckpt" --plugin-dir "$tmp/plugins" --data "$data" \
+  --limit 1000 --threads 2 --json >"$tmp/eval.json" || { cat "$tmp/eval.json"; die "eval of the checkpoint"; }
+correct=$(grep -o '"correct": *[0-9]*' "$tmp/eval.json" | sed 's/.*: *//')
+echo "test images right after epoch 2: ${corrects[1]}/1000 in training, $correct/1000 by eval of the checkpoint"
+[[ $correct == "${corrects[1]}" ]] || die "the checkpoint evaluates to $correct, training reported ${corrects[1]}"
+[[ $correct -gt 500 ]] || die "only $correct/1000 test images right after 400 steps"
+
+echo
+echo "test_sdk.sh: all steps passed"
