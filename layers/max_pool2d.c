@@ -128,40 +128,138 @@ typedef struct job {
     int32_t *arg; /* NULL when forward has nowhere to keep them */
 } job;
 
+/* Whether v beats best in the window scan: larger, or the first NaN (a NaN
+ * wins, so divergence stays visible; once best is NaN nothing beats it).
+ * Ties keep the earlier pixel. */
+static inline int beats(float v, float best)
+{
+    return v > best || (v != v && best == best);
+}
+
+/* The general window scan, for any kernel, stride and padding. */
+static void forward_plane_any(const geom *g, const float *x, float *y, int32_t *am)
+{
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        int64_t h0 = oh * g->s - g->p;
+        int64_t hb = h0 < 0 ? 0 : h0, he = h0 + g->k > g->h ? g->h : h0 + g->k;
+        for (int64_t ow = 0; ow < g->ow; ow++) {
+            int64_t w0 = ow * g->s - g->p;
+            int64_t wb = w0 < 0 ? 0 : w0, we = w0 + g->k > g->w ? g->w : w0 + g->k;
+            /* padding <= k/2 guarantees at least one real pixel per window */
+            float best = x[hb * g->w + wb];
+            int64_t at = hb * g->w + wb;
+            for (int64_t ih = hb; ih < he; ih++)
+                for (int64_t iw = wb; iw < we; iw++) {
+                    float v = x[ih * g->w + iw];
+                    if (beats(v, best)) {
+                        best = v;
+                        at = ih * g->w + iw;
+                    }
+                }
+            y[oh * g->ow + ow] = best;
+            if (am)
+                am[oh * g->ow + ow] = (int32_t)at;
+        }
+    }
+}
+
+/* One output row of 2x2 stride-2 windows over input rows r0, r1, outputs
+ * [i0, n): the scan of the general path as a tournament, (a, b) and (c, d)
+ * first, then the winners. `beats` keeps the earlier pixel on ties and the
+ * first NaN, so value and position are those of the row-major scan. */
+static void row_2x2_scalar(const float *r0, const float *r1, int64_t i0, int64_t n, int32_t ia0,
+                           int32_t w, float *y, int32_t *am)
+{
+    for (int64_t i = i0; i < n; i++) {
+        float a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], d = r1[2 * i + 1];
+        int tb = beats(b, a), td = beats(d, c);
+        float ab = tb ? b : a, cd = td ? d : c;
+        int t = beats(cd, ab);
+        y[i] = t ? cd : ab;
+        if (am) {
+            int32_t ia = ia0 + 2 * (int32_t)i;
+            am[i] = t ? ia + w + td : ia + tb;
+        }
+    }
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* beats() on four lanes: all-ones where v beats best. */
+static inline __m128 beats4(__m128 v, __m128 best)
+{
+    return _mm_or_ps(_mm_cmpgt_ps(v, best),
+                     _mm_and_ps(_mm_cmpunord_ps(v, v), _mm_cmpord_ps(best, best)));
+}
+
+static inline __m128 select4(__m128 mask, __m128 yes, __m128 no)
+{
+    return _mm_or_ps(_mm_and_ps(mask, yes), _mm_andnot_ps(mask, no));
+}
+
+/* The same tournament four windows at a time (SSE2 is part of x86-64). */
+static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
+                    float *y, int32_t *am)
+{
+    int64_t i = 0;
+    const __m128i step = _mm_setr_epi32(0, 2, 4, 6), wv = _mm_set1_epi32(w);
+    for (; i + 4 <= n; i += 4) {
+        __m128 p0 = _mm_loadu_ps(r0 + 2 * i), p1 = _mm_loadu_ps(r0 + 2 * i + 4);
+        __m128 q0 = _mm_loadu_ps(r1 + 2 * i), q1 = _mm_loadu_ps(r1 + 2 * i + 4);
+        __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+        __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+        __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+        __m128 tb = beats4(b, a), td = beats4(d, c);
+        __m128 ab = select4(tb, b, a), cd = select4(td, d, c);
+        __m128 t = beats4(cd, ab);
+        _mm_storeu_ps(y + i, select4(t, cd, ab));
+        if (am) {
+            /* masks are -1 where true: subtracting adds the one column */
+            __m128i ia = _mm_add_epi32(_mm_set1_epi32(ia0 + 2 * (int32_t)i), step);
+            __m128i iab = _mm_sub_epi32(ia, _mm_castps_si128(tb));
+            __m128i icd = _mm_sub_epi32(_mm_add_epi32(ia, wv), _mm_castps_si128(td));
+            __m128i tm = _mm_castps_si128(t);
+            __m128i r = _mm_or_si128(_mm_and_si128(tm, icd), _mm_andnot_si128(tm, iab));
+            _mm_storeu_si128((__m128i *)(void *)(am + i), r);
+        }
+    }
+    row_2x2_scalar(r0, r1, i, n, ia0, w, y, am);
+}
+#else
+static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
+                    float *y, int32_t *am)
+{
+    row_2x2_scalar(r0, r1, 0, n, ia0, w, y, am);
+}
+#endif
+
+/* 2x2 windows, stride 2, no padding (LeNet's pooling). */
+static void forward_plane_2x2(const geom *g, const float *x, float *y, int32_t *am)
+{
+    const int64_t w = g->w, ow = g->ow;
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        const float *r0 = x + 2 * oh * w, *r1 = r0 + w;
+        int32_t ia0 = (int32_t)(2 * oh * w);
+        row_2x2(r0, r1, ow, ia0, (int32_t)w, y + oh * ow, am ? am + oh * ow : NULL);
+    }
+}
+
 static void forward_planes(void *arg, int64_t begin, int64_t end, int worker)
 {
     const job *j = arg;
     const geom *g = j->g;
     (void)worker;
+    int fast = g->k == 2 && g->s == 2 && g->p == 0;
     for (int64_t pl = begin; pl < end; pl++) {
         const float *x = j->x + pl * g->hw;
         float *y = j->y + pl * g->ohw;
         int32_t *am = j->arg ? j->arg + pl * g->ohw : NULL;
-        for (int64_t oh = 0; oh < g->oh; oh++) {
-            int64_t h0 = oh * g->s - g->p;
-            int64_t hb = h0 < 0 ? 0 : h0, he = h0 + g->k > g->h ? g->h : h0 + g->k;
-            for (int64_t ow = 0; ow < g->ow; ow++) {
-                int64_t w0 = ow * g->s - g->p;
-                int64_t wb = w0 < 0 ? 0 : w0, we = w0 + g->k > g->w ? g->w : w0 + g->k;
-                float best = -INFINITY;
-                int64_t at = -1;
-                /* padding <= k/2 guarantees at least one real pixel per window */
-                for (int64_t ih = hb; ih < he; ih++)
-                    for (int64_t iw = wb; iw < we; iw++) {
-                        float v = x[ih * g->w + iw];
-                        if (at < 0 || v > best || isnan(v)) {
-                            best = v;
-                            at = ih * g->w + iw;
-                            if (isnan(v)) /* NaN wins, so divergence stays visible */
-                                goto found;
-                        }
-                    }
-            found:
-                y[oh * g->ow + ow] = best;
-                if (am)
-                    am[oh * g->ow + ow] = (int32_t)at;
-            }
-        }
+        if (fast)
+            forward_plane_2x2(g, x, y, am);
+        else
+            forward_plane_any(g, x, y, am);
     }
 }
 
