@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tinycnn/kernels.h"
 #include "tinycnn/status.h"
 
 typedef struct slot {
@@ -90,44 +91,98 @@ tc_optimizer *tc_optimizer_new(tc_graph *g, const tc_optim_config *cfg, tc_error
     return opt;
 }
 
+/* One step's settings, shared by the worker threads. */
+typedef struct step_job {
+    tc_optimizer *opt;
+    float lr, step, inv_sqrt_bc2;
+    int64_t total; /* elements over all weights */
+} step_job;
+
+/* Adam on elements [0, n) of one weight: the loop has no branches and no
+ * calls (sqrtf becomes an instruction with -fno-math-errno), so it is
+ * vectorised; each element is still computed by the same operations in the
+ * same order, so the result does not depend on how the weights are split. */
+static void adam_span(float *restrict x, const float *restrict gr, float *restrict m,
+                      float *restrict v, int64_t n, float wd, float b1, float b2, float eps,
+                      float step, float inv_sqrt_bc2)
+{
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+    for (int64_t j = 0; j < n; j++) {
+        float gj = gr[j] + wd * x[j];
+        float mj = b1 * m[j] + c1 * gj;
+        float vj = b2 * v[j] + c2 * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        x[j] -= step * mj / (sqrtf(vj) * inv_sqrt_bc2 + eps);
+    }
+}
+
+static void sgd_span(float *restrict x, const float *restrict gr, float *restrict mom, int64_t n,
+                     float wd, float mu, float lr)
+{
+    if (mom) {
+        for (int64_t j = 0; j < n; j++) {
+            float gj = gr[j] + wd * x[j];
+            float mj = mu * mom[j] + gj;
+            mom[j] = mj;
+            x[j] -= lr * mj;
+        }
+    } else {
+        for (int64_t j = 0; j < n; j++)
+            x[j] -= lr * (gr[j] + wd * x[j]);
+    }
+}
+
+/* Updates elements [begin, end) of the weights laid end to end. */
+static void step_range(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const step_job *sj = arg;
+    tc_optimizer *opt = sj->opt;
+    const tc_optim_config *c = &opt->cfg;
+    (void)worker;
+    int nw = tc_graph_n_weights(opt->g);
+    int64_t base = 0;
+    for (int i = 0; i < nw && base < end; i++) {
+        tc_weight *w = tc_graph_weight(opt->g, i);
+        int64_t n = tc_shape_count(&w->value.shape);
+        int64_t lo = begin > base ? begin - base : 0, hi = end - base < n ? end - base : n;
+        base += n;
+        if (lo >= hi)
+            continue;
+        float *x = w->value.data + lo;
+        const float *gr = w->grad.data + lo;
+        float wd = w->no_decay ? 0.0f : c->weight_decay;
+        if (c->kind == TC_OPTIM_ADAM)
+            adam_span(x, gr, opt->state[2 * i].t.data + lo, opt->state[2 * i + 1].t.data + lo,
+                      hi - lo, wd, c->beta1, c->beta2, c->eps, sj->step, sj->inv_sqrt_bc2);
+        else
+            sgd_span(x, gr, opt->n_slots_per_weight == 1 ? opt->state[i].t.data + lo : NULL,
+                     hi - lo, wd, c->momentum, sj->lr);
+    }
+}
+
+/* Below this many weights one thread does the step: waking the others costs
+ * more. */
+#define STEP_PARALLEL_MIN 16384
+
 void tc_optimizer_step(tc_optimizer *opt, float lr)
 {
     const tc_optim_config *c = &opt->cfg;
     opt->steps++;
-    int nw = tc_graph_n_weights(opt->g);
-    float bc1 = 1.0f, bc2 = 1.0f;
+    step_job sj = {.opt = opt, .lr = lr, .total = 0};
     if (c->kind == TC_OPTIM_ADAM) {
-        bc1 = 1.0f - powf(c->beta1, (float)opt->steps);
-        bc2 = 1.0f - powf(c->beta2, (float)opt->steps);
+        float bc1 = 1.0f - powf(c->beta1, (float)opt->steps);
+        float bc2 = 1.0f - powf(c->beta2, (float)opt->steps);
+        sj.step = lr / bc1;
+        sj.inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
     }
-    for (int i = 0; i < nw; i++) {
-        tc_weight *w = tc_graph_weight(opt->g, i);
-        int64_t n = tc_shape_count(&w->value.shape);
-        float *x = w->value.data;
-        const float *gr = w->grad.data;
-        float wd = w->no_decay ? 0.0f : c->weight_decay;
-        if (c->kind == TC_OPTIM_ADAM) {
-            float *m = opt->state[2 * i].t.data, *v = opt->state[2 * i + 1].t.data;
-            float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-            float step = lr / bc1, inv_sqrt_bc2 = 1.0f / sqrtf(bc2);
-            for (int64_t j = 0; j < n; j++) {
-                float gj = gr[j] + wd * x[j];
-                m[j] = b1 * m[j] + (1.0f - b1) * gj;
-                v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
-                x[j] -= step * m[j] / (sqrtf(v[j]) * inv_sqrt_bc2 + eps);
-            }
-        } else if (opt->n_slots_per_weight == 1) {
-            float *mom = opt->state[i].t.data, mu = c->momentum;
-            for (int64_t j = 0; j < n; j++) {
-                float gj = gr[j] + wd * x[j];
-                mom[j] = mu * mom[j] + gj;
-                x[j] -= lr * mom[j];
-            }
-        } else {
-            for (int64_t j = 0; j < n; j++)
-                x[j] -= lr * (gr[j] + wd * x[j]);
-        }
-    }
+    int nw = tc_graph_n_weights(opt->g);
+    for (int i = 0; i < nw; i++)
+        sj.total += tc_shape_count(&tc_graph_weight(opt->g, i)->value.shape);
+    if (sj.total < STEP_PARALLEL_MIN)
+        step_range(&sj, 0, sj.total, 0);
+    else
+        tc_parallel_for(sj.total, step_range, &sj);
 }
 
 uint64_t tc_optimizer_steps(const tc_optimizer *opt) { return opt->steps; }
