@@ -6,10 +6,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "tinycnn/augment.h"
 
 static const char help[] =
     "usage: tinycnn train MODEL.json [options]\n"
@@ -37,6 +39,8 @@ static const char help[] =
     "  --limit N             train on the first N training images only (0: all)\n"
     "  --test-limit N        evaluate on the first N test images only (0: all)\n"
     "  --no-shuffle          visit the training images in file order\n"
+    "  --augment-shift N     shift each training image by a random 0..N pixels\n"
+    "                        each way (default: the model's, else 0)\n"
     "  -o, --output FILE     checkpoint to write (default: <model name>.ckpt, or the\n"
     "                        --resume checkpoint)\n"
     "  --resume CHECKPOINT   continue a run where its checkpoint left off\n"
@@ -69,8 +73,8 @@ static double now_s(void)
 typedef struct train_opts {
     const char *model_path, *data_opt, *out_path, *resume_path;
     int has_epochs, has_batch, has_lr, has_optimizer, has_momentum, has_wd, has_schedule,
-        has_warmup, has_seed, has_limit, has_shuffle;
-    int64_t epochs, batch, seed, limit, test_limit, threads;
+        has_warmup, has_seed, has_limit, has_shuffle, has_augment;
+    int64_t epochs, batch, seed, limit, test_limit, threads, augment;
     double lr, momentum, wd, warmup;
     tc_optim_kind optimizer;
     tc_lr_schedule schedule;
@@ -141,6 +145,10 @@ static int parse_opts(cli_globals *g, int argc, char **argv, train_opts *o)
             if (cli_value(&a, &v) || cli_double(&a, v, 0.0, 0, 1e6, 0, &o->warmup))
                 return 1;
             o->has_warmup = 1;
+        } else if (strcmp(opt, "--augment-shift") == 0) {
+            if (cli_value(&a, &v) || cli_int(&a, v, 0, TC_AUGMENT_MAX_SHIFT, &o->augment))
+                return 1;
+            o->has_augment = 1;
         } else if (strcmp(opt, "--seed") == 0) {
             if (cli_value(&a, &v) || cli_int(&a, v, 0, INT64_MAX, &o->seed))
                 return 1;
@@ -217,6 +225,8 @@ static void apply_opts(const train_opts *o, tc_train_config *c)
         c->limit = o->limit;
     if (o->has_shuffle)
         c->shuffle = o->shuffle;
+    if (o->has_augment)
+        c->augment_shift = (int)o->augment;
 }
 
 /* ---- the training state kept in the checkpoint's metadata -------------- */
@@ -256,6 +266,7 @@ static json_t *config_json(const tc_train_config *c)
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(o, "limit", json_integer(c->limit));
     json_object_set_new(o, "shuffle", json_boolean(c->shuffle));
+    json_object_set_new(o, "augment_shift", json_integer(c->augment_shift));
     return o;
 }
 
@@ -358,6 +369,13 @@ static int meta_config(json_t *c, const char *path, tc_train_config *cfg, tc_err
     if (!json_is_boolean(sh))
         return tc_error_set(err, "%s: training state has no boolean 'shuffle'", path);
     cfg->shuffle = json_is_true(sh);
+    /* Absent in checkpoints written before augmentation existed: none. */
+    cfg->augment_shift = 0;
+    if (json_object_get(c, "augment_shift")) {
+        if (meta_int(c, "augment_shift", path, 0, TC_AUGMENT_MAX_SHIFT, &i, err))
+            return 1;
+        cfg->augment_shift = (int)i;
+    }
     return 0;
 }
 
@@ -535,11 +553,48 @@ static int check_output_dir(const char *path, tc_error *err)
         d = slash == dir ? "/" : dir;
     }
     int rc = 0;
+    struct stat st;
     if (access(d, W_OK) != 0)
         rc = tc_error_set(err, "cannot write the checkpoint %s: folder %s: %s", path, d,
                           strerror(errno));
+    else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        rc = tc_error_set(err, "cannot write the checkpoint %s: it exists and is not a regular "
+                               "file", path);
     free(dir);
     return rc;
+}
+
+/* Appends to a failed write's message what the user still has: the atomic
+ * writer never touches the previous file, so it is named as intact. */
+static void note_last_good(tc_error *err, const char *last_good)
+{
+    char msg[TC_ERROR_CAP];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    if (last_good)
+        tc_error_set(err, "%s; the last good checkpoint %s is unchanged", msg, last_good);
+    else
+        tc_error_set(err, "%s; no checkpoint was written", msg);
+}
+
+/* Weights and optimiser state must fit in one checkpoint, or every epoch
+ * would end in a failed write: better said before the first one. The
+ * estimate counts the float data and the model text; names and headers add
+ * a few bytes per tensor, covered by the margin. */
+static int check_checkpoint_size(tc_graph *g, tc_optimizer *opt, tc_optim_kind kind,
+                                 tc_error *err)
+{
+    uint64_t elements = (uint64_t)tc_graph_n_weight_elements(g);
+    for (int i = 0; i < tc_optimizer_n_state(opt); i++)
+        elements += (uint64_t)tc_shape_count(&tc_optimizer_state(opt, i, NULL)->shape);
+    uint64_t bytes = 4 * elements + strlen(tc_graph_json(g)) + 4096 +
+                     256 * (uint64_t)(tc_graph_n_weights(g) + tc_optimizer_n_state(opt));
+    if (bytes > TC_CHECKPOINT_MAX_BYTES)
+        return tc_error_set(err, "model %s: its weights and %s state need about %llu MiB, more "
+                                 "than a checkpoint holds (%llu MiB)",
+                            tc_graph_name(g), tc_optimizer_kind_name(kind),
+                            (unsigned long long)(bytes >> 20),
+                            (unsigned long long)(TC_CHECKPOINT_MAX_BYTES >> 20));
+    return 0;
 }
 
 static void resume_hint(const train_opts *o, const cli_globals *g, const char *out_path)
@@ -632,6 +687,8 @@ static int run(cli_globals *g, int argc, char **argv)
     opt = tc_optimizer_new(graph, &st.cfg.optim, &err);
     if (!opt)
         goto fail;
+    if (check_checkpoint_size(graph, opt, st.cfg.optim.kind, &err) != 0)
+        goto fail;
     int64_t n_batches = tc_train_batches(&st.cfg, &train);
     if (o.resume_path) {
         /* Another optimizer than the checkpoint's starts from fresh state. */
@@ -687,12 +744,14 @@ static int run(cli_globals *g, int argc, char **argv)
         .cancel = &stop_signal,
     };
     if (prose && !o.quiet) {
-        char nb[32];
+        char nb[32], aug[48] = "";
+        if (st.cfg.augment_shift > 0)
+            snprintf(aug, sizeof aug, "shifts up to %d px, ", st.cfg.augment_shift);
         if (o.resume_path)
             printf("resuming %s from %s at epoch %d, batch %lld of %lld\n", tc_graph_name(graph),
                    o.resume_path, st.epoch + 1, (long long)st.batch, (long long)n_batches);
         printf("training %s: %s weights, %s training images (%lld batches of %d), %s test "
-               "images, %s, lr %g (%s), %d threads\n",
+               "images, %s, lr %g (%s), %s%d threads\n",
                tc_graph_name(graph), cli_group(nb, sizeof nb, tc_graph_n_weight_elements(graph)),
                cli_group((char[32]){0}, 32,
                          st.cfg.limit > 0 && st.cfg.limit < train.count ? st.cfg.limit
@@ -702,7 +761,7 @@ static int run(cli_globals *g, int argc, char **argv)
                          o.test_limit > 0 && o.test_limit < test.count ? o.test_limit
                                                                        : test.count),
                tc_optimizer_kind_name(st.cfg.optim.kind), st.cfg.lr,
-               tc_lr_schedule_name(st.cfg.schedule), tc_get_threads());
+               tc_lr_schedule_name(st.cfg.schedule), aug, tc_get_threads());
         fflush(stdout);
     }
     if (st.epoch >= st.cfg.epochs) {
@@ -744,8 +803,11 @@ static int run(cli_globals *g, int argc, char **argv)
             st.wall_before += now_s() - t_start;
             t_start = now_s();
             char *meta = meta_text(&st, opt, tc_graph_name(graph));
-            if (!meta || tc_snapshot_save(out_path, graph, opt, meta, &err) != 0) {
+            int saved = meta ? tc_snapshot_save(out_path, graph, opt, meta, &err) == 0
+                             : (tc_error_set(&err, "out of memory"), 0);
+            if (!saved) {
                 free(meta);
+                note_last_good(&err, have_good_ckpt ? out_path : good_path);
                 cli_fail("interrupted, and writing the checkpoint failed: %s", err.msg);
                 status = "interrupted";
                 rc = CLI_EXIT_RUNTIME;
@@ -806,11 +868,13 @@ static int run(cli_globals *g, int argc, char **argv)
         st.wall_before += now - t_start;
         t_start = now;
         char *meta = meta_text(&st, opt, tc_graph_name(graph));
-        if (!meta || tc_snapshot_save(out_path, graph, opt, meta, &err) != 0) {
-            free(meta);
+        int saved = meta ? tc_snapshot_save(out_path, graph, opt, meta, &err) == 0
+                         : (tc_error_set(&err, "out of memory"), 0);
+        free(meta);
+        if (!saved) {
+            note_last_good(&err, have_good_ckpt ? out_path : good_path);
             goto fail;
         }
-        free(meta);
         have_good_ckpt = 1;
         ui.epoch_overhead = now_s() - ev_start;
         double ep_wall = now_s() - ep_start;

@@ -2,19 +2,31 @@
  * order and shape inference. Every error names the file and the node. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "graph_internal.h"
+#include "tinycnn/augment.h"
+#include "tinycnn/checkpoint.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/registry.h"
 #include "tinycnn/status.h"
 
 #define MAX_MODEL_BYTES (64u << 20)
 #define MAX_INPUT_DIM (1ll << 31)
+/* Per-sample elements of any one value (input or node output): 8 GiB of
+ * float32 per image is far beyond any network this runtime can train, and
+ * refusing it at load time turns a hostile shape into a message instead of
+ * a failed multi-gigabyte allocation later. */
+#define MAX_VALUE_ELEMENTS ((int64_t)1 << 31)
+/* All weights together: what one checkpoint can hold (TC_CHECKPOINT_MAX_BYTES
+ * of float32), so a model that loads can always be saved and read back. */
+#define MAX_WEIGHT_ELEMENTS ((int64_t)(TC_CHECKPOINT_MAX_BYTES / sizeof(float)))
 
 typedef struct name_id {
     const char *name;
@@ -281,16 +293,22 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
         info->mean = 0.0f;
         info->std = 1.0f;
         json_t *mean = json_object_get(in, "mean"), *std = json_object_get(in, "std");
+        /* Both are used as float32: a value that overflows to infinity or
+         * (std) underflows to zero would turn every pixel into Inf or NaN. */
         if (mean) {
-            if (!json_is_number(mean))
-                return tc_error_set(err, "%s: input '%s': \"mean\" must be a number", o,
-                                    info->name);
+            if (!json_is_number(mean) || !isfinite((float)json_number_value(mean)))
+                return tc_error_set(err, "%s: input '%s': \"mean\" must be a finite number "
+                                         "(float32), got %g", o, info->name,
+                                    json_is_number(mean) ? json_number_value(mean) : NAN);
             info->mean = (float)json_number_value(mean);
         }
         if (std) {
-            if (!json_is_number(std) || !(json_number_value(std) > 0))
-                return tc_error_set(err, "%s: input '%s': \"std\" must be a positive number", o,
-                                    info->name);
+            if (!json_is_number(std) || !(json_number_value(std) >= FLT_MIN) ||
+                !isfinite((float)json_number_value(std)))
+                return tc_error_set(err, "%s: input '%s': \"std\" must be a positive finite "
+                                         "number (float32, at least %g), got %g", o, info->name,
+                                    (double)FLT_MIN,
+                                    json_is_number(std) ? json_number_value(std) : NAN);
             info->std = (float)json_number_value(std);
         }
         tc_shape full = info->shape;
@@ -298,10 +316,13 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
         full.dims[0] = 1;
         for (int d = 0; d < info->shape.ndim; d++)
             full.dims[d + 1] = info->shape.dims[d];
-        if (!shape_valid(&full, NULL)) {
+        int64_t count;
+        if (!shape_valid(&full, &count) || count > MAX_VALUE_ELEMENTS) {
             char b[96];
-            return tc_error_set(err, "%s: input '%s': shape %s is too large", o, info->name,
-                                shape_str(&info->shape, b, sizeof b));
+            return tc_error_set(err, "%s: input '%s': shape %s is too large (at most %lld "
+                                     "elements per sample)", o, info->name,
+                                shape_str(&info->shape, b, sizeof b),
+                                (long long)MAX_VALUE_ELEMENTS);
         }
     }
     return 0;
@@ -310,7 +331,8 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
 static int parse_training(tc_graph *g, json_t *t, tc_error *err)
 {
     static const char *const keys[] = {"epochs", "batch_size", "optimizer", "lr", "momentum",
-                                       "weight_decay", "lr_schedule", "warmup_epochs", NULL};
+                                       "weight_decay", "lr_schedule", "warmup_epochs",
+                                       "augment_shift", NULL};
     if (!t)
         return 0;
     if (!json_is_object(t))
@@ -352,6 +374,7 @@ static int parse_training(tc_graph *g, json_t *t, tc_error *err)
     NUM_FIELD("weight_decay", weight_decay, 32u, 0.0, 1.0)
     STR_FIELD("lr_schedule", lr_schedule, 64u, "constant", "cosine", "step")
     NUM_FIELD("warmup_epochs", warmup_epochs, 128u, 0.0, 1000.0)
+    INT_FIELD("augment_shift", augment_shift, 256u, 0, TC_AUGMENT_MAX_SHIFT)
 #undef INT_FIELD
 #undef NUM_FIELD
 #undef STR_FIELD
@@ -377,6 +400,8 @@ void tc_graph_train_defaults(const tc_graph *g, tc_train_defaults *d)
         memcpy(d->lr_schedule, s->lr_schedule, sizeof d->lr_schedule);
     if (g->defaults_set & 128u)
         d->warmup_epochs = s->warmup_epochs;
+    if (g->defaults_set & 256u)
+        d->augment_shift = s->augment_shift;
 }
 
 /* ---- nodes, order ------------------------------------------------------ */
@@ -638,6 +663,7 @@ int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_e
 static int setup_weights(tc_graph *g, tc_error *err)
 {
     int total = 0;
+    int64_t total_elements = 0;
     for (int i = 0; i < g->n_nodes; i++)
         total += g->nodes[i].plan1.n_weights;
     g->weights = calloc((size_t)total + 1, sizeof *g->weights);
@@ -666,10 +692,13 @@ static int setup_weights(tc_graph *g, tc_error *err)
             wt->value.shape = d->shape;
             wt->grad.shape = d->shape;
             int64_t count = tc_shape_count(&d->shape);
-            if (count > (int64_t)1 << 34)
-                return tc_error_set(err, "%s: node '%s' (%s): weight '%s' has %lld elements",
+            if (count > MAX_WEIGHT_ELEMENTS - total_elements)
+                return tc_error_set(err, "%s: node '%s' (%s): weight '%s' has %lld elements, "
+                                         "which brings the model past %lld weights (what a "
+                                         "checkpoint can hold)",
                                     g->origin, nd->name, nd->type->name, d->name,
-                                    (long long)count);
+                                    (long long)count, (long long)MAX_WEIGHT_ELEMENTS);
+            total_elements += count;
             wt->value.data = calloc((size_t)count, sizeof(float));
             if (!wt->value.data)
                 return tc_error_set(err, "%s: node '%s': out of memory for weight '%s'",
@@ -859,6 +888,15 @@ static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_err
         }
         if (tc_graph_plan_node(g, nd, 1, &nd->plan1, err))
             goto out;
+        if (tc_shape_count(&nd->plan1.output) > MAX_VALUE_ELEMENTS) {
+            char b[96];
+            tc_error_set(err, "%s: node '%s' (%s): output shape %s has %lld elements per "
+                              "sample; at most %lld are supported", o, nd->name, t->name,
+                         shape_str(&nd->plan1.output, b, sizeof b),
+                         (long long)tc_shape_count(&nd->plan1.output),
+                         (long long)MAX_VALUE_ELEMENTS);
+            goto out;
+        }
         nd->plan = nd->plan1;
         g->values[g->n_inputs + k].shape1 = nd->plan1.output;
         g->values[g->n_inputs + k].shape = nd->plan1.output;
@@ -994,6 +1032,22 @@ tc_graph *tc_graph_load_file(const tc_registry *reg, const char *path, tc_error 
     if (!f) {
         tc_error_set(err, "%s: cannot open model file: %s", path, strerror(errno));
         return NULL;
+    }
+    /* Judge a regular file by its size before reading any of it (a huge or
+     * sparse file costs nothing to refuse); pipes are bounded while read. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fclose(f);
+            tc_error_set(err, "%s: is a folder, not a model file", path);
+            return NULL;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size > (off_t)MAX_MODEL_BYTES) {
+            fclose(f);
+            tc_error_set(err, "%s: model file of %lld bytes is larger than %u MiB", path,
+                         (long long)st.st_size, MAX_MODEL_BYTES >> 20);
+            return NULL;
+        }
     }
     char *buf = NULL;
     size_t len = 0, cap = 0;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "rng.h"
+#include "tinycnn/augment.h"
 #include "tinycnn/status.h"
 
 static double now_seconds(void)
@@ -36,6 +37,7 @@ void tc_train_config_defaults(tc_train_config *cfg)
     cfg->seed = 42;
     cfg->limit = 0;
     cfg->shuffle = 1;
+    cfg->augment_shift = 0;
 }
 
 const char *tc_lr_schedule_name(tc_lr_schedule s)
@@ -101,6 +103,9 @@ int tc_train_config_check(const tc_train_config *c, tc_error *err)
         return tc_error_set(err, "step schedule factor must be positive (got %g)", c->step_gamma);
     if (c->limit < 0)
         return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)c->limit);
+    if (c->augment_shift < 0 || c->augment_shift > TC_AUGMENT_MAX_SHIFT)
+        return tc_error_set(err, "augment shift must be in [0, %d] pixels (got %d)",
+                            TC_AUGMENT_MAX_SHIFT, c->augment_shift);
     return 0;
 }
 
@@ -117,6 +122,7 @@ int tc_train_config_from_graph(const tc_graph *g, tc_train_config *cfg, tc_error
     d.weight_decay = cfg->optim.weight_decay;
     strcpy(d.lr_schedule, tc_lr_schedule_name(cfg->schedule));
     d.warmup_epochs = cfg->warmup_epochs;
+    d.augment_shift = cfg->augment_shift;
     if (g)
         tc_graph_train_defaults(g, &d);
     d.optimizer[sizeof d.optimizer - 1] = 0;
@@ -135,6 +141,7 @@ int tc_train_config_from_graph(const tc_graph *g, tc_train_config *cfg, tc_error
         return tc_error_set(err, "%s: training.lr_schedule '%s' is not one of constant, cosine, step",
                             who, d.lr_schedule);
     cfg->warmup_epochs = d.warmup_epochs;
+    cfg->augment_shift = d.augment_shift;
     if (tc_train_config_check(cfg, err) != 0)
         return tc_error_prefix(err, "%s: training", who);
     return 0;
@@ -259,6 +266,9 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
     io->n_classes = tc_graph_n_classes(g);
     if (io->n_classes < 1)
         return tc_error_set(err, "model %s: the output has no classes", model);
+    if (!ds->labels || !ds->pixels)
+        return tc_error_set(err, "the data set has no %s (an image file without its label "
+                                 "file?)", ds->pixels ? "labels" : "images");
     for (int64_t i = 0; i < n_used; i++)
         if ((int64_t)ds->labels[i] >= io->n_classes)
             return tc_error_set(err, "image %lld has label %d, but model %s has %lld classes",
@@ -276,6 +286,18 @@ static int fill_inputs(tc_graph *g, const tc_dataset *ds, const io_plan *io, con
     if (!images)
         return tc_error_set(err, "model %s: no buffer for the image input", tc_graph_name(g));
     tc_dataset_fill_batch(ds, idx, n, io->mean, io->std, images, labels);
+    return 0;
+}
+
+/* Applies the configured augmentation to the filled training batch. The
+ * background fill is what a 0 pixel becomes after normalisation. */
+static int augment(tc_graph *g, const tc_dataset *ds, const io_plan *io,
+                   const tc_train_config *cfg, uint64_t step, int n)
+{
+    if (cfg->augment_shift > 0)
+        tc_augment_shift(tc_graph_input_data(g, io->image), n, (int)ds->channels,
+                         (int)ds->height, (int)ds->width, cfg->augment_shift,
+                         (float)((0.0 - (double)io->mean) / (double)io->std), cfg->seed, step);
     return 0;
 }
 
@@ -336,6 +358,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
         uint64_t step = (uint64_t)epoch * (uint64_t)n_batches + (uint64_t)b;
         if (tc_graph_prepare(g, cnt, 1, err) != 0 ||
             fill_inputs(g, train, &io, order + first, cnt, err) != 0 ||
+            augment(g, train, &io, cfg, step, cnt) != 0 ||
             tc_graph_forward(g, 1, step, err) != 0) {
             rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
                                  (unsigned long long)step + 1);

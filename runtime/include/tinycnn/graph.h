@@ -41,6 +41,7 @@ typedef struct tc_train_defaults {
     double weight_decay;
     char lr_schedule[16]; /* "constant" | "cosine" | "step" */
     double warmup_epochs;
+    int augment_shift;    /* pixels; see tinycnn/augment.h */
 } tc_train_defaults;
 
 /* Parses, orders and checks a model. Every error names `path` (or origin)

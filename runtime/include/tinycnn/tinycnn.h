@@ -15,6 +15,9 @@
 #include "tinycnn/optim.h"
 #include "tinycnn/dataset.h"
 #include "tinycnn/checkpoint.h"
+#include "tinycnn/snapshot.h"
+#include "tinycnn/train.h"
+#include "tinycnn/layer_check.h"
 #include "tinycnn/kernels.h"
 
 #define TC_VERSION_STRING "0.1.0"

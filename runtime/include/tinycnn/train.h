@@ -38,6 +38,8 @@ typedef struct tc_train_config {
     uint64_t seed;
     int64_t limit;           /* train on the first `limit` images only; 0: all */
     int shuffle;             /* 1: reshuffle every epoch */
+    int augment_shift;       /* shift each training image by up to +-N pixels
+                                (tinycnn/augment.h); 0: none */
 } tc_train_config;
 
 /* Built-in defaults: 10 epochs, batch 64, Adam (0.9, 0.999, 1e-8), lr 0.001,
