@@ -18,6 +18,7 @@
 #include "tinycnn/snapshot.h"
 #include "tinycnn/train.h"
 #include "tinycnn/layer_check.h"
+#include "tinycnn/augment.h"
 #include "tinycnn/kernels.h"
 
 #define TC_VERSION_STRING "0.1.0"
