@@ -361,7 +361,7 @@ void cf_check_bad_params(cf_subject *s)
         cf_fail(s, "bad parameters", "not run: no working configuration (%s)", s->why);
         return;
     }
-    enum { CAP = 16 * TC_LAYER_CHECK_MAX_PARAMS + 1 };
+    enum { CAP = 16 * TC_LAYER_CHECK_MAX_PARAMS + 1 }; /* at most 13 tries per parameter */
     attempt *a = calloc(CAP, sizeof *a);
     if (!a) {
         cf_fail(s, "bad parameters", "out of memory");
@@ -385,16 +385,19 @@ void cf_check_bad_params(cf_subject *s)
             n = add_attempt(a, n, CAP, s, p, "1", 1);
             continue;
         }
-        /* zero, negative, absurdly large: outside the declared range they must
-         * be refused; inside it the layer may accept or refuse, never crash */
-        static const double ints[] = {0, -1, -2147483648.0, 2147483648.0, 1e15};
-        static const double floats[] = {0, -1, -1e30, 1e30};
-        const double *vals = d->type == TC_VALUE_INT ? ints : floats;
-        int nv = d->type == TC_VALUE_INT ? 5 : 4;
-        for (int k = 0; k < nv + 1; k++) {
-            double v = k < nv ? vals[k] : d->max_value;
-            if (k == nv && (!isfinite(v) || v < 1000 || v > 1e15))
-                break; /* the declared maximum, when it is large, is worth a try */
+        /* zero, negative, absurdly large, and both ends of the declared
+         * range: outside the range a value must be refused; inside it the
+         * layer may accept or refuse it, but never crash */
+        double vals[8] = {0, -1, d->type == TC_VALUE_INT ? -2147483648.0 : -1e30,
+                          d->type == TC_VALUE_INT ? 2147483648.0 : 1e30,
+                          d->type == TC_VALUE_INT ? 1e15 : 1e300, d->min_value, d->max_value};
+        for (int k = 0; k < 7; k++) {
+            double v = vals[k];
+            int dup = !isfinite(v) || fabs(v) > 1e300;
+            for (int j = 0; j < k; j++)
+                dup |= vals[j] == v;
+            if (dup)
+                continue;
             char j[64];
             value_json(d, v, j, sizeof j);
             n = add_attempt(a, n, CAP, s, p, j, v < d->min_value || v > d->max_value);

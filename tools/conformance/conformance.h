@@ -27,6 +27,10 @@
  * big layers quick while every tensor is still covered. */
 #define CF_GRAD_MAX_ELEMENTS 256
 
+/* How long (seconds) two instances run at once in the thread check, per
+ * input size: enough for the threads to overlap for many calls. */
+#define CF_THREAD_SECONDS 0.05
+
 /* One working input configuration: per-sample shapes (no batch dimension;
  * a label has ndim 0 and becomes [batch]). */
 typedef struct cf_config {
