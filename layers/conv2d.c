@@ -33,6 +33,10 @@ typedef struct conv2d {
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
 #define CONV_GROUP_BYTES (256 * 1024)
+/* im2col copies whole chunks of CHUNK floats; the rows of the column matrix
+ * have CHUNK floats of slack for the overshoot, never read. */
+#define CHUNK 8
+#define ROW_SLACK CHUNK
 
 /* Sizes derived from one input shape and thread count. */
 typedef struct geom {
@@ -97,7 +101,8 @@ static int slice_layout(geom *g, int64_t slices)
     if (group > per_slice)
         group = per_slice;
     int64_t col, tmp;
-    if (lu_mul3(col_img, group, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
+    if (lu_mul3(g->ohw, group, 1, &col) || __builtin_add_overflow(col, ROW_SLACK, &col) ||
+        lu_mul3(col, g->ckk, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
         lu_bytes(col, sizeof(float), &g->col_bytes) ||
         lu_bytes(tmp, sizeof(float), &g->tmp_bytes) ||
         lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
@@ -198,10 +203,17 @@ static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
 
 /* The outputs o in [0, n) whose tap o*s + off lands inside [0, len), as
  * [*lo, *hi) (empty when none does). */
-static void tap_range(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo, int64_t *hi)
+static inline void tap_range(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo,
+                             int64_t *hi)
 {
-    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
-    int64_t h = len - off <= 0 ? 0 : (len - off + s - 1) / s;
+    int64_t l, h;
+    if (s == 1) { /* no division (they cost more than the copy of a short row) */
+        l = off >= 0 ? 0 : -off;
+        h = len - off;
+    } else {
+        l = off >= 0 ? 0 : (-off + s - 1) / s;
+        h = len - off <= 0 ? 0 : (len - off + s - 1) / s;
+    }
     if (h > n)
         h = n;
     if (l > h)
@@ -210,46 +222,120 @@ static void tap_range(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *l
     *hi = h;
 }
 
+/* memset of n floats, skipping the call when there is nothing to clear. */
+static inline void zero_floats(float *d, int64_t n)
+{
+    if (n > 0)
+        memset(d, 0, sizeof(float) * (size_t)n);
+}
+
+/* CHUNK floats, unaligned, that may alias anything: one vector load or
+ * store with AVX (two with SSE). */
+typedef float chunk __attribute__((vector_size(CHUNK * sizeof(float)), aligned(4), may_alias));
+
+/* (macros: a function passing a 32-byte vector by value would depend on the
+ * instruction set the caller was compiled for) */
+#define LOAD_CHUNK(p) (*(const chunk *)(const void *)(p))
+#define STORE_CHUNK(p, v) (*(chunk *)(void *)(p) = (v))
+
+/* The sum of x[0, n) in double, over eight interleaved partial sums (a fixed
+ * order, which the compiler can vectorise). */
+static double sum_floats(const float *x, int64_t n)
+{
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int q = 0; q < 8; q++)
+            acc[q] += x[i + q];
+    for (; i < n; i++)
+        acc[i & 7] += x[i];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
 /* Unfolds one image x [C, H, W] into its block of a column matrix: row
  * (c, ki, kj), at cols + row * ld, gets the OH*OW pixels that kernel tap
  * meets, padding as 0. The valid range of each tap is computed once, so the
- * inner loops are plain copies with no bounds tests. */
-static void im2col(const geom *g, const float *restrict x, float *restrict cols, int64_t ld)
+ * inner loops are plain copies with no bounds tests. With stride 1 they copy
+ * and zero whole chunks: what they write past a segment's end lands in the
+ * next output row, the next image's block or the row's slack, each written
+ * later; reads past a row stay below x_end (the end of the input tensor),
+ * else the copy is exact. */
+LU_AVX2_CLONES
+static void im2col(const geom *g, const float *x, const float *x_end, float *cols, int64_t ld)
 {
     const int64_t ow = g->ow, s = g->s;
+    const chunk zero = {0};
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t ki = 0; ki < g->k; ki++) {
             int64_t oh_lo, oh_hi;
             tap_range(ki - g->p, s, g->h, g->oh, &oh_lo, &oh_hi);
+            const float *plane = x + (c * g->h + ki - g->p) * g->w; /* row oh*s of the tap */
             for (int64_t kj = 0; kj < g->k; kj++) {
                 int64_t lo, hi, off = kj - g->p;
                 tap_range(off, s, g->w, ow, &lo, &hi);
                 float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
-                memset(row, 0, sizeof(float) * (size_t)(oh_lo * ow));
-                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
-                    float *restrict d = row + oh * ow;
-                    const float *restrict src = x + (c * g->h + oh * s + ki - g->p) * g->w;
+                zero_floats(row, oh_lo * ow);
+                int64_t oh = oh_lo;
+                if (s == 1 && hi > lo) {
+                    const int64_t len = hi - lo, span = (len + CHUNK - 1) / CHUNK * CHUNK;
+                    /* rows whose chunked read stays inside the tensor */
+                    int64_t safe = oh_hi;
+                    while (safe > oh_lo && x_end - (plane + (safe - 1) * g->w + off + lo) < span)
+                        safe--;
+                    /* the copy loop unrolled for rows of up to 4 chunks (most
+                     * images), so a row costs its stores and little else */
+#define IM2COL_ROWS(COPY)                                                   \
+    for (; oh < safe; oh++) {                                               \
+        float *d = row + oh * ow;                                           \
+        const float *sp = plane + oh * g->w + off + lo;                     \
+        for (int64_t i = 0; i < lo; i += CHUNK)                             \
+            STORE_CHUNK(d + i, zero);                                       \
+        COPY;                                                               \
+        for (int64_t i = hi; i < ow; i += CHUNK)                            \
+            STORE_CHUNK(d + i, zero);                                       \
+    }
+#define CP(q) STORE_CHUNK(d + lo + (q) * CHUNK, LOAD_CHUNK(sp + (q) * CHUNK))
+                    switch (span / CHUNK) {
+                    case 1: IM2COL_ROWS(CP(0)); break;
+                    case 2: IM2COL_ROWS(CP(0); CP(1)); break;
+                    case 3: IM2COL_ROWS(CP(0); CP(1); CP(2)); break;
+                    case 4: IM2COL_ROWS(CP(0); CP(1); CP(2); CP(3)); break;
+                    default:
+                        IM2COL_ROWS(for (int64_t q = 0; q < span / CHUNK; q++) CP(q));
+                        break;
+                    }
+#undef CP
+#undef IM2COL_ROWS
+                }
+                for (; oh < oh_hi; oh++) {
+                    float *d = row + oh * ow;
+                    const float *src = plane + oh * s * g->w;
                     for (int64_t i = 0; i < lo; i++)
                         d[i] = 0.0f;
-                    if (s == 1) {
-                        const float *restrict sp = src + off;
-                        for (int64_t i = lo; i < hi; i++)
-                            d[i] = sp[i];
-                    } else {
-                        for (int64_t i = lo; i < hi; i++)
-                            d[i] = src[i * s + off];
-                    }
+                    for (int64_t i = lo; i < hi; i++)
+                        d[i] = src[i * s + off];
                     for (int64_t i = hi; i < ow; i++)
                         d[i] = 0.0f;
                 }
-                memset(row + oh_hi * ow, 0, sizeof(float) * (size_t)((g->oh - oh_hi) * ow));
+                zero_floats(row + oh_hi * ow, (g->oh - oh_hi) * ow);
             }
         }
 }
 
+/* d[0, n) += s[0, n), exactly (d's neighbours are live pixels). */
+static inline void add_span(float *restrict d, const float *restrict s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + CHUNK <= n; i += CHUNK)
+        STORE_CHUNK(d + i, LOAD_CHUNK(d + i) + LOAD_CHUNK(s + i));
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
 /* The adjoint of im2col: overwrites dx [C, H, W] with the sum of the column
  * entries that were read from each pixel (in tap order). */
-static void col2im(const geom *g, const float *restrict cols, int64_t ld, float *restrict dx)
+LU_AVX2_CLONES
+static void col2im(const geom *g, const float *cols, int64_t ld, float *dx)
 {
     const int64_t ow = g->ow, s = g->s;
     memset(dx, 0, sizeof(float) * (size_t)g->chw);
@@ -257,17 +343,16 @@ static void col2im(const geom *g, const float *restrict cols, int64_t ld, float 
         for (int64_t ki = 0; ki < g->k; ki++) {
             int64_t oh_lo, oh_hi;
             tap_range(ki - g->p, s, g->h, g->oh, &oh_lo, &oh_hi);
+            float *plane = dx + (c * g->h + ki - g->p) * g->w;
             for (int64_t kj = 0; kj < g->k; kj++) {
                 int64_t lo, hi, off = kj - g->p;
                 tap_range(off, s, g->w, ow, &lo, &hi);
                 const float *row = cols + ((c * g->k + ki) * g->k + kj) * ld;
                 for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
-                    const float *restrict sp = row + oh * ow;
-                    float *restrict dst = dx + (c * g->h + oh * s + ki - g->p) * g->w;
+                    const float *sp = row + oh * ow;
+                    float *dst = plane + oh * s * g->w;
                     if (s == 1) {
-                        float *restrict dp = dst + off;
-                        for (int64_t i = lo; i < hi; i++)
-                            dp[i] += sp[i];
+                        add_span(dst + off + lo, sp + lo, hi - lo);
                     } else {
                         for (int64_t i = lo; i < hi; i++)
                             dst[i * s + off] += sp[i];
@@ -281,7 +366,7 @@ typedef struct job {
     const tc_host *host;
     const geom *g;
     char *ws;
-    const float *x, *w, *b, *dy;
+    const float *x, *x_end, *w, *b, *dy;
     float *y, *dx, *dw, *db;
 } job;
 
@@ -317,15 +402,15 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
-            int64_t ld = gn * g->ohw;
+            int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;
             for (int64_t i = 0; i < gn; i++)
-                im2col(g, j->x + (n0 + i) * g->chw, cols + i * g->ohw, ld);
+                im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
             /* tmp [O, gn*OHW] = W [O, CKK] * cols [CKK, gn*OHW] */
-            j->host->sgemm(0, 0, g->o, ld, g->ckk, 1.0f, j->w, g->ckk, cols, ld, 0.0f, tmp, ld);
+            j->host->sgemm(0, 0, g->o, nn, g->ckk, 1.0f, j->w, g->ckk, cols, ld, 0.0f, tmp, nn);
             /* back to NCHW, adding the bias on the way */
             for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < g->o; o++) {
-                    const float *restrict src = tmp + o * ld + i * g->ohw;
+                    const float *restrict src = tmp + o * nn + i * g->ohw;
                     float *restrict dst = j->y + (n0 + i) * g->ohw_o + o * g->ohw;
                     float bo = j->b ? j->b[o] : 0.0f;
                     for (int64_t q = 0; q < g->ohw; q++)
@@ -368,6 +453,7 @@ static int check_exec(const conv2d *c, const tc_exec *x, geom *g, job *j, tc_err
     j->g = g;
     j->ws = x->workspace;
     j->x = x->inputs[0].data;
+    j->x_end = j->x + g->n * g->chw;
     j->w = x->weights[0].data;
     j->b = c->bias ? x->weights[1].data : NULL;
     return 0;
@@ -396,31 +482,25 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
-            int64_t ld = gn * g->ohw;
+            int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;
             for (int64_t i = 0; i < gn; i++)
-                im2col(g, j->x + (n0 + i) * g->chw, cols + i * g->ohw, ld);
+                im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
             /* dys [O, gn*OHW]: the group's output gradient side by side */
             for (int64_t o = 0; o < g->o; o++) {
-                double acc = 0.0;
-                for (int64_t i = 0; i < gn; i++) {
-                    const float *restrict src = j->dy + (n0 + i) * g->ohw_o + o * g->ohw;
-                    float *restrict dst = dys + o * ld + i * g->ohw;
-                    for (int64_t q = 0; q < g->ohw; q++)
-                        dst[q] = src[q];
-                    if (j->db)
-                        for (int64_t q = 0; q < g->ohw; q++)
-                            acc += src[q];
-                }
+                float *restrict row = dys + o * nn;
+                for (int64_t i = 0; i < gn; i++)
+                    memcpy(row + i * g->ohw, j->dy + (n0 + i) * g->ohw_o + o * g->ohw,
+                           sizeof(float) * (size_t)g->ohw);
                 if (j->db)
-                    db[o] = (n0 == first ? 0.0f : db[o]) + (float)acc;
+                    db[o] = (n0 == first ? 0.0f : db[o]) + (float)sum_floats(row, nn);
             }
             /* dW_s (+)= dys [O, gn*OHW] * cols^T [gn*OHW, CKK] */
-            j->host->sgemm(0, 1, g->o, g->ckk, ld, 1.0f, dys, ld, cols, ld,
+            j->host->sgemm(0, 1, g->o, g->ckk, nn, 1.0f, dys, nn, cols, ld,
                            n0 == first ? 0.0f : 1.0f, dw, g->ckk);
             if (j->dx) {
                 /* dcols = W^T [CKK, O] * dys [O, gn*OHW], into the columns,
                  * which are free again */
-                j->host->sgemm(1, 0, g->ckk, ld, g->o, 1.0f, j->w, g->ckk, dys, ld, 0.0f, cols,
+                j->host->sgemm(1, 0, g->ckk, nn, g->o, 1.0f, j->w, g->ckk, dys, nn, 0.0f, cols,
                                ld);
                 for (int64_t i = 0; i < gn; i++)
                     col2im(g, cols + i * g->ohw, ld, j->dx + (n0 + i) * g->chw);

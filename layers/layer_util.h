@@ -15,6 +15,15 @@
 
 #include "tinycnn/plugin.h"
 
+/* Marks a hot loop function to be compiled twice, for AVX2 and for the
+ * baseline, the loader picking one for the CPU (GNU ifunc), so that the
+ * default build stays portable. No FMA: results do not depend on the pick. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__) && !defined(TC_NO_CLONES)
+#define LU_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LU_AVX2_CLONES
+#endif
+
 /* Elementwise loops below this many elements run in the calling thread:
  * waking the workers costs more than the work. */
 #define LU_PARALLEL_MIN 32768
