@@ -816,8 +816,9 @@ static void test_failed_write_keeps_old_file(void)
     tc_checkpoint_free(&big);
 }
 
-/* rename() itself failing (the target is a non-empty folder): the temporary
- * file is removed and the folder untouched. */
+/* A target that is a (non-empty) folder: refused before anything is
+ * written (rename() would fail on it, and would replace a device or FIFO
+ * outright), with no temporary file left and the folder untouched. */
 static void test_rename_failure(void)
 {
     tc_error err;
@@ -833,7 +834,7 @@ static void test_rename_failure(void)
     err.msg[0] = 0;
     CU_ASSERT_NOT_EQUAL(tc_checkpoint_write(dir, &ck, &err), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, dir));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot rename"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "is not a regular file"));
     CU_ASSERT_EQUAL(access(inner, F_OK), 0);
     CU_ASSERT_EQUAL(temp_files_in(tcu_tmpdir()), 0);
     tc_checkpoint_free(&ck);
@@ -914,7 +915,7 @@ int main(void)
         {"write into a missing folder", test_write_missing_folder},
         {"write to a full disk", test_write_enospc},
         {"failed write keeps the old file", test_failed_write_keeps_old_file},
-        {"rename failure", test_rename_failure},
+        {"a folder as the target is refused", test_rename_failure},
         {"relative path", test_relative_path},
         {"read errors", test_read_errors},
         {NULL, NULL},

@@ -521,8 +521,9 @@ static void test_shape_errors_from_plugins(void)
          "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
          "\"params\":{\"out_channels\":2.5,\"kernel_size\":3}}],\"output\":\"c\"}",
          "node 'c' (Conv2d)", "'out_channels' must be an integer, got 2.5"},
-        /* a huge fully-connected layer whose weight count overflows */
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[65536,65536]}],\"nodes\":["
+        /* a huge fully-connected layer whose weight count overflows (the
+         * input is as large as an input may be: 2^31 values) */
+        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[32768,65536]}],\"nodes\":["
          "{\"name\":\"f\",\"type\":\"Flatten\",\"inputs\":[\"image\"]},"
          "{\"name\":\"fc\",\"type\":\"Linear\",\"inputs\":[\"f\"],\"params\":{\"out_features\":16777216}}],"
          "\"output\":\"fc\"}",

@@ -243,6 +243,16 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
         }
         char *save = NULL;
         for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            /* A relative entry (".", "plugins") would load whatever lies in
+             * the folder tinycnn happens to be started from: the current
+             * folder is never searched implicitly, so such entries are
+             * skipped. (Empty entries never reach here: strtok_r drops them,
+             * unlike $PATH, where they mean the current folder.) */
+            if (d[0] != '/') {
+                fprintf(stderr, "tinycnn: warning: TINYCNN_PLUGIN_PATH entry '%s' is relative to "
+                                "the current folder; ignored (give an absolute path)\n", d);
+                continue;
+            }
             if (lpos < sizeof looked)
                 lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, ", %s", d);
             if (is_dir(d) && tc_registry_load_dir(reg, d, err) != 0) {
@@ -303,6 +313,13 @@ int cli_image_geometry(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
                                  "[channels, height, width]",
                             tc_graph_name(g), in->name, (int)s->ndim);
     }
+    /* Compare before narrowing: dims are int64 and may be up to 2^31. */
+    for (int d = 0; d < s->ndim; d++)
+        if (s->dims[d] > TC_PNG_MAX_DIM)
+            return tc_error_set(err, "model %s: image input '%s' has size %lld in dimension %d; "
+                                     "images larger than %d on a side are not supported",
+                                tc_graph_name(g), in->name, (long long)s->dims[d], d,
+                                TC_PNG_MAX_DIM);
     if (*c != 1 && *c != 3)
         return tc_error_set(err, "model %s: image input '%s' has %d channels; images have 1 or 3",
                             tc_graph_name(g), in->name, *c);
@@ -338,6 +355,7 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
         return 1;
     }
     if (tc_snapshot_load_weights(g, ck, err) != 0) {
+        tc_error_prefix(err, "%s", path);
         tc_graph_free(g);
         tc_checkpoint_free(ck);
         return 1;

@@ -88,9 +88,9 @@ int cli_double(cli_args *a, const char *s, double lo, int lo_open, double hi, in
 
 /* ---- plugins -----------------------------------------------------------
  * Loads plugins from dirname(/proc/self/exe)/../lib/tinycnn/plugins (if that
- * folder exists), each folder of $TINYCNN_PLUGIN_PATH (missing ones skipped),
- * then each --plugin-dir (missing ones are an error). Never the current
- * folder implicitly. Owner of *out: the caller (tc_registry_free). */
+ * folder exists), each folder of $TINYCNN_PLUGIN_PATH (missing ones skipped,
+ * relative ones skipped with a warning), then each --plugin-dir (missing ones
+ * are an error). Never the current folder implicitly. Owner of *out: the caller (tc_registry_free). */
 int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err);
 
 /* ---- models, data, checkpoints -----------------------------------------*/

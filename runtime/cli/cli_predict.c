@@ -172,6 +172,17 @@ static int run(cli_globals *g, int argc, char **argv)
             goto out;
         }
         for (int i = 0; i < cnt; i++) {
+            /* A NaN or infinite logit has no probability to show: say so
+             * rather than print "nan%" (a plugin can produce one even from
+             * finite weights). */
+            const float *lg = out->data + (int64_t)i * per;
+            for (int64_t j = 0; j < nc; j++)
+                if (!isfinite(lg[j])) {
+                    cli_fail("%s: the model's output for this image is %s (class %lld)",
+                             images[first + i], isnan(lg[j]) ? "NaN" : "infinite",
+                             (long long)j);
+                    goto out;
+                }
             softmax(out->data + (int64_t)i * per, nc, prob);
             top_k(prob, nc, (int)top, best);
             const char *path = images[first + i];

@@ -557,6 +557,9 @@ static int check_output_dir(const char *path, tc_error *err)
     if (access(d, W_OK) != 0)
         rc = tc_error_set(err, "cannot write the checkpoint %s: folder %s: %s", path, d,
                           strerror(errno));
+    else if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = tc_error_set(err, "cannot write the checkpoint %s: %s: %s", path, d,
+                          strerror(ENOTDIR));
     else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         rc = tc_error_set(err, "cannot write the checkpoint %s: it exists and is not a regular "
                                "file", path);

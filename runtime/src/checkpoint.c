@@ -432,6 +432,19 @@ int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err
     uint64_t tb, fb;
     if (plan_sizes(ck, &tb, &fb, err))
         return tc_error_prefix(err, "%s", path);
+    /* Never write what the reader refuses: that would trade a good
+     * checkpoint for an unreadable one. */
+    if (fb > TC_CHECKPOINT_MAX_BYTES)
+        return tc_error_set(err, "%s: the checkpoint would be %" PRIu64 " bytes; a checkpoint "
+                            "holds at most %" PRIu64 " bytes", path, fb, TC_CHECKPOINT_MAX_BYTES);
+    /* rename() would replace a device, a folder entry or a FIFO as readily
+     * as a file (think -o /dev/null as root): only regular files are
+     * replaced. A symbolic link to a regular file is replaced by the file. */
+    struct stat pst;
+    if (stat(path, &pst) == 0 && !S_ISREG(pst.st_mode))
+        return tc_error_set(err, "%s: exists and is not a regular file (%s); refusing to replace "
+                            "it", path, S_ISDIR(pst.st_mode) ? "a folder" : "a device, FIFO or "
+                            "socket");
 
     char *dir = folder_of(path);
     char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");

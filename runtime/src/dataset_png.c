@@ -161,6 +161,11 @@ static int png_load(const char *path, int channels, int want_h, int want_w, uint
     if (!j.fp)
         return tc_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     int rc = 1;
+    struct stat st;
+    if (fstat(fileno(j.fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        tc_error_set(err, "%s: is a folder, not a PNG file", path);
+        goto done;
+    }
 
     /* Signature and IHDR size, checked by hand so that absurd sizes are
      * refused with a clear message before libpng sees the file. */
@@ -208,6 +213,16 @@ static int png_load(const char *path, int channels, int want_h, int want_w, uint
                          path, j.h, j.w, want_h, want_w);
         else
             tc_error_set(err, "%s: corrupt PNG: %s", path, j.msg);
+        goto done;
+    }
+    /* Bytes after IEND are no part of the image: a file that holds them
+     * is damaged or two files glued together, like an oversized IDX file. */
+    long extra = 0;
+    while (fgetc(j.fp) != EOF && extra < (1L << 20))
+        extra++;
+    if (extra > 0) {
+        tc_error_set(err, "%s: corrupt PNG: %s%ld bytes after the IEND chunk that ends the image",
+                     path, extra >= (1L << 20) ? "more than " : "", extra);
         goto done;
     }
     if (!dst) {

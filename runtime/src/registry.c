@@ -1,6 +1,6 @@
 /* The plugin registry: dlopen()ed plugin files and the layer types they
  * registered, looked up by type name. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include "tinycnn/registry.h"
 
 #include <dirent.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tinycnn/status.h"
 
@@ -159,25 +160,78 @@ const char *tc_registry_warning(const tc_registry *reg, int i)
 }
 
 /* Loading code from a file or folder that another user can write to would
- * let that user run code as whoever runs tinycnn. */
-static int check_not_writable_by_others(const char *path, const char *what, tc_error *err)
+ * let that user run code as whoever runs tinycnn. Other users can write to
+ * it when it is world-writable, when it is group-writable for a group other
+ * than this process's own (with user-private groups, the usual umask 002
+ * setup, the own group holds only the user), or when another user owns it
+ * (an owner can always chmod). Root's files are trusted. */
+static int check_not_writable_by_others(const char *path, const char *what, int allow_sticky,
+                                        tc_error *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
         return tc_error_set(err, "%s: cannot read the %s: %s", path, what, strerror(errno));
-    if (st.st_mode & S_IWOTH)
+    unsigned mode = (unsigned)(st.st_mode & 07777);
+    /* In a sticky folder (/tmp) others may add files but not replace ours:
+     * fine for the folder of one named file, not for a folder we scan. */
+    if (allow_sticky && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX))
+        mode &= ~(unsigned)(S_IWOTH | S_IWGRP);
+    else if (st.st_mode & S_IWOTH)
         return tc_error_set(err, "%s: refusing to load plugins from a %s that every user can "
                                  "write to (mode %03o); run chmod o-w on it",
-                            path, what, (unsigned)(st.st_mode & 0777));
+                            path, what, mode & 0777);
+    if ((mode & S_IWGRP) && st.st_gid != getegid())
+        return tc_error_set(err, "%s: refusing to load plugins from a %s that group %u can "
+                                 "write to (mode %03o); run chmod g-w on it",
+                            path, what, (unsigned)st.st_gid, mode & 0777);
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return tc_error_set(err, "%s: refusing to load plugins from a %s owned by another user "
+                                 "(uid %u), who could change it; run chown on it",
+                            path, what, (unsigned)st.st_uid);
     return 0;
+}
+
+/* The folder part of path ("." when there is none). Owner: the caller. */
+static char *folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return strdup(".");
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, path, n);
+        d[n] = 0;
+    }
+    return d;
 }
 
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err)
 {
-    if (check_not_writable_by_others(path, "plugin file", err))
+    if (check_not_writable_by_others(path, "plugin file", 0, err))
         return 1;
+    /* The file's folder too: whoever can write there can swap the file. */
+    char *dir = folder_of(path);
+    if (!dir)
+        return tc_error_set(err, "out of memory");
+    int unsafe = check_not_writable_by_others(dir, "folder", 1, err);
+    free(dir);
+    if (unsafe)
+        return tc_error_prefix(err, "%s", path);
+    /* dlopen() of a name without a slash searches the library path
+     * (LD_LIBRARY_PATH, /usr/lib, ...): a caller naming "x.so" means the
+     * file x.so, so it is given as "./x.so". */
+    char *dotted = NULL;
+    if (!strchr(path, '/')) {
+        dotted = malloc(strlen(path) + 3);
+        if (!dotted)
+            return tc_error_set(err, "out of memory");
+        strcpy(dotted, "./");
+        strcat(dotted, path);
+    }
     dlerror();
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(dotted ? dotted : path, RTLD_NOW | RTLD_LOCAL);
+    free(dotted);
     if (!h) {
         const char *why = dlerror();
         return tc_error_set(err, "%s: not a loadable plugin (%s)", path,
@@ -233,7 +287,7 @@ int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err)
     if (!d)
         return tc_error_set(err, "%s: cannot open plugin folder: %s", dir, strerror(errno));
     tc_error unsafe;
-    if (check_not_writable_by_others(dir, "folder", &unsafe)) {
+    if (check_not_writable_by_others(dir, "folder", 0, &unsafe)) {
         closedir(d);
         add_warning(reg, unsafe.msg);
         return 0;
@@ -262,7 +316,8 @@ int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err)
         }
         n++;
     }
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1) /* names is NULL in a folder without plugins */
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t len = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(len);
@@ -271,7 +326,7 @@ int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err)
             break;
         }
         snprintf(path, len, "%s/%s", dir, names[i]);
-        if (check_not_writable_by_others(path, "plugin file", &unsafe))
+        if (check_not_writable_by_others(path, "plugin file", 0, &unsafe))
             add_warning(reg, unsafe.msg);
         else
             rc = tc_registry_load_file(reg, path, err);

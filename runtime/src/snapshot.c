@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,20 @@ static int same_shape(const tc_shape *a, const tc_shape *b)
         if (a->dims[i] != b->dims[i])
             return 0;
     return 1;
+}
+
+/* Fails, naming the tensor, the element and the value, if data holds a NaN
+ * or an infinity: such weights would make every later result NaN, so they
+ * are neither loaded nor allowed to replace a good checkpoint. */
+static int check_finite(const char *what, const char *name, const float *data, int64_t n,
+                        tc_error *err)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(data[i]))
+            return tc_error_set(err, "%s '%s' holds %s at element %" PRId64 " (of %" PRId64 ")",
+                                what, name, isnan(data[i]) ? "NaN" : data[i] > 0 ? "+Inf" : "-Inf",
+                                i, n);
+    return 0;
 }
 
 /* The metadata text to store: meta_json checked to be an object, with the
@@ -93,6 +108,18 @@ int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const cha
             return tc_error_set(err, "%s: weight '%s' starts with \"%s\", the prefix reserved "
                                 "for optimiser state; rename its node", path,
                                 tc_graph_weight(g, i)->name, TC_SNAPSHOT_OPTIM_PREFIX);
+
+    for (int i = 0; i < nw; i++) {
+        tc_weight *w = tc_graph_weight(g, i);
+        if (check_finite("weight", w->name, w->value.data, tc_shape_count(&w->value.shape), err))
+            return tc_error_prefix(err, "%s: not written (the file is left as it was)", path);
+    }
+    for (int i = 0; i < ns; i++) {
+        const char *name = NULL;
+        tc_tensor *t = tc_optimizer_state(opt, i, &name);
+        if (check_finite("optimiser state", name, t->data, tc_shape_count(&t->shape), err))
+            return tc_error_prefix(err, "%s: not written (the file is left as it was)", path);
+    }
 
     char *meta = meta_text(path, meta_json, opt, err);
     if (!meta)
@@ -165,6 +192,10 @@ int tc_snapshot_load_weights(tc_graph *g, const tc_checkpoint *ck, tc_error *err
             return tc_error_set(err, "weight '%s': the checkpoint has shape %s, model '%s' has %s",
                                 w->name, shape_str(&t->shape, a, sizeof a), tc_graph_name(g),
                                 shape_str(&w->value.shape, b, sizeof b));
+        }
+        if (check_finite("weight", t->name, t->data, tc_shape_count(&t->shape), err)) {
+            free(src);
+            return tc_error_prefix(err, "the checkpoint is unusable");
         }
         src[i] = t;
     }
@@ -245,6 +276,10 @@ int tc_snapshot_load_optimizer(tc_optimizer *opt, const tc_checkpoint *ck, tc_er
             return tc_error_set(err, "optimiser state '%s': the checkpoint has shape %s, the "
                                 "optimiser %s", t->name, shape_str(&t->shape, a, sizeof a),
                                 shape_str(&s->shape, b, sizeof b));
+        }
+        if (check_finite("optimiser state", t->name, t->data, tc_shape_count(&t->shape), err)) {
+            free(src);
+            return tc_error_prefix(err, "the checkpoint is unusable");
         }
         src[i] = t;
     }

@@ -49,7 +49,10 @@ typedef struct tc_checkpoint {
 /* Writes ck atomically to path (temporary file "PATH.tmp.XXXXXX" in the same
  * folder, fsync, rename, fsync of the folder). On any failure (missing or
  * unwritable folder, full disk) the previous file at path is left intact and
- * the temporary file removed. The struct is only read. NULL texts are
+ * the temporary file removed. Refused before anything is written: a
+ * checkpoint larger than TC_CHECKPOINT_MAX_BYTES (the reader would refuse
+ * it) and a path that exists but is not a regular file (rename() would
+ * replace a device or FIFO). The struct is only read. NULL texts are
  * written as empty texts. The new file gets mode 0644. */
 int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err);
 

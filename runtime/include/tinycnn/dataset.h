@@ -43,7 +43,8 @@ int tc_mnist_load(const char *dir, const char *split, tc_dataset *out, tc_error 
  * composited onto black, v' = round(v * a / 255), so fully transparent pixels
  * read as 0; RGB to gray uses the Rec. 601 luma weights
  * round(0.299 R + 0.587 G + 0.114 B); gray to RGB replicates the value.
- * Images beyond TC_PNG_MAX_DIM on a side are refused. libpng's warnings are
+ * Images beyond TC_PNG_MAX_DIM on a side are refused, and so are bytes after
+ * the IEND chunk (a damaged or concatenated file). libpng's warnings are
  * never printed. */
 int tc_png_load(const char *path, int channels, int height, int width, uint8_t *out,
                 tc_error *err);

@@ -17,15 +17,20 @@ typedef struct tc_registry tc_registry;
 tc_registry *tc_registry_new(void);
 void tc_registry_free(tc_registry *reg);
 
-/* Loads one plugin file. Refuses (with a message naming the file): a file
- * that other users can write to, a file that is not a loadable shared object, one without the entry symbol, a
- * layer type built for another ABI version, and a type name that is already
- * registered (naming both files). On failure nothing from that file stays
- * registered. */
+/* Loads one plugin file. Refuses (with a message naming the file): a file,
+ * or a folder holding it, that other users can write to (world-writable,
+ * group-writable for a group other than this process's, or owned by a user
+ * other than root and this one; a sticky folder such as /tmp is fine for a
+ * named file), a file that is not a loadable shared object, one without the
+ * entry symbol, a layer type built for another ABI version, and a type name
+ * that is already registered (naming both files). A path without a slash
+ * names a file in the current folder, never one on the library path. On
+ * failure nothing from that file stays registered. */
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err);
 
 /* Loads every "*.so" in dir, in name order. A missing folder is an error.
- * For safety a plugin file or folder that other users can write to is not
+ * For safety a plugin file or folder that other users can write to (as for
+ * tc_registry_load_file, sticky or not) is not
  * loaded: the folder or file is skipped and a warning saying why is recorded
  * (see tc_registry_warning); loading the rest goes on. */
 int tc_registry_load_dir(tc_registry *reg, const char *dir, tc_error *err);

@@ -26,22 +26,26 @@ extern "C" {
  * (see tc_checkpoint_write). meta_json is a JSON object or NULL (then "{}");
  * with an optimiser, its member "optimizer_steps" is set (replaced) to the
  * step count, otherwise the text is stored as given. Tensors are written
- * straight from the graph and optimiser buffers, without a copy. */
+ * straight from the graph and optimiser buffers, without a copy. A NaN or
+ * infinite weight or state value is refused (naming the tensor and the
+ * element) before the file is touched, so it never replaces a good one. */
 int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
                      tc_error *err);
 
 /* Copies every weight of g from ck, by name. Refuses, naming the tensor and
  * both shapes: a weight ck lacks, a shape mismatch, and a tensor of ck
  * (other than "optim/...") that g lacks, i.e. a checkpoint of another
- * model. Everything is checked before anything is copied, so on failure the
+ * model, and a NaN or infinite value (naming the weight and the element).
+ * Everything is checked before anything is copied, so on failure the
  * graph is unchanged. */
 int tc_snapshot_load_weights(tc_graph *g, const tc_checkpoint *ck, tc_error *err);
 
 /* Copies every optimiser state tensor from ck ("optim/<name>") and sets the
  * step count from ck's metadata. Refuses a missing tensor, a shape mismatch,
  * "optim/" tensors the optimiser lacks (state of another optimiser kind or
- * configuration), and metadata without "optimizer_steps" (a snapshot saved
- * without an optimiser). On failure the optimiser is unchanged. */
+ * configuration), metadata without "optimizer_steps" (a snapshot saved
+ * without an optimiser) and NaN or infinite state. On failure the optimiser
+ * is unchanged. */
 int tc_snapshot_load_optimizer(tc_optimizer *opt, const tc_checkpoint *ck, tc_error *err);
 
 #ifdef __cplusplus
