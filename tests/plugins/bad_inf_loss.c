@@ -1,0 +1,89 @@
+/* A loss layer that goes infinite: "InfLoss" (inputs: logits, label) gives
+ * the loss 1.0 for its first `inf_at - 1` training steps and +Inf from step
+ * inf_at on, with zero gradients, so the weights never change. It lets the
+ * tests drive the training loop into an infinite (not NaN) loss at a step
+ * they choose, after good checkpoints were written. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinycnn/plugin.h"
+
+typedef struct inf_loss {
+    const tc_host *host;
+    long inf_at;
+    long steps;
+} inf_loss;
+
+static const tc_param_desc params[] = {
+    {"inf_at", TC_VALUE_INT, 1, 0, 1, 1e9, "the first training step (1-based) whose loss is +Inf"},
+};
+
+static int create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    inf_loss *l = calloc(1, sizeof *l);
+    if (!l) {
+        host->set_error(err, "InfLoss: out of memory");
+        return 1;
+    }
+    l->host = host;
+    l->inf_at = (long)v[0];
+    *self = l;
+    return 0;
+}
+
+static void destroy(void *self)
+{
+    free(self);
+}
+
+static int plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+{
+    (void)self, (void)n, (void)nt, (void)err;
+    p->output = (tc_shape){.ndim = 1, .dims = {1}};
+    (void)in;
+    return 0;
+}
+
+static int forward(void *self, const tc_exec *x, tc_error *err)
+{
+    inf_loss *l = self;
+    (void)err;
+    if (x->training)
+        l->steps++;
+    x->output->data[0] = x->training && l->steps >= l->inf_at ? INFINITY : 1.0f;
+    return 0;
+}
+
+static int backward(void *self, const tc_exec *x, tc_error *err)
+{
+    (void)self, (void)err;
+    for (int i = 0; i < x->n_inputs; i++)
+        if (x->grad_inputs[i].data)
+            memset(x->grad_inputs[i].data, 0,
+                   (size_t)tc_shape_count(&x->grad_inputs[i].shape) * sizeof(float));
+    return 0;
+}
+
+static const tc_layer_type type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "InfLoss",
+    .summary = "a loss that becomes +Inf at a chosen training step (tests)",
+    .flags = TC_LAYER_LOSS,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .n_params = 1,
+    .params = params,
+    .create = create,
+    .destroy = destroy,
+    .plan = plan,
+    .forward = forward,
+    .backward = backward,
+};
+
+TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+{
+    (void)err;
+    return host->register_layer(ctx, &type);
+}
