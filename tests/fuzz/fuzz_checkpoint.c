@@ -1,13 +1,48 @@
-/* libFuzzer target: the checkpoint reader. */
+/* libFuzzer target: the checkpoint reader, and for a checkpoint that reads,
+ * what the runner does next: build its model, load its weights, and load
+ * an Adam optimiser's state from it (each step may refuse; none may crash). */
 #include <stdint.h>
+#include <stdlib.h>
 
+#include "tinycnn/snapshot.h"
 #include "tinycnn/tinycnn.h"
+
+static tc_registry *checkpoint_registry(void)
+{
+    static tc_registry *reg;
+    if (!reg) {
+        tc_error err;
+        reg = tc_registry_new();
+        if (tc_registry_load_dir(reg, TC_FUZZ_PLUGIN_DIR, &err) != 0)
+            abort(); /* a broken build, not a finding */
+    }
+    return reg;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tc_checkpoint ck;
     tc_error err;
-    if (tc_checkpoint_parse(data, size, "fuzz.ckpt", &ck, &err) == 0)
-        tc_checkpoint_free(&ck);
+    if (tc_checkpoint_parse(data, size, "fuzz.ckpt", &ck, &err) != 0)
+        return 0;
+    tc_graph *g = NULL;
+    if (ck.model_json && ck.model_json[0])
+        g = tc_graph_load_string(checkpoint_registry(), ck.model_json, "fuzz.ckpt (model)", &err);
+    /* keep to models whose weights fit a fuzzing budget */
+    if (g && tc_graph_n_weight_elements(g) < 1000000 &&
+        tc_snapshot_load_weights(g, &ck, &err) == 0) {
+        tc_optim_config oc = {0};
+        oc.kind = TC_OPTIM_ADAM;
+        oc.beta1 = 0.9f;
+        oc.beta2 = 0.999f;
+        oc.eps = 1e-8f;
+        tc_optimizer *opt = tc_optimizer_new(g, &oc, &err);
+        if (opt) {
+            tc_snapshot_load_optimizer(opt, &ck, &err);
+            tc_optimizer_free(opt);
+        }
+    }
+    tc_graph_free(g);
+    tc_checkpoint_free(&ck);
     return 0;
 }

@@ -1,0 +1,99 @@
+/* Replays every fuzzing seed (tests/fuzz/corpus/<target>/) and every input a
+ * fuzzer ever crashed on (tests/fuzz/regressions/<target>/) through the very
+ * code of the libFuzzer targets, so each finding stays a regression test in
+ * every build: under the sanitizer build a crash, leak or undefined
+ * behaviour fails this test, in the others a crash does. The targets are
+ * compiled in here with their entry points renamed. */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TC_FUZZ_PLUGIN_DIR TC_TEST_PLUGIN_DIR
+#define LLVMFuzzerTestOneInput fuzz_model_one
+#include "fuzz/fuzz_model.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_checkpoint_one
+#include "fuzz/fuzz_checkpoint.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_idx_one
+#include "fuzz/fuzz_idx.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_png_one
+#include "fuzz/fuzz_png.c"
+#undef LLVMFuzzerTestOneInput
+
+#include "testutil.h"
+
+typedef int (*fuzz_fn)(const uint8_t *, size_t);
+
+/* Runs fn on every regular file of dir; returns how many (-1: no folder). */
+static int replay_dir(const char *dir, fuzz_fn fn)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        static uint8_t buf[1 << 20]; /* the fuzzers run with -max_len=65536 */
+        size_t len = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        fn(buf, len);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void replay(const char *target, fuzz_fn fn)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", TC_TEST_SOURCE_DIR, target);
+    int seeds = replay_dir(dir, fn);
+    snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", TC_TEST_SOURCE_DIR, target);
+    int found = replay_dir(dir, fn);
+    printf(" (%d seeds, %d regressions)", seeds, found < 0 ? 0 : found);
+    CU_ASSERT(seeds >= 1); /* an empty corpus would make this test pass vacuously */
+}
+
+static void test_model(void)
+{
+    replay("model", fuzz_model_one);
+}
+
+static void test_checkpoint(void)
+{
+    replay("checkpoint", fuzz_checkpoint_one);
+}
+
+static void test_idx(void)
+{
+    replay("idx", fuzz_idx_one);
+}
+
+static void test_png(void)
+{
+    replay("png", fuzz_png_one);
+}
+
+int main(void)
+{
+    static const tcu_test tests[] = {
+        {"model loader seeds and findings", test_model},
+        {"checkpoint reader seeds and findings", test_checkpoint},
+        {"IDX reader seeds and findings", test_idx},
+        {"PNG loader seeds and findings", test_png},
+        {NULL, NULL},
+    };
+    int rc = tcu_run("fuzz replay", tests);
+    remove(fuzz_write((const uint8_t *)"", 0)); /* the targets' scratch file */
+    return rc;
+}
