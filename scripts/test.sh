@@ -1,15 +1,118 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what is missing, builds with warnings
-# as errors, runs every CUnit program through ctest (each prints its CUnit
-# summary).  MNIST is read from $TINYCNN_DATA, else ../shared/data/mnist.
-set -euo pipefail
+# Runs the whole test suite, in four sections:
+#   1. Release build with warnings as errors, every CUnit program through ctest;
+#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#      (build-asan), leaks included;
+#   3. valgrind memcheck of a short train, eval and predict (zero errors, zero
+#      definite or indirect leaks);
+#   4. every libFuzzer target for TINYCNN_FUZZ_SECONDS (default 60) seconds
+#      (scripts/fuzz.sh): any crash, leak, timeout or sanitizer report fails.
+# Every section runs even if an earlier one failed; the exit status is 0
+# only if all passed. Installs what is missing first. MNIST is read from
+# $TINYCNN_DATA, else ../shared/data/mnist.
+#   TINYCNN_FUZZ_SECONDS=5 scripts/test.sh    a quicker local run
+set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+fuzz_secs=${TINYCNN_FUZZ_SECONDS:-60}
+start=$SECONDS
+failed=()
 
-scripts/install-deps.sh --test
+section() {
+    printf '\n==================== %s ====================\n' "$*"
+}
+# Runs a section's commands (a function), timing it and noting a failure.
+run_section() {
+    local name=$1
+    shift
+    local t0=$SECONDS
+    section "$name"
+    if "$@"; then
+        printf -- '---- %s: passed in %ds\n' "$name" $((SECONDS - t0))
+    else
+        printf -- '---- %s: FAILED after %ds\n' "$name" $((SECONDS - t0))
+        failed+=("$name")
+    fi
+}
+
+scripts/install-deps.sh --test || exit 1
 export TINYCNN_DATA="${TINYCNN_DATA:-$(cd .. && pwd)/shared/data/mnist}"
 echo "test: MNIST from $TINYCNN_DATA"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTINYCNN_WERROR=ON
-cmake --build build -j"$jobs"
-(cd build && ctest -V -j"$jobs" --timeout 600)
+release() {
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTINYCNN_WERROR=ON &&
+        cmake --build build -j"$jobs" &&
+        (cd build && ctest -V -j"$jobs" --timeout 600)
+}
+
+# -O1 keeps the sanitizer build fast enough to run the whole suite. No
+# -Werror here: warnings are the Release build's job, and gcc's flow-based
+# warnings differ at -O1. Sanitizer options:
+#   detect_leaks=1             every program (and every runner the tests start)
+#                              exits non-zero on a leak;
+#   allocator_may_return_null  a hostile size makes malloc return NULL (which
+#                              the code handles) instead of aborting;
+#   halt_on_error/abort        the first report fails the test.
+# No suppressions are needed: libgomp's thread pool lives until exit but is
+# still reachable, and LeakSanitizer reports only unreachable blocks.
+sanitizers() {
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" \
+        -DTINYCNN_SANITIZE=ON -DTINYCNN_WERROR=OFF &&
+        cmake --build build-asan -j"$jobs" &&
+        (cd build-asan &&
+            ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:halt_on_error=1:detect_stack_use_after_return=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            ctest -V -j"$jobs" --timeout 1200)
+}
+
+# valgrind on the Release runner. Errors and definite/indirect leaks fail.
+# "Possibly lost" and "still reachable" blocks are not errors: they are
+# libgomp's worker threads (their stacks and thread-local storage), which
+# OpenMP keeps alive until the process exits, and the dynamic loader's own
+# records. OMP_WAIT_POLICY=passive stops idle workers from spinning, which
+# under valgrind's serialised threads would only burn time.
+memcheck() {
+    local tmp rc=0
+    tmp=$(mktemp -d)
+    # valgrind's own failure status is 99, apart from the runner's 1 and 2
+    local vg=(valgrind -q --error-exitcode=99 --leak-check=full
+              --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
+    export OMP_WAIT_POLICY=passive
+    echo "memcheck: train"
+    "${vg[@]}" build/bin/tinycnn train models/lenet5.json --data "$TINYCNN_DATA" --limit 512 \
+        --test-limit 256 --epochs 1 --threads 2 --quiet -o "$tmp/vg.ckpt" || rc=1
+    echo "memcheck: eval"
+    "${vg[@]}" build/bin/tinycnn eval "$tmp/vg.ckpt" --data "$TINYCNN_DATA" --limit 256 \
+        --threads 2 --json >"$tmp/eval.json" || rc=1
+    grep -E '"(correct|total)"' "$tmp/eval.json" || rc=1
+    echo "memcheck: predict"
+    "${vg[@]}" build/bin/tinycnn predict "$tmp/vg.ckpt" tests/data/*.png --threads 2 || rc=1
+    echo "memcheck: a refused checkpoint (an error path)"
+    head -c 1000 "$tmp/vg.ckpt" >"$tmp/cut.ckpt"
+    "${vg[@]}" build/bin/tinycnn eval "$tmp/cut.ckpt" --data "$TINYCNN_DATA"
+    [[ $? -eq 1 ]] || rc=1 # the runner's error status; 99 would be valgrind's
+    unset OMP_WAIT_POLICY
+    rm -rf "$tmp"
+    return $rc
+}
+
+fuzzing() {
+    scripts/fuzz.sh "$fuzz_secs"
+}
+
+run_section "1/4 Release build and tests" release
+run_section "2/4 ASan+UBSan build and tests" sanitizers
+if [[ -x build/bin/tinycnn ]]; then
+    run_section "3/4 valgrind memcheck" memcheck
+else
+    failed+=("3/4 valgrind memcheck (no Release build)")
+fi
+run_section "4/4 fuzzing, ${fuzz_secs} s per target" fuzzing
+
+section "summary"
+echo "test: total $((SECONDS - start)) s"
+if ((${#failed[@]})); then
+    printf 'test: FAILED: %s\n' "${failed[@]}"
+    exit 1
+fi
+echo "test: all sections passed"
