@@ -198,40 +198,106 @@ static inline __m128 select4(__m128 mask, __m128 yes, __m128 no)
     return _mm_or_ps(_mm_and_ps(mask, yes), _mm_andnot_ps(mask, no));
 }
 
-/* The same tournament four windows at a time (SSE2 is part of x86-64). */
+/* Windows i .. i+3 of a row: the same tournament four at a time. */
+static inline void step_2x2(const float *r0, const float *r1, int64_t i, int32_t ia0,
+                            __m128i wv, float *y, int32_t *am)
+{
+    __m128 p0 = _mm_loadu_ps(r0 + 2 * i), p1 = _mm_loadu_ps(r0 + 2 * i + 4);
+    __m128 q0 = _mm_loadu_ps(r1 + 2 * i), q1 = _mm_loadu_ps(r1 + 2 * i + 4);
+    __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128 tb = beats4(b, a), td = beats4(d, c);
+    __m128 ab = select4(tb, b, a), cd = select4(td, d, c);
+    __m128 t = beats4(cd, ab);
+    _mm_storeu_ps(y + i, select4(t, cd, ab));
+    if (am) {
+        /* masks are -1 where true: subtracting adds the one column */
+        __m128i ia = _mm_add_epi32(_mm_set1_epi32(ia0 + 2 * (int32_t)i),
+                                   _mm_setr_epi32(0, 2, 4, 6));
+        __m128i iab = _mm_sub_epi32(ia, _mm_castps_si128(tb));
+        __m128i icd = _mm_sub_epi32(_mm_add_epi32(ia, wv), _mm_castps_si128(td));
+        __m128i tm = _mm_castps_si128(t);
+        __m128i r = _mm_or_si128(_mm_and_si128(tm, icd), _mm_andnot_si128(tm, iab));
+        _mm_storeu_si128((__m128i *)(void *)(am + i), r);
+    }
+}
+
+/* A row of n windows, four at a time; a last partial group is done by
+ * stepping back so that it ends at n (recomputing a few windows gives the
+ * same values), so only rows shorter than four take the scalar loop. */
 static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
                     float *y, int32_t *am)
 {
-    int64_t i = 0;
-    const __m128i step = _mm_setr_epi32(0, 2, 4, 6), wv = _mm_set1_epi32(w);
-    for (; i + 4 <= n; i += 4) {
-        __m128 p0 = _mm_loadu_ps(r0 + 2 * i), p1 = _mm_loadu_ps(r0 + 2 * i + 4);
-        __m128 q0 = _mm_loadu_ps(r1 + 2 * i), q1 = _mm_loadu_ps(r1 + 2 * i + 4);
-        __m128 a = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-        __m128 b = _mm_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
-        __m128 c = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
-        __m128 d = _mm_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
-        __m128 tb = beats4(b, a), td = beats4(d, c);
-        __m128 ab = select4(tb, b, a), cd = select4(td, d, c);
-        __m128 t = beats4(cd, ab);
-        _mm_storeu_ps(y + i, select4(t, cd, ab));
-        if (am) {
-            /* masks are -1 where true: subtracting adds the one column */
-            __m128i ia = _mm_add_epi32(_mm_set1_epi32(ia0 + 2 * (int32_t)i), step);
-            __m128i iab = _mm_sub_epi32(ia, _mm_castps_si128(tb));
-            __m128i icd = _mm_sub_epi32(_mm_add_epi32(ia, wv), _mm_castps_si128(td));
-            __m128i tm = _mm_castps_si128(t);
-            __m128i r = _mm_or_si128(_mm_and_si128(tm, icd), _mm_andnot_si128(tm, iab));
-            _mm_storeu_si128((__m128i *)(void *)(am + i), r);
-        }
+    if (n < 4) {
+        row_2x2_scalar(r0, r1, 0, n, ia0, w, y, am);
+        return;
     }
-    row_2x2_scalar(r0, r1, i, n, ia0, w, y, am);
+    const __m128i wv = _mm_set1_epi32(w);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        step_2x2(r0, r1, i, ia0, wv, y, am);
+    if (i < n)
+        step_2x2(r0, r1, n - 4, ia0, wv, y, am);
+}
+
+/* Backward of a row of n 2x2 windows: each window's four pixels get the
+ * gradient at its argmax and 0 elsewhere (0 + g, so -0 reads +0 as the
+ * general path's accumulation into zeros gives). Overwrites rows d0, d1
+ * over 2n columns. */
+static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const int32_t *am,
+                         int32_t ia0, int32_t w)
+{
+    int64_t i = 0;
+    const __m128 zero = _mm_setzero_ps();
+    for (; n >= 4 && i < n; i += 4) {
+        if (i + 4 > n)
+            i = n - 4;
+        __m128 g = _mm_add_ps(zero, _mm_loadu_ps(dy + i));
+        __m128i at = _mm_loadu_si128((const __m128i *)(const void *)(am + i));
+        __m128i ia = _mm_add_epi32(_mm_set1_epi32(ia0 + 2 * (int32_t)i),
+                                   _mm_setr_epi32(0, 2, 4, 6));
+        __m128i ic = _mm_add_epi32(ia, _mm_set1_epi32(w));
+        __m128i one = _mm_set1_epi32(1);
+        __m128 ma = _mm_castsi128_ps(_mm_cmpeq_epi32(at, ia));
+        __m128 mb = _mm_castsi128_ps(_mm_cmpeq_epi32(at, _mm_add_epi32(ia, one)));
+        __m128 mc = _mm_castsi128_ps(_mm_cmpeq_epi32(at, ic));
+        __m128 md = _mm_castsi128_ps(_mm_cmpeq_epi32(at, _mm_add_epi32(ic, one)));
+        __m128 ga = _mm_and_ps(ma, g), gb = _mm_and_ps(mb, g);
+        __m128 gc = _mm_and_ps(mc, g), gd = _mm_and_ps(md, g);
+        _mm_storeu_ps(d0 + 2 * i, _mm_unpacklo_ps(ga, gb));
+        _mm_storeu_ps(d0 + 2 * i + 4, _mm_unpackhi_ps(ga, gb));
+        _mm_storeu_ps(d1 + 2 * i, _mm_unpacklo_ps(gc, gd));
+        _mm_storeu_ps(d1 + 2 * i + 4, _mm_unpackhi_ps(gc, gd));
+    }
+    for (; i < n; i++) {
+        int32_t ia = ia0 + 2 * (int32_t)i;
+        float g = dy[i];
+        d0[2 * i] = am[i] == ia ? 0.0f + g : 0.0f;
+        d0[2 * i + 1] = am[i] == ia + 1 ? 0.0f + g : 0.0f;
+        d1[2 * i] = am[i] == ia + w ? 0.0f + g : 0.0f;
+        d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
+    }
 }
 #else
 static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
                     float *y, int32_t *am)
 {
     row_2x2_scalar(r0, r1, 0, n, ia0, w, y, am);
+}
+
+static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const int32_t *am,
+                         int32_t ia0, int32_t w)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int32_t ia = ia0 + 2 * (int32_t)i;
+        float g = dy[i];
+        d0[2 * i] = am[i] == ia ? 0.0f + g : 0.0f;
+        d0[2 * i + 1] = am[i] == ia + 1 ? 0.0f + g : 0.0f;
+        d1[2 * i] = am[i] == ia + w ? 0.0f + g : 0.0f;
+        d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
+    }
 }
 #endif
 
@@ -268,10 +334,24 @@ static void backward_planes(void *arg, int64_t begin, int64_t end, int worker)
     const job *j = arg;
     const geom *g = j->g;
     (void)worker;
+    int fast = g->k == 2 && g->s == 2 && g->p == 0;
     for (int64_t pl = begin; pl < end; pl++) {
         float *dx = j->dx + pl * g->hw;
         const float *dy = j->dy + pl * g->ohw;
         const int32_t *am = j->arg + pl * g->ohw;
+        if (fast) {
+            /* windows tile the plane but for an odd last row or column */
+            for (int64_t oh = 0; oh < g->oh; oh++) {
+                float *d0 = dx + 2 * oh * g->w;
+                row_2x2_back(d0, d0 + g->w, g->ow, dy + oh * g->ow, am + oh * g->ow,
+                             (int32_t)(2 * oh * g->w), (int32_t)g->w);
+                for (int64_t iw = 2 * g->ow; iw < g->w; iw++)
+                    d0[iw] = d0[g->w + iw] = 0.0f;
+            }
+            if (2 * g->oh < g->h)
+                memset(dx + 2 * g->oh * g->w, 0, sizeof(float) * (size_t)g->w);
+            continue;
+        }
         memset(dx, 0, sizeof(float) * (size_t)g->hw);
         for (int64_t i = 0; i < g->ohw; i++)
             dx[am[i]] += dy[i];

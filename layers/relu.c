@@ -51,6 +51,7 @@ typedef struct job {
     float *out;
 } job;
 
+LU_AVX2_CLONES
 static void forward_chunk(void *arg, int64_t begin, int64_t end, int worker)
 {
     const job *j = arg;
@@ -61,6 +62,7 @@ static void forward_chunk(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
+LU_AVX2_CLONES
 static void backward_chunk(void *arg, int64_t begin, int64_t end, int worker)
 {
     const job *j = arg;

@@ -242,6 +242,8 @@ static void run_pool_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
         dx[at[i]] += lc.grad_output.data[i];
 
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    for (int64_t i = 0; i < nx; i++) /* backward must overwrite every pixel */
+        lc.grad_inputs[0].data[i] = NAN;
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     int bad = 0;
     for (int64_t i = 0; i < ny; i++) {
@@ -269,6 +271,8 @@ static void test_max_pool_2x2(void)
     run_pool_case(5, 16, 10, 10, 2, 2, 0, 1, 0); /* LeNet pool2 */
     run_pool_case(2, 3, 7, 9, 2, 2, 0, 2, 0);    /* odd sizes: last row/column unused */
     run_pool_case(2, 3, 2, 30, 2, 2, 0, 1, 0);   /* one output row, a vector tail */
+    run_pool_case(3, 2, 5, 6, 2, 2, 0, 2, 0);    /* rows of 3 windows, odd height */
+    run_pool_case(2, 2, 4, 11, 2, 2, 0, 1, 3);   /* rows of 5 windows, odd width, NaN */
     run_pool_case(4, 5, 12, 12, 2, 2, 0, 2, 7);  /* NaN */
     run_pool_case(1, 2, 6, 6, 2, 2, 0, 1, 2);    /* mostly NaN */
 }
