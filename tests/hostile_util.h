@@ -176,6 +176,8 @@ static inline int hu_one_error_v(const hu_run *r, int status, va_list ap)
             ok = 0;
             missing = missing ? missing : n;
         }
+    if (ok && getenv("TC_TEST_SHOW_ERRORS")) /* to see (and document) every message */
+        fprintf(stderr, "\n  [exit %d] %s", r->status, r->err);
     if (!ok)
         fprintf(stderr, "\n  expected exit %d and one line 'tinycnn: ...'%s%s%s; got exit %d "
                         "(signal %d)\n  stderr: %s\n  stdout: %s\n",
