@@ -30,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(text);
     if (!g)
         return 0;
+    /* the model's "training" object, as the runner reads it */
+    tc_train_config cfg;
+    tc_train_config_from_graph(g, &cfg, &err);
     /* run only graphs small enough not to turn the fuzzer into a memory
      * test (initialising 2^29 weights alone takes seconds) */
     int64_t elems = tc_graph_n_weight_elements(g);

@@ -12,5 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tc_png_load_any(p, c, &px, &h, &w, &err) == 0)
             free(px);
     }
+    /* the data set path: an expected size, into a caller's buffer */
+    static uint8_t img[3 * 28 * 28];
+    tc_png_load(p, 3, 28, 28, img, &err);
     return 0;
 }
