@@ -2,22 +2,24 @@
  * conv2d.c - the Conv2d layer plugin: 2-D convolution (cross-correlation,
  * as in PyTorch) of an NCHW input with an [O, C, k, k] kernel.
  *
- * Implementation: im2col + GEMM. The batch is split into "slices", one per
- * worker thread, run through host->parallel_for. A slice works through its
- * images in groups: the group's images are unfolded side by side into one
- * column matrix [C*k*k, group*OH*OW], so each group costs one GEMM per
- * product instead of one per image (wider N, longer K for the weight
- * gradient), while the columns stay small enough for the core's cache.
+ * The batch is split into "slices", one per worker thread, run through
+ * host->parallel_for. Each slice has its own part of the workspace, so no
+ * two threads ever write the same memory; weight and bias gradients are
+ * summed per slice and the partials added in slice order, so they only
+ * depend on the batch size and thread count (which fix slices and groups),
+ * never on scheduling. A slice works through its images in groups, by one
+ * of two methods:
  *
- * Each slice has its own part of the workspace (columns, an [O, group*OH*OW]
- * staging matrix, weight/bias gradient partials), so no two threads ever
- * write the same memory. The partials are summed in slice order, so the
- * weight gradient only depends on the batch size and thread count (which fix
- * the slices and groups), never on scheduling.
- *
- * Backward unfolds the columns again rather than keeping them from forward:
- * unfolding costs about as much as reading them back from memory, and it
- * keeps the layer's memory independent of the batch size.
+ *   - lanes (conv2d_lanes.h; x86-64 with AVX2 and FMA, at least
+ *     LANES_MIN_IMAGES images per slice, small enough layers): eight images
+ *     at a time, one per vector lane, convolved directly;
+ *   - im2col + GEMM otherwise (any CPU, single images, large layers): the
+ *     group's images are unfolded side by side into one column matrix
+ *     [C*k*k, group*OH*OW], so a group costs one host GEMM per product,
+ *     while the columns stay small enough for the core's cache. Backward
+ *     unfolds them again rather than keeping them from forward: that costs
+ *     about as much as reading them back, and the layer's memory stays
+ *     independent of the batch size.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -29,6 +31,7 @@ typedef struct conv2d {
     const tc_host *host;
     int64_t out_channels, kernel, stride, padding;
     int bias;
+    int lanes_cpu; /* the CPU runs the lane kernels */
 } conv2d;
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
@@ -37,15 +40,28 @@ typedef struct conv2d {
  * have CHUNK floats of slack for the overshoot, never read. */
 #define CHUNK 8
 #define ROW_SLACK CHUNK
+/* The lane kernels pay for eight images per group: below about half a group
+ * per slice on average, im2col + GEMM is faster. */
+#define LANES_MIN_IMAGES 4
+/* ... and they keep a group's rearranged input, output and input gradient
+ * in a core's L2 cache, so larger layers go through GEMM. */
+#define LANES_MAX_BYTES (1024 * 1024)
 
 /* Sizes derived from one input shape and thread count. */
 typedef struct geom {
     int64_t n, c, h, w, o, k, s, p, oh, ow;
+    int64_t hp, wp;               /* padded input size */
     int64_t ckk, ohw, chw, ohw_o; /* C*k*k, OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
-    int64_t group;                /* images unfolded side by side */
-    size_t col_bytes, tmp_bytes, dw_bytes, db_bytes, slice_bytes;
+    int64_t group;                /* images per group */
+    int lanes_cpu;                /* copied from the instance */
+    int lanes;                    /* 1: lane kernels, 0: im2col + GEMM */
+    /* a slice's workspace, in this order: im2col: columns, staging [O,
+     * group*OHW], -; lanes: X8, Y8 (and dY8), dX8; then both: dW, db */
+    size_t a_bytes, b_bytes, c_bytes, dw_bytes, db_bytes, slice_bytes;
 } geom;
+
+#include "conv2d_lanes.h"
 
 static const tc_param_desc conv2d_params[] = {
     {"out_channels", TC_VALUE_INT, 1, 0, 1, 65536, "number of output channels"},
@@ -68,6 +84,9 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
     c->stride = (int64_t)v[2];
     c->padding = (int64_t)v[3];
     c->bias = v[4] != 0.0;
+#if CONV_LANES
+    c->lanes_cpu = lanes_supported();
+#endif
     if (c->out_channels < 1 || c->kernel < 1 || c->stride < 1 || c->padding < 0) {
         host->set_error(err, "Conv2d: out_channels, kernel_size and stride must be >= 1 and "
                              "padding >= 0 (got %lld, %lld, %lld, %lld)",
@@ -85,34 +104,47 @@ static void conv2d_destroy(void *self)
     free(self);
 }
 
-/* Per-slice workspace for `slices` slices: sets g->slices, g->group and the
- * byte sizes. Non-zero on overflow. */
+/* Per-slice workspace for `slices` slices: sets g->slices, the method,
+ * g->group and the byte sizes. Non-zero on overflow. */
 static int slice_layout(geom *g, int64_t slices)
 {
     int64_t per_slice = (g->n + slices - 1) / slices;
-    int64_t col_img, tmp_img, dw;
+    int64_t col_img, tmp_img, dw, x8, y8;
     if (lu_mul3(g->ckk, g->ohw, 1, &col_img) || lu_mul3(g->o, g->ohw, 1, &tmp_img) ||
-        lu_mul3(g->o, g->ckk, 1, &dw))
-        return 1;
-    int64_t img_bytes = (col_img + tmp_img) * (int64_t)sizeof(float);
-    int64_t group = img_bytes > 0 ? CONV_GROUP_BYTES / img_bytes : 1;
-    if (group < 1)
-        group = 1;
-    if (group > per_slice)
-        group = per_slice;
-    int64_t col, tmp;
-    if (lu_mul3(g->ohw, group, 1, &col) || __builtin_add_overflow(col, ROW_SLACK, &col) ||
-        lu_mul3(col, g->ckk, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
-        lu_bytes(col, sizeof(float), &g->col_bytes) ||
-        lu_bytes(tmp, sizeof(float), &g->tmp_bytes) ||
+        lu_mul3(g->o, g->ckk, 1, &dw) || lu_mul3(g->c * g->hp, g->wp, LANES, &x8) ||
+        lu_mul3(tmp_img, LANES, 1, &y8) ||
         lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
-        lu_bytes(g->o, sizeof(float), &g->db_bytes) ||
-        __builtin_add_overflow(g->col_bytes, g->tmp_bytes, &g->slice_bytes) ||
+        lu_bytes(g->o, sizeof(float), &g->db_bytes))
+        return 1;
+    g->lanes = g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES &&
+               (2 * x8 + y8) <= LANES_MAX_BYTES / (int64_t)sizeof(float);
+    if (g->lanes) {
+        g->group = LANES;
+        if (lu_bytes(x8, sizeof(float), &g->a_bytes) || lu_bytes(y8, sizeof(float), &g->b_bytes))
+            return 1;
+        g->c_bytes = g->a_bytes;
+    } else {
+        int64_t img_bytes = (col_img + tmp_img) * (int64_t)sizeof(float);
+        int64_t group = img_bytes > 0 ? CONV_GROUP_BYTES / img_bytes : 1;
+        if (group < 1)
+            group = 1;
+        if (group > per_slice)
+            group = per_slice;
+        int64_t col, tmp;
+        if (lu_mul3(g->ohw, group, 1, &col) || __builtin_add_overflow(col, ROW_SLACK, &col) ||
+            lu_mul3(col, g->ckk, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
+            lu_bytes(col, sizeof(float), &g->a_bytes) ||
+            lu_bytes(tmp, sizeof(float), &g->b_bytes))
+            return 1;
+        g->c_bytes = 0;
+        g->group = group;
+    }
+    if (__builtin_add_overflow(g->a_bytes, g->b_bytes, &g->slice_bytes) ||
+        __builtin_add_overflow(g->slice_bytes, g->c_bytes, &g->slice_bytes) ||
         __builtin_add_overflow(g->slice_bytes, g->dw_bytes, &g->slice_bytes) ||
         __builtin_add_overflow(g->slice_bytes, g->db_bytes, &g->slice_bytes))
         return 1;
     g->slices = slices;
-    g->group = group;
     return 0;
 }
 
@@ -151,6 +183,9 @@ static int conv2d_geom(const conv2d *c, const tc_shape *in, int n_threads, geom 
     }
     g->oh = (ph - g->k) / g->s + 1;
     g->ow = (pw - g->k) / g->s + 1;
+    g->hp = ph;
+    g->wp = pw;
+    g->lanes_cpu = c->lanes_cpu;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;
@@ -375,22 +410,73 @@ static float *slice_part(const job *j, int64_t s, size_t offset)
     return (float *)(void *)(j->ws + (size_t)s * j->g->slice_bytes + offset);
 }
 
+/* columns (im2col) or X8 (lanes) */
 static float *slice_col(const job *j, int64_t s) { return slice_part(j, s, 0); }
 
+/* staging (im2col) or Y8 / dY8 (lanes) */
 static float *slice_tmp(const job *j, int64_t s)
 {
-    return slice_part(j, s, j->g->col_bytes);
+    return slice_part(j, s, j->g->a_bytes);
+}
+
+/* dX8 (lanes) */
+static float *slice_dx8(const job *j, int64_t s)
+{
+    return slice_part(j, s, j->g->a_bytes + j->g->b_bytes);
 }
 
 static float *slice_dw(const job *j, int64_t s)
 {
-    return slice_part(j, s, j->g->col_bytes + j->g->tmp_bytes);
+    return slice_part(j, s, j->g->a_bytes + j->g->b_bytes + j->g->c_bytes);
 }
 
 static float *slice_db(const job *j, int64_t s)
 {
-    return slice_part(j, s, j->g->col_bytes + j->g->tmp_bytes + j->g->dw_bytes);
+    return slice_part(j, s, j->g->a_bytes + j->g->b_bytes + j->g->c_bytes + j->g->dw_bytes);
 }
+
+#if CONV_LANES
+/* Forward of images [first, last) eight at a time (see conv2d_lanes.h). */
+static void forward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
+{
+    const geom *g = j->g;
+    float *x8 = slice_col(j, s), *y8 = slice_tmp(j, s);
+    for (int64_t n0 = first; n0 < last; n0 += LANES) {
+        int gn = last - n0 < LANES ? (int)(last - n0) : LANES;
+        lanes_pack_input(g, j->x, n0, gn, x8);
+        lanes_forward(g, x8, j->w, y8);
+        lanes_unpack_output(g, y8, j->b, j->y, n0, gn);
+    }
+}
+
+/* Backward of images [first, last) eight at a time: slice s's weight and
+ * bias gradient partials and the input gradient. */
+static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
+{
+    const geom *g = j->g;
+    float *x8 = slice_col(j, s), *dy8 = slice_tmp(j, s), *dx8 = slice_dx8(j, s);
+    float *dw = slice_dw(j, s), *db = slice_db(j, s);
+    memset(dw, 0, sizeof(float) * (size_t)(g->o * g->ckk));
+    for (int64_t n0 = first; n0 < last; n0 += LANES) {
+        int gn = last - n0 < LANES ? (int)(last - n0) : LANES;
+        lanes_pack_input(g, j->x, n0, gn, x8);
+        lanes_pack_grad(g, j->dy, n0, gn, dy8);
+        if (j->db)
+            for (int64_t o = 0; o < g->o; o++) {
+                double acc = 0.0;
+                for (int l = 0; l < gn; l++)
+                    acc += sum_floats(j->dy + (n0 + l) * g->ohw_o + o * g->ohw, g->ohw);
+                db[o] = (n0 == first ? 0.0f : db[o]) + (float)acc;
+            }
+        lanes_grad_weight(g, x8, dy8, dw);
+        if (j->dx) {
+            memset(dx8, 0, g->c_bytes);
+            lanes_grad_input(g, j->w, dy8, dx8);
+            lanes_unpack_grad_input(g, dx8, j->dx, n0, gn);
+        }
+    }
+}
+#endif
 
 static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
 {
@@ -400,6 +486,12 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
     for (int64_t s = begin; s < end; s++) {
         float *cols = slice_col(j, s), *tmp = slice_tmp(j, s);
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
+#if CONV_LANES
+        if (g->lanes) {
+            forward_lanes(j, s, first, last);
+            continue;
+        }
+#endif
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
             int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;
@@ -480,6 +572,12 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
         float *cols = slice_col(j, s), *dys = slice_tmp(j, s);
         float *dw = slice_dw(j, s), *db = slice_db(j, s);
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
+#if CONV_LANES
+        if (g->lanes) {
+            backward_lanes(j, s, first, last);
+            continue;
+        }
+#endif
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
             int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;

@@ -176,6 +176,17 @@ static void test_conv_variants(void)
         {6, 1, 8, 8, 3, 4, 2, 3, 1, 4},     /* even kernel, padding near k */
         {1, 2, 3, 3, 1, 3, 2, 2, 0, 2},     /* taps that miss the image entirely */
         {40, 2, 12, 12, 8, 3, 1, 1, 1, 2},  /* batch larger than a group */
+        /* at least 4 images per thread: eight images per vector lane group
+         * where the CPU has AVX2 and FMA, im2col + GEMM elsewhere */
+        {8, 1, 28, 28, 6, 5, 1, 2, 1, 1},   /* one full group */
+        {16, 6, 14, 14, 16, 5, 1, 0, 1, 2}, /* LeNet conv2, a group per thread */
+        {13, 3, 9, 7, 4, 3, 2, 1, 1, 1},    /* stride 2, a part-filled group */
+        {10, 7, 8, 9, 13, 3, 1, 1, 1, 2},   /* 7 in and 13 out channels, odd width */
+        {12, 2, 12, 12, 3, 7, 1, 3, 0, 3},  /* kernel 7, padding 3, 3 threads */
+        {9, 4, 6, 5, 5, 1, 1, 0, 1, 2},     /* 1x1 */
+        {8, 2, 9, 9, 2, 4, 3, 2, 1, 1},     /* even kernel, stride 3 */
+        {20, 1, 5, 5, 2, 5, 1, 2, 1, 1},    /* kernel as large as the padded image */
+        {35, 2, 4, 4, 1, 3, 1, 0, 1, 2},    /* one output channel, 2x2 output */
     };
     rnd_state = 7;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
