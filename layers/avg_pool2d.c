@@ -178,7 +178,8 @@ static int avg_pool2d_forward(void *self, const tc_exec *x, tc_error *err)
     if (pool_geom(m, &x->inputs[0].shape, &g, err))
         return 1;
     job j = {.g = &g, .x = x->inputs[0].data, .y = x->output->data};
-    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, forward_planes, &j);
+    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN, forward_planes,
+                &j);
     return 0;
 }
 
@@ -191,7 +192,8 @@ static int avg_pool2d_backward(void *self, const tc_exec *x, tc_error *err)
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     job j = {.g = &g, .dy = x->grad_output->data, .dx = x->grad_inputs[0].data};
-    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw * g.k * g.k), backward_planes, &j);
+    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw * g.k * g.k), LU_PARALLEL_MIN,
+                backward_planes, &j);
     return 0;
 }
 

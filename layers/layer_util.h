@@ -28,6 +28,12 @@
  * waking the workers costs more than the work. */
 #define LU_PARALLEL_MIN 32768
 
+/* The same for loops of a few vector instructions per element (ReLU,
+ * pooling): below this, the loop takes tens of microseconds, less than what
+ * a parallel region risks when another process holds a core (its share
+ * waits for a scheduler time slice). */
+#define LU_PARALLEL_MIN_CHEAP (1 << 19)
+
 /* Refuses a host table this plugin cannot use. The message is written with
  * snprintf because a mismatched host's set_error cannot be trusted. */
 static inline int lu_check_host(const tc_host *host, tc_error *err, const char *plugin)
@@ -141,14 +147,15 @@ static inline void lu_for(const tc_host *host, int64_t n,
 }
 
 /* Like lu_for, for n items of `work` elementary steps in total (e.g. planes
- * of a pooling layer). */
-static inline void lu_for_work(const tc_host *host, int64_t n, int64_t work,
+ * of a pooling layer); `min_work` is LU_PARALLEL_MIN or
+ * LU_PARALLEL_MIN_CHEAP. */
+static inline void lu_for_work(const tc_host *host, int64_t n, int64_t work, int64_t min_work,
                                void (*fn)(void *arg, int64_t begin, int64_t end, int worker),
                                void *arg)
 {
     if (n <= 0)
         return;
-    if (work < LU_PARALLEL_MIN || n == 1)
+    if (work < min_work || n == 1)
         fn(arg, 0, n, 0);
     else
         host->parallel_for(n, fn, arg);

@@ -367,7 +367,8 @@ static int max_pool2d_forward(void *self, const tc_exec *x, tc_error *err)
     job j = {.g = &g, .x = x->inputs[0].data, .y = x->output->data};
     if (x->saved && x->saved_bytes >= g.saved_bytes)
         j.arg = x->saved;
-    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, forward_planes, &j);
+    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN_CHEAP,
+                forward_planes, &j);
     return 0;
 }
 
@@ -386,7 +387,8 @@ static int max_pool2d_backward(void *self, const tc_exec *x, tc_error *err)
     }
     job j = {.g = &g, .dy = x->grad_output->data, .dx = x->grad_inputs[0].data,
              .arg = x->saved};
-    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw), backward_planes, &j);
+    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw), LU_PARALLEL_MIN_CHEAP,
+                backward_planes, &j);
     return 0;
 }
 

@@ -78,7 +78,8 @@ static int relu_forward(void *self, const tc_exec *x, tc_error *err)
     relu *l = self;
     (void)err;
     job j = {.x = x->inputs[0].data, .out = x->output->data};
-    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), forward_chunk, &j);
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    lu_for_work(l->host, n, n, LU_PARALLEL_MIN_CHEAP, forward_chunk, &j);
     return 0;
 }
 
@@ -89,7 +90,8 @@ static int relu_backward(void *self, const tc_exec *x, tc_error *err)
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     job j = {.y = x->output->data, .dy = x->grad_output->data, .out = x->grad_inputs[0].data};
-    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), backward_chunk, &j);
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    lu_for_work(l->host, n, n, LU_PARALLEL_MIN_CHEAP, backward_chunk, &j);
     return 0;
 }
 

@@ -161,9 +161,9 @@ static void step_range(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-/* Below this many weights one thread does the step: waking the others costs
- * more. */
-#define STEP_PARALLEL_MIN 16384
+/* Below this many weights one thread does the step (tens of microseconds):
+ * less than a parallel region risks when another process holds a core. */
+#define STEP_PARALLEL_MIN (1 << 18)
 
 void tc_optimizer_step(tc_optimizer *opt, float lr)
 {
