@@ -1,8 +1,37 @@
 /* Worker threads: a thin layer over OpenMP so that layers (through the host
- * table) and kernels share one pool and one static split. */
+ * table) and kernels share one pool and one static split.
+ *
+ * The split of [0, n) into chunks depends only on the thread count, and every
+ * caller computes a chunk the same way whichever OS thread runs it, so the
+ * chunks may also run one after another in the calling thread without
+ * changing a bit of any result. That is what happens while the machine is
+ * oversubscribed: when a worker starts or finishes a parallel region
+ * milliseconds after the others, it was waiting for a core that another
+ * process held, and every region would wait for it again (a region of 50 us
+ * then costs a scheduler time slice). The pool then runs the chunks in the
+ * calling thread for a while (CONTENDED_BACKOFF_NS) and tries again. */
+#define _POSIX_C_SOURCE 200809L
 #include "tinycnn/kernels.h"
 
 #include <omp.h>
+#include <stdatomic.h>
+#include <time.h>
+
+/* A worker this late (start, or finish beyond twice the fastest) was not
+ * running: normal wake-ups take microseconds. */
+#define CONTENDED_LATE_NS 1000000
+#define CONTENDED_BACKOFF_NS 200000000
+
+/* Until when (monotonic ns) regions run in the calling thread; the only
+ * process-wide state, shared by all graphs because they share the cores. */
+static _Atomic int64_t serial_until_ns;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 void tc_set_threads(int n)
 {
@@ -28,11 +57,32 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         fn(arg, 0, n, 0);
         return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-        if (begin < end)
-            fn(arg, begin, end, t);
+    int64_t t0 = mono_ns();
+    if (t0 < atomic_load_explicit(&serial_until_ns, memory_order_relaxed)) {
+        for (int t = 0; t < nt; t++) {
+            int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+            if (begin < end)
+                fn(arg, begin, end, t);
+        }
+        return;
     }
+    int64_t late_start = 0, first_end = INT64_MAX, last_end = 0;
+#pragma omp parallel num_threads(nt) reduction(max : late_start, last_end) \
+    reduction(min : first_end)
+    {
+        /* the team may be smaller than asked (OMP_DYNAMIC): chunks stay the
+         * same, some threads run several */
+        int team = omp_get_num_threads(), me = omp_get_thread_num();
+        late_start = mono_ns() - t0;
+        for (int t = me; t < nt; t += team) {
+            int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+            if (begin < end)
+                fn(arg, begin, end, t);
+        }
+        first_end = last_end = mono_ns() - t0;
+    }
+    if (late_start > CONTENDED_LATE_NS ||
+        last_end - first_end > CONTENDED_LATE_NS + first_end)
+        atomic_store_explicit(&serial_until_ns, mono_ns() + CONTENDED_BACKOFF_NS,
+                              memory_order_relaxed);
 }
