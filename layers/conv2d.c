@@ -56,6 +56,11 @@ typedef struct geom {
     int64_t group;                /* images per group */
     int lanes_cpu;                /* copied from the instance */
     int lanes;                    /* 1: lane kernels, 0: im2col + GEMM */
+    int pixels;                   /* without lanes: forward one image at a
+                                     time with channels in the lanes */
+    int64_t o8;                   /* O rounded up to 8 (pixels) */
+    size_t px_img_bytes, px_wt_bytes; /* pixels: padded image, weights^T,
+                                         then Yt, from the slice's start */
     /* a slice's workspace, in this order: im2col: columns, staging [O,
      * group*OHW], -; lanes: X8, Y8 (and dY8), dX8; then both: dW, db */
     size_t a_bytes, b_bytes, c_bytes, dw_bytes, db_bytes, slice_bytes;
@@ -144,6 +149,27 @@ static int slice_layout(geom *g, int64_t slices)
         __builtin_add_overflow(g->slice_bytes, g->dw_bytes, &g->slice_bytes) ||
         __builtin_add_overflow(g->slice_bytes, g->db_bytes, &g->slice_bytes))
         return 1;
+    g->pixels = 0;
+#if CONV_LANES
+    /* forward of single images with channels in the lanes: its buffers
+     * share the slice's space with backward's */
+    int64_t img, wt, yt;
+    g->o8 = (g->o + LANES - 1) / LANES * LANES;
+    if (!g->lanes && g->lanes_cpu && g->s == 1 && px_width(g->ow, 1) > 0 &&
+        !lu_mul3(g->c * g->hp, g->wp, 1, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
+        !lu_mul3(g->ohw, g->o8, 1, &yt) &&
+        img + wt + yt <= LANES_MAX_BYTES / (int64_t)sizeof(float)) {
+        size_t yt_bytes, px_bytes;
+        if (lu_bytes(img, sizeof(float), &g->px_img_bytes) ||
+            lu_bytes(wt, sizeof(float), &g->px_wt_bytes) ||
+            lu_bytes(yt, sizeof(float), &yt_bytes))
+            return 1;
+        g->pixels = 1;
+        px_bytes = g->px_img_bytes + g->px_wt_bytes + yt_bytes;
+        if (px_bytes > g->slice_bytes)
+            g->slice_bytes = px_bytes;
+    }
+#endif
     g->slices = slices;
     return 0;
 }
@@ -449,6 +475,20 @@ static void forward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
     }
 }
 
+/* Forward of images [first, last) one at a time, channels in the lanes. */
+static void forward_pixels(const job *j, int64_t s, int64_t first, int64_t last)
+{
+    const geom *g = j->g;
+    float *img = slice_part(j, s, 0);
+    float *wt = slice_part(j, s, g->px_img_bytes);
+    float *yt = slice_part(j, s, g->px_img_bytes + g->px_wt_bytes);
+    px_transpose_weights(g, j->w, wt, g->o8);
+    for (int64_t n = first; n < last; n++) {
+        px_forward(g, px_image(g, j->x, n, img), wt, g->o8, yt);
+        px_unpack_output(g, yt, g->o8, j->b, j->y, n);
+    }
+}
+
 /* Backward of images [first, last) eight at a time: slice s's weight and
  * bias gradient partials and the input gradient. */
 static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
@@ -489,6 +529,10 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
 #if CONV_LANES
         if (g->lanes) {
             forward_lanes(j, s, first, last);
+            continue;
+        }
+        if (g->pixels) {
+            forward_pixels(j, s, first, last);
             continue;
         }
 #endif

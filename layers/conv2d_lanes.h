@@ -366,6 +366,177 @@ LANES_TARGET static void lanes_grad_input(const geom *g, const float *w, const f
             }
 }
 
+/* ---- single images: output channels in the lanes -------------------------
+ * With fewer than a few images per worker a group would be mostly empty
+ * lanes, so forward (stride 1) takes one image at a time and puts eight
+ * output channels in a vector instead: Yt [OH*OW][O8] (O8: O rounded up to
+ * 8) accumulates Wt [C*k*k][O8] (the weights transposed, zero past O) times
+ * one input pixel broadcast per tap, over the same (c, ki, kj) order. A tile
+ * is nv vectors of channels x np neighbouring pixels of one output row; the
+ * last tile of a row starts np pixels before its end, recomputing a few
+ * pixels (same values) rather than wasting lanes or taking an edge case. */
+
+#define PX_MAXP 12 /* 12 accumulators + weights + pixel: no spill */
+
+/* wt [CKK][o8] = w [O][CKK] transposed, zero for channels o >= O. */
+LANES_TARGET static void px_transpose_weights(const geom *g, const float *w, float *wt,
+                                              int64_t o8)
+{
+    for (int64_t o0 = 0; o0 < o8; o0 += LANES) {
+        const float *src[LANES];
+        for (int l = 0; l < LANES; l++)
+            src[l] = o0 + l < g->o ? w + (o0 + l) * g->ckk : NULL;
+        int64_t r = 0;
+        for (; r + LANES <= g->ckk; r += LANES) {
+            __m256 v[LANES];
+            for (int l = 0; l < LANES; l++)
+                v[l] = src[l] ? _mm256_loadu_ps(src[l] + r) : _mm256_setzero_ps();
+            transpose8(v);
+            for (int q = 0; q < LANES; q++)
+                _mm256_storeu_ps(wt + (r + q) * o8 + o0, v[q]);
+        }
+        for (; r < g->ckk; r++)
+            for (int l = 0; l < LANES; l++)
+                wt[r * o8 + o0 + l] = src[l] ? src[l][r] : 0.0f;
+    }
+}
+
+/* Channels o0 .. o0 + 8*nv - 1 at output pixels (oh, ow0 .. ow0+np-1) of an
+ * image laid out [C][Hp][Wp] (stride 1). */
+LANES_INLINE void px_tile(const geom *g, const float *img, const float *wt, int64_t o8,
+                          float *yt, int64_t o0, const int nv, const int np, int64_t oh,
+                          int64_t ow0)
+{
+    __m256 acc[2][PX_MAXP];
+    for (int v = 0; v < 2; v++)
+        for (int q = 0; q < PX_MAXP; q++)
+            acc[v][q] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t ki = 0; ki < g->k; ki++) {
+            const float *xr = img + (c * g->hp + oh + ki) * g->wp + ow0;
+            const float *wr = wt + (c * g->k + ki) * g->k * o8 + o0;
+            for (int64_t kj = 0; kj < g->k; kj++, wr += o8) {
+                __m256 w0 = _mm256_loadu_ps(wr);
+                __m256 w1 = nv > 1 ? _mm256_loadu_ps(wr + LANES) : w0;
+                for (int q = 0; q < PX_MAXP; q++)
+                    if (q < np) {
+                        __m256 xv = _mm256_broadcast_ss(xr + kj + q);
+                        acc[0][q] = _mm256_fmadd_ps(w0, xv, acc[0][q]);
+                        if (nv > 1)
+                            acc[1][q] = _mm256_fmadd_ps(w1, xv, acc[1][q]);
+                    }
+            }
+        }
+    float *yp = yt + (oh * g->ow + ow0) * o8 + o0;
+    for (int q = 0; q < PX_MAXP; q++)
+        if (q < np) {
+            _mm256_storeu_ps(yp + q * o8, acc[0][q]);
+            if (nv > 1)
+                _mm256_storeu_ps(yp + q * o8 + LANES, acc[1][q]);
+        }
+}
+
+LANES_INLINE void px_rows(const geom *g, const float *img, const float *wt, int64_t o8,
+                          float *yt, int64_t o0, const int nv, const int np)
+{
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+        for (int64_t ow = 0; ow < g->ow; ow += np)
+            px_tile(g, img, wt, o8, yt, o0, nv, np, oh, ow + np <= g->ow ? ow : g->ow - np);
+    }
+}
+
+/* Pixels per tile for nv vectors of channels on rows of `ow` outputs: the
+ * cheapest row, counting per tap and tile the larger of the multiply-adds
+ * (two a cycle), the loads (two a cycle) and the 4-cycle latency of one
+ * accumulator; 0 when rows are narrower than 4. */
+static int px_width(int64_t ow, int nv)
+{
+    int best = 0;
+    int64_t best_cost = INT64_MAX;
+    for (int np = nv > 1 ? 6 : PX_MAXP; np >= 4; np--) {
+        if (np > ow)
+            continue;
+        int64_t half_cycles = nv * np > np + nv ? nv * np : np + nv; /* x2 */
+        if (half_cycles < 8)
+            half_cycles = 8;
+        int64_t cost = (ow + np - 1) / np * half_cycles;
+        if (cost < best_cost) {
+            best = np;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+#define PX_CASE(NV, NP)                                  \
+    case NP:                                             \
+        px_rows(g, img, wt, o8, yt, o0, NV, NP);         \
+        break;
+
+/* Yt [OH*OW][o8] = the stride-1 convolution of one image laid out
+ * [C][Hp][Wp] with the transposed weights wt (no bias). */
+LANES_TARGET static void px_forward(const geom *g, const float *img, const float *wt, int64_t o8,
+                                    float *yt)
+{
+    for (int64_t o0 = 0; o0 < o8; o0 += 2 * LANES) {
+        if (o8 - o0 > LANES) {
+            switch (px_width(g->ow, 2)) {
+                PX_CASE(2, 4) PX_CASE(2, 5) PX_CASE(2, 6)
+            default: break;
+            }
+        } else {
+            switch (px_width(g->ow, 1)) {
+                PX_CASE(1, 4) PX_CASE(1, 5) PX_CASE(1, 6) PX_CASE(1, 7) PX_CASE(1, 8)
+                PX_CASE(1, 9) PX_CASE(1, 10) PX_CASE(1, 11) PX_CASE(1, 12)
+            default: break;
+            }
+        }
+    }
+}
+#undef PX_CASE
+
+/* The image n of x in the layout px_forward reads: x itself without
+ * padding, else a copy with a zero border in buf. */
+LANES_TARGET static const float *px_image(const geom *g, const float *x, int64_t n, float *buf)
+{
+    const float *src = x + n * g->chw;
+    if (g->p == 0)
+        return src;
+    memset(buf, 0, sizeof(float) * (size_t)(g->c * g->hp * g->wp));
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t h = 0; h < g->h; h++)
+            memcpy(buf + (c * g->hp + h + g->p) * g->wp + g->p, src + (c * g->h + h) * g->w,
+                   sizeof(float) * (size_t)g->w);
+    return buf;
+}
+
+/* y of image n [O][OH*OW] from Yt [OH*OW][o8], plus the bias. */
+LANES_TARGET static void px_unpack_output(const geom *g, const float *yt, int64_t o8,
+                                          const float *b, float *y, int64_t n)
+{
+    for (int64_t o0 = 0; o0 < g->o; o0 += LANES) {
+        int no = g->o - o0 < LANES ? (int)(g->o - o0) : LANES;
+        float *dst[LANES];
+        __m256 bias[LANES];
+        for (int l = 0; l < LANES; l++) {
+            dst[l] = y + n * g->ohw_o + (o0 + (l < no ? l : 0)) * g->ohw;
+            bias[l] = _mm256_set1_ps(b && l < no ? b[o0 + l] : 0.0f);
+        }
+        int64_t j = 0;
+        for (; j + LANES <= g->ohw; j += LANES) {
+            __m256 r[LANES];
+            for (int q = 0; q < LANES; q++)
+                r[q] = _mm256_loadu_ps(yt + (j + q) * o8 + o0);
+            transpose8(r);
+            for (int l = 0; l < no; l++)
+                _mm256_storeu_ps(dst[l] + j, _mm256_add_ps(r[l], bias[l]));
+        }
+        for (; j < g->ohw; j++)
+            for (int l = 0; l < no; l++)
+                dst[l][j] = yt[j * o8 + o0 + l] + (b ? b[o0 + l] : 0.0f);
+    }
+}
+
 #else
 #define CONV_LANES 0
 #define LANES 8

@@ -187,6 +187,12 @@ static void test_conv_variants(void)
         {8, 2, 9, 9, 2, 4, 3, 2, 1, 1},     /* even kernel, stride 3 */
         {20, 1, 5, 5, 2, 5, 1, 2, 1, 1},    /* kernel as large as the padded image */
         {35, 2, 4, 4, 1, 3, 1, 0, 1, 2},    /* one output channel, 2x2 output */
+        /* fewer per thread, stride 1, rows of 4+ outputs: one image at a
+         * time with output channels in the lanes (AVX2 + FMA) */
+        {2, 3, 9, 13, 20, 3, 1, 1, 1, 1},   /* 20 channels: 16 + 4, rows of 13 */
+        {3, 2, 6, 7, 9, 3, 1, 0, 1, 2},     /* 9 channels, rows of 5 */
+        {1, 1, 4, 4, 1, 1, 1, 0, 1, 1},     /* 1x1, one channel */
+        {2, 5, 16, 18, 4, 5, 1, 2, 0, 1},   /* rows of 18, padding, no bias */
     };
     rnd_state = 7;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
