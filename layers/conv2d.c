@@ -502,12 +502,7 @@ static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
         lanes_pack_input(g, j->x, n0, gn, x8);
         lanes_pack_grad(g, j->dy, n0, gn, dy8);
         if (j->db)
-            for (int64_t o = 0; o < g->o; o++) {
-                double acc = 0.0;
-                for (int l = 0; l < gn; l++)
-                    acc += sum_floats(j->dy + (n0 + l) * g->ohw_o + o * g->ohw, g->ohw);
-                db[o] = (n0 == first ? 0.0f : db[o]) + (float)acc;
-            }
+            lanes_grad_bias(g, dy8, db, n0 == first);
         lanes_grad_weight(g, x8, dy8, dw);
         if (j->dx) {
             memset(dx8, 0, g->c_bytes);

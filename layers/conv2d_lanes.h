@@ -295,6 +295,28 @@ LANES_TARGET static void lanes_grad_weight(const geom *g, const float *x8, const
             }
 }
 
+/* db [O] (+)= the bias gradient of one group: each channel's dY8 summed over
+ * the pixels (four interleaved vector sums, a fixed order), then over the
+ * lanes. */
+LANES_TARGET static void lanes_grad_bias(const geom *g, const float *dy8, float *db, int first)
+{
+    for (int64_t o = 0; o < g->o; o++) {
+        const float *d = dy8 + o * g->ohw * LANES;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t q = 0;
+        for (; q + 4 <= g->ohw; q += 4) {
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(d + q * LANES));
+            a1 = _mm256_add_ps(a1, _mm256_loadu_ps(d + (q + 1) * LANES));
+            a2 = _mm256_add_ps(a2, _mm256_loadu_ps(d + (q + 2) * LANES));
+            a3 = _mm256_add_ps(a3, _mm256_loadu_ps(d + (q + 3) * LANES));
+        }
+        for (; q < g->ohw; q++)
+            a0 = _mm256_add_ps(a0, _mm256_loadu_ps(d + q * LANES));
+        float sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        db[o] = (first ? 0.0f : db[o]) + sum;
+    }
+}
+
 /* ---- input gradient ------------------------------------------------------- */
 
 /* dX8 at the pixels tap (ki, kj) of output pixels (oh, ow0) [and (oh, ow0+1)]

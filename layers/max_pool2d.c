@@ -227,8 +227,8 @@ static inline void step_2x2(const float *r0, const float *r1, int64_t i, int32_t
 /* A row of n windows, four at a time; a last partial group is done by
  * stepping back so that it ends at n (recomputing a few windows gives the
  * same values), so only rows shorter than four take the scalar loop. */
-static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
-                    float *y, int32_t *am)
+static void row_2x2_sse(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
+                        float *y, int32_t *am)
 {
     if (n < 4) {
         row_2x2_scalar(r0, r1, 0, n, ia0, w, y, am);
@@ -246,8 +246,8 @@ static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, in
  * gradient at its argmax and 0 elsewhere (0 + g, so -0 reads +0 as the
  * general path's accumulation into zeros gives). Overwrites rows d0, d1
  * over 2n columns. */
-static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const int32_t *am,
-                         int32_t ia0, int32_t w)
+static void row_2x2_back_sse(float *d0, float *d1, int64_t n, const float *dy,
+                             const int32_t *am, int32_t ia0, int32_t w)
 {
     int64_t i = 0;
     const __m128 zero = _mm_setzero_ps();
@@ -280,7 +280,133 @@ static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const
         d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
     }
 }
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* 1 when the CPU has AVX2: rows of 8+ windows then take the 8-wide steps
+ * below. Set once by tc_plugin_init, read-only after. */
+static int pool_avx2;
+
+#define AVX2_FN static inline __attribute__((target("avx2"), always_inline))
+
+AVX2_FN __m256 beats8(__m256 v, __m256 best)
+{
+    return _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                        _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q),
+                                      _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+}
+
+/* Lanes of an in-lane shuffle (windows 0 1 4 5 2 3 6 7 of the step, see
+ * step_2x2_avx2) back in window order. */
+#define UNSHUFFLE(v) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8))
+#define UNSHUFFLE_I(v) _mm256_permute4x64_epi64((v), 0xD8)
+
+/* Windows i .. i+7 of a row: the tournament of step_2x2, eight at a time.
+ * The even/odd split of 16 pixels is done within 128-bit halves, which
+ * orders the windows 0 1 4 5 2 3 6 7; one permute per result undoes it. */
+AVX2_FN void step_2x2_avx2(const float *r0, const float *r1, int64_t i, int32_t ia0, int32_t w,
+                           float *y, int32_t *am)
+{
+    __m256 p0 = _mm256_loadu_ps(r0 + 2 * i), p1 = _mm256_loadu_ps(r0 + 2 * i + 8);
+    __m256 q0 = _mm256_loadu_ps(r1 + 2 * i), q1 = _mm256_loadu_ps(r1 + 2 * i + 8);
+    __m256 a = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 b = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1));
+    __m256 c = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m256 d = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+    __m256 tb = beats8(b, a), td = beats8(d, c);
+    __m256 ab = _mm256_blendv_ps(a, b, tb), cd = _mm256_blendv_ps(c, d, td);
+    __m256 t = beats8(cd, ab);
+    _mm256_storeu_ps(y + i, UNSHUFFLE(_mm256_blendv_ps(ab, cd, t)));
+    if (am) {
+        /* pixel column of window k in the shuffled order: 2 * (0 1 4 5 2 3 6 7) */
+        __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(ia0 + 2 * (int32_t)i),
+                                      _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14));
+        __m256i iab = _mm256_sub_epi32(ia, _mm256_castps_si256(tb));
+        __m256i icd = _mm256_sub_epi32(_mm256_add_epi32(ia, _mm256_set1_epi32(w)),
+                                       _mm256_castps_si256(td));
+        __m256i r = _mm256_blendv_epi8(iab, icd, _mm256_castps_si256(t));
+        _mm256_storeu_si256((__m256i *)(void *)(am + i), UNSHUFFLE_I(r));
+    }
+}
+
+__attribute__((target("avx2"))) static void row_2x2_avx2(const float *r0, const float *r1,
+                                                         int64_t n, int32_t ia0, int32_t w,
+                                                         float *y, int32_t *am)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        step_2x2_avx2(r0, r1, i, ia0, w, y, am);
+    if (i < n)
+        step_2x2_avx2(r0, r1, n - 8, ia0, w, y, am);
+}
+
+/* Backward of windows i .. i+7 (see row_2x2_back_sse). */
+AVX2_FN void step_2x2_back_avx2(float *d0, float *d1, int64_t i, const float *dy,
+                                const int32_t *am, int32_t ia0, int32_t w)
+{
+    __m256 g = _mm256_add_ps(_mm256_setzero_ps(), _mm256_loadu_ps(dy + i));
+    __m256i at = _mm256_loadu_si256((const __m256i *)(const void *)(am + i));
+    __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(ia0 + 2 * (int32_t)i),
+                                  _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    __m256i ic = _mm256_add_epi32(ia, _mm256_set1_epi32(w)), one = _mm256_set1_epi32(1);
+    __m256 ga = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(at, ia)), g);
+    __m256 gb = _mm256_and_ps(
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, _mm256_add_epi32(ia, one))), g);
+    __m256 gc = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(at, ic)), g);
+    __m256 gd = _mm256_and_ps(
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(at, _mm256_add_epi32(ic, one))), g);
+    /* interleave a b (c d): unpack works within 128-bit halves */
+    __m256 lo = _mm256_unpacklo_ps(ga, gb), hi = _mm256_unpackhi_ps(ga, gb);
+    _mm256_storeu_ps(d0 + 2 * i, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(d0 + 2 * i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    lo = _mm256_unpacklo_ps(gc, gd);
+    hi = _mm256_unpackhi_ps(gc, gd);
+    _mm256_storeu_ps(d1 + 2 * i, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(d1 + 2 * i + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+__attribute__((target("avx2"))) static void row_2x2_back_avx2(float *d0, float *d1, int64_t n,
+                                                              const float *dy,
+                                                              const int32_t *am, int32_t ia0,
+                                                              int32_t w)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        step_2x2_back_avx2(d0, d1, i, dy, am, ia0, w);
+    if (i < n)
+        step_2x2_back_avx2(d0, d1, n - 8, dy, am, ia0, w);
+}
+
+static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
+                    float *y, int32_t *am)
+{
+    if (pool_avx2 && n >= 8)
+        row_2x2_avx2(r0, r1, n, ia0, w, y, am);
+    else
+        row_2x2_sse(r0, r1, n, ia0, w, y, am);
+}
+
+static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const int32_t *am,
+                         int32_t ia0, int32_t w)
+{
+    if (pool_avx2 && n >= 8)
+        row_2x2_back_avx2(d0, d1, n, dy, am, ia0, w);
+    else
+        row_2x2_back_sse(d0, d1, n, dy, am, ia0, w);
+}
+
+static void pool_detect_cpu(void)
+{
+    __builtin_cpu_init();
+    pool_avx2 = __builtin_cpu_supports("avx2");
+}
 #else
+#define row_2x2 row_2x2_sse
+#define row_2x2_back row_2x2_back_sse
+static void pool_detect_cpu(void) {}
+#endif
+
+#else /* no SSE2 */
 static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
                     float *y, int32_t *am)
 {
@@ -299,6 +425,8 @@ static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const
         d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
     }
 }
+
+static void pool_detect_cpu(void) {}
 #endif
 
 /* 2x2 windows, stride 2, no padding (LeNet's pooling). */
@@ -413,5 +541,6 @@ TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_
 {
     if (lu_check_host(host, err, "MaxPool2d"))
         return 1;
+    pool_detect_cpu();
     return host->register_layer(ctx, &max_pool2d_type);
 }

@@ -290,6 +290,8 @@ static void test_max_pool_2x2(void)
     run_pool_case(2, 3, 2, 30, 2, 2, 0, 1, 0);   /* one output row, a vector tail */
     run_pool_case(3, 2, 5, 6, 2, 2, 0, 2, 0);    /* rows of 3 windows, odd height */
     run_pool_case(2, 2, 4, 11, 2, 2, 0, 1, 3);   /* rows of 5 windows, odd width, NaN */
+    run_pool_case(2, 3, 6, 35, 2, 2, 0, 2, 5);   /* rows of 17 (8-wide steps), NaN */
+    run_pool_case(1, 2, 8, 16, 2, 2, 0, 1, 0);   /* rows of exactly 8 */
     run_pool_case(4, 5, 12, 12, 2, 2, 0, 2, 7);  /* NaN */
     run_pool_case(1, 2, 6, 6, 2, 2, 0, 1, 2);    /* mostly NaN */
 }

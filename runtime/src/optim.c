@@ -102,6 +102,14 @@ typedef struct step_job {
  * calls (sqrtf becomes an instruction with -fno-math-errno), so it is
  * vectorised; each element is still computed by the same operations in the
  * same order, so the result does not depend on how the weights are split. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+/* also compiled for AVX2 (no FMA, so the same results), picked at load */
+#define OPTIM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define OPTIM_CLONES
+#endif
+
+OPTIM_CLONES
 static void adam_span(float *restrict x, const float *restrict gr, float *restrict m,
                       float *restrict v, int64_t n, float wd, float b1, float b2, float eps,
                       float step, float inv_sqrt_bc2)
@@ -117,6 +125,7 @@ static void adam_span(float *restrict x, const float *restrict gr, float *restri
     }
 }
 
+OPTIM_CLONES
 static void sgd_span(float *restrict x, const float *restrict gr, float *restrict mom, int64_t n,
                      float wd, float mu, float lr)
 {
