@@ -5,11 +5,13 @@
  * caller computes a chunk the same way whichever OS thread runs it, so the
  * chunks may also run one after another in the calling thread without
  * changing a bit of any result. That is what happens while the machine is
- * oversubscribed: when a worker starts or finishes a parallel region
- * milliseconds after the others, it was waiting for a core that another
- * process held, and every region would wait for it again (a region of 50 us
- * then costs a scheduler time slice). The pool then runs the chunks in the
- * calling thread for a while (CONTENDED_BACKOFF_NS) and tries again. */
+ * oversubscribed: when a region's last worker finishes milliseconds after
+ * the first, and later than the calling thread alone would have finished
+ * all the chunks, the slow worker was waiting for a core that another
+ * process held, and the next regions would wait for it again (a region of
+ * 50 us then costs a scheduler time slice). The pool then runs the chunks
+ * in the calling thread for a while (CONTENDED_BACKOFF_NS) and tries
+ * again. */
 #define _POSIX_C_SOURCE 200809L
 #include "tinycnn/kernels.h"
 
@@ -17,8 +19,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
-/* A worker this late (start, or finish beyond twice the fastest) was not
- * running: normal wake-ups take microseconds. */
+/* A worker finishing this much after the first was not running: normal
+ * wake-ups and imbalance take microseconds. */
 #define CONTENDED_LATE_NS 1000000
 #define CONTENDED_BACKOFF_NS 200000000
 
@@ -66,14 +68,12 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         }
         return;
     }
-    int64_t late_start = 0, first_end = INT64_MAX, last_end = 0;
-#pragma omp parallel num_threads(nt) reduction(max : late_start, last_end) \
-    reduction(min : first_end)
+    int64_t first_end = INT64_MAX, last_end = 0;
+#pragma omp parallel num_threads(nt) reduction(max : last_end) reduction(min : first_end)
     {
         /* the team may be smaller than asked (OMP_DYNAMIC): chunks stay the
          * same, some threads run several */
         int team = omp_get_num_threads(), me = omp_get_thread_num();
-        late_start = mono_ns() - t0;
         for (int t = me; t < nt; t += team) {
             int64_t begin = n * t / nt, end = n * (t + 1) / nt;
             if (begin < end)
@@ -81,8 +81,9 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         }
         first_end = last_end = mono_ns() - t0;
     }
-    if (late_start > CONTENDED_LATE_NS ||
-        last_end - first_end > CONTENDED_LATE_NS + first_end)
+    /* the fastest thread's time is about one chunk's work: nt of them is
+     * what the calling thread alone would have taken */
+    if (last_end - first_end > CONTENDED_LATE_NS && last_end > (int64_t)nt * first_end)
         atomic_store_explicit(&serial_until_ns, mono_ns() + CONTENDED_BACKOFF_NS,
                               memory_order_relaxed);
 }
