@@ -445,11 +445,13 @@ static float *slice_tmp(const job *j, int64_t s)
     return slice_part(j, s, j->g->a_bytes);
 }
 
+#if CONV_LANES
 /* dX8 (lanes) */
 static float *slice_dx8(const job *j, int64_t s)
 {
     return slice_part(j, s, j->g->a_bytes + j->g->b_bytes);
 }
+#endif
 
 static float *slice_dw(const job *j, int64_t s)
 {

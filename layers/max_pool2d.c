@@ -280,7 +280,7 @@ static void row_2x2_back_sse(float *d0, float *d1, int64_t n, const float *dy,
         d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
     }
 }
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TC_NO_CLONES)
 #include <immintrin.h>
 
 /* 1 when the CPU has AVX2: rows of 8+ windows then take the 8-wide steps
