@@ -1,0 +1,122 @@
+/* The worker pool (tc_parallel_for): the static split of [0, n) into
+ * chunks, one call per chunk with its index as the worker, and the fallback
+ * to the calling thread after a region whose late worker made it slower
+ * than one thread: the same chunks, all in the caller, then back to the
+ * workers once the back-off has passed. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "testutil.h"
+#include "tinycnn/kernels.h"
+
+#define MAX_CHUNKS 16
+
+typedef struct record {
+    int64_t begin[MAX_CHUNKS], end[MAX_CHUNKS];
+    int calls[MAX_CHUNKS];
+    pthread_t thread[MAX_CHUNKS];
+    int sleep_worker; /* this worker sleeps sleep_ms, -1: none */
+    int sleep_ms;
+} record;
+
+static void note(void *arg, int64_t begin, int64_t end, int worker)
+{
+    record *r = arg;
+    if (worker < 0 || worker >= MAX_CHUNKS)
+        return;
+    r->begin[worker] = begin;
+    r->end[worker] = end;
+    r->calls[worker]++;
+    r->thread[worker] = pthread_self();
+    if (worker == r->sleep_worker) {
+        struct timespec ts = {0, (long)r->sleep_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Checks that chunk t of nt was [n*t/nt, n*(t+1)/nt), called once. */
+static void check_split(const record *r, int64_t n, int nt)
+{
+    for (int t = 0; t < nt; t++) {
+        CU_ASSERT_EQUAL(r->calls[t], 1);
+        CU_ASSERT_EQUAL(r->begin[t], n * t / nt);
+        CU_ASSERT_EQUAL(r->end[t], n * (t + 1) / nt);
+    }
+    for (int t = nt; t < MAX_CHUNKS; t++)
+        CU_ASSERT_EQUAL(r->calls[t], 0);
+}
+
+static int all_in_caller(const record *r, int nt)
+{
+    for (int t = 0; t < nt; t++)
+        if (!pthread_equal(r->thread[t], pthread_self()))
+            return 0;
+    return 1;
+}
+
+static void test_static_split(void)
+{
+    int saved = tc_get_threads();
+    for (int threads = 1; threads <= 4; threads++) {
+        tc_set_threads(threads);
+        for (int64_t n = 1; n <= 11; n++) {
+            record r;
+            memset(&r, 0, sizeof r);
+            r.sleep_worker = -1;
+            tc_parallel_for(n, note, &r);
+            check_split(&r, n, n < threads ? (int)n : threads);
+        }
+    }
+    tc_set_threads(saved);
+}
+
+static void test_contention_fallback(void)
+{
+    int saved = tc_get_threads();
+    tc_set_threads(2);
+    /* past any back-off an earlier test's regions may have started */
+    nanosleep(&(struct timespec){0, 300000000L}, NULL);
+    /* worker 1 arrives 20 ms after worker 0 finished: slower than one thread */
+    record r;
+    memset(&r, 0, sizeof r);
+    r.sleep_worker = 1;
+    r.sleep_ms = 20;
+    tc_parallel_for(100, note, &r);
+    check_split(&r, 100, 2);
+    /* the next regions run the same chunks in the calling thread */
+    for (int i = 0; i < 3; i++) {
+        memset(&r, 0, sizeof r);
+        r.sleep_worker = -1;
+        tc_parallel_for(100, note, &r);
+        check_split(&r, 100, 2);
+        CU_ASSERT(all_in_caller(&r, 2));
+    }
+    /* after the back-off the workers are used again: some region soon has a
+     * chunk on another thread (tried for up to 2 s) */
+    nanosleep(&(struct timespec){0, 300000000L}, NULL);
+    int parallel = 0;
+    for (int i = 0; i < 200 && !parallel; i++) {
+        memset(&r, 0, sizeof r);
+        r.sleep_worker = -1;
+        tc_parallel_for(100, note, &r);
+        check_split(&r, 100, 2);
+        parallel = !all_in_caller(&r, 2);
+        if (!parallel)
+            nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    CU_ASSERT(parallel);
+    tc_set_threads(saved);
+}
+
+int main(void)
+{
+    static const tcu_test tests[] = {
+        {"static split: chunk t of nt is [n*t/nt, n*(t+1)/nt), once", test_static_split},
+        {"a late worker sends regions to the calling thread, then back", test_contention_fallback},
+        {NULL, NULL},
+    };
+    return tcu_run("threads", tests);
+}
