@@ -66,6 +66,9 @@ fi
 
 figures="train32 train128 infer1 infer1000"
 echo "compare.sh: $reps repetition(s), threads: $threads, $images training images per figure, data: $data"
+# Other processes change the 2-thread figures most (bench/README.md): say so.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+echo "compare.sh: load average at start: $load_start"
 for ((r = 1; r <= reps; r++)); do
     for t in $threads; do
         for f in $figures; do
@@ -89,6 +92,10 @@ for ((r = 1; r <= reps; r++)); do
         done
     done
 done
+
+echo "compare.sh: load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")"
+echo "  (above ~0.5 other processes were running: a region waits for a busy core, which"
+echo "   hits 2-thread figures hardest; see bench/README.md)"
 
 "$py" - "$out" "$reps" "$threads" "$have_torch" <<'EOF'
 import json, os, statistics, sys
