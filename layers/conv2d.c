@@ -114,15 +114,17 @@ static void conv2d_destroy(void *self)
 static int slice_layout(geom *g, int64_t slices)
 {
     int64_t per_slice = (g->n + slices - 1) / slices;
-    int64_t col_img, tmp_img, dw, x8, y8;
+    int64_t col_img, tmp_img, dw, pad_img, x8 = 0, y8 = 0;
+    const int64_t lanes_max = LANES_MAX_BYTES / (int64_t)sizeof(float);
     if (lu_mul3(g->ckk, g->ohw, 1, &col_img) || lu_mul3(g->o, g->ohw, 1, &tmp_img) ||
-        lu_mul3(g->o, g->ckk, 1, &dw) || lu_mul3(g->c * g->hp, g->wp, LANES, &x8) ||
-        lu_mul3(tmp_img, LANES, 1, &y8) ||
-        lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
+        lu_mul3(g->o, g->ckk, 1, &dw) || lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
         lu_bytes(g->o, sizeof(float), &g->db_bytes))
         return 1;
-    g->lanes = g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES &&
-               (2 * x8 + y8) <= LANES_MAX_BYTES / (int64_t)sizeof(float);
+    /* X8, Y8 and dX8 of a group: too large (or overflowing) means GEMM */
+    int lanes_fit = !lu_mul3(g->c, g->hp, g->wp, &pad_img) &&
+                    !lu_mul3(pad_img, LANES, 1, &x8) && !lu_mul3(tmp_img, LANES, 1, &y8) &&
+                    x8 <= lanes_max && y8 <= lanes_max && 2 * x8 + y8 <= lanes_max;
+    g->lanes = g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit;
     if (g->lanes) {
         g->group = LANES;
         if (lu_bytes(x8, sizeof(float), &g->a_bytes) || lu_bytes(y8, sizeof(float), &g->b_bytes))
@@ -156,9 +158,9 @@ static int slice_layout(geom *g, int64_t slices)
     int64_t img, wt, yt;
     g->o8 = (g->o + LANES - 1) / LANES * LANES;
     if (!g->lanes && g->lanes_cpu && g->s == 1 && px_width(g->ow, 1) > 0 &&
-        !lu_mul3(g->c * g->hp, g->wp, 1, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
-        !lu_mul3(g->ohw, g->o8, 1, &yt) &&
-        img + wt + yt <= LANES_MAX_BYTES / (int64_t)sizeof(float)) {
+        !lu_mul3(g->c, g->hp, g->wp, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
+        !lu_mul3(g->ohw, g->o8, 1, &yt) && img <= lanes_max && wt <= lanes_max &&
+        yt <= lanes_max && img + wt + yt <= lanes_max) {
         size_t yt_bytes, px_bytes;
         if (lu_bytes(img, sizeof(float), &g->px_img_bytes) ||
             lu_bytes(wt, sizeof(float), &g->px_wt_bytes) ||
