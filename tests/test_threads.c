@@ -18,7 +18,7 @@ typedef struct record {
     int64_t begin[MAX_CHUNKS], end[MAX_CHUNKS];
     int calls[MAX_CHUNKS];
     pthread_t thread[MAX_CHUNKS];
-    int sleep_worker; /* this worker sleeps sleep_ms, -1: none */
+    int sleep_worker; /* this worker sleeps sleep_ms, -1: none, -2: all */
     int sleep_ms;
 } record;
 
@@ -31,10 +31,17 @@ static void note(void *arg, int64_t begin, int64_t end, int worker)
     r->end[worker] = end;
     r->calls[worker]++;
     r->thread[worker] = pthread_self();
-    if (worker == r->sleep_worker) {
+    if (worker == r->sleep_worker || r->sleep_worker == -2) {
         struct timespec ts = {0, (long)r->sleep_ms * 1000000L};
         nanosleep(&ts, NULL);
     }
+}
+
+/* The same for the long regions below: the pool remembers chunk times per
+ * function, so they get a function of their own. */
+static void note_long(void *arg, int64_t begin, int64_t end, int worker)
+{
+    note(arg, begin, end, worker);
 }
 
 /* Checks that chunk t of nt was [n*t/nt, n*(t+1)/nt), called once. */
@@ -94,6 +101,22 @@ static void test_contention_fallback(void)
         check_split(&r, 100, 2);
         CU_ASSERT(all_in_caller(&r, 2));
     }
+    /* ... except a function whose chunks take longer (40 ms) than the late
+     * worker made the region wait (20 ms): its first call, of unknown
+     * length, runs in the caller; the second, still within the back-off,
+     * uses the workers */
+    memset(&r, 0, sizeof r);
+    r.sleep_worker = -2;
+    r.sleep_ms = 40;
+    tc_parallel_for(2, note_long, &r);
+    check_split(&r, 2, 2);
+    CU_ASSERT(all_in_caller(&r, 2));
+    memset(&r, 0, sizeof r);
+    r.sleep_worker = -2;
+    r.sleep_ms = 40;
+    tc_parallel_for(2, note_long, &r);
+    check_split(&r, 2, 2);
+    CU_ASSERT(!all_in_caller(&r, 2));
     /* after the back-off the workers are used again: some region soon has a
      * chunk on another thread (tried for up to 2 s) */
     nanosleep(&(struct timespec){0, 300000000L}, NULL);

@@ -10,8 +10,10 @@
  * all the chunks, the slow worker was waiting for a core that another
  * process held, and the next regions would wait for it again (a region of
  * 50 us then costs a scheduler time slice). The pool then runs the chunks
- * in the calling thread for a while (CONTENDED_BACKOFF_NS) and tries
- * again. */
+ * of short regions in the calling thread for a while
+ * (CONTENDED_BACKOFF_NS) and tries again; regions whose chunks take longer
+ * than such a wait typically lasts (remembered per function) stay parallel,
+ * since waiting for the worker still beats doing its chunk as well. */
 #define _POSIX_C_SOURCE 200809L
 #include "tinycnn/kernels.h"
 
@@ -24,9 +26,40 @@
 #define CONTENDED_LATE_NS 1000000
 #define CONTENDED_BACKOFF_NS 200000000
 
-/* Until when (monotonic ns) regions run in the calling thread; the only
- * process-wide state, shared by all graphs because they share the cores. */
+/* Process-wide state, shared by all graphs because they share the cores;
+ * only heuristics (a stale or torn value costs time, never a result):
+ * until when (monotonic ns) short regions run in the calling thread, the
+ * typical extra wait for a late worker, and per function (a small table
+ * by address) the time one chunk took last. */
 static _Atomic int64_t serial_until_ns;
+static _Atomic int64_t late_wait_ns;
+
+#define CHUNK_TABLE 64
+static struct {
+    _Atomic uintptr_t fn;
+    _Atomic int64_t chunk_ns;
+} chunk_times[CHUNK_TABLE];
+
+static unsigned chunk_slot(void (*fn)(void *, int64_t, int64_t, int))
+{
+    uintptr_t a = (uintptr_t)fn;
+    return (unsigned)((a >> 4) ^ (a >> 12)) % CHUNK_TABLE;
+}
+
+static int64_t chunk_time(void (*fn)(void *, int64_t, int64_t, int))
+{
+    unsigned i = chunk_slot(fn);
+    if (atomic_load_explicit(&chunk_times[i].fn, memory_order_relaxed) != (uintptr_t)fn)
+        return 0;
+    return atomic_load_explicit(&chunk_times[i].chunk_ns, memory_order_relaxed);
+}
+
+static void note_chunk_time(void (*fn)(void *, int64_t, int64_t, int), int64_t ns)
+{
+    unsigned i = chunk_slot(fn);
+    atomic_store_explicit(&chunk_times[i].fn, (uintptr_t)fn, memory_order_relaxed);
+    atomic_store_explicit(&chunk_times[i].chunk_ns, ns, memory_order_relaxed);
+}
 
 static int64_t mono_ns(void)
 {
@@ -60,12 +93,14 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         return;
     }
     int64_t t0 = mono_ns();
-    if (t0 < atomic_load_explicit(&serial_until_ns, memory_order_relaxed)) {
+    if (t0 < atomic_load_explicit(&serial_until_ns, memory_order_relaxed) &&
+        chunk_time(fn) <= atomic_load_explicit(&late_wait_ns, memory_order_relaxed)) {
         for (int t = 0; t < nt; t++) {
             int64_t begin = n * t / nt, end = n * (t + 1) / nt;
             if (begin < end)
                 fn(arg, begin, end, t);
         }
+        note_chunk_time(fn, (mono_ns() - t0) / nt);
         return;
     }
     int64_t first_end = INT64_MAX, last_end = 0;
@@ -83,7 +118,13 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
     }
     /* the fastest thread's time is about one chunk's work: nt of them is
      * what the calling thread alone would have taken */
-    if (last_end - first_end > CONTENDED_LATE_NS && last_end > (int64_t)nt * first_end)
+    note_chunk_time(fn, first_end);
+    int64_t wait = last_end - first_end;
+    if (wait > CONTENDED_LATE_NS && last_end > (int64_t)nt * first_end) {
+        int64_t typical = atomic_load_explicit(&late_wait_ns, memory_order_relaxed);
+        atomic_store_explicit(&late_wait_ns, typical ? (typical + wait) / 2 : wait,
+                              memory_order_relaxed);
         atomic_store_explicit(&serial_until_ns, mono_ns() + CONTENDED_BACKOFF_NS,
                               memory_order_relaxed);
+    }
 }
