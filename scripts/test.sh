@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, in four sections:
+# Runs the whole test suite, in five sections:
 #   1. Release build with warnings as errors, every CUnit program through ctest;
-#   2. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   2. the layer and kernel tests built with the portable code paths only
+#      (-DTC_NO_CLONES), which AVX2 machines would otherwise never run;
+#   3. the same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
 #      (build-asan), leaks included;
-#   3. valgrind memcheck of a short train, eval and predict (zero errors, zero
+#   4. valgrind memcheck of a short train, eval and predict (zero errors, zero
 #      definite or indirect leaks);
-#   4. every libFuzzer target for TINYCNN_FUZZ_SECONDS (default 60) seconds
+#   5. every libFuzzer target for TINYCNN_FUZZ_SECONDS (default 60) seconds
 #      (scripts/fuzz.sh): any crash, leak, timeout or sanitizer report fails.
 # Every section runs even if an earlier one failed; the exit status is 0
 # only if all passed. Installs what is missing first. MNIST is read from
@@ -45,9 +47,18 @@ release() {
         (cd build && ctest -V -j"$jobs" --timeout 600)
 }
 
-# -O1 keeps the sanitizer build fast enough to run the whole suite. No
-# -Werror here: warnings are the Release build's job, and gcc's flow-based
-# warnings differ at -O1. Sanitizer options:
+# The portable build: the same sources without the AVX2 clones of the layer
+# kernels. Only the programs that exercise layers and kernels run here.
+portable() {
+    cmake -S . -B build-portable -DCMAKE_BUILD_TYPE=Release -DTINYCNN_WERROR=ON \
+        -DCMAKE_C_FLAGS=-DTC_NO_CLONES &&
+        cmake --build build-portable -j"$jobs" &&
+        (cd build-portable &&
+            ctest -V -j"$jobs" --timeout 600 -R 'test_(fastpaths|layers|gradcheck|train|graph)$|conformance')
+}
+
+# -O1 keeps the sanitizer build fast enough to run the whole suite.
+# Sanitizer options:
 #   detect_leaks=1             every program (and every runner the tests start)
 #                              exits non-zero on a leak;
 #   allocator_may_return_null  a hostile size makes malloc return NULL (which
@@ -60,7 +71,7 @@ release() {
 # still reachable, and LeakSanitizer reports only unreachable blocks.
 sanitizers() {
     cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" \
-        -DTINYCNN_SANITIZE=ON -DTINYCNN_WERROR=OFF &&
+        -DTINYCNN_SANITIZE=ON -DTINYCNN_WERROR=ON &&
         cmake --build build-asan -j"$jobs" &&
         (cd build-asan &&
             ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:halt_on_error=1:detect_stack_use_after_return=1:exitcode=86 \
@@ -103,14 +114,15 @@ fuzzing() {
     scripts/fuzz.sh "$fuzz_secs"
 }
 
-run_section "1/4 Release build and tests" release
-run_section "2/4 ASan+UBSan build and tests" sanitizers
+run_section "1/5 Release build and tests" release
+run_section "2/5 portable kernels build and tests" portable
+run_section "3/5 ASan+UBSan build and tests" sanitizers
 if [[ -x build/bin/tinycnn ]]; then
-    run_section "3/4 valgrind memcheck" memcheck
+    run_section "4/5 valgrind memcheck" memcheck
 else
-    failed+=("3/4 valgrind memcheck (no Release build)")
+    failed+=("4/5 valgrind memcheck (no Release build)")
 fi
-run_section "4/4 fuzzing, ${fuzz_secs} s per target" fuzzing
+run_section "5/5 fuzzing, ${fuzz_secs} s per target" fuzzing
 
 section "summary"
 echo "test: total $((SECONDS - start)) s"

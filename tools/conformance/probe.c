@@ -145,8 +145,11 @@ void cf_probe(cf_subject *s)
             if (works(s, &cfg, &err))
                 s->configs[s->n_configs++] = cfg;
             else if (err.msg[0])
+                /* The precision keeps the whole line within why[] (and
+                 * gcc's truncation warning quiet at every -O level). */
                 snprintf(s->why, sizeof s->why, "no candidate input shape was accepted; the "
-                                                "last refusal: %s", err.msg);
+                                                "last refusal: %.*s",
+                         (int)sizeof s->why - 64, err.msg);
         }
     }
     if (s->n_configs == 0)
