@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "path.h"
 #include "tinycnn/status.h"
 
 static const uint8_t magic[8] = {'T', 'C', 'N', 'N', 'C', 'K', 'P', 'T'};
@@ -406,21 +407,6 @@ int tc_checkpoint_write_fd(int fd, const char *origin, const tc_checkpoint *ck, 
     return 0;
 }
 
-/* The folder holding path ("." when it has no slash). Owner: the caller. */
-static char *folder_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, path, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err)
 {
     char eb[128];
@@ -446,7 +432,7 @@ int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err
                             "it", path, S_ISDIR(pst.st_mode) ? "a folder" : "a device, FIFO or "
                             "socket");
 
-    char *dir = folder_of(path);
+    char *dir = tc_path_folder(path);
     char *tmp = malloc(strlen(path) + sizeof ".tmp.XXXXXX");
     if (!dir || !tmp) {
         free(dir);

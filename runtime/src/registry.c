@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "path.h"
 #include "tinycnn/status.h"
 
 typedef struct entry {
@@ -191,27 +192,12 @@ static int check_not_writable_by_others(const char *path, const char *what, int 
     return 0;
 }
 
-/* The folder part of path ("." when there is none). Owner: the caller. */
-static char *folder_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, path, n);
-        d[n] = 0;
-    }
-    return d;
-}
-
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err)
 {
     if (check_not_writable_by_others(path, "plugin file", 0, err))
         return 1;
     /* The file's folder too: whoever can write there can swap the file. */
-    char *dir = folder_of(path);
+    char *dir = tc_path_folder(path);
     if (!dir)
         return tc_error_set(err, "out of memory");
     int unsafe = check_not_writable_by_others(dir, "folder", 1, err);
