@@ -123,30 +123,6 @@ static const char *last_line(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-/* 1 if both checkpoints hold the same tensors, bit for bit. */
-static int same_tensors(const char *a, const char *b, int quiet)
-{
-    tc_checkpoint ca, cb;
-    memset(&ca, 0, sizeof ca);
-    memset(&cb, 0, sizeof cb);
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(a, &ca, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(b, &cb, &err), &err);
-    int same = ca.n_tensors == cb.n_tensors && ca.n_tensors > 0;
-    for (size_t i = 0; same && i < ca.n_tensors; i++) {
-        const tc_named_tensor *x = &ca.tensors[i];
-        const tc_named_tensor *y = tc_checkpoint_find(&cb, x->name);
-        int64_t n = tc_shape_count(&x->shape);
-        same = y && tc_shape_count(&y->shape) == n &&
-               memcmp(x->data, y->data, (size_t)n * sizeof(float)) == 0;
-        if (!same && !quiet)
-            fprintf(stderr, "\n  tensor %s differs between %s and %s\n", x->name, a, b);
-    }
-    tc_checkpoint_free(&ca);
-    tc_checkpoint_free(&cb);
-    return same;
-}
-
 /* The checkpoint's metadata, parsed. */
 static json_t *checkpoint_meta(const char *path)
 {
@@ -498,7 +474,7 @@ static void test_resume_equivalence(void)
     rc = tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common, b);
     ASSERT_RC(rc, 0, out);
     free(out);
-    CU_ASSERT(!same_tensors(a, b, 1)); /* one epoch is not two: the comparison can fail */
+    CU_ASSERT(!tcu_same_tensors(a, b, 1)); /* one epoch is not two: the comparison can fail */
     rc = tinycnn(&out, "train --resume %s --data %s %s --epochs 2 --json", b, data_dir(), common);
     ASSERT_RC(rc, 0, out);
     json_error_t je;
@@ -510,7 +486,7 @@ static void test_resume_equivalence(void)
     CU_ASSERT_EQUAL(json_array_size(json_object_get(root, "epochs")), 2);
     json_decref(root);
     free(out);
-    CU_ASSERT(same_tensors(a, b, 0));
+    CU_ASSERT(tcu_same_tensors(a, b, 0));
     json_t *m = checkpoint_meta(b);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "epoch")), 2);
     json_decref(m);
@@ -585,7 +561,7 @@ static void test_sigint(void)
                  LENET, data_dir(), ref);
     ASSERT_RC(rc, 0, o);
     free(o);
-    CU_ASSERT(same_tensors(ck, ref, 0));
+    CU_ASSERT(tcu_same_tensors(ck, ref, 0));
 }
 
 /* A diverging run stops with exit 1, naming epoch and step, and leaves the

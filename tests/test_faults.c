@@ -69,29 +69,6 @@ static const char *model_file(const char *name, const char *extra, const char *l
     return p;
 }
 
-/* 1 if both checkpoints hold the same tensors (weights and optimiser state),
- * bit for bit; names the first difference otherwise. */
-static int same_tensors(const char *a, const char *b)
-{
-    tc_checkpoint ca = {0}, cb = {0};
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(a, &ca, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(b, &cb, &err), &err);
-    int same = ca.n_tensors == cb.n_tensors && ca.n_tensors > 0;
-    for (size_t i = 0; same && i < ca.n_tensors; i++) {
-        const tc_named_tensor *x = &ca.tensors[i];
-        const tc_named_tensor *y = tc_checkpoint_find(&cb, x->name);
-        int64_t n = tc_shape_count(&x->shape);
-        same = y && tc_shape_count(&y->shape) == n &&
-               memcmp(x->data, y->data, (size_t)n * sizeof(float)) == 0;
-        if (!same)
-            fprintf(stderr, "\n  tensor %s differs between %s and %s\n", x->name, a, b);
-    }
-    tc_checkpoint_free(&ca);
-    tc_checkpoint_free(&cb);
-    return same;
-}
-
 /* The training state stored in a checkpoint: epochs done, batch. */
 static void ckpt_position(const char *path, long *epoch, long *batch)
 {
@@ -221,7 +198,7 @@ static void signal_case(const char *tag, int raise_at, int sig, int want_status,
                    common, ref);
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
-    CU_ASSERT(same_tensors(ck, ref));
+    CU_ASSERT(tcu_same_tensors(ck, ref, 0));
     ckpt_position(ck, &epoch, &batch);
     CU_ASSERT_EQUAL(epoch, 3);
     CU_ASSERT_EQUAL(batch, 0);
@@ -303,7 +280,7 @@ static void test_sigterm_async(void)
                           LENET, d, ref);
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
-    CU_ASSERT(same_tensors(ck, ref));
+    CU_ASSERT(tcu_same_tensors(ck, ref, 0));
 }
 
 /* ---- F6, F7: the output cannot be written --------------------------------- */

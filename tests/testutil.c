@@ -104,3 +104,26 @@ int tcu_run(const char *suite_name, const tcu_test *tests)
     printf("\n");
     return (failed == 0 && ran > 0) ? 0 : 1;
 }
+
+int tcu_same_tensors(const char *a, const char *b, int quiet)
+{
+    tc_checkpoint ca, cb;
+    memset(&ca, 0, sizeof ca);
+    memset(&cb, 0, sizeof cb);
+    tc_error err = {{0}};
+    TCU_ASSERT_OK(tc_checkpoint_read(a, &ca, &err), &err);
+    TCU_ASSERT_OK(tc_checkpoint_read(b, &cb, &err), &err);
+    int same = ca.n_tensors == cb.n_tensors && ca.n_tensors > 0;
+    for (size_t i = 0; same && i < ca.n_tensors; i++) {
+        const tc_named_tensor *x = &ca.tensors[i];
+        const tc_named_tensor *y = tc_checkpoint_find(&cb, x->name);
+        int64_t n = tc_shape_count(&x->shape);
+        same = y && tc_shape_count(&y->shape) == n &&
+               memcmp(x->data, y->data, (size_t)n * sizeof(float)) == 0;
+        if (!same && !quiet)
+            fprintf(stderr, "\n  tensor %s differs between %s and %s\n", x->name, a, b);
+    }
+    tc_checkpoint_free(&ca);
+    tc_checkpoint_free(&cb);
+    return same;
+}

@@ -30,6 +30,11 @@ const char *tcu_write_file(const char *name, const void *data, size_t len);
 /* The MNIST folder of the test environment. */
 const char *tcu_data_dir(void);
 
+/* 1 if the checkpoints a and b hold the same tensors (weights and optimiser
+ * state), bit for bit; unless quiet, names the first difference on stderr.
+ * Fails the current test if either cannot be read. */
+int tcu_same_tensors(const char *a, const char *b, int quiet);
+
 /* Relative error |a-b| / max(1, |a|, |b|). */
 double tcu_rel_err(double a, double b);
 
