@@ -10,19 +10,8 @@
 #include <zlib.h>
 
 #include "tinycnn/snapshot.h"
+#include "fuzz_registry.h"
 #include "tinycnn/tinycnn.h"
-
-static tc_registry *checkpoint_registry(void)
-{
-    static tc_registry *reg;
-    if (!reg) {
-        tc_error err;
-        reg = tc_registry_new();
-        if (tc_registry_load_dir(reg, TC_FUZZ_PLUGIN_DIR, &err) != 0)
-            abort(); /* a broken build, not a finding */
-    }
-    return reg;
-}
 
 static void one_checkpoint(const uint8_t *data, size_t size)
 {
@@ -32,7 +21,7 @@ static void one_checkpoint(const uint8_t *data, size_t size)
         return;
     tc_graph *g = NULL;
     if (ck.model_json && ck.model_json[0])
-        g = tc_graph_load_string(checkpoint_registry(), ck.model_json, "fuzz.ckpt (model)", &err);
+        g = tc_graph_load_string(fuzz_registry(), ck.model_json, "fuzz.ckpt (model)", &err);
     /* keep to models whose weights fit a fuzzing budget */
     if (g && tc_graph_n_weight_elements(g) < 1000000 &&
         tc_snapshot_load_weights(g, &ck, &err) == 0) {

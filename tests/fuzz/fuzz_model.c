@@ -4,19 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_registry.h"
 #include "tinycnn/tinycnn.h"
-
-static tc_registry *model_registry(void)
-{
-    static tc_registry *reg;
-    if (!reg) {
-        tc_error err;
-        reg = tc_registry_new();
-        if (tc_registry_load_dir(reg, TC_FUZZ_PLUGIN_DIR, &err) != 0)
-            abort(); /* a broken build, not a finding */
-    }
-    return reg;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -26,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = 0;
     tc_error err;
-    tc_graph *g = tc_graph_load_string(model_registry(), text, "fuzz.json", &err);
+    tc_graph *g = tc_graph_load_string(fuzz_registry(), text, "fuzz.json", &err);
     free(text);
     if (!g)
         return 0;
