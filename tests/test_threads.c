@@ -44,6 +44,36 @@ static void note_long(void *arg, int64_t begin, int64_t end, int worker)
     note(arg, begin, end, worker);
 }
 
+/* A chunk that starts a region of its own: it must run as one chunk in
+ * this thread, whether the outer chunk runs on a worker or, after
+ * contention, in the calling thread (else results would depend on load). */
+typedef struct nested_record {
+    record inner[MAX_CHUNKS];
+    int in_parallel[MAX_CHUNKS];
+} nested_record;
+
+static void nested(void *arg, int64_t begin, int64_t end, int worker)
+{
+    nested_record *r = arg;
+    (void)begin;
+    (void)end;
+    if (worker < 0 || worker >= MAX_CHUNKS)
+        return;
+    r->in_parallel[worker] = tc_in_parallel();
+    r->inner[worker].sleep_worker = -1;
+    tc_parallel_for(10, note, &r->inner[worker]);
+}
+
+static void check_nested(const nested_record *r, int nt)
+{
+    for (int t = 0; t < nt; t++) {
+        CU_ASSERT_EQUAL(r->in_parallel[t], 1);
+        CU_ASSERT_EQUAL(r->inner[t].calls[0], 1);
+        CU_ASSERT_EQUAL(r->inner[t].end[0], 10);
+        CU_ASSERT_EQUAL(r->inner[t].calls[1], 0);
+    }
+}
+
 /* Checks that chunk t of nt was [n*t/nt, n*(t+1)/nt), called once. */
 static void check_split(const record *r, int64_t n, int nt)
 {
@@ -80,6 +110,18 @@ static void test_static_split(void)
     tc_set_threads(saved);
 }
 
+static void test_nested_on_workers(void)
+{
+    int saved = tc_get_threads();
+    tc_set_threads(2);
+    static nested_record nr;
+    memset(&nr, 0, sizeof nr);
+    tc_parallel_for(2, nested, &nr);
+    check_nested(&nr, 2);
+    CU_ASSERT_EQUAL(tc_in_parallel(), 0);
+    tc_set_threads(saved);
+}
+
 static void test_contention_fallback(void)
 {
     int saved = tc_get_threads();
@@ -101,6 +143,13 @@ static void test_contention_fallback(void)
         check_split(&r, 100, 2);
         CU_ASSERT(all_in_caller(&r, 2));
     }
+    /* nested regions stay single chunks there too, and outside any region
+     * the calling thread is not "in parallel" */
+    static nested_record nr;
+    memset(&nr, 0, sizeof nr);
+    tc_parallel_for(2, nested, &nr);
+    check_nested(&nr, 2);
+    CU_ASSERT_EQUAL(tc_in_parallel(), 0);
     /* ... except a function whose chunks take longer (40 ms) than the late
      * worker made the region wait (20 ms): its first call, of unknown
      * length, runs in the caller; the second, still within the back-off,
@@ -138,6 +187,7 @@ int main(void)
 {
     static const tcu_test tests[] = {
         {"static split: chunk t of nt is [n*t/nt, n*(t+1)/nt), once", test_static_split},
+        {"a nested region runs as one chunk", test_nested_on_workers},
         {"a late worker sends regions to the calling thread, then back", test_contention_fallback},
         {NULL, NULL},
     };

@@ -199,7 +199,7 @@ void tc_sgemm_ex(tc_gemm_isa isa, tc_gemm_path path, int trans_a, int trans_b, i
     else
         j.unit = j.split_n ? TC_GEMM_NR : TC_GEMM_MR;
     int64_t units = ((j.split_n ? n : m) + j.unit - 1) / j.unit;
-    int nt = omp_in_parallel() ? 1 : tc_get_threads();
+    int nt = tc_in_parallel() ? 1 : tc_get_threads();
     if (nt > 1 && units > 1 && 2.0 * (double)m * (double)n * (double)k >= PAR_MIN_FLOPS)
         tc_parallel_for(units, run_range, &j);
     else

@@ -61,6 +61,15 @@ static void note_chunk_time(void (*fn)(void *, int64_t, int64_t, int), int64_t n
     atomic_store_explicit(&chunk_times[i].chunk_ns, ns, memory_order_relaxed);
 }
 
+/* Depth of serially run chunks in this thread (OpenMP's own regions are
+ * seen by omp_in_parallel). */
+static _Thread_local int serial_depth;
+
+int tc_in_parallel(void)
+{
+    return serial_depth > 0 || omp_in_parallel();
+}
+
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -85,7 +94,7 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
 {
     if (n <= 0)
         return;
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nt = tc_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > n)
         nt = (int)n;
     if (nt <= 1) {
@@ -95,11 +104,13 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
     int64_t t0 = mono_ns();
     if (t0 < atomic_load_explicit(&serial_until_ns, memory_order_relaxed) &&
         chunk_time(fn) <= atomic_load_explicit(&late_wait_ns, memory_order_relaxed)) {
+        serial_depth++;
         for (int t = 0; t < nt; t++) {
             int64_t begin = n * t / nt, end = n * (t + 1) / nt;
             if (begin < end)
                 fn(arg, begin, end, t);
         }
+        serial_depth--;
         note_chunk_time(fn, (mono_ns() - t0) / nt);
         return;
     }

@@ -31,6 +31,10 @@ int tc_get_threads(void);
 /* Static split of [0, n) into tc_get_threads() contiguous chunks; fn runs once
  * per non-empty chunk with that chunk's worker index. Nested calls run
  * serially in the calling thread. */
+/* 1 inside a chunk of tc_parallel_for, whether the chunk runs on a worker or
+ * (on a contended machine) in the calling thread: work started there must
+ * not split again, or results would depend on the machine's load. */
+int tc_in_parallel(void);
 void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end, int worker),
                      void *arg);
 
