@@ -140,11 +140,20 @@ static int load_default_dirs(tc_registry *reg, const char **dirs, int n_dirs, tc
         char *copy = strdup(env), *save = NULL;
         if (!copy)
             return tc_error_set(err, "out of memory");
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            /* As in the runner: the current folder is never searched
+             * implicitly, so relative entries are skipped. */
+            if (d[0] != '/') {
+                fprintf(stderr, "tinycnn-conformance: warning: TINYCNN_PLUGIN_PATH entry '%s' is "
+                                "relative to the current folder; ignored (give an absolute "
+                                "path)\n", d);
+                continue;
+            }
             if (is_dir(d) && tc_registry_load_dir(reg, d, err)) {
                 free(copy);
                 return tc_error_prefix(err, "TINYCNN_PLUGIN_PATH");
             }
+        }
         free(copy);
     }
     for (int i = 0; i < n_dirs; i++) {
