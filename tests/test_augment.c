@@ -119,6 +119,13 @@ static void test_model_setting(void)
     TCU_ASSERT_FAILS_WITH(tc_train_config_check(&cfg, &err), &err, "augment shift");
     cfg.augment_shift = TC_AUGMENT_MAX_SHIFT + 1;
     TCU_ASSERT_FAILS_WITH(tc_train_config_check(&cfg, &err), &err, "65");
+    /* per-image streams are numbered step * 65536 + image: the batch cap
+     * keeps them apart */
+    cfg.augment_shift = 2;
+    cfg.batch_size = TC_TRAIN_MAX_BATCH + 1;
+    TCU_ASSERT_FAILS_WITH(tc_train_config_check(&cfg, &err), &err, "batch size");
+    cfg.batch_size = TC_TRAIN_MAX_BATCH;
+    TCU_ASSERT_OK(tc_train_config_check(&cfg, &err), &err);
     tc_graph_free(g);
 
     g = load_model("", &err);

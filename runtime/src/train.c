@@ -78,8 +78,11 @@ int tc_train_config_check(const tc_train_config *c, tc_error *err)
 {
     if (c->epochs < 1)
         return tc_error_set(err, "epochs must be at least 1 (got %d)", c->epochs);
-    if (c->batch_size < 1)
-        return tc_error_set(err, "batch size must be at least 1 (got %d)", c->batch_size);
+    /* The cap matches the model file's and the runner's; per-image random
+     * streams (augmentation) are numbered step * 65536 + image. */
+    if (c->batch_size < 1 || c->batch_size > TC_TRAIN_MAX_BATCH)
+        return tc_error_set(err, "batch size must be in [1, %d] (got %d)", TC_TRAIN_MAX_BATCH,
+                            c->batch_size);
     if (!(c->lr > 0.0) || !isfinite(c->lr))
         return tc_error_set(err, "learning rate must be a positive number (got %g)", c->lr);
     if (c->optim.kind != TC_OPTIM_SGD && c->optim.kind != TC_OPTIM_ADAM)
@@ -277,27 +280,22 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
     return 0;
 }
 
-/* Fills the prepared input buffers from the images order[0..n). */
+/* Fills the prepared input buffers from the images order[0..n); training
+ * (aug non-NULL) then applies aug's augmentation, drawn for global step
+ * `step`. The shift's background is what a 0 pixel becomes after
+ * normalisation. */
 static int fill_inputs(tc_graph *g, const tc_dataset *ds, const io_plan *io, const int64_t *idx,
-                       int n, tc_error *err)
+                       int n, const tc_train_config *aug, uint64_t step, tc_error *err)
 {
     float *images = tc_graph_input_data(g, io->image);
     float *labels = io->label >= 0 ? tc_graph_input_data(g, io->label) : NULL;
     if (!images)
         return tc_error_set(err, "model %s: no buffer for the image input", tc_graph_name(g));
     tc_dataset_fill_batch(ds, idx, n, io->mean, io->std, images, labels);
-    return 0;
-}
-
-/* Applies the configured augmentation to the filled training batch. The
- * background fill is what a 0 pixel becomes after normalisation. */
-static int augment(tc_graph *g, const tc_dataset *ds, const io_plan *io,
-                   const tc_train_config *cfg, uint64_t step, int n)
-{
-    if (cfg->augment_shift > 0)
-        tc_augment_shift(tc_graph_input_data(g, io->image), n, (int)ds->channels,
-                         (int)ds->height, (int)ds->width, cfg->augment_shift,
-                         (float)((0.0 - (double)io->mean) / (double)io->std), cfg->seed, step);
+    if (aug && aug->augment_shift > 0)
+        tc_augment_shift(images, n, (int)ds->channels, (int)ds->height, (int)ds->width,
+                         aug->augment_shift, (float)((0.0 - (double)io->mean) / (double)io->std),
+                         aug->seed, step);
     return 0;
 }
 
@@ -357,8 +355,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
         int cnt = (int)(first + bs <= n ? bs : n - first);
         uint64_t step = (uint64_t)epoch * (uint64_t)n_batches + (uint64_t)b;
         if (tc_graph_prepare(g, cnt, 1, err) != 0 ||
-            fill_inputs(g, train, &io, order + first, cnt, err) != 0 ||
-            augment(g, train, &io, cfg, step, cnt) != 0 ||
+            fill_inputs(g, train, &io, order + first, cnt, cfg, step, err) != 0 ||
             tc_graph_forward(g, 1, step, err) != 0) {
             rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
                                  (unsigned long long)step + 1);
@@ -435,7 +432,7 @@ int tc_evaluate(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit, int
         int cnt = (int)(first + batch <= n ? batch : n - first);
         for (int i = 0; i < cnt; i++)
             idx[i] = first + i;
-        if (tc_graph_prepare(g, cnt, 0, err) != 0 || fill_inputs(g, ds, &io, idx, cnt, err) != 0 ||
+        if (tc_graph_prepare(g, cnt, 0, err) != 0 || fill_inputs(g, ds, &io, idx, cnt, NULL, 0, err) != 0 ||
             tc_graph_forward(g, 0, 0, err) != 0) {
             rc = tc_error_prefix(err, "evaluating images %lld..%lld", (long long)first,
                                  (long long)(first + cnt - 1));

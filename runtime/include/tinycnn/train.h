@@ -26,6 +26,9 @@ typedef enum tc_lr_schedule {
     TC_LR_STEP = 2      /* lr * step_gamma ^ floor(epoch / step_epochs) */
 } tc_lr_schedule;
 
+/* Largest batch a training run takes (as in the model file and the runner). */
+#define TC_TRAIN_MAX_BATCH 65536
+
 typedef struct tc_train_config {
     int epochs;
     int batch_size;
