@@ -30,7 +30,9 @@ for t in model checkpoint idx png; do
     tail -40 build-fuzz/fuzz_$t.log
     status=1
   fi
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build-fuzz/fuzz_$t.log | sed "s/^/fuzz: $t /"
+  # a target that died before printing its stats must not stop the others
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build-fuzz/fuzz_$t.log |
+    sed "s/^/fuzz: $t /" || true
   rm -rf "$work"
 done
 if ((status == 0)); then

@@ -248,7 +248,8 @@ static void run_pool_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
     }
     for (int64_t i = 0; i < ny; i++)
         lc.grad_output.data[i] = (float)(i + 1); /* distinct, exact */
-    float *y = malloc(sizeof(float) * (size_t)ny + sizeof(int64_t) * (size_t)ny +
+    /* ny + 1 floats: the int64 indices after them start 8-byte aligned */
+    float *y = malloc(sizeof(float) * (size_t)(ny + 1) + sizeof(int64_t) * (size_t)ny +
                       sizeof(double) * (size_t)nx);
     CU_ASSERT_PTR_NOT_NULL_FATAL(y);
     int64_t *at = (int64_t *)(void *)(y + ny + (ny & 1));
@@ -293,6 +294,7 @@ static void test_max_pool_2x2(void)
     run_pool_case(2, 3, 6, 35, 2, 2, 0, 2, 5);   /* rows of 17 (8-wide steps), NaN */
     run_pool_case(1, 2, 8, 16, 2, 2, 0, 1, 0);   /* rows of exactly 8 */
     run_pool_case(4, 5, 12, 12, 2, 2, 0, 2, 7);  /* NaN */
+    run_pool_case(8, 16, 64, 64, 2, 2, 0, 2, 0); /* 2^19 inputs: over the threads */
     run_pool_case(1, 2, 6, 6, 2, 2, 0, 1, 2);    /* mostly NaN */
 }
 

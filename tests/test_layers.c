@@ -479,8 +479,9 @@ static void test_activations_large(void)
 {
     tc_error err = {{0}};
     tc_layer_check lc;
-    tc_shape in = S2(4, 25001);
-    int64_t n = 4 * 25001;
+    /* above LU_PARALLEL_MIN_CHEAP (2^19), the threshold of cheap layers */
+    tc_shape in = S2(4, 131073);
+    int64_t n = 4 * 131073;
     TCU_ASSERT_OK(make(&lc, "ReLU", NULL, 1, &in, 2, &err), &err);
     for (int64_t i = 0; i < n; i++) {
         lc.inputs[0].data[i] = (float)(i % 7) - 3.0f;
