@@ -63,7 +63,20 @@ static int64_t count_of(const tc_shape *s)
     return n;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TC_CHECK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TC_CHECK_ASAN 1
+#endif
+#endif
+#ifdef TC_CHECK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 /* 64-byte aligned, zeroed block of at least `bytes` (NULL for 0 bytes).
+ * Under AddressSanitizer the rounding slack is poisoned, so a layer that
+ * runs past its tensor by less than a vector is caught too.
  * Owner: the caller, free(). */
 static void *alloc64(size_t bytes, int *failed)
 {
@@ -79,6 +92,10 @@ static void *alloc64(size_t bytes, int *failed)
         *failed = 1;
     else
         memset(p, 0, rounded);
+#ifdef TC_CHECK_ASAN
+    if (p && rounded > bytes)
+        ASAN_POISON_MEMORY_REGION((char *)p + bytes, rounded - bytes);
+#endif
     return p;
 }
 
