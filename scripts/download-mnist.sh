@@ -140,6 +140,8 @@ done
 
 if [ "$failed" != 0 ]; then
     echo "$0: some MNIST files are missing or corrupt (see above)" >&2
+    echo "$0: with a copy of the four files elsewhere, run: $0 --from DIR $dest" >&2
+    echo "$0: (or point TINYCNN_DATA at that folder)" >&2
     exit 1
 fi
 echo "MNIST ready in $dest"
