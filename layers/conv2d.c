@@ -517,6 +517,19 @@ static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
 }
 #endif
 
+/* Unfolds images n0 .. n0+gn-1 side by side into cols, [CKK, gn*OHW] with
+ * a row stride of gn*OHW + ROW_SLACK, which it returns. Forward and
+ * backward both start a group with it (backward unfolds again rather than
+ * keep every group's columns). */
+static int64_t unfold_group(const job *j, float *cols, int64_t n0, int64_t gn)
+{
+    const geom *g = j->g;
+    int64_t ld = gn * g->ohw + ROW_SLACK;
+    for (int64_t i = 0; i < gn; i++)
+        im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
+    return ld;
+}
+
 static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
 {
     const job *j = arg;
@@ -537,9 +550,7 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
 #endif
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
-            int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;
-            for (int64_t i = 0; i < gn; i++)
-                im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
+            int64_t nn = gn * g->ohw, ld = unfold_group(j, cols, n0, gn);
             /* tmp [O, gn*OHW] = W [O, CKK] * cols [CKK, gn*OHW] */
             j->host->sgemm(0, 0, g->o, nn, g->ckk, 1.0f, j->w, g->ckk, cols, ld, 0.0f, tmp, nn);
             /* back to NCHW, adding the bias on the way */
@@ -623,9 +634,7 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
 #endif
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
-            int64_t nn = gn * g->ohw, ld = nn + ROW_SLACK;
-            for (int64_t i = 0; i < gn; i++)
-                im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
+            int64_t nn = gn * g->ohw, ld = unfold_group(j, cols, n0, gn);
             /* dys [O, gn*OHW]: the group's output gradient side by side */
             for (int64_t o = 0; o < g->o; o++) {
                 float *restrict row = dys + o * nn;

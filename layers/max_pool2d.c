@@ -183,6 +183,22 @@ static void row_2x2_scalar(const float *r0, const float *r1, int64_t i0, int64_t
     }
 }
 
+/* Backward of windows [i0, n) of such a row: each window's four pixels get
+ * the gradient at its argmax and 0 elsewhere (0 + g, so -0 reads +0 as the
+ * general path's accumulation into zeros gives). */
+static void row_2x2_back_scalar(float *d0, float *d1, int64_t i0, int64_t n, const float *dy,
+                                const int32_t *am, int32_t ia0, int32_t w)
+{
+    for (int64_t i = i0; i < n; i++) {
+        int32_t ia = ia0 + 2 * (int32_t)i;
+        float g = dy[i];
+        d0[2 * i] = am[i] == ia ? 0.0f + g : 0.0f;
+        d0[2 * i + 1] = am[i] == ia + 1 ? 0.0f + g : 0.0f;
+        d1[2 * i] = am[i] == ia + w ? 0.0f + g : 0.0f;
+        d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
+    }
+}
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 
@@ -271,14 +287,7 @@ static void row_2x2_back_sse(float *d0, float *d1, int64_t n, const float *dy,
         _mm_storeu_ps(d1 + 2 * i, _mm_unpacklo_ps(gc, gd));
         _mm_storeu_ps(d1 + 2 * i + 4, _mm_unpackhi_ps(gc, gd));
     }
-    for (; i < n; i++) {
-        int32_t ia = ia0 + 2 * (int32_t)i;
-        float g = dy[i];
-        d0[2 * i] = am[i] == ia ? 0.0f + g : 0.0f;
-        d0[2 * i + 1] = am[i] == ia + 1 ? 0.0f + g : 0.0f;
-        d1[2 * i] = am[i] == ia + w ? 0.0f + g : 0.0f;
-        d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
-    }
+    row_2x2_back_scalar(d0, d1, i, n, dy, am, ia0, w);
 }
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(TC_NO_CLONES)
 #include <immintrin.h>
@@ -416,14 +425,7 @@ static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, in
 static void row_2x2_back(float *d0, float *d1, int64_t n, const float *dy, const int32_t *am,
                          int32_t ia0, int32_t w)
 {
-    for (int64_t i = 0; i < n; i++) {
-        int32_t ia = ia0 + 2 * (int32_t)i;
-        float g = dy[i];
-        d0[2 * i] = am[i] == ia ? 0.0f + g : 0.0f;
-        d0[2 * i + 1] = am[i] == ia + 1 ? 0.0f + g : 0.0f;
-        d1[2 * i] = am[i] == ia + w ? 0.0f + g : 0.0f;
-        d1[2 * i + 1] = am[i] == ia + w + 1 ? 0.0f + g : 0.0f;
-    }
+    row_2x2_back_scalar(d0, d1, 0, n, dy, am, ia0, w);
 }
 
 static void pool_detect_cpu(void) {}

@@ -506,18 +506,10 @@ static void test_sigint(void)
     const char *log = tmp_path("interrupted.log");
     char limit[] = "3000", tl[] = "500", ep[] = "4";
     unlink(ck);
-    pid_t pid = fork();
+    char *argv[] = {BIN, "train", LENET, "--data", (char *)data_dir(), "--limit", limit,
+                    "--test-limit", tl, "--epochs", ep, "--threads", "2", "-o", (char *)ck, NULL};
+    pid_t pid = tcu_spawn_logged(log, argv);
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0)
-            _exit(127);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(BIN, BIN, "train", LENET, "--data", data_dir(), "--limit", limit, "--test-limit", tl,
-              "--epochs", ep, "--threads", "2", "-o", ck, (char *)NULL);
-        _exit(127);
-    }
     /* the first checkpoint appears (atomically) after epoch 1 */
     struct stat st;
     struct timespec nap = {0, 2000000};

@@ -231,19 +231,10 @@ static void test_sigterm_async(void)
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "async.ckpt"));
     snprintf(ref, sizeof ref, "%s", hu_path(tcu_tmpdir(), "async-ref.ckpt"));
     snprintf(log, sizeof log, "%s", hu_path(tcu_tmpdir(), "async.log"));
-    fflush(NULL);
-    pid_t pid = fork();
+    char *argv[] = {HU_BIN, "train", LENET, "--data", (char *)d, "--epochs", "2", "--batch-size",
+                    "4", "--threads", "2", "-o", ck, NULL};
+    pid_t pid = tcu_spawn_logged(log, argv);
     CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0)
-            _exit(127);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(HU_BIN, HU_BIN, "train", LENET, "--data", d, "--epochs", "2", "--batch-size", "4",
-              "--threads", "2", "-o", ck, (char *)NULL);
-        _exit(127);
-    }
     /* the "training ..." line is printed once the handlers are in place */
     struct timespec nap = {0, 5000000};
     int waited = 0;

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,4 +127,19 @@ int tcu_same_tensors(const char *a, const char *b, int quiet)
     tc_checkpoint_free(&ca);
     tc_checkpoint_free(&cb);
     return same;
+}
+
+int tcu_spawn_logged(const char *log, char *const argv[])
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return (int)pid;
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        _exit(127);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv);
+    _exit(127);
 }

@@ -35,6 +35,11 @@ const char *tcu_data_dir(void);
  * Fails the current test if either cannot be read. */
 int tcu_same_tensors(const char *a, const char *b, int quiet);
 
+/* Starts argv[0] with argv in a child process whose standard output and
+ * error go to the file `log` (truncated); returns its pid (waitpid is the
+ * caller's), or -1 if fork failed. For tests that signal a running runner. */
+int tcu_spawn_logged(const char *log, char *const argv[]);
+
 /* Relative error |a-b| / max(1, |a|, |b|). */
 double tcu_rel_err(double a, double b);
 
