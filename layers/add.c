@@ -3,41 +3,19 @@
  * identical shape (residual connections). Inputs are summed in input order,
  * so the result does not depend on the thread count.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
 #define ADD_MAX_INPUTS 16
 
-typedef struct add {
-    const tc_host *host;
-} add;
-
-static int add_create(const tc_host *host, const double *v, void **self, tc_error *err)
+/* No hyperparameters: no create/destroy, self is always NULL. */
+static int add_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                    int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)v;
-    add *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Add: out of memory");
-        return 1;
-    }
-    l->host = host;
-    *self = l;
-    return 0;
-}
-
-static void add_destroy(void *self)
-{
-    free(self);
-}
-
-static int add_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
-                    tc_error *err)
-{
-    add *l = self;
+    (void)self;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "Add", in, n_inputs, 2, ADD_MAX_INPUTS, err))
+    if (lu_check_inputs(host, "Add", in, n_inputs, 2, ADD_MAX_INPUTS, err))
         return 1;
     for (int i = 1; i < n_inputs; i++) {
         int same = in[i].ndim == in[0].ndim;
@@ -45,9 +23,9 @@ static int add_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
             same = in[i].dims[d] == in[0].dims[d];
         if (!same) {
             char a[LU_SHAPE_BUF], b[LU_SHAPE_BUF];
-            l->host->set_error(err, "Add needs inputs of identical shape: input 0 is %s, "
-                                    "input %d is %s", lu_shape_str(&in[0], a, sizeof a), i,
-                               lu_shape_str(&in[i], b, sizeof b));
+            host->set_error(err, "Add needs inputs of identical shape: input 0 is %s, "
+                                 "input %d is %s", lu_shape_str(&in[0], a, sizeof a), i,
+                            lu_shape_str(&in[i], b, sizeof b));
             return 1;
         }
     }
@@ -78,21 +56,21 @@ static void sum_chunk(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int add_forward(void *self, const tc_exec *x, tc_error *err)
+static int add_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    add *l = self;
+    (void)self;
     if (x->n_inputs < 2 || x->n_inputs > ADD_MAX_INPUTS) {
-        l->host->set_error(err, "Add takes 2 to %d inputs, got %d", ADD_MAX_INPUTS,
-                           x->n_inputs);
+        host->set_error(err, "Add takes 2 to %d inputs, got %d", ADD_MAX_INPUTS, x->n_inputs);
         return 1;
     }
     job j = {.n = x->n_inputs, .in = x->inputs, .out = x->output->data};
-    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), sum_chunk, &j);
+    lu_for(host, tc_shape_count(&x->inputs[0].shape), sum_chunk, &j);
     return 0;
 }
 
-static int add_backward(void *self, const tc_exec *x, tc_error *err)
+static int add_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     size_t bytes = sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape);
@@ -112,16 +90,16 @@ static const tc_layer_type add_type = {
     .max_inputs = ADD_MAX_INPUTS,
     .n_params = 0,
     .params = NULL,
-    .create = add_create,
-    .destroy = add_destroy,
+    .create = NULL,
+    .destroy = NULL,
     .plan = add_plan,
     .forward = add_forward,
     .backward = add_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(add)
 {
-    if (lu_check_host(host, err, "Add"))
+    if (tc_host_check(host, 0, "Add", err))
         return 1;
     return host->register_layer(ctx, &add_type);
 }

@@ -10,7 +10,6 @@
 #include "layer_util.h"
 
 typedef struct avg_pool2d {
-    const tc_host *host;
     int64_t kernel, stride, padding;
 } avg_pool2d;
 
@@ -32,7 +31,6 @@ static int avg_pool2d_create(const tc_host *host, const double *v, void **self, 
         host->set_error(err, "AvgPool2d: out of memory");
         return 1;
     }
-    m->host = host;
     m->kernel = (int64_t)v[0];
     m->stride = v[1] == 0.0 ? m->kernel : (int64_t)v[1];
     m->padding = (int64_t)v[2];
@@ -53,17 +51,19 @@ static int avg_pool2d_create(const tc_host *host, const double *v, void **self, 
     return 0;
 }
 
-static void avg_pool2d_destroy(void *self)
+static void avg_pool2d_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int pool_geom(const avg_pool2d *m, const tc_shape *in, geom *g, tc_error *err)
+static int pool_geom(const tc_host *host, const avg_pool2d *m, const tc_shape *in, geom *g,
+                     tc_error *err)
 {
     char buf[LU_SHAPE_BUF];
     if (in->ndim != 4) {
-        m->host->set_error(err, "AvgPool2d needs a 4-D input [batch, channels, height, width], "
-                                "got %s", lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "AvgPool2d needs a 4-D input [batch, channels, height, width], "
+                             "got %s", lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     memset(g, 0, sizeof *g);
@@ -77,36 +77,36 @@ static int pool_geom(const avg_pool2d *m, const tc_shape *in, geom *g, tc_error 
     int64_t ph, pw, out;
     if (__builtin_add_overflow(g->h, 2 * g->p, &ph) ||
         __builtin_add_overflow(g->w, 2 * g->p, &pw)) {
-        m->host->set_error(err, "AvgPool2d on input %s: padded size overflows",
-                           lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "AvgPool2d on input %s: padded size overflows",
+                        lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     if (g->k > ph || g->k > pw) {
-        m->host->set_error(err, "AvgPool2d kernel %lldx%lld is larger than the padded input "
-                                "%lldx%lld (input %s, padding %lld)",
-                           (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
-                           lu_shape_str(in, buf, sizeof buf), (long long)g->p);
+        host->set_error(err, "AvgPool2d kernel %lldx%lld is larger than the padded input "
+                             "%lldx%lld (input %s, padding %lld)",
+                        (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
+                        lu_shape_str(in, buf, sizeof buf), (long long)g->p);
         return 1;
     }
     g->oh = (ph - g->k) / g->s + 1;
     g->ow = (pw - g->k) / g->s + 1;
     if (lu_mul3(g->n, g->c, 1, &g->planes) || lu_mul3(g->h, g->w, 1, &g->hw) ||
         lu_mul3(g->oh, g->ow, 1, &g->ohw) || lu_mul3(g->planes, g->ohw, 1, &out)) {
-        m->host->set_error(err, "AvgPool2d on input %s: sizes overflow",
-                           lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "AvgPool2d on input %s: sizes overflow",
+                        lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     return 0;
 }
 
-static int avg_pool2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                           tc_plan *plan, tc_error *err)
+static int avg_pool2d_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                           int n_threads, tc_plan *plan, tc_error *err)
 {
     avg_pool2d *m = self;
     geom g;
     (void)n_threads;
-    if (lu_check_inputs(m->host, "AvgPool2d", in, n_inputs, 1, 1, err) ||
-        pool_geom(m, &in[0], &g, err))
+    if (lu_check_inputs(host, "AvgPool2d", in, n_inputs, 1, 1, err) ||
+        pool_geom(host, m, &in[0], &g, err))
         return 1;
     plan->output = (tc_shape){.ndim = 4, .dims = {g.n, g.c, g.oh, g.ow}};
     plan->n_weights = 0;
@@ -171,28 +171,28 @@ static void backward_planes(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int avg_pool2d_forward(void *self, const tc_exec *x, tc_error *err)
+static int avg_pool2d_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     avg_pool2d *m = self;
     geom g;
-    if (pool_geom(m, &x->inputs[0].shape, &g, err))
+    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
     job j = {.g = &g, .x = x->inputs[0].data, .y = x->output->data};
-    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN, forward_planes,
+    lu_for_work(host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN, forward_planes,
                 &j);
     return 0;
 }
 
-static int avg_pool2d_backward(void *self, const tc_exec *x, tc_error *err)
+static int avg_pool2d_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     avg_pool2d *m = self;
     geom g;
-    if (pool_geom(m, &x->inputs[0].shape, &g, err))
+    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     job j = {.g = &g, .dy = x->grad_output->data, .dx = x->grad_inputs[0].data};
-    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw * g.k * g.k), LU_PARALLEL_MIN,
+    lu_for_work(host, g.planes, g.planes * (g.hw + g.ohw * g.k * g.k), LU_PARALLEL_MIN,
                 backward_planes, &j);
     return 0;
 }
@@ -214,9 +214,9 @@ static const tc_layer_type avg_pool2d_type = {
     .backward = avg_pool2d_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(avg_pool2d)
 {
-    if (lu_check_host(host, err, "AvgPool2d"))
+    if (tc_host_check(host, 0, "AvgPool2d", err))
         return 1;
     return host->register_layer(ctx, &avg_pool2d_type);
 }

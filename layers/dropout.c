@@ -11,7 +11,6 @@
 #include "layer_util.h"
 
 typedef struct dropout {
-    const tc_host *host;
     double p;
 } dropout;
 
@@ -30,29 +29,29 @@ static int dropout_create(const tc_host *host, const double *v, void **self, tc_
         host->set_error(err, "Dropout: out of memory");
         return 1;
     }
-    l->host = host;
     l->p = v[0];
     *self = l;
     return 0;
 }
 
-static void dropout_destroy(void *self)
+static void dropout_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int dropout_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                        tc_plan *plan, tc_error *err)
+static int dropout_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                        int n_threads, tc_plan *plan, tc_error *err)
 {
-    dropout *l = self;
     int64_t n = 0;
+    (void)self;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "Dropout", in, n_inputs, 1, 1, err))
+    if (lu_check_inputs(host, "Dropout", in, n_inputs, 1, 1, err))
         return 1;
     if (lu_count(&in[0], &n) || lu_bytes(n, 1, &plan->saved_bytes)) {
         char buf[LU_SHAPE_BUF];
-        l->host->set_error(err, "Dropout on input %s: mask size overflows",
-                           lu_shape_str(&in[0], buf, sizeof buf));
+        host->set_error(err, "Dropout on input %s: mask size overflows",
+                        lu_shape_str(&in[0], buf, sizeof buf));
         return 1;
     }
     plan->output = in[0];
@@ -81,7 +80,7 @@ static int active(const dropout *l, const tc_exec *x)
     return x->training && l->p > 0.0;
 }
 
-static int dropout_forward(void *self, const tc_exec *x, tc_error *err)
+static int dropout_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     dropout *l = self;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
@@ -91,21 +90,21 @@ static int dropout_forward(void *self, const tc_exec *x, tc_error *err)
         return 0;
     }
     if (!x->rng || !x->saved || x->saved_bytes < (size_t)n) {
-        l->host->set_error(err, "Dropout in training needs a random stream and a %lld-byte "
-                                "saved buffer", (long long)n);
+        host->set_error(err, "Dropout in training needs a random stream and a %lld-byte "
+                             "saved buffer", (long long)n);
         return 1;
     }
     uint8_t *mask = x->saved;
     float p = (float)l->p;
     for (int64_t i = 0; i < n; i++)
-        mask[i] = l->host->rng_uniform(x->rng) >= p; /* keep with probability 1 - p */
+        mask[i] = host->rng_uniform(x->rng) >= p; /* keep with probability 1 - p */
     job j = {.in = x->inputs[0].data, .out = x->output->data, .mask = mask,
              .scale = (float)(1.0 / (1.0 - l->p))};
-    lu_for(l->host, n, apply_chunk, &j);
+    lu_for(host, n, apply_chunk, &j);
     return 0;
 }
 
-static int dropout_backward(void *self, const tc_exec *x, tc_error *err)
+static int dropout_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     dropout *l = self;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
@@ -117,12 +116,12 @@ static int dropout_backward(void *self, const tc_exec *x, tc_error *err)
         return 0;
     }
     if (!x->saved || x->saved_bytes < (size_t)n) {
-        l->host->set_error(err, "Dropout backward: the saved mask is missing");
+        host->set_error(err, "Dropout backward: the saved mask is missing");
         return 1;
     }
     job j = {.in = x->grad_output->data, .out = x->grad_inputs[0].data, .mask = x->saved,
              .scale = (float)(1.0 / (1.0 - l->p))};
-    lu_for(l->host, n, apply_chunk, &j);
+    lu_for(host, n, apply_chunk, &j);
     return 0;
 }
 
@@ -143,9 +142,9 @@ static const tc_layer_type dropout_type = {
     .backward = dropout_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(dropout)
 {
-    if (lu_check_host(host, err, "Dropout"))
+    if (tc_host_check(host, 0, "Dropout", err))
         return 1;
     return host->register_layer(ctx, &dropout_type);
 }

@@ -2,45 +2,23 @@
  * flatten.c - the Flatten layer plugin: [N, d1, d2, ...] -> [N, d1*d2*...].
  * The data is already contiguous, so forward and backward are copies.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
-typedef struct flatten {
-    const tc_host *host;
-} flatten;
-
-static int flatten_create(const tc_host *host, const double *v, void **self, tc_error *err)
+/* No hyperparameters: no create/destroy, self is always NULL. */
+static int flatten_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                        int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)v;
-    flatten *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Flatten: out of memory");
-        return 1;
-    }
-    l->host = host;
-    *self = l;
-    return 0;
-}
-
-static void flatten_destroy(void *self)
-{
-    free(self);
-}
-
-static int flatten_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                        tc_plan *plan, tc_error *err)
-{
-    flatten *l = self;
     char buf[LU_SHAPE_BUF];
     int64_t rest = 1;
+    (void)self;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "Flatten", in, n_inputs, 1, 1, err))
+    if (lu_check_inputs(host, "Flatten", in, n_inputs, 1, 1, err))
         return 1;
     if (in[0].ndim < 2) {
-        l->host->set_error(err, "Flatten needs an input [batch, ...] with at least 2 "
-                                "dimensions, got %s", lu_shape_str(&in[0], buf, sizeof buf));
+        host->set_error(err, "Flatten needs an input [batch, ...] with at least 2 "
+                             "dimensions, got %s", lu_shape_str(&in[0], buf, sizeof buf));
         return 1;
     }
     for (int i = 1; i < in[0].ndim; i++)
@@ -52,8 +30,9 @@ static int flatten_plan(void *self, const tc_shape *in, int n_inputs, int n_thre
     return 0;
 }
 
-static int flatten_forward(void *self, const tc_exec *x, tc_error *err)
+static int flatten_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     size_t bytes = sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape);
@@ -62,8 +41,9 @@ static int flatten_forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int flatten_backward(void *self, const tc_exec *x, tc_error *err)
+static int flatten_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     if (!x->grad_inputs || !x->grad_inputs[0].data)
@@ -84,16 +64,16 @@ static const tc_layer_type flatten_type = {
     .max_inputs = 1,
     .n_params = 0,
     .params = NULL,
-    .create = flatten_create,
-    .destroy = flatten_destroy,
+    .create = NULL,
+    .destroy = NULL,
     .plan = flatten_plan,
     .forward = flatten_forward,
     .backward = flatten_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(flatten)
 {
-    if (lu_check_host(host, err, "Flatten"))
+    if (tc_host_check(host, 0, "Flatten", err))
         return 1;
     return host->register_layer(ctx, &flatten_type);
 }

@@ -3,8 +3,10 @@
  *
  * Header-only on purpose: every plugin is still built only against
  * tinycnn/plugin.h and libc/libm and links nothing of the runtime; this file
- * just saves each layer from repeating the ABI check, shape printing and
- * overflow-checked sizes.
+ * just saves each layer from repeating input checks, shape printing and
+ * overflow-checked sizes. (The host check at the entry is plugin.h's
+ * tc_host_check.) Helpers that report errors or use the worker threads take
+ * the host table the callback was given.
  */
 #ifndef TC_LAYER_UTIL_H
 #define TC_LAYER_UTIL_H
@@ -33,23 +35,6 @@
  * a parallel region risks when another process holds a core (its share
  * waits for a scheduler time slice). */
 #define LU_PARALLEL_MIN_CHEAP (1 << 19)
-
-/* Refuses a host table this plugin cannot use. The message is written with
- * snprintf because a mismatched host's set_error cannot be trusted. */
-static inline int lu_check_host(const tc_host *host, tc_error *err, const char *plugin)
-{
-    if (!host || host->abi_version != TC_PLUGIN_ABI_VERSION ||
-        host->struct_size < offsetof(tc_host, reserved)) {
-        if (err)
-            snprintf(err->msg, sizeof err->msg,
-                     "%s plugin: host speaks plugin ABI version %u (table of %u bytes), "
-                     "this plugin needs version %u (at least %u bytes); rebuild it",
-                     plugin, host ? host->abi_version : 0u, host ? host->struct_size : 0u,
-                     TC_PLUGIN_ABI_VERSION, (unsigned)offsetof(tc_host, reserved));
-        return 1;
-    }
-    return 0;
-}
 
 /* Writes "[1,16,5,5]" into buf. */
 static inline const char *lu_shape_str(const tc_shape *s, char *buf, size_t cap)

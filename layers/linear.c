@@ -9,7 +9,6 @@
 #include "layer_util.h"
 
 typedef struct linear {
-    const tc_host *host;
     int64_t out_features;
     int bias;
 } linear;
@@ -26,7 +25,6 @@ static int linear_create(const tc_host *host, const double *v, void **self, tc_e
         host->set_error(err, "Linear: out of memory");
         return 1;
     }
-    l->host = host;
     l->out_features = (int64_t)v[0];
     l->bias = v[1] != 0.0;
     if (l->out_features < 1) {
@@ -38,40 +36,41 @@ static int linear_create(const tc_host *host, const double *v, void **self, tc_e
     return 0;
 }
 
-static void linear_destroy(void *self)
+static void linear_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int linear_shape(const linear *l, const tc_shape *in, int64_t *n, int64_t *f,
-                        tc_error *err)
+static int linear_shape(const tc_host *host, const linear *l, const tc_shape *in, int64_t *n,
+                        int64_t *f, tc_error *err)
 {
     char buf[LU_SHAPE_BUF];
     int64_t w;
     if (in->ndim != 2) {
-        l->host->set_error(err, "Linear needs a 2-D input [batch, features], got %s%s",
-                           lu_shape_str(in, buf, sizeof buf),
-                           in->ndim > 2 ? ": add a Flatten node before it" : "");
+        host->set_error(err, "Linear needs a 2-D input [batch, features], got %s%s",
+                        lu_shape_str(in, buf, sizeof buf),
+                        in->ndim > 2 ? ": add a Flatten node before it" : "");
         return 1;
     }
     *n = in->dims[0];
     *f = in->dims[1];
     if (lu_mul3(l->out_features, *f, 1, &w) || lu_mul3(l->out_features, *n, 1, &w)) {
-        l->host->set_error(err, "Linear with %lld outputs on input %s: sizes overflow",
-                           (long long)l->out_features, lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "Linear with %lld outputs on input %s: sizes overflow",
+                        (long long)l->out_features, lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     return 0;
 }
 
-static int linear_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                       tc_plan *plan, tc_error *err)
+static int linear_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                       int n_threads, tc_plan *plan, tc_error *err)
 {
     linear *l = self;
     int64_t n, f;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "Linear", in, n_inputs, 1, 1, err) ||
-        linear_shape(l, &in[0], &n, &f, err))
+    if (lu_check_inputs(host, "Linear", in, n_inputs, 1, 1, err) ||
+        linear_shape(host, l, &in[0], &n, &f, err))
         return 1;
     plan->output = (tc_shape){.ndim = 2, .dims = {n, l->out_features}};
     plan->n_weights = l->bias ? 2 : 1;
@@ -96,25 +95,25 @@ static int linear_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
     return 0;
 }
 
-static int check_exec(const linear *l, const tc_exec *x, int64_t *n, int64_t *f, tc_error *err)
+static int check_exec(const tc_host *host, const linear *l, const tc_exec *x, int64_t *n,
+                      int64_t *f, tc_error *err)
 {
     if (x->n_inputs != 1 || x->n_weights != (l->bias ? 2 : 1)) {
-        l->host->set_error(err, "Linear got %d inputs and %d weights, expected 1 and %d",
-                           x->n_inputs, x->n_weights, l->bias ? 2 : 1);
+        host->set_error(err, "Linear got %d inputs and %d weights, expected 1 and %d",
+                        x->n_inputs, x->n_weights, l->bias ? 2 : 1);
         return 1;
     }
-    return linear_shape(l, &x->inputs[0].shape, n, f, err);
+    return linear_shape(host, l, &x->inputs[0].shape, n, f, err);
 }
 
-static int linear_forward(void *self, const tc_exec *x, tc_error *err)
+static int linear_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     linear *l = self;
     int64_t n, f, o = l->out_features;
-    if (check_exec(l, x, &n, &f, err))
+    if (check_exec(host, l, x, &n, &f, err))
         return 1;
     float *y = x->output->data;
-    l->host->sgemm(0, 1, n, o, f, 1.0f, x->inputs[0].data, f, x->weights[0].data, f, 0.0f, y,
-                   o);
+    host->sgemm(0, 1, n, o, f, 1.0f, x->inputs[0].data, f, x->weights[0].data, f, 0.0f, y, o);
     if (l->bias) {
         const float *b = x->weights[1].data;
         for (int64_t i = 0; i < n; i++)
@@ -124,17 +123,17 @@ static int linear_forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int linear_backward(void *self, const tc_exec *x, tc_error *err)
+static int linear_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     linear *l = self;
     int64_t n, f, o = l->out_features;
-    if (check_exec(l, x, &n, &f, err))
+    if (check_exec(host, l, x, &n, &f, err))
         return 1;
     const float *dy = x->grad_output->data;
     /* dW [o, f] = dy^T [o, n] * x [n, f] */
     if (x->grad_weights[0].data)
-        l->host->sgemm(1, 0, o, f, n, 1.0f, dy, o, x->inputs[0].data, f, 0.0f,
-                       x->grad_weights[0].data, f);
+        host->sgemm(1, 0, o, f, n, 1.0f, dy, o, x->inputs[0].data, f, 0.0f,
+                    x->grad_weights[0].data, f);
     if (l->bias && x->grad_weights[1].data) {
         float *db = x->grad_weights[1].data;
         for (int64_t j = 0; j < o; j++) {
@@ -146,8 +145,8 @@ static int linear_backward(void *self, const tc_exec *x, tc_error *err)
     }
     /* dx [n, f] = dy [n, o] * W [o, f] */
     if (x->grad_inputs && x->grad_inputs[0].data)
-        l->host->sgemm(0, 0, n, f, o, 1.0f, dy, o, x->weights[0].data, f, 0.0f,
-                       x->grad_inputs[0].data, f);
+        host->sgemm(0, 0, n, f, o, 1.0f, dy, o, x->weights[0].data, f, 0.0f,
+                    x->grad_inputs[0].data, f);
     return 0;
 }
 
@@ -168,9 +167,9 @@ static const tc_layer_type linear_type = {
     .backward = linear_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(linear)
 {
-    if (lu_check_host(host, err, "Linear"))
+    if (tc_host_check(host, 0, "Linear", err))
         return 1;
     return host->register_layer(ctx, &linear_type);
 }

@@ -14,7 +14,6 @@
 #include "layer_util.h"
 
 typedef struct max_pool2d {
-    const tc_host *host;
     int64_t kernel, stride, padding;
 } max_pool2d;
 
@@ -37,7 +36,6 @@ static int max_pool2d_create(const tc_host *host, const double *v, void **self, 
         host->set_error(err, "MaxPool2d: out of memory");
         return 1;
     }
-    m->host = host;
     m->kernel = (int64_t)v[0];
     m->stride = v[1] == 0.0 ? m->kernel : (int64_t)v[1];
     m->padding = (int64_t)v[2];
@@ -58,17 +56,19 @@ static int max_pool2d_create(const tc_host *host, const double *v, void **self, 
     return 0;
 }
 
-static void max_pool2d_destroy(void *self)
+static void max_pool2d_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int pool_geom(const max_pool2d *m, const tc_shape *in, geom *g, tc_error *err)
+static int pool_geom(const tc_host *host, const max_pool2d *m, const tc_shape *in, geom *g,
+                     tc_error *err)
 {
     char buf[LU_SHAPE_BUF];
     if (in->ndim != 4) {
-        m->host->set_error(err, "MaxPool2d needs a 4-D input [batch, channels, height, width], "
-                                "got %s", lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "MaxPool2d needs a 4-D input [batch, channels, height, width], "
+                             "got %s", lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     memset(g, 0, sizeof *g);
@@ -82,15 +82,15 @@ static int pool_geom(const max_pool2d *m, const tc_shape *in, geom *g, tc_error 
     int64_t ph, pw, out;
     if (__builtin_add_overflow(g->h, 2 * g->p, &ph) ||
         __builtin_add_overflow(g->w, 2 * g->p, &pw)) {
-        m->host->set_error(err, "MaxPool2d on input %s: padded size overflows",
-                           lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "MaxPool2d on input %s: padded size overflows",
+                        lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     if (g->k > ph || g->k > pw) {
-        m->host->set_error(err, "MaxPool2d kernel %lldx%lld is larger than the padded input "
-                                "%lldx%lld (input %s, padding %lld)",
-                           (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
-                           lu_shape_str(in, buf, sizeof buf), (long long)g->p);
+        host->set_error(err, "MaxPool2d kernel %lldx%lld is larger than the padded input "
+                             "%lldx%lld (input %s, padding %lld)",
+                        (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
+                        lu_shape_str(in, buf, sizeof buf), (long long)g->p);
         return 1;
     }
     g->oh = (ph - g->k) / g->s + 1;
@@ -98,21 +98,21 @@ static int pool_geom(const max_pool2d *m, const tc_shape *in, geom *g, tc_error 
     if (lu_mul3(g->n, g->c, 1, &g->planes) || lu_mul3(g->h, g->w, 1, &g->hw) ||
         lu_mul3(g->oh, g->ow, 1, &g->ohw) || lu_mul3(g->planes, g->ohw, 1, &out) ||
         lu_bytes(out, sizeof(int32_t), &g->saved_bytes) || g->hw > INT32_MAX) {
-        m->host->set_error(err, "MaxPool2d on input %s: sizes overflow (a plane must have "
-                                "fewer than 2^31 pixels)", lu_shape_str(in, buf, sizeof buf));
+        host->set_error(err, "MaxPool2d on input %s: sizes overflow (a plane must have "
+                             "fewer than 2^31 pixels)", lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
     return 0;
 }
 
-static int max_pool2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                           tc_plan *plan, tc_error *err)
+static int max_pool2d_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                           int n_threads, tc_plan *plan, tc_error *err)
 {
     max_pool2d *m = self;
     geom g;
     (void)n_threads;
-    if (lu_check_inputs(m->host, "MaxPool2d", in, n_inputs, 1, 1, err) ||
-        pool_geom(m, &in[0], &g, err))
+    if (lu_check_inputs(host, "MaxPool2d", in, n_inputs, 1, 1, err) ||
+        pool_geom(host, m, &in[0], &g, err))
         return 1;
     plan->output = (tc_shape){.ndim = 4, .dims = {g.n, g.c, g.oh, g.ow}};
     plan->n_weights = 0;
@@ -293,7 +293,7 @@ static void row_2x2_back_sse(float *d0, float *d1, int64_t n, const float *dy,
 #include <immintrin.h>
 
 /* 1 when the CPU has AVX2: rows of 8+ windows then take the 8-wide steps
- * below. Set once by tc_plugin_init, read-only after. */
+ * below. Set once by the entry (TC_PLUGIN_DEFINE), read-only after. */
 static int pool_avx2;
 
 #define AVX2_FN static inline __attribute__((target("avx2"), always_inline))
@@ -488,36 +488,36 @@ static void backward_planes(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int max_pool2d_forward(void *self, const tc_exec *x, tc_error *err)
+static int max_pool2d_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     max_pool2d *m = self;
     geom g;
-    if (pool_geom(m, &x->inputs[0].shape, &g, err))
+    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
     job j = {.g = &g, .x = x->inputs[0].data, .y = x->output->data};
     if (x->saved && x->saved_bytes >= g.saved_bytes)
         j.arg = x->saved;
-    lu_for_work(m->host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN_CHEAP,
+    lu_for_work(host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN_CHEAP,
                 forward_planes, &j);
     return 0;
 }
 
-static int max_pool2d_backward(void *self, const tc_exec *x, tc_error *err)
+static int max_pool2d_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     max_pool2d *m = self;
     geom g;
-    if (pool_geom(m, &x->inputs[0].shape, &g, err))
+    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     if (!x->saved || x->saved_bytes < g.saved_bytes) {
-        m->host->set_error(err, "MaxPool2d backward: the saved argmax buffer is missing or "
-                                "smaller than the %zu bytes plan() asked for", g.saved_bytes);
+        host->set_error(err, "MaxPool2d backward: the saved argmax buffer is missing or "
+                             "smaller than the %zu bytes plan() asked for", g.saved_bytes);
         return 1;
     }
     job j = {.g = &g, .dy = x->grad_output->data, .dx = x->grad_inputs[0].data,
              .arg = x->saved};
-    lu_for_work(m->host, g.planes, g.planes * (g.hw + g.ohw), LU_PARALLEL_MIN_CHEAP,
+    lu_for_work(host, g.planes, g.planes * (g.hw + g.ohw), LU_PARALLEL_MIN_CHEAP,
                 backward_planes, &j);
     return 0;
 }
@@ -539,9 +539,9 @@ static const tc_layer_type max_pool2d_type = {
     .backward = max_pool2d_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(max_pool2d)
 {
-    if (lu_check_host(host, err, "MaxPool2d"))
+    if (tc_host_check(host, 0, "MaxPool2d", err))
         return 1;
     pool_detect_cpu();
     return host->register_layer(ctx, &max_pool2d_type);

@@ -5,39 +5,17 @@
  * nothing is saved. Large tensors are split over the worker threads.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
-typedef struct relu {
-    const tc_host *host;
-} relu;
-
-static int relu_create(const tc_host *host, const double *v, void **self, tc_error *err)
+/* No hyperparameters: no create/destroy, self is always NULL. */
+static int relu_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                     int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)v;
-    relu *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "ReLU: out of memory");
-        return 1;
-    }
-    l->host = host;
-    *self = l;
-    return 0;
-}
-
-static void relu_destroy(void *self)
-{
-    free(self);
-}
-
-static int relu_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                      tc_plan *plan, tc_error *err)
-{
-    relu *l = self;
+    (void)self;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "ReLU", in, n_inputs, 1, 1, err))
+    if (lu_check_inputs(host, "ReLU", in, n_inputs, 1, 1, err))
         return 1;
     plan->output = in[0];
     plan->n_weights = 0;
@@ -73,25 +51,25 @@ static void backward_chunk(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int relu_forward(void *self, const tc_exec *x, tc_error *err)
+static int relu_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    relu *l = self;
+    (void)self;
     (void)err;
     job j = {.x = x->inputs[0].data, .out = x->output->data};
     int64_t n = tc_shape_count(&x->inputs[0].shape);
-    lu_for_work(l->host, n, n, LU_PARALLEL_MIN_CHEAP, forward_chunk, &j);
+    lu_for_work(host, n, n, LU_PARALLEL_MIN_CHEAP, forward_chunk, &j);
     return 0;
 }
 
-static int relu_backward(void *self, const tc_exec *x, tc_error *err)
+static int relu_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    relu *l = self;
+    (void)self;
     (void)err;
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     job j = {.y = x->output->data, .dy = x->grad_output->data, .out = x->grad_inputs[0].data};
     int64_t n = tc_shape_count(&x->inputs[0].shape);
-    lu_for_work(l->host, n, n, LU_PARALLEL_MIN_CHEAP, backward_chunk, &j);
+    lu_for_work(host, n, n, LU_PARALLEL_MIN_CHEAP, backward_chunk, &j);
     return 0;
 }
 
@@ -105,16 +83,16 @@ static const tc_layer_type relu_type = {
     .max_inputs = 1,
     .n_params = 0,
     .params = NULL,
-    .create = relu_create,
-    .destroy = relu_destroy,
+    .create = NULL,
+    .destroy = NULL,
     .plan = relu_plan,
     .forward = relu_forward,
     .backward = relu_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(relu)
 {
-    if (lu_check_host(host, err, "ReLU"))
+    if (tc_host_check(host, 0, "ReLU", err))
         return 1;
     return host->register_layer(ctx, &relu_type);
 }

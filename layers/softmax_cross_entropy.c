@@ -8,44 +8,21 @@
  * gradient for the labels.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
-typedef struct softmax_ce {
-    const tc_host *host;
-} softmax_ce;
-
-static int softmax_ce_create(const tc_host *host, const double *v, void **self, tc_error *err)
-{
-    (void)v;
-    softmax_ce *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "SoftmaxCrossEntropy: out of memory");
-        return 1;
-    }
-    l->host = host;
-    *self = l;
-    return 0;
-}
-
-static void softmax_ce_destroy(void *self)
-{
-    free(self);
-}
-
-static int check_shapes(const softmax_ce *l, const tc_shape *in, int n_inputs, int64_t *n,
+static int check_shapes(const tc_host *host, const tc_shape *in, int n_inputs, int64_t *n,
                         int64_t *c, tc_error *err)
 {
     char a[LU_SHAPE_BUF], b[LU_SHAPE_BUF];
-    if (lu_check_inputs(l->host, "SoftmaxCrossEntropy", in, n_inputs, 2, 2, err))
+    if (lu_check_inputs(host, "SoftmaxCrossEntropy", in, n_inputs, 2, 2, err))
         return 1;
     if (in[0].ndim != 2) {
-        l->host->set_error(err, "SoftmaxCrossEntropy needs logits [batch, classes], got %s%s",
-                           lu_shape_str(&in[0], a, sizeof a),
-                           in[0].ndim > 2 ? ": add a Flatten node (and a Linear) before it"
-                                          : "");
+        host->set_error(err, "SoftmaxCrossEntropy needs logits [batch, classes], got %s%s",
+                        lu_shape_str(&in[0], a, sizeof a),
+                        in[0].ndim > 2 ? ": add a Flatten node (and a Linear) before it"
+                                       : "");
         return 1;
     }
     *n = in[0].dims[0];
@@ -53,26 +30,27 @@ static int check_shapes(const softmax_ce *l, const tc_shape *in, int n_inputs, i
     int label_ok = (in[1].ndim == 1 || (in[1].ndim == 2 && in[1].dims[1] == 1)) &&
                    in[1].dims[0] == *n;
     if (!label_ok) {
-        l->host->set_error(err, "SoftmaxCrossEntropy needs labels [batch] matching logits %s, "
-                                "got %s", lu_shape_str(&in[0], a, sizeof a),
-                           lu_shape_str(&in[1], b, sizeof b));
+        host->set_error(err, "SoftmaxCrossEntropy needs labels [batch] matching logits %s, "
+                             "got %s", lu_shape_str(&in[0], a, sizeof a),
+                        lu_shape_str(&in[1], b, sizeof b));
         return 1;
     }
     return 0;
 }
 
-static int softmax_ce_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                           tc_plan *plan, tc_error *err)
+/* No hyperparameters: no create/destroy, self is always NULL. */
+static int softmax_ce_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                           int n_threads, tc_plan *plan, tc_error *err)
 {
-    softmax_ce *l = self;
     int64_t n, c, nc;
+    (void)self;
     (void)n_threads;
-    if (check_shapes(l, in, n_inputs, &n, &c, err))
+    if (check_shapes(host, in, n_inputs, &n, &c, err))
         return 1;
     if (lu_mul3(n, c, 1, &nc) || lu_bytes(nc, sizeof(float), &plan->saved_bytes)) {
         char a[LU_SHAPE_BUF];
-        l->host->set_error(err, "SoftmaxCrossEntropy on logits %s: sizes overflow",
-                           lu_shape_str(&in[0], a, sizeof a));
+        host->set_error(err, "SoftmaxCrossEntropy on logits %s: sizes overflow",
+                        lu_shape_str(&in[0], a, sizeof a));
         return 1;
     }
     plan->output = (tc_shape){.ndim = 1, .dims = {1}};
@@ -83,31 +61,31 @@ static int softmax_ce_plan(void *self, const tc_shape *in, int n_inputs, int n_t
 
 /* The class index of sample i, or -1 (with err filled) when the label is not
  * an integer in [0, c). */
-static int64_t label_of(const softmax_ce *l, const float *labels, int64_t i, int64_t c,
+static int64_t label_of(const tc_host *host, const float *labels, int64_t i, int64_t c,
                         tc_error *err)
 {
     float v = labels[i];
     if (!(v >= 0.0f && v < (float)c) || v != floorf(v)) {
-        l->host->set_error(err, "SoftmaxCrossEntropy: label %g of sample %lld is not a class "
-                                "index in [0, %lld)", (double)v, (long long)i, (long long)c);
+        host->set_error(err, "SoftmaxCrossEntropy: label %g of sample %lld is not a class "
+                             "index in [0, %lld)", (double)v, (long long)i, (long long)c);
         return -1;
     }
     return (int64_t)v;
 }
 
-static int softmax_ce_forward(void *self, const tc_exec *x, tc_error *err)
+static int softmax_ce_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    softmax_ce *l = self;
     int64_t n, c;
     const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
-    if (check_shapes(l, shapes, x->n_inputs, &n, &c, err))
+    (void)self;
+    if (check_shapes(host, shapes, x->n_inputs, &n, &c, err))
         return 1;
     const float *z = x->inputs[0].data, *labels = x->inputs[1].data;
     float *prob = (x->saved && x->saved_bytes >= sizeof(float) * (size_t)(n * c)) ? x->saved
                                                                                     : NULL;
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t y = label_of(l, labels, i, c, err);
+        int64_t y = label_of(host, labels, i, c, err);
         if (y < 0)
             return 1;
         const float *zi = z + i * c;
@@ -126,12 +104,12 @@ static int softmax_ce_forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int softmax_ce_backward(void *self, const tc_exec *x, tc_error *err)
+static int softmax_ce_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    softmax_ce *l = self;
     int64_t n, c;
     const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
-    if (check_shapes(l, shapes, x->n_inputs, &n, &c, err))
+    (void)self;
+    if (check_shapes(host, shapes, x->n_inputs, &n, &c, err))
         return 1;
     if (!x->grad_inputs)
         return 0;
@@ -141,14 +119,14 @@ static int softmax_ce_backward(void *self, const tc_exec *x, tc_error *err)
     if (!dz)
         return 0;
     if (!x->saved || x->saved_bytes < sizeof(float) * (size_t)(n * c)) {
-        l->host->set_error(err, "SoftmaxCrossEntropy backward: the saved probabilities are "
-                                "missing");
+        host->set_error(err, "SoftmaxCrossEntropy backward: the saved probabilities are "
+                             "missing");
         return 1;
     }
     const float *prob = x->saved, *labels = x->inputs[1].data;
     float scale = (float)((double)x->grad_output->data[0] / (double)n);
     for (int64_t i = 0; i < n; i++) {
-        int64_t y = label_of(l, labels, i, c, err);
+        int64_t y = label_of(host, labels, i, c, err);
         if (y < 0)
             return 1;
         for (int64_t j = 0; j < c; j++)
@@ -167,16 +145,16 @@ static const tc_layer_type softmax_ce_type = {
     .max_inputs = 2,
     .n_params = 0,
     .params = NULL,
-    .create = softmax_ce_create,
-    .destroy = softmax_ce_destroy,
+    .create = NULL,
+    .destroy = NULL,
     .plan = softmax_ce_plan,
     .forward = softmax_ce_forward,
     .backward = softmax_ce_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(softmax_cross_entropy)
 {
-    if (lu_check_host(host, err, "SoftmaxCrossEntropy"))
+    if (tc_host_check(host, 0, "SoftmaxCrossEntropy", err))
         return 1;
     return host->register_layer(ctx, &softmax_ce_type);
 }

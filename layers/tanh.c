@@ -5,39 +5,17 @@
  * nothing is saved. Large tensors are split over the worker threads.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
-typedef struct tanh_layer {
-    const tc_host *host;
-} tanh_layer;
-
-static int tanh_layer_create(const tc_host *host, const double *v, void **self, tc_error *err)
+/* No hyperparameters: no create/destroy, self is always NULL. */
+static int tanh_layer_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                           int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)v;
-    tanh_layer *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Tanh: out of memory");
-        return 1;
-    }
-    l->host = host;
-    *self = l;
-    return 0;
-}
-
-static void tanh_layer_destroy(void *self)
-{
-    free(self);
-}
-
-static int tanh_layer_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                      tc_plan *plan, tc_error *err)
-{
-    tanh_layer *l = self;
+    (void)self;
     (void)n_threads;
-    if (lu_check_inputs(l->host, "Tanh", in, n_inputs, 1, 1, err))
+    if (lu_check_inputs(host, "Tanh", in, n_inputs, 1, 1, err))
         return 1;
     plan->output = in[0];
     plan->n_weights = 0;
@@ -71,23 +49,23 @@ static void backward_chunk(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int tanh_layer_forward(void *self, const tc_exec *x, tc_error *err)
+static int tanh_layer_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    tanh_layer *l = self;
+    (void)self;
     (void)err;
     job j = {.x = x->inputs[0].data, .out = x->output->data};
-    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), forward_chunk, &j);
+    lu_for(host, tc_shape_count(&x->inputs[0].shape), forward_chunk, &j);
     return 0;
 }
 
-static int tanh_layer_backward(void *self, const tc_exec *x, tc_error *err)
+static int tanh_layer_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    tanh_layer *l = self;
+    (void)self;
     (void)err;
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
     job j = {.y = x->output->data, .dy = x->grad_output->data, .out = x->grad_inputs[0].data};
-    lu_for(l->host, tc_shape_count(&x->inputs[0].shape), backward_chunk, &j);
+    lu_for(host, tc_shape_count(&x->inputs[0].shape), backward_chunk, &j);
     return 0;
 }
 
@@ -101,16 +79,16 @@ static const tc_layer_type tanh_layer_type = {
     .max_inputs = 1,
     .n_params = 0,
     .params = NULL,
-    .create = tanh_layer_create,
-    .destroy = tanh_layer_destroy,
+    .create = NULL,
+    .destroy = NULL,
     .plan = tanh_layer_plan,
     .forward = tanh_layer_forward,
     .backward = tanh_layer_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(tanh)
 {
-    if (lu_check_host(host, err, "Tanh"))
+    if (tc_host_check(host, 0, "Tanh", err))
         return 1;
     return host->register_layer(ctx, &tanh_layer_type);
 }

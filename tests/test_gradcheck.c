@@ -250,14 +250,16 @@ static int ts_create(const tc_host *host, const double *v, void **self, tc_error
     return 0;
 }
 
-static void ts_destroy(void *self)
+static void ts_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int ts_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
+static int ts_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
                    tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)n_threads;
     if (n_inputs != 1 || in[0].ndim != 2)
@@ -271,8 +273,9 @@ static int ts_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, 
     return 0;
 }
 
-static int ts_forward(void *self, const tc_exec *x, tc_error *err)
+static int ts_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     const test_scale *s = self;
     int64_t n = x->inputs[0].shape.dims[0], f = x->inputs[0].shape.dims[1];
     (void)err;
@@ -285,8 +288,9 @@ static int ts_forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int ts_backward(void *self, const tc_exec *x, tc_error *err)
+static int ts_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     const test_scale *s = self;
     int64_t n = x->inputs[0].shape.dims[0], f = x->inputs[0].shape.dims[1];
     const float *xd = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;

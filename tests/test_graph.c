@@ -28,9 +28,14 @@ static int scale_create(const tc_host *h, const double *v, void **self, tc_error
     *self = p;
     return 0;
 }
-static void scale_destroy(void *self) { free(self); }
-static int scale_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static void scale_destroy(const tc_host *host, void *self)
 {
+    (void)host;
+    free(self);
+}
+static int scale_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+{
+    (void)host;
     (void)n;
     (void)nt;
     (void)err;
@@ -43,8 +48,9 @@ static int scale_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p,
     p->weights[0].a = *(double *)self;
     return 0;
 }
-static int scale_fwd(void *self, const tc_exec *x, tc_error *err)
+static int scale_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     int64_t n = tc_shape_count(&x->output->shape);
@@ -52,8 +58,9 @@ static int scale_fwd(void *self, const tc_exec *x, tc_error *err)
         x->output->data[i] = x->weights[0].data[0] * x->inputs[0].data[i];
     return 0;
 }
-static int scale_bwd(void *self, const tc_exec *x, tc_error *err)
+static int scale_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     int64_t n = tc_shape_count(&x->output->shape);
@@ -68,11 +75,12 @@ static int scale_bwd(void *self, const tc_exec *x, tc_error *err)
 }
 static const tc_layer_type t_scale = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TScale", "y = w x", 0, 1, 1, 1,
-    scale_params, scale_create, scale_destroy, scale_plan, scale_fwd, scale_bwd, {0}};
+    scale_params, scale_create, scale_destroy, scale_plan, scale_fwd, scale_bwd, NULL, {0}};
 
 /* TAdd: y = a + b */
-static int add_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static int add_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)n;
     (void)nt;
@@ -80,8 +88,9 @@ static int add_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, t
     p->output = in[0];
     return 0;
 }
-static int add_fwd(void *self, const tc_exec *x, tc_error *err)
+static int add_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     int64_t n = tc_shape_count(&x->output->shape);
@@ -89,8 +98,9 @@ static int add_fwd(void *self, const tc_exec *x, tc_error *err)
         x->output->data[i] = x->inputs[0].data[i] + x->inputs[1].data[i];
     return 0;
 }
-static int add_bwd(void *self, const tc_exec *x, tc_error *err)
+static int add_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     int64_t n = tc_shape_count(&x->output->shape);
@@ -102,19 +112,21 @@ static int add_bwd(void *self, const tc_exec *x, tc_error *err)
 }
 static const tc_layer_type t_add = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TAdd", "a + b", 0, 2, 2, 0, NULL,
-    NULL, NULL, add_plan, add_fwd, add_bwd, {0}};
+    NULL, NULL, add_plan, add_fwd, add_bwd, NULL, {0}};
 
 /* TIdent: y = x */
-static int ident_fwd(void *self, const tc_exec *x, tc_error *err)
+static int ident_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     memcpy(x->output->data, x->inputs[0].data,
            sizeof(float) * (size_t)tc_shape_count(&x->output->shape));
     return 0;
 }
-static int ident_bwd(void *self, const tc_exec *x, tc_error *err)
+static int ident_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     if (x->grad_inputs[0].data)
@@ -124,12 +136,13 @@ static int ident_bwd(void *self, const tc_exec *x, tc_error *err)
 }
 static const tc_layer_type t_ident = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TIdent", "y = x", 0, 1, 1, 0, NULL,
-    NULL, NULL, add_plan, ident_fwd, ident_bwd, {0}};
+    NULL, NULL, add_plan, ident_fwd, ident_bwd, NULL, {0}};
 
 /* TLoss: loss = sum(x) (ignores the label); counts its forward calls. */
 static int loss_calls;
-static int loss_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static int loss_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)n;
     (void)nt;
@@ -139,8 +152,9 @@ static int loss_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, 
     p->output.dims[0] = 1;
     return 0;
 }
-static int loss_fwd(void *self, const tc_exec *x, tc_error *err)
+static int loss_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     loss_calls++;
@@ -151,8 +165,9 @@ static int loss_fwd(void *self, const tc_exec *x, tc_error *err)
     x->output->data[0] = s;
     return 0;
 }
-static int loss_bwd(void *self, const tc_exec *x, tc_error *err)
+static int loss_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
@@ -163,7 +178,7 @@ static int loss_bwd(void *self, const tc_exec *x, tc_error *err)
 }
 static const tc_layer_type t_loss = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TLoss", "sum", TC_LAYER_LOSS, 2, 2, 0, NULL,
-    NULL, NULL, loss_plan, loss_fwd, loss_bwd, {0}};
+    NULL, NULL, loss_plan, loss_fwd, loss_bwd, NULL, {0}};
 
 static tc_registry *test_registry(void)
 {

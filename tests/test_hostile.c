@@ -49,6 +49,16 @@
  * P7   PNG oversized (bytes after IEND)                    test_png                         path, "after the IEND"
  * P8   PNG with a damaged chunk CRC                        test_png                         path, "corrupt PNG"
  * P9   PNG path is a folder                                test_png                         path, "is a folder"
+ * D1   CIFAR-10 batch not a whole number of 3073-byte records test_cifar_files (train)     path, byte count
+ * D2   CIFAR-10 label 10                                   test_cifar_files                 path, record, byte offset
+ * D3   CIFAR-10 names file with 9 names                    test_cifar_files                 path, "9 class names"
+ * D4   CIFAR-10 training batch missing                     test_cifar_files                 path, "cannot open"
+ * D5   CIFAR-10 batch that is a FIFO (no writer)           test_cifar_files                 path, "is a FIFO"
+ * D6   CIFAR-10 for a 1x28x28 model                        test_cifar_files                 both shapes
+ * J1   JPEG truncated, in a class folder                   test_jpeg_folders (train)        path, "corrupt JPEG"
+ * J2   JPEG SOF 20000 x 20000                              test_jpeg_folders                path, "limit"
+ * J3   FIFO named pipe.jpg in a class folder               test_jpeg_folders                path, "is a FIFO"
+ * J4   JPEG of another size than the model's input         test_jpeg_folders                path, both sizes
  * C1   checkpoint truncated                                test_checkpoint_files (eval)     path, "truncated"
  * C2   checkpoint > 2 GiB (sparse)                         test_checkpoint_files            path, "too large"
  * C3   checkpoint with bytes after the checksum            test_checkpoint_files            path, "unexpected bytes"
@@ -68,7 +78,7 @@
  * G1   plugin layer whose forward() fails (train, predict)  test_plugin_forward_error        node, plugin's message
  * G2   plugin file that is not ELF; empty .so; empty folder test_plugin_files (--plugin-dir) path, "not a loadable"
  * G3   plugin without the entry symbol                     test_plugin_files                path, "no entry symbol"
- * G4   plugin built for an old ABI version                 test_plugin_files                path, "ABI version 0"
+ * G4   plugin built for an old ABI version                 test_plugin_files                path, "ABI version 1"
  * G5   plugin whose entry returns an error                 test_plugin_files                path, its message
  * G6   world-writable plugin file / folder                 test_plugin_unsafe               warning says why; not loaded
  * G7   group-writable (other group) / other owner (root)   test_plugin_unsafe               warning says why; not loaded
@@ -84,23 +94,27 @@
 #include <zlib.h>
 
 #include "hostile_util.h"
+#include "image_util.h"
 
 #define LENET TC_TEST_SOURCE_DIR "/models/lenet5.json"
 
 static const char *syn_data; /* synthetic 28x28 data, made once */
 static const char *empty_dir;
 
+/* Kept in buffers of their own: hu_mkdir's rotate among 8 and are reused. */
 static const char *data(void)
 {
+    static char buf[600];
     if (!syn_data)
-        syn_data = hu_synth_mnist("syn", 64, 32);
+        syn_data = strcpy(buf, hu_synth_mnist("syn", 64, 32));
     return syn_data;
 }
 
 static const char *nowhere(void)
 {
+    static char buf[600];
     if (!empty_dir)
-        empty_dir = hu_mkdir("empty");
+        empty_dir = strcpy(buf, hu_mkdir("empty"));
     return empty_dir;
 }
 
@@ -688,6 +702,196 @@ static void test_png(void)
     free(good);
 }
 
+/* ---- CIFAR-10 batches and JPEG folders, through `train --data` ------------ */
+
+enum { CIFAR_REC = 3073 };
+
+/* A batch of n CIFAR-10 records, labels i % 10 (or 10 at bad_at). */
+static void cifar_batch(const char *path, int n, int bad_at)
+{
+    uint8_t *b = calloc((size_t)n, CIFAR_REC);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    for (int i = 0; i < n; i++)
+        b[(size_t)i * CIFAR_REC] = (uint8_t)(i == bad_at ? 10 : i % 10);
+    hu_write(path, b, (size_t)n * CIFAR_REC);
+    free(b);
+}
+
+/* A CIFAR-10 folder of 2 records per batch, which the caller spoils. */
+static const char *cifar_dir(const char *name)
+{
+    const char *d = hu_mkdir(name);
+    char p[700];
+    for (int k = 1; k <= 5; k++) {
+        snprintf(p, sizeof p, "%s/data_batch_%d.bin", d, k);
+        cifar_batch(p, 2, -1);
+    }
+    cifar_batch(hu_path(d, "test_batch.bin"), 2, -1);
+    static const char names[] = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\n"
+                                "ship\ntruck\n";
+    hu_write(hu_path(d, "batches.meta.txt"), names, sizeof names - 1);
+    return d;
+}
+
+static hu_run train_model(const char *model, const char *dir)
+{
+    return hu_tinycnn("train %s --data %s --epochs 1 --quiet -o %s", model, dir,
+                      hu_path(tcu_tmpdir(), "data.ckpt"));
+}
+
+/* The tiny model with 3x32x32 inputs. */
+static const char *rgb_model(void)
+{
+    static char path[600];
+    if (!path[0]) {
+        char *m = hu_tiny_model(NULL, NULL), *at = strstr(m, "[1,28,28]");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+        memcpy(at, "[3,32,32]", 9);
+        snprintf(path, sizeof path, "%s", hu_path(tcu_tmpdir(), "tiny-rgb.json"));
+        hu_write(path, m, strlen(m));
+        free(m);
+    }
+    return path;
+}
+
+static const char *tiny_model(void)
+{
+    static char path[600];
+    if (!path[0]) {
+        char *m = hu_tiny_model(NULL, NULL);
+        snprintf(path, sizeof path, "%s", hu_path(tcu_tmpdir(), "tiny-gray.json"));
+        hu_write(path, m, strlen(m));
+        free(m);
+    }
+    return path;
+}
+
+static void test_cifar_files(void)
+{
+    const char *d = cifar_dir("cifar-good");
+    hu_run r = train_model(rgb_model(), d); /* the control: found and trained on */
+    CU_ASSERT_EQUAL(r.status, 0);
+    if (r.status != 0)
+        fprintf(stderr, "\n  %s\n", r.err);
+    hu_run_free(&r);
+
+    char p[700];
+    d = cifar_dir("cifar-size"); /* D1 */
+    snprintf(p, sizeof p, "%s/data_batch_2.bin", d);
+    uint8_t junk[2 * CIFAR_REC] = {0};
+    hu_write(p, junk, 2 * CIFAR_REC - 5);
+    r = train_model(rgb_model(), d);
+    HU_EXPECT_ERROR(r, p, "6141 bytes is not a whole number of 3073-byte records");
+    hu_run_free(&r);
+
+    d = cifar_dir("cifar-label"); /* D2 */
+    snprintf(p, sizeof p, "%s/test_batch.bin", d);
+    cifar_batch(p, 2, 1);
+    r = train_model(rgb_model(), d);
+    HU_EXPECT_ERROR(r, p, "record 1 (byte 3073) has label 10", "labels are 0..9");
+    hu_run_free(&r);
+
+    d = cifar_dir("cifar-names"); /* D3 */
+    snprintf(p, sizeof p, "%s/batches.meta.txt", d);
+    hu_write(p, "a\nb\nc\nd\ne\nf\ng\nh\ni\n", 18);
+    r = train_model(rgb_model(), d);
+    HU_EXPECT_ERROR(r, p, "9 class names, CIFAR-10 has 10");
+    hu_run_free(&r);
+
+    d = cifar_dir("cifar-missing"); /* D4 */
+    snprintf(p, sizeof p, "%s/data_batch_4.bin", d);
+    CU_ASSERT_FATAL(unlink(p) == 0);
+    r = train_model(rgb_model(), d);
+    HU_EXPECT_ERROR(r, p, "cannot open");
+    hu_run_free(&r);
+
+    d = cifar_dir("cifar-fifo"); /* D5: must not wait for a writer */
+    snprintf(p, sizeof p, "%s/test_batch.bin", d);
+    CU_ASSERT_FATAL(unlink(p) == 0 && mkfifo(p, 0644) == 0);
+    r = train_model(rgb_model(), d);
+    HU_EXPECT_ERROR(r, p, "is a FIFO, not a CIFAR-10 batch file");
+    hu_run_free(&r);
+
+    r = train_model(tiny_model(), cifar_dir("cifar-shape")); /* D6 */
+    HU_EXPECT_ERROR(r, "images are 3x32x32", "1x28x28 was asked for");
+    hu_run_free(&r);
+}
+
+/* dir/{train,test}/{cat,dog}/ with one good 28x28 JPEG each. */
+static const char *jpeg_dir(const char *name)
+{
+    const char *d = hu_mkdir(name);
+    static uint8_t px[3 * 28 * 28];
+    iu_noise(px, sizeof px, 1);
+    const char *split[2] = {"train", "test"}, *cls[2] = {"cat", "dog"};
+    char p[700];
+    for (int s = 0; s < 2; s++) {
+        snprintf(p, sizeof p, "%s/%s", d, split[s]);
+        iu_mkdir(p);
+        for (int c = 0; c < 2; c++) {
+            snprintf(p, sizeof p, "%s/%s/%s", d, split[s], cls[c]);
+            iu_mkdir(p);
+            snprintf(p, sizeof p, "%s/%s/%s/a.jpg", d, split[s], cls[c]);
+            iu_write_jpeg(p, 3, 28, 28, px, 90);
+        }
+    }
+    return d;
+}
+
+static void test_jpeg_folders(void)
+{
+    const char *d = jpeg_dir("jpeg-good");
+    hu_run r = train_model(tiny_model(), d); /* the control */
+    CU_ASSERT_EQUAL(r.status, 0);
+    if (r.status != 0)
+        fprintf(stderr, "\n  %s\n", r.err);
+    hu_run_free(&r);
+
+    char p[700];
+    size_t n = 0;
+    d = jpeg_dir("jpeg-cut"); /* J1 */
+    snprintf(p, sizeof p, "%s/train/dog/a.jpg", d);
+    char *whole = hu_slurp(p, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(whole);
+    hu_write(p, whole, n / 2);
+    r = train_model(tiny_model(), d);
+    HU_EXPECT_ERROR(r, p, "corrupt JPEG");
+    hu_run_free(&r);
+
+    d = jpeg_dir("jpeg-huge"); /* J2: 20000 x 20000 in the SOF header */
+    snprintf(p, sizeof p, "%s/test/cat/a.jpg", d);
+    int patched = 0;
+    for (size_t i = 2; i + 9 < n && !patched; i++)
+        if ((uint8_t)whole[i] == 0xFF && (uint8_t)whole[i + 1] == 0xC0) {
+            whole[i + 5] = (char)(20000 >> 8);
+            whole[i + 6] = (char)(20000 & 0xFF);
+            whole[i + 7] = (char)(20000 >> 8);
+            whole[i + 8] = (char)(20000 & 0xFF);
+            patched = 1;
+        }
+    CU_ASSERT_FATAL(patched);
+    hu_write(p, whole, n);
+    free(whole);
+    r = train_model(tiny_model(), d);
+    HU_EXPECT_ERROR(r, p, "image is 20000x20000", "16384x16384 limit");
+    hu_run_free(&r);
+
+    d = jpeg_dir("jpeg-fifo"); /* J3 */
+    snprintf(p, sizeof p, "%s/train/cat/pipe.jpg", d);
+    CU_ASSERT_FATAL(mkfifo(p, 0644) == 0);
+    r = train_model(tiny_model(), d);
+    HU_EXPECT_ERROR(r, p, "is a FIFO, not a regular file");
+    hu_run_free(&r);
+
+    d = jpeg_dir("jpeg-size"); /* J4 */
+    snprintf(p, sizeof p, "%s/train/cat/b.jpeg", d);
+    static uint8_t small[3 * 20 * 24];
+    iu_write_jpeg(p, 3, 20, 24, small, 90);
+    r = train_model(tiny_model(), d);
+    HU_EXPECT_ERROR(r, p, "image is 20x24 (height x width) but 28x28 was expected");
+    hu_run_free(&r);
+}
+
 /* ---- checkpoints ---------------------------------------------------------- */
 
 static hu_run eval(const char *ckpt)
@@ -1052,7 +1256,7 @@ static void test_plugin_files(void)
         const char *file, *needle;
     } rows[] = {
         {"bad_no_entry.so", "no entry symbol 'tc_plugin_init'"}, /* G3 */
-        {"bad_old_abi.so", "ABI version 0"},                     /* G4 */
+        {"bad_old_abi.so", "ABI version 1"},                     /* G4 */
         {"bad_init_fails.so", "needs host ABI version 99"},      /* G5 */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -1198,6 +1402,8 @@ int main(void)
         {"model graphs: deep nesting, cycles, 10,000 nodes, bad names", test_model_graphs},
         {"IDX files", test_idx},
         {"PNG files", test_png},
+        {"CIFAR-10 batches", test_cifar_files},
+        {"JPEG files in class folders", test_jpeg_folders},
         {"checkpoint files", test_checkpoint_files},
         {"checkpoints crafted by hand", test_checkpoint_crafted},
         {"NaN and Inf in checkpoints", test_checkpoint_values},

@@ -62,7 +62,8 @@ static void test_old_abi(void)
     tc_registry *reg = tc_registry_new();
     tc_error err = {{0}};
     TCU_ASSERT_FAILS_WITH(tc_registry_load_file(reg, p, &err), &err, p);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "ABI version 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "built for plugin ABI version 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "rebuild the plugin against the installed"));
     CU_ASSERT_PTR_NULL(tc_registry_find(reg, "OldAbi", NULL));
     tc_registry_free(reg);
 }

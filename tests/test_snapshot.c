@@ -29,10 +29,15 @@ static int dense_create(const tc_host *h, const double *v, void **self, tc_error
     return 0;
 }
 
-static void dense_destroy(void *self) { free(self); }
-
-static int dense_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static void dense_destroy(const tc_host *host, void *self)
 {
+    (void)host;
+    free(self);
+}
+
+static int dense_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+{
+    (void)host;
     (void)n;
     (void)nt;
     (void)err;
@@ -60,8 +65,9 @@ static int dense_plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p,
     return 0;
 }
 
-static int dense_fwd(void *self, const tc_exec *x, tc_error *err)
+static int dense_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)err;
     int64_t out = *(int64_t *)self, nb = x->output->shape.dims[0];
     int64_t fin = tc_shape_count(&x->inputs[0].shape) / nb;
@@ -75,8 +81,9 @@ static int dense_fwd(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int dense_bwd(void *self, const tc_exec *x, tc_error *err)
+static int dense_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)err;
     int64_t out = *(int64_t *)self, nb = x->output->shape.dims[0];
     int64_t fin = tc_shape_count(&x->inputs[0].shape) / nb;
@@ -99,7 +106,7 @@ static int dense_bwd(void *self, const tc_exec *x, tc_error *err)
 
 static const tc_layer_type t_dense = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TDense", "y = W x + b", 0, 1, 1, 1,
-    dense_params, dense_create, dense_destroy, dense_plan, dense_fwd, dense_bwd, {0}};
+    dense_params, dense_create, dense_destroy, dense_plan, dense_fwd, dense_bwd, NULL, {0}};
 
 static tc_registry *test_reg;
 

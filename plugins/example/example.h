@@ -5,7 +5,7 @@
 
 #include <tinycnn/plugin.h>
 
-extern const tc_layer_type example_leaky_relu_type;
+extern const tc_layer_type example_elu_type;
 extern const tc_layer_type example_scale_type;
 
 #endif

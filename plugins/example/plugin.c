@@ -1,26 +1,26 @@
 /*
  * plugin.c - the entry point of the example plugin. The runtime dlopen()s
- * example_layers.so, looks up the one exported symbol tc_plugin_init and
- * calls it with its table of host functions; we register our layer types.
- * One shared object may register any number of types.
+ * example_layers.so, looks up the exported symbol tc_plugin_init and calls
+ * it with its table of host functions; we register our layer types. One
+ * shared object may register any number of types.
+ *
+ * TC_PLUGIN_DEFINE(example_layers) defines tc_plugin_init_example_layers
+ * and the exported tc_plugin_init that calls it. Compiled with
+ * -DTC_PLUGIN_STATIC, only the former is defined, and a program linking
+ * these files registers them with
+ *     tc_registry_add_static(reg, tc_plugin_init_example_layers, "example_layers", &err);
  */
-#include <stdio.h>
-
 #include "example.h"
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(example_layers)
 {
-    /* A host of another ABI version may lay its table out differently, so
-     * its set_error cannot be trusted: write the message ourselves. */
-    if (!host || host->abi_version != TC_PLUGIN_ABI_VERSION ||
-        host->struct_size < offsetof(tc_host, reserved)) {
-        snprintf(err->msg, sizeof err->msg,
-                 "example_layers: built for plugin ABI version %u, the host speaks %u; rebuild "
-                 "the plugin against the installed tiny-cnn",
-                 TC_PLUGIN_ABI_VERSION, host ? host->abi_version : 0u);
+    /* Refuse a host of another major ABI version, or one older than the
+     * feature level we use (0: only what every 2.x host has). The message
+     * is written without the host's set_error, which a foreign table may
+     * not have where we expect it. */
+    if (tc_host_check(host, 0, "example_layers", err))
         return 1;
-    }
-    if (host->register_layer(ctx, &example_leaky_relu_type) != 0)
+    if (host->register_layer(ctx, &example_elu_type) != 0)
         return 1; /* the runtime has recorded why (e.g. a name clash) */
     return host->register_layer(ctx, &example_scale_type);
 }

@@ -14,7 +14,6 @@
 #include "example.h"
 
 typedef struct scale {
-    const tc_host *host; /* for set_error in plan() */
     int bias;
 } scale;
 
@@ -29,14 +28,14 @@ static int scale_create(const tc_host *host, const double *values, void **self, 
         host->set_error(err, "Scale: out of memory");
         return 1;
     }
-    l->host = host;
     l->bias = values[0] != 0.0;
     *self = l;
     return 0;
 }
 
-static void scale_destroy(void *self)
+static void scale_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
@@ -50,15 +49,15 @@ static void geometry(const tc_shape *s, int64_t *batch, int64_t *channels, int64
         *inner *= s->dims[d];
 }
 
-static int scale_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                      tc_plan *plan, tc_error *err)
+static int scale_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                      int n_threads, tc_plan *plan, tc_error *err)
 {
     scale *l = self;
     (void)n_inputs;
     (void)n_threads;
     if (in[0].ndim < 2) {
-        l->host->set_error(err, "Scale needs an input [batch, channels, ...], got %d "
-                                "dimension%s", in[0].ndim, in[0].ndim == 1 ? "" : "s");
+        host->set_error(err, "Scale needs an input [batch, channels, ...], got %d "
+                             "dimension%s", in[0].ndim, in[0].ndim == 1 ? "" : "s");
         return 1;
     }
     plan->output = in[0];
@@ -81,10 +80,11 @@ static int scale_plan(void *self, const tc_shape *in, int n_inputs, int n_thread
     return 0;
 }
 
-static int scale_forward(void *self, const tc_exec *x, tc_error *err)
+static int scale_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     const scale *l = self;
     int64_t n, c, m;
+    (void)host;
     (void)err;
     geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *w = x->weights[0].data;
@@ -103,10 +103,11 @@ static int scale_forward(void *self, const tc_exec *x, tc_error *err)
 /* dx = weight[c] * dy; dweight[c] = sum over n, i of dy * x; dbias[c] = sum
  * of dy. Sums run in double, in a fixed order, so results do not depend on
  * anything but the inputs. */
-static int scale_backward(void *self, const tc_exec *x, tc_error *err)
+static int scale_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     const scale *l = self;
     int64_t n, c, m;
+    (void)host;
     (void)err;
     geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;

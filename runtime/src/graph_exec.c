@@ -70,6 +70,21 @@ tc_weight *tc_graph_weight(tc_graph *g, int i)
     return i >= 0 && i < g->n_weights ? &g->weights[i] : NULL;
 }
 
+int tc_graph_n_states(const tc_graph *g) { return g->n_states; }
+
+tc_weight *tc_graph_state(tc_graph *g, int i)
+{
+    return i >= 0 && i < g->n_states ? &g->states[i] : NULL;
+}
+
+tc_weight *tc_graph_find_state(tc_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_states; i++)
+        if (strcmp(g->states[i].name, name) == 0)
+            return &g->states[i];
+    return NULL;
+}
+
 tc_weight *tc_graph_find_weight(tc_graph *g, const char *name)
 {
     for (int i = 0; i < g->n_weights; i++)
@@ -110,9 +125,24 @@ float tc_graph_loss(const tc_graph *g)
 
 void tc_graph_set_seed(tc_graph *g, uint64_t seed) { g->seed = seed; }
 
+static void init_states(tc_graph *g)
+{
+    for (int k = 0; k < g->n_nodes; k++) {
+        const tc_node *nd = &g->nodes[k];
+        for (int s = 0; s < nd->n_state; s++) {
+            tc_weight *st = &g->states[nd->first_state + s];
+            int64_t n = tc_shape_count(&st->value.shape);
+            float v = (float)nd->plan1.state[s].init_value;
+            for (int64_t i = 0; i < n; i++)
+                st->value.data[i] = v;
+        }
+    }
+}
+
 void tc_graph_init_weights(tc_graph *g, uint64_t seed)
 {
     g->seed = seed;
+    init_states(g);
     for (int k = 0; k < g->n_nodes; k++) {
         tc_node *nd = &g->nodes[k];
         for (int w = 0; w < nd->n_weights; w++) {
@@ -204,6 +234,9 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
     if (training && g->loss_node < 0)
         return tc_error_set(err, "%s: the model names no \"loss\" node, so it cannot be trained",
                             g->origin);
+    if (training && g->borrowed_tensors) /* others read them meanwhile */
+        return tc_error_set(err, "%s: an inference copy sharing its weights cannot be trained",
+                            g->origin);
     int threads = tc_get_threads();
     if (batch == g->batch && training <= g->prepared_training && threads == g->planned_threads)
         return 0;
@@ -229,9 +262,17 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
             continue;
         if (tc_graph_plan_node(g, nd, 0, &nd->plan, err))
             return 1;
-        if (nd->plan.n_weights != nd->plan1.n_weights)
-            return tc_error_set(err, "%s: node '%s' (%s): the number of weights changed with "
-                                     "the batch size", g->origin, nd->name, nd->type->name);
+        if (nd->plan.n_weights != nd->plan1.n_weights || nd->plan.n_state != nd->plan1.n_state)
+            return tc_error_set(err, "%s: node '%s' (%s): the number of weights or state "
+                                     "tensors changed with the batch size", g->origin, nd->name,
+                                nd->type->name);
+        for (int w = 0; w < nd->plan.n_state; w++) {
+            const tc_shape *a = &nd->plan.state[w].shape, *b = &nd->plan1.state[w].shape;
+            if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
+                return tc_error_set(err, "%s: node '%s' (%s): state '%s' changed shape with "
+                                         "the batch size", g->origin, nd->name, nd->type->name,
+                                    nd->plan.state[w].name);
+        }
         for (int w = 0; w < nd->plan.n_weights; w++) {
             const tc_shape *a = &nd->plan.weights[w].shape, *b = &nd->plan1.weights[w].shape;
             if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
@@ -306,7 +347,7 @@ static double now_seconds(void)
 }
 
 static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_tensor *out,
-                      tc_tensor *wts, tc_rng *rng, int training)
+                      tc_tensor *wts, tc_tensor *sts, tc_rng *rng, int training)
 {
     for (int j = 0; j < nd->n_inputs; j++) {
         const tc_value *v = &g->values[nd->inputs[j]];
@@ -332,6 +373,10 @@ static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_t
     x->saved_bytes = nd->plan.saved_bytes;
     x->n_threads = g->planned_threads;
     x->rng = rng;
+    for (int s = 0; s < nd->n_state; s++)
+        sts[s] = g->states[nd->first_state + s].value;
+    x->n_state = nd->n_state;
+    x->state = sts;
 }
 
 int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
@@ -339,7 +384,7 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
     if (g->batch == 0 || (training && !g->prepared_training))
         return tc_error_set(err, "%s: call tc_graph_prepare(%s) before the %s pass", g->origin,
                             training ? "training" : "inference", training ? "training" : "forward");
-    tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS];
+    tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS], sts[TC_MAX_STATE];
     for (int k = 0; k < g->n_nodes; k++) {
         tc_node *nd = &g->nodes[k];
         if (!node_active(nd, training))
@@ -347,10 +392,10 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         tc_rng rng;
         tc_rng_seed(&rng, g->seed, nd->name, "step", step);
         tc_exec x;
-        fill_exec(g, nd, &x, ins, &out, wts, &rng, training);
+        fill_exec(g, nd, &x, ins, &out, wts, sts, &rng, training);
         tc_error local = {{0}};
         double t0 = g->profiling ? now_seconds() : 0;
-        int rc = nd->type->forward(nd->self, &x, &local);
+        int rc = nd->type->forward(tc_host_table(), nd->self, &x, &local);
         if (g->profiling) {
             nd->fwd_seconds += now_seconds() - t0;
             nd->calls++;
@@ -376,7 +421,8 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
     for (int i = 0; i < g->n_values; i++)
         g->values[i].grad_set = 0;
     tc_value *lv = &g->values[g->n_inputs + g->loss_node];
-    tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS], gins[64], gws[TC_MAX_WEIGHTS], gout;
+    tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS], sts[TC_MAX_STATE], gins[64],
+        gws[TC_MAX_WEIGHTS], gout;
     int pending[64];
     for (int k = g->n_nodes - 1; k >= 0; k--) {
         tc_node *nd = &g->nodes[k];
@@ -396,7 +442,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
             return tc_error_set(err, "%s: node '%s' (%s) has no backward(); it cannot be trained "
                                      "through", g->origin, nd->name, nd->type->name);
         tc_exec x;
-        fill_exec(g, nd, &x, ins, &out, wts, NULL, 1);
+        fill_exec(g, nd, &x, ins, &out, wts, sts, NULL, 1);
         gout.data = is_loss ? &g->one : v->grad;
         gout.shape = v->shape;
         x.grad_output = &gout;
@@ -427,7 +473,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
         x.grad_weights = gws;
         tc_error local = {{0}};
         double t0 = g->profiling ? now_seconds() : 0;
-        int rc = nd->type->backward(nd->self, &x, &local);
+        int rc = nd->type->backward(tc_host_table(), nd->self, &x, &local);
         if (g->profiling)
             nd->bwd_seconds += now_seconds() - t0;
         if (rc != 0)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "tinycnn/graph.h"
+#include "tinycnn/train.h" /* tc_train_defaults, held by value */
 
 /* A value is a graph input or a node output; node i produces value
  * n_inputs + i. Buffers are owned by the graph and only grow. */
@@ -33,6 +34,8 @@ typedef struct tc_node {
     tc_plan plan;         /* at the prepared batch */
     int first_weight;
     int n_weights;
+    int first_state;      /* into tc_graph.states */
+    int n_state;
     int needed;           /* the output depends on it (inference runs it) */
     int file_index;       /* position in the file, for messages */
     void *saved;
@@ -46,7 +49,6 @@ struct tc_graph {
     char *json_text;
     char *name;
     tc_train_defaults defaults;
-    unsigned defaults_set;
 
     int n_inputs;
     tc_input_info *inputs;
@@ -62,6 +64,9 @@ struct tc_graph {
     int n_weights;
     tc_weight *weights;
     char **weight_names;
+    int n_states;         /* persistent layer state: no gradient, no optimiser */
+    tc_weight *states;
+    char **state_names;
 
     uint64_t seed;
     int batch;
@@ -69,6 +74,7 @@ struct tc_graph {
     int planned_threads;
     tc_tensor output_view;
     int profiling;
+    int borrowed_tensors; /* weights and state belong to another graph */
 
     void *workspace;
     size_t workspace_cap;
@@ -79,5 +85,11 @@ struct tc_graph {
 
 /* Frees what a node owns. */
 void tc_node_release(tc_node *n);
+
+/* Makes g use src's weight and state buffers in place of its own (freed):
+ * for inference contexts (model.c) that share one read-only copy. Both must
+ * come from the same model text (checked: names and shapes). g then never
+ * frees them, refuses a training batch, and must be freed before src. */
+int tc_graph_share_tensors(tc_graph *g, const tc_graph *src, tc_error *err);
 
 #endif

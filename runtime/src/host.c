@@ -27,6 +27,7 @@ static const tc_host host_table = {
     .parallel_for = tc_parallel_for,
     .rng_uniform = tc_rng_uniform,
     .rng_normal = tc_rng_normal,
+    .level = TC_HOST_LEVEL,
 };
 
 const tc_host *tc_host_table(void)

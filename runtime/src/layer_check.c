@@ -116,6 +116,25 @@ static void poison(void *p, size_t bytes)
         memset(p, 0xff, bytes); /* all-ones bytes read as NaN floats */
 }
 
+/* Fills scratch with lc->scratch_poison, repeated (a byte tail gets its
+ * leading bytes). */
+static void poison_scratch(const tc_layer_check *lc, void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    unsigned char pat[4], *b = p;
+    memcpy(pat, &lc->scratch_poison, sizeof pat);
+    if (pat[0] == pat[1] && pat[0] == pat[2] && pat[0] == pat[3]) {
+        memset(p, pat[0], bytes);
+        return;
+    }
+    size_t i = 0;
+    for (; i + 4 <= bytes; i += 4)
+        memcpy(b + i, pat, 4);
+    for (; i < bytes; i++)
+        b[i] = pat[i & 3];
+}
+
 /* ---- parameters --------------------------------------------------------- */
 
 void tc_layer_check_defaults(const tc_layer_type *type, double *values)
@@ -157,11 +176,37 @@ static int check_params(const tc_layer_type *type, const double *values, tc_erro
 
 /* ---- create / free ------------------------------------------------------ */
 
+/* State declarations: count, names unique among weights and state, shapes. */
+static int check_state_decls(const tc_plan *plan, tc_error *err)
+{
+    if (plan->n_state < 0 || plan->n_state > TC_MAX_STATE)
+        return tc_error_set(err, "plan() declared %d state tensors (0..%d allowed)",
+                            plan->n_state, TC_MAX_STATE);
+    for (int i = 0; i < plan->n_state; i++) {
+        const tc_state_decl *d = &plan->state[i];
+        if (!d->name || !d->name[0])
+            return tc_error_set(err, "plan() declared state tensor %d without a name", i);
+        for (int j = 0; j < i; j++)
+            if (strcmp(plan->state[j].name, d->name) == 0)
+                return tc_error_set(err, "plan() declared state '%s' twice", d->name);
+        for (int j = 0; j < plan->n_weights; j++)
+            if (strcmp(plan->weights[j].name, d->name) == 0)
+                return tc_error_set(err, "plan() declared '%s' as a weight and as state",
+                                    d->name);
+        if (count_of(&d->shape) < 0)
+            return tc_error_set(err, "plan() gave state '%s' a malformed shape", d->name);
+        if (!isfinite(d->init_value))
+            return tc_error_set(err, "plan() gave state '%s' the initial value %g", d->name,
+                                d->init_value);
+    }
+    return 0;
+}
+
 static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, tc_error *err)
 {
     memset(plan, 0, sizeof *plan);
     plan->struct_size = sizeof *plan;
-    if (lc->type->plan(lc->self, inputs, lc->n_inputs, lc->n_threads, plan, err))
+    if (lc->type->plan(lc->host, lc->self, inputs, lc->n_inputs, lc->n_threads, plan, err))
         return 1;
     if (plan->n_weights < 0 || plan->n_weights > TC_MAX_WEIGHTS)
         return tc_error_set(err, "plan() declared %d weights (0..%d allowed)", plan->n_weights,
@@ -181,7 +226,7 @@ static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, t
         if (count_of(&w->shape) < 0)
             return tc_error_set(err, "plan() gave weight '%s' a malformed shape", w->name);
     }
-    return 0;
+    return check_state_decls(plan, err);
 }
 
 static int same_shape(const tc_shape *a, const tc_shape *b)
@@ -216,6 +261,15 @@ static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error
             !same_shape(&plan1.weights[i].shape, &lc->plan.weights[i].shape))
             return tc_error_set(err, "%s: plan: weight %d ('%s') changes with the batch size",
                                 lc->type->name, i, lc->plan.weights[i].name);
+    if (plan1.n_state != lc->plan.n_state)
+        return tc_error_set(err, "%s: plan: the number of state tensors depends on the batch "
+                                 "size (%d at batch 1, %d at batch %lld)", lc->type->name,
+                            plan1.n_state, lc->plan.n_state, (long long)inputs[0].dims[0]);
+    for (int i = 0; i < plan1.n_state; i++)
+        if (strcmp(plan1.state[i].name, lc->plan.state[i].name) != 0 ||
+            !same_shape(&plan1.state[i].shape, &lc->plan.state[i].shape))
+            return tc_error_set(err, "%s: plan: state %d ('%s') changes with the batch size",
+                                lc->type->name, i, lc->plan.state[i].name);
     if ((lc->type->flags & TC_LAYER_LOSS) &&
         (lc->plan.output.ndim != 1 || lc->plan.output.dims[0] != 1))
         return tc_error_set(err, "%s: plan: a loss layer must output shape [1]",
@@ -228,7 +282,7 @@ void tc_layer_check_free(tc_layer_check *lc)
     if (!lc)
         return;
     if (lc->self && lc->type && lc->type->destroy)
-        lc->type->destroy(lc->self);
+        lc->type->destroy(lc->host, lc->self);
     for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++) {
         free(lc->inputs[i].data);
         free(lc->grad_inputs[i].data);
@@ -237,6 +291,8 @@ void tc_layer_check_free(tc_layer_check *lc)
         free(lc->weights[i].data);
         free(lc->grad_weights[i].data);
     }
+    for (int i = 0; i < TC_MAX_STATE; i++)
+        free(lc->state[i].data);
     free(lc->output.data);
     free(lc->grad_output.data);
     free(lc->workspace);
@@ -267,6 +323,7 @@ int tc_layer_check_create(tc_layer_check *lc, const tc_layer_type *type, const d
     lc->n_inputs = n_inputs;
     lc->n_threads = n_threads > 0 ? n_threads : tc_get_threads();
     lc->training = 1;
+    lc->scratch_poison = 0xffffffffu;
     if (type->create && type->create(lc->host, values, &lc->self, err)) {
         lc->self = NULL;
         tc_layer_check_free(lc);
@@ -292,6 +349,12 @@ int tc_layer_check_create(tc_layer_check *lc, const tc_layer_type *type, const d
         lc->grad_weights[i].shape = lc->plan.weights[i].shape;
         failed |= alloc_tensor(&lc->weights[i]) || alloc_tensor(&lc->grad_weights[i]);
     }
+    for (int i = 0; i < lc->plan.n_state; i++) {
+        lc->state[i].shape = lc->plan.state[i].shape;
+        failed |= alloc_tensor(&lc->state[i]);
+    }
+    if (!failed)
+        tc_layer_check_reset_state(lc);
     lc->workspace_bytes = lc->plan.workspace_bytes;
     lc->saved_bytes = lc->plan.saved_bytes;
     lc->workspace = alloc64(lc->workspace_bytes, &failed);
@@ -321,6 +384,23 @@ tc_tensor *tc_layer_check_grad_weight(tc_layer_check *lc, const char *name)
     return NULL;
 }
 
+tc_tensor *tc_layer_check_state(tc_layer_check *lc, const char *name)
+{
+    for (int i = 0; i < lc->plan.n_state; i++)
+        if (strcmp(lc->plan.state[i].name, name) == 0)
+            return &lc->state[i];
+    return NULL;
+}
+
+void tc_layer_check_reset_state(tc_layer_check *lc)
+{
+    for (int i = 0; i < lc->plan.n_state; i++) {
+        int64_t n = count_of(&lc->state[i].shape);
+        for (int64_t k = 0; k < n; k++)
+            lc->state[i].data[k] = (float)lc->plan.state[i].init_value;
+    }
+}
+
 /* ---- running ------------------------------------------------------------ */
 
 static void make_exec(tc_layer_check *lc, tc_exec *x)
@@ -339,6 +419,8 @@ static void make_exec(tc_layer_check *lc, tc_exec *x)
     x->saved_bytes = lc->saved_bytes;
     x->n_threads = lc->n_threads;
     x->rng = &lc->rng;
+    x->n_state = lc->plan.n_state;
+    x->state = lc->state;
 }
 
 int tc_layer_check_forward(tc_layer_check *lc, tc_error *err)
@@ -346,9 +428,9 @@ int tc_layer_check_forward(tc_layer_check *lc, tc_error *err)
     tc_exec x;
     make_exec(lc, &x);
     lc->rng = lc->rng_start;
-    poison(lc->workspace, lc->workspace_bytes);
-    poison(lc->saved, lc->saved_bytes);
-    if (lc->type->forward(lc->self, &x, err))
+    poison_scratch(lc, lc->workspace, lc->workspace_bytes);
+    poison_scratch(lc, lc->saved, lc->saved_bytes);
+    if (lc->type->forward(lc->host, lc->self, &x, err))
         return tc_error_prefix(err, "%s: forward", lc->type->name);
     return 0;
 }
@@ -368,8 +450,9 @@ int tc_layer_check_backward(tc_layer_check *lc, tc_error *err)
     x.grad_output = &lc->grad_output;
     x.grad_inputs = gin;
     x.grad_weights = lc->grad_weights;
-    poison(lc->workspace, lc->workspace_bytes);
-    if (lc->type->backward(lc->self, &x, err))
+    x.rng = NULL; /* as in a graph: no stream in backward */
+    poison_scratch(lc, lc->workspace, lc->workspace_bytes);
+    if (lc->type->backward(lc->host, lc->self, &x, err))
         return tc_error_prefix(err, "%s: backward", lc->type->name);
     return 0;
 }
@@ -541,9 +624,13 @@ int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
     float *in_copy[TC_LAYER_CHECK_MAX_INPUTS] = {0};
     float *analytic[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS] = {0};
     float *out0 = NULL, *r_copy = NULL;
+    float *state_copy[TC_MAX_STATE] = {0};
 
     for (int i = 0; i < lc->n_inputs; i++)
         if (!(in_copy[i] = dup_data(&lc->inputs[i])))
+            goto oom;
+    for (int i = 0; i < lc->plan.n_state; i++)
+        if (!(state_copy[i] = dup_data(&lc->state[i])))
             goto oom;
 
     /* forward: leaves inputs alone, finite, repeatable */
@@ -638,6 +725,12 @@ out:
         free(in_copy[i]);
     for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS; i++)
         free(analytic[i]);
+    for (int i = 0; i < TC_MAX_STATE; i++) {
+        if (state_copy[i])
+            memcpy(lc->state[i].data, state_copy[i],
+                   sizeof(float) * (size_t)count_of(&lc->state[i].shape));
+        free(state_copy[i]);
+    }
     free(out0);
     free(r_copy);
     return rc;

@@ -96,22 +96,41 @@ static char *meta_text(const char *path, const char *meta_json, const tc_optimiz
     return text;
 }
 
-int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
-                     tc_error *err)
+/* Weights and state, in that order: what a snapshot stores beside the
+ * optimiser's tensors. */
+static int n_stored(tc_graph *g)
 {
-    if (!path || !g)
-        return tc_error_set(err, "tc_snapshot_save: NULL path or graph");
-    int nw = tc_graph_n_weights(g);
-    int ns = opt ? tc_optimizer_n_state(opt) : 0;
-    for (int i = 0; i < nw; i++)
-        if (has_prefix(tc_graph_weight(g, i)->name))
-            return tc_error_set(err, "%s: weight '%s' starts with \"%s\", the prefix reserved "
-                                "for optimiser state; rename its node", path,
-                                tc_graph_weight(g, i)->name, TC_SNAPSHOT_OPTIM_PREFIX);
+    return tc_graph_n_weights(g) + tc_graph_n_states(g);
+}
 
+static tc_weight *stored(tc_graph *g, int i, const char **kind)
+{
+    int nw = tc_graph_n_weights(g);
+    if (kind)
+        *kind = i < nw ? "weight" : "state tensor";
+    return i < nw ? tc_graph_weight(g, i) : tc_graph_state(g, i - nw);
+}
+
+static tc_weight *find_stored(tc_graph *g, const char *name)
+{
+    tc_weight *w = tc_graph_find_weight(g, name);
+    return w ? w : tc_graph_find_state(g, name);
+}
+
+/* Refuses names that clash with the optimiser prefix and non-finite values,
+ * before anything is written. */
+static int check_savable(const char *path, tc_graph *g, tc_optimizer *opt, tc_error *err)
+{
+    int nw = n_stored(g);
+    int ns = opt ? tc_optimizer_n_state(opt) : 0;
     for (int i = 0; i < nw; i++) {
-        tc_weight *w = tc_graph_weight(g, i);
-        if (check_finite("weight", w->name, w->value.data, tc_shape_count(&w->value.shape), err))
+        const char *kind;
+        tc_weight *w = stored(g, i, &kind);
+        if (has_prefix(w->name))
+            return tc_error_set(err, "%s: %s '%s' starts with \"%s\", the prefix reserved "
+                                "for optimiser state; rename its node", path, kind, w->name,
+                                TC_SNAPSHOT_OPTIM_PREFIX);
+        if (check_finite(kind, w->name, w->value.data, tc_shape_count(&w->value.shape), err))
             return tc_error_prefix(err, "%s: not written (the file is left as it was)", path);
     }
     for (int i = 0; i < ns; i++) {
@@ -120,7 +139,18 @@ int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const cha
         if (check_finite("optimiser state", name, t->data, tc_shape_count(&t->shape), err))
             return tc_error_prefix(err, "%s: not written (the file is left as it was)", path);
     }
+    return 0;
+}
 
+int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
+                     tc_error *err)
+{
+    if (!path || !g)
+        return tc_error_set(err, "tc_snapshot_save: NULL path or graph");
+    int nw = n_stored(g);
+    int ns = opt ? tc_optimizer_n_state(opt) : 0;
+    if (check_savable(path, g, opt, err))
+        return 1;
     char *meta = meta_text(path, meta_json, opt, err);
     if (!meta)
         return 1;
@@ -137,7 +167,7 @@ int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const cha
         goto done;
     }
     for (int i = 0; i < nw; i++) {
-        tc_weight *w = tc_graph_weight(g, i);
+        tc_weight *w = stored(g, i, NULL);
         tc_named_tensor *t = &ck.tensors[ck.n_tensors++];
         t->name = (char *)w->name;
         t->shape = w->value.shape;
@@ -169,41 +199,53 @@ done:
     return rc;
 }
 
+/* The checkpoint tensor for stored tensor w (a weight or state), checked for
+ * presence, shape and finiteness; NULL with err set otherwise. */
+static const tc_named_tensor *match_stored(tc_graph *g, const tc_checkpoint *ck,
+                                           const tc_weight *w, const char *kind, tc_error *err)
+{
+    char a[160], b[160];
+    const tc_named_tensor *t = tc_checkpoint_find(ck, w->name);
+    if (!t) {
+        tc_error_set(err, "the checkpoint lacks %s '%s' (shape %s in model '%s')", kind,
+                     w->name, shape_str(&w->value.shape, a, sizeof a), tc_graph_name(g));
+        return NULL;
+    }
+    if (!same_shape(&t->shape, &w->value.shape)) {
+        tc_error_set(err, "%s '%s': the checkpoint has shape %s, model '%s' has %s", kind,
+                     w->name, shape_str(&t->shape, a, sizeof a), tc_graph_name(g),
+                     shape_str(&w->value.shape, b, sizeof b));
+        return NULL;
+    }
+    if (check_finite(kind, t->name, t->data, tc_shape_count(&t->shape), err)) {
+        tc_error_prefix(err, "the checkpoint is unusable");
+        return NULL;
+    }
+    return t;
+}
+
 int tc_snapshot_load_weights(tc_graph *g, const tc_checkpoint *ck, tc_error *err)
 {
     if (!g || !ck)
         return tc_error_set(err, "tc_snapshot_load_weights: NULL graph or checkpoint");
-    char a[160], b[160];
-    int nw = tc_graph_n_weights(g);
+    char a[160];
+    int nw = n_stored(g);
     const tc_named_tensor **src = calloc((size_t)nw + 1, sizeof *src);
     if (!src)
         return tc_error_set(err, "out of memory");
     for (int i = 0; i < nw; i++) {
-        tc_weight *w = tc_graph_weight(g, i);
-        const tc_named_tensor *t = tc_checkpoint_find(ck, w->name);
-        if (!t) {
+        const char *kind;
+        tc_weight *w = stored(g, i, &kind);
+        if (!(src[i] = match_stored(g, ck, w, kind, err))) {
             free(src);
-            return tc_error_set(err, "the checkpoint lacks weight '%s' (shape %s in model '%s')",
-                                w->name, shape_str(&w->value.shape, a, sizeof a),
-                                tc_graph_name(g));
+            return 1;
         }
-        if (!same_shape(&t->shape, &w->value.shape)) {
-            free(src);
-            return tc_error_set(err, "weight '%s': the checkpoint has shape %s, model '%s' has %s",
-                                w->name, shape_str(&t->shape, a, sizeof a), tc_graph_name(g),
-                                shape_str(&w->value.shape, b, sizeof b));
-        }
-        if (check_finite("weight", t->name, t->data, tc_shape_count(&t->shape), err)) {
-            free(src);
-            return tc_error_prefix(err, "the checkpoint is unusable");
-        }
-        src[i] = t;
     }
     /* Every weight matched; now the other way round: a tensor the graph
      * lacks means the checkpoint belongs to another model. */
     for (size_t j = 0; j < ck->n_tensors; j++) {
         const tc_named_tensor *t = &ck->tensors[j];
-        if (!has_prefix(t->name) && !tc_graph_find_weight(g, t->name)) {
+        if (!has_prefix(t->name) && !find_stored(g, t->name)) {
             free(src);
             return tc_error_set(err, "the checkpoint has weight '%s' (shape %s) that model '%s' "
                                 "lacks: it is a checkpoint of another model",
@@ -211,7 +253,7 @@ int tc_snapshot_load_weights(tc_graph *g, const tc_checkpoint *ck, tc_error *err
         }
     }
     for (int i = 0; i < nw; i++) {
-        tc_weight *w = tc_graph_weight(g, i);
+        tc_weight *w = stored(g, i, NULL);
         int64_t n = tc_shape_count(&w->value.shape);
         if (n > 0)
             memcpy(w->value.data, src[i]->data, (size_t)n * sizeof(float));

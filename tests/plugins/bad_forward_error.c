@@ -14,7 +14,6 @@
 #include "tinycnn/plugin.h"
 
 typedef struct fail_forward {
-    const tc_host *host;
     long fail_at, raise_at;
     int sig;
     long calls;
@@ -33,7 +32,6 @@ static int create(const tc_host *host, const double *v, void **self, tc_error *e
         host->set_error(err, "FailForward: out of memory");
         return 1;
     }
-    l->host = host;
     l->fail_at = (long)v[0];
     l->raise_at = (long)v[1];
     l->sig = (int)v[2];
@@ -41,26 +39,28 @@ static int create(const tc_host *host, const double *v, void **self, tc_error *e
     return 0;
 }
 
-static void destroy(void *self)
+static void destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
+                tc_error *err)
 {
-    (void)self, (void)n, (void)nt, (void)err;
+    (void)host, (void)self, (void)n, (void)nt, (void)err;
     p->output = in[0];
     return 0;
 }
 
-static int forward(void *self, const tc_exec *x, tc_error *err)
+static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     fail_forward *l = self;
     ++l->calls;
     if (l->calls == l->raise_at)
         raise(l->sig);
     if (l->fail_at > 0 && l->calls >= l->fail_at) {
-        l->host->set_error(err, "deliberate failure at forward call %ld", l->calls);
+        host->set_error(err, "deliberate failure at forward call %ld", l->calls);
         return 1;
     }
     memcpy(x->output->data, x->inputs[0].data,
@@ -68,9 +68,9 @@ static int forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int backward(void *self, const tc_exec *x, tc_error *err)
+static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)self, (void)err;
+    (void)host, (void)self, (void)err;
     if (x->grad_inputs[0].data)
         memcpy(x->grad_inputs[0].data, x->grad_output->data,
                (size_t)tc_shape_count(&x->grad_output->shape) * sizeof(float));
@@ -93,8 +93,9 @@ static const tc_layer_type type = {
     .backward = backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(bad_forward_error)
 {
-    (void)err;
+    if (tc_host_check(host, 0, "bad_forward_error", err))
+        return 1;
     return host->register_layer(ctx, &type);
 }

@@ -10,7 +10,6 @@
 #include "tinycnn/plugin.h"
 
 typedef struct inf_loss {
-    const tc_host *host;
     long inf_at;
     long steps;
 } inf_loss;
@@ -26,38 +25,39 @@ static int create(const tc_host *host, const double *v, void **self, tc_error *e
         host->set_error(err, "InfLoss: out of memory");
         return 1;
     }
-    l->host = host;
     l->inf_at = (long)v[0];
     *self = l;
     return 0;
 }
 
-static void destroy(void *self)
+static void destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
-static int plan(void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
+static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
+                tc_error *err)
 {
-    (void)self, (void)n, (void)nt, (void)err;
+    (void)host, (void)self, (void)n, (void)nt, (void)err;
     p->output = (tc_shape){.ndim = 1, .dims = {1}};
     (void)in;
     return 0;
 }
 
-static int forward(void *self, const tc_exec *x, tc_error *err)
+static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     inf_loss *l = self;
-    (void)err;
+    (void)host, (void)err;
     if (x->training)
         l->steps++;
     x->output->data[0] = x->training && l->steps >= l->inf_at ? INFINITY : 1.0f;
     return 0;
 }
 
-static int backward(void *self, const tc_exec *x, tc_error *err)
+static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)self, (void)err;
+    (void)host, (void)self, (void)err;
     for (int i = 0; i < x->n_inputs; i++)
         if (x->grad_inputs[i].data)
             memset(x->grad_inputs[i].data, 0,
@@ -82,8 +82,9 @@ static const tc_layer_type type = {
     .backward = backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(bad_inf_loss)
 {
-    (void)err;
+    if (tc_host_check(host, 0, "bad_inf_loss", err))
+        return 1;
     return host->register_layer(ctx, &type);
 }

@@ -10,7 +10,7 @@
 #include "tinycnn/plugin.h"
 
 typedef struct broken_scale {
-    const tc_host *host;
+    int bias;
 } broken_scale;
 
 static const tc_param_desc params[] = {
@@ -20,18 +20,18 @@ static const tc_param_desc params[] = {
 static int bs_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
     broken_scale *l = malloc(sizeof *l);
-    (void)values; /* always has a bias */
     if (!l) {
         host->set_error(err, "BrokenScale: out of memory");
         return 1;
     }
-    l->host = host;
+    l->bias = values[0] != 0.0;
     *self = l;
     return 0;
 }
 
-static void bs_destroy(void *self)
+static void bs_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
@@ -44,47 +44,51 @@ static void geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
         *m *= s->dims[d];
 }
 
-static int bs_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
-                   tc_error *err)
+static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                   int n_threads, tc_plan *plan, tc_error *err)
 {
-    broken_scale *l = self;
+    const broken_scale *l = self;
     (void)n_inputs;
     (void)n_threads;
     if (in[0].ndim < 2) {
-        l->host->set_error(err, "BrokenScale needs an input [batch, channels, ...]");
+        host->set_error(err, "BrokenScale needs an input [batch, channels, ...]");
         return 1;
     }
     plan->output = in[0];
-    plan->n_weights = 2;
+    plan->n_weights = l->bias ? 2 : 1;
     plan->weights[0] = (tc_weight_decl){.name = "weight", .shape = {1, 0, {in[0].dims[1]}},
                                         .init = TC_INIT_CONSTANT, .a = 1.0, .fan_in = 1,
                                         .fan_out = 1, .no_decay = 1};
-    plan->weights[1] = (tc_weight_decl){.name = "bias", .shape = {1, 0, {in[0].dims[1]}},
-                                        .init = TC_INIT_ZEROS, .fan_in = 1, .fan_out = 1,
-                                        .no_decay = 1};
+    if (l->bias)
+        plan->weights[1] = (tc_weight_decl){.name = "bias", .shape = {1, 0, {in[0].dims[1]}},
+                                            .init = TC_INIT_ZEROS, .fan_in = 1, .fan_out = 1,
+                                            .no_decay = 1};
     return 0;
 }
 
-static int bs_forward(void *self, const tc_exec *x, tc_error *err)
+static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    const broken_scale *l = self;
     int64_t n, c, m;
-    (void)self;
+    (void)host;
     (void)err;
     geometry(&x->inputs[0].shape, &n, &c, &m);
-    const float *in = x->inputs[0].data, *w = x->weights[0].data, *b = x->weights[1].data;
+    const float *in = x->inputs[0].data, *w = x->weights[0].data;
+    const float *b = l->bias ? x->weights[1].data : NULL;
     for (int64_t s = 0; s < n; s++)
         for (int64_t ch = 0; ch < c; ch++)
             for (int64_t i = 0; i < m; i++) {
                 int64_t k = (s * c + ch) * m + i;
-                x->output->data[k] = w[ch] * in[k] + b[ch];
+                x->output->data[k] = w[ch] * in[k] + (b ? b[ch] : 0.0f);
             }
     return 0;
 }
 
-static int bs_backward(void *self, const tc_exec *x, tc_error *err)
+static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    const broken_scale *l = self;
     int64_t n, c, m;
-    (void)self;
+    (void)host;
     (void)err;
     geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
@@ -99,7 +103,8 @@ static int bs_backward(void *self, const tc_exec *x, tc_error *err)
                     x->grad_inputs[0].data[k] = w[ch] * dy[k];
             }
         x->grad_weights[0].data[ch] = (float)-sw; /* THE BUG: should be +sw */
-        x->grad_weights[1].data[ch] = (float)sb;
+        if (l->bias)
+            x->grad_weights[1].data[ch] = (float)sb;
     }
     return 0;
 }
@@ -120,8 +125,9 @@ static const tc_layer_type broken_scale_type = {
     .backward = bs_backward,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(broken_scale)
 {
-    (void)err;
+    if (tc_host_check(host, 0, "broken_scale", err))
+        return 1;
     return host->register_layer(ctx, &broken_scale_type);
 }

@@ -3,10 +3,11 @@
 #   1. install the build tree to a fresh temporary prefix and check the SDK files;
 #   2. build plugins/example, copied out of the source tree, with CMake against
 #      that prefix only (find_package(tinycnn)), and 3. again with one cc command
-#      using pkg-config;
+#      using pkg-config, and 3b. link it into a program that registers it with
+#      tc_registry_add_static (no dlopen);
 #   4. run the installed conformance suite on it (must pass), and on the installed
 #      standard layers;
-#   5. train models/lenet5_leaky.json (which uses the example's layers) with the
+#   5. train models/lenet5_elu.json (which uses the example's layers) with the
 #      installed runner for 400 steps: the loss must be finite and go down, and
 #      the checkpoint must evaluate to the same result.
 # usage: test_sdk.sh BUILD_DIR SOURCE_DIR MNIST_DIR
@@ -72,23 +73,78 @@ cc -shared -fPIC -O2 -Wall -Wextra -Werror $(pkg-config --cflags tinycnn-plugin)
   -o "$so_cc" "$tmp"/example/*.c -lm
 { set +x; } 2>/dev/null
 
+step "3b. the example linked into a program (TC_PLUGIN_STATIC, tc_registry_add_static)"
+lib=$(find "$prefix" -name libtinycnn.a | head -n1)
+[[ -n $lib ]] || die "the install lacks the runtime library libtinycnn.a"
+cat >"$tmp/static_main.c" <<'END'
+#include <stdio.h>
+
+#include <tinycnn/registry.h>
+
+int tc_plugin_init_example_layers(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err);
+
+int main(void)
+{
+    tc_error err = {{0}};
+    tc_registry *reg = tc_registry_new();
+    if (!reg || tc_registry_add_static(reg, tc_plugin_init_example_layers, "linked-in", &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < tc_registry_count(reg); i++) {
+        const char *origin = NULL;
+        const tc_layer_type *t = tc_registry_get(reg, i, &origin);
+        printf("%s from %s\n", t->name, origin);
+    }
+    tc_registry_free(reg);
+    return 0;
+}
+END
+set -x
+cc -std=c11 -O2 -Wall -Wextra -Werror -DTC_PLUGIN_STATIC $(pkg-config --cflags tinycnn-plugin) \
+  -o "$tmp/static_main" "$tmp/static_main.c" "$tmp"/example/*.c "$lib" \
+  -ljansson -lpng -lz -fopenmp -ldl -lpthread -lm
+{ set +x; } 2>/dev/null
+nm "$tmp/static_main" >"$tmp/static.nm" || die "nm $tmp/static_main"
+grep -qw tc_plugin_init_example_layers "$tmp/static.nm" || die "the program lacks tc_plugin_init_example_layers"
+if grep -qw tc_plugin_init "$tmp/static.nm"; then
+  die "built with TC_PLUGIN_STATIC, the example still defines tc_plugin_init"
+fi
+"$tmp/static_main" >"$tmp/static.log" 2>&1 || { cat "$tmp/static.log"; die "the static registration"; }
+cat "$tmp/static.log"
+[[ $(cat "$tmp/static.log") == $'ELU from linked-in\nScale from linked-in' ]] ||
+  die "the program did not register exactly ELU and Scale"
+
 step "4. the installed conformance suite on the example (both builds) and on the standard layers"
+# Every layer type gets the same checks: the example's count per type is
+# what each standard layer must pass too.
+per_type=
 for so in "$so_cmake" "$so_cc"; do
   "$prefix/bin/tinycnn-conformance" "$so" >"$tmp/conf.log" 2>&1 || { cat "$tmp/conf.log"; die "conformance of $so"; }
   grep -q "Run Summary" "$tmp/conf.log" || die "no CUnit summary from the conformance suite"
-  grep -q "PASS: 16 checks of 2 layer types" "$tmp/conf.log" || { cat "$tmp/conf.log"; die "expected 2 types x 8 checks"; }
+  n=$(sed -n 's/^tinycnn-conformance: PASS: \([0-9]*\) checks of 2 layer types$/\1/p' "$tmp/conf.log")
+  [[ -n $n && $((n % 2)) -eq 0 && $n -ge 16 ]] || { cat "$tmp/conf.log"; die "expected 2 types x the same 8 or more checks"; }
+  [[ -z $per_type || $per_type -eq $((n / 2)) ]] || die "the two builds got different numbers of checks"
+  per_type=$((n / 2))
 done
 cat "$tmp/conf.log"
 (cd "$tmp/build-cmake" && ctest --output-on-failure) || die "ctest of the example project"
 "$prefix/bin/tinycnn" check-plugin >"$tmp/std.log" 2>&1 || { cat "$tmp/std.log"; die "conformance of the installed standard layers"; }
-grep -q "PASS: $((8 * n_inst)) checks of $n_inst layer types" "$tmp/std.log" || { cat "$tmp/std.log"; die "standard layers: summary"; }
+# a file may register several types (batch_norm.so: BatchNorm2d and BatchNorm1d)
+read -r n_checks n_types < <(sed -n 's/^tinycnn-conformance: PASS: \([0-9]*\) checks of \([0-9]*\) layer types$/\1 \2/p' "$tmp/std.log") ||
+  { cat "$tmp/std.log"; die "standard layers: no PASS summary"; }
+[[ $n_types -ge $n_inst && $n_checks -eq $((per_type * n_types)) ]] ||
+  { cat "$tmp/std.log"; die "standard layers: $n_checks checks of $n_types types, expected $per_type per type and at least $n_inst types"; }
 tail -n 9 "$tmp/std.log"
 
-step "5. train models/lenet5_leaky.json with the installed runner: 2 epochs x 200 steps"
-"$prefix/bin/tinycnn" plugins --plugin-dir "$tmp/plugins" | grep -q '^LeakyReLU' || die "the runner does not list LeakyReLU"
-"$prefix/bin/tinycnn" train "$src/models/lenet5_leaky.json" --plugin-dir "$tmp/plugins" \
+step "5. train models/lenet5_elu.json with the installed runner: 2 epochs x 200 steps"
+"$prefix/bin/tinycnn" plugins --plugin-dir "$tmp/plugins" >"$tmp/plugins.txt" || { cat "$tmp/plugins.txt"; die "tinycnn plugins"; }
+for t in ELU Scale; do
+  grep -q "^$t\b" "$tmp/plugins.txt" || { cat "$tmp/plugins.txt"; die "the runner does not list $t"; }
+done
+"$prefix/bin/tinycnn" train "$src/models/lenet5_elu.json" --plugin-dir "$tmp/plugins" \
   --data "$data" --epochs 2 --limit 6400 --test-limit 1000 --batch-size 32 --threads 2 \
-  --json -o "$tmp/leaky.ckpt" >"$tmp/train.json" || { cat "$tmp/train.json"; die "training"; }
+  --json -o "$tmp/elu.ckpt" >"$tmp/train.json" || { cat "$tmp/train.json"; die "training"; }
 # one "loss" per epoch record, in order
 mapfile -t losses < <(grep -o '"loss": *[-0-9.eE+]*' "$tmp/train.json" | sed 's/.*: *//')
 mapfile -t corrects < <(grep -o '"test_correct": *[0-9]*' "$tmp/train.json" | sed 's/.*: *//')
@@ -97,7 +153,7 @@ echo "epoch losses: ${losses[0]} ${losses[1]} (a 10-class guess costs ln 10 = 2.
 awk -v a="${losses[0]}" -v b="${losses[1]}" 'BEGIN {
   ok = (a == a + 0) && (b == b + 0) && a > 0 && a < 2.302585 && b < a
   exit ok ? 0 : 1 }' || die "the loss did not go down from ln 10: ${losses[*]}"
-"$prefix/bin/tinycnn" eval "$tmp/leaky.ckpt" --plugin-dir "$tmp/plugins" --data "$data" \
+"$prefix/bin/tinycnn" eval "$tmp/elu.ckpt" --plugin-dir "$tmp/plugins" --data "$data" \
   --limit 1000 --threads 2 --json >"$tmp/eval.json" || { cat "$tmp/eval.json"; die "eval of the checkpoint"; }
 correct=$(grep -o '"correct": *[0-9]*' "$tmp/eval.json" | sed 's/.*: *//')
 echo "test images right after epoch 2: ${corrects[1]}/1000 in training, $correct/1000 by eval of the checkpoint"

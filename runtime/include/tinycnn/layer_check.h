@@ -87,6 +87,7 @@ typedef struct tc_layer_check {
     tc_tensor grad_output;             /* what backward receives (R of the check) */
     tc_tensor weights[TC_MAX_WEIGHTS];
     tc_tensor grad_weights[TC_MAX_WEIGHTS];
+    tc_tensor state[TC_MAX_STATE];     /* plan.n_state, set to their initial values */
     void *workspace;
     size_t workspace_bytes;
     void *saved;
@@ -94,6 +95,12 @@ typedef struct tc_layer_check {
     tc_rng rng_start;                  /* every forward starts its stream here */
     tc_rng rng;                        /* the stream the last call used */
     double fill_step;                  /* kink margin of the last fill, 0 if none */
+    uint32_t scratch_poison;           /* bit pattern workspace (before every call)
+                                          and saved (before forward) are filled
+                                          with; create sets 0xffffffff, a NaN.
+                                          Callers may change it, e.g. to a huge
+                                          finite value, to expose stale reads that
+                                          fmax/fmin would hide from a NaN */
 } tc_layer_check;
 
 /* Fills values[0 .. type->n_params) with the declared defaults; required
@@ -118,6 +125,10 @@ void tc_layer_check_free(tc_layer_check *lc);
 /* The weight declared under `name`, or NULL. Points into lc. */
 tc_tensor *tc_layer_check_weight(tc_layer_check *lc, const char *name);
 tc_tensor *tc_layer_check_grad_weight(tc_layer_check *lc, const char *name);
+/* The state tensor declared under `name`, or NULL. Points into lc. */
+tc_tensor *tc_layer_check_state(tc_layer_check *lc, const char *name);
+/* Sets every state tensor back to its declared initial value. */
+void tc_layer_check_reset_state(tc_layer_check *lc);
 
 /* Random contents from a local PRNG seeded by `seed`: kink-free inputs (see
  * above) with margin `step` (0: TC_GRADCHECK_STEP), class indices for
@@ -156,7 +167,8 @@ typedef struct tc_gradcheck_report {
  * all pass; otherwise non-zero with err naming the layer, the check and the
  * tensor, e.g. "Conv2d: gradient check of weight 'weight' failed: ...".
  * report (may be NULL) receives the worst error of every tensor either way.
- * Leaves inputs and weights as they were. */
+ * Leaves inputs, weights and state as they were (training forwards may
+ * update state; it is restored afterwards). */
 int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
                              tc_gradcheck_report *report, tc_error *err);
 

@@ -2,7 +2,8 @@
  * optimiser) and a checkpoint file.
  *
  * A snapshot stores the model text (tc_graph_json), the caller's metadata,
- * every graph weight under its own name ("conv1.weight"), and every
+ * every graph weight and state tensor under its own name ("conv1.weight",
+ * "bn1.running_mean"), and every
  * optimiser state tensor under "optim/<name>" ("optim/conv1.weight.m"). The
  * optimiser's step count goes into the metadata as the integer member
  * "optimizer_steps" (a float32 tensor could not hold it exactly). */
@@ -32,8 +33,8 @@ extern "C" {
 int tc_snapshot_save(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta_json,
                      tc_error *err);
 
-/* Copies every weight of g from ck, by name. Refuses, naming the tensor and
- * both shapes: a weight ck lacks, a shape mismatch, and a tensor of ck
+/* Copies every weight and state tensor of g from ck, by name. Refuses,
+ * naming the tensor and both shapes: a weight or state tensor ck lacks, a shape mismatch, and a tensor of ck
  * (other than "optim/...") that g lacks, i.e. a checkpoint of another
  * model, and a NaN or infinite value (naming the weight and the element).
  * Everything is checked before anything is copied, so on failure the
