@@ -1,0 +1,892 @@
+/* The layers written for plugin ABI 2: BatchNorm2d / BatchNorm1d, Concat,
+ * GlobalAvgPool2d, LeakyReLU and Softmax. Forward and backward values
+ * against small hand-worked cases and against reference computations
+ * written here in double precision (never numbers taken from running the
+ * layers), finite-difference gradient checks, BatchNorm's running
+ * statistics (state tensors) in training and at inference, and the error
+ * messages. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tinycnn/layer_check.h"
+
+#define S2(a, b) ((tc_shape){.ndim = 2, .dims = {a, b}})
+#define S3(a, b, c) ((tc_shape){.ndim = 3, .dims = {a, b, c}})
+#define S4(a, b, c, d) ((tc_shape){.ndim = 4, .dims = {a, b, c, d}})
+
+static const tc_layer_type *find(const char *name)
+{
+    const tc_layer_type *t = tc_registry_find(tcu_registry(), name, NULL);
+    if (!t)
+        fprintf(stderr, "\n  layer type %s not registered\n", name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t;
+}
+
+/* Instantiates `type` with parameters "name=value name=value" over the
+ * defaults; returns create's status (err filled on failure). */
+static int make(tc_layer_check *lc, const char *type, const char *params, int n_inputs,
+                const tc_shape *shapes, int n_threads, tc_error *err)
+{
+    const tc_layer_type *t = find(type);
+    double v[TC_LAYER_CHECK_MAX_PARAMS];
+    char buf[256], *save = NULL;
+    tc_layer_check_defaults(t, v);
+    snprintf(buf, sizeof buf, "%s", params ? params : "");
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+        *eq = 0;
+        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
+            return 1;
+    }
+    return tc_layer_check_create(lc, t, v, shapes, n_inputs, n_threads, err);
+}
+
+static int64_t count(const tc_tensor *t)
+{
+    return tc_shape_count(&t->shape);
+}
+
+static void set_data(tc_tensor *t, const float *values)
+{
+    memcpy(t->data, values, sizeof(float) * (size_t)count(t));
+}
+
+static void fill_value(tc_tensor *t, float v)
+{
+    for (int64_t i = 0; i < count(t); i++)
+        t->data[i] = v;
+}
+
+/* Asserts t == want elementwise within tol (tcu_rel_err): one assert per
+ * tensor (CUnit slows down badly with a million failures), naming the first
+ * few mismatches. */
+static void assert_near(const tc_tensor *t, const double *want, double tol)
+{
+    int64_t n = count(t), bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = tcu_rel_err(t->data[i], want[i]);
+        if (!(e <= tol) && bad++ < 5)
+            fprintf(stderr, "\n  element %lld: got %.9g, want %.9g\n", (long long)i,
+                    (double)t->data[i], want[i]);
+    }
+    if (bad)
+        fprintf(stderr, "  %lld of %lld elements differ\n", (long long)bad, (long long)n);
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void assert_floats(const tc_tensor *t, const float *want, double tol)
+{
+    int64_t n = count(t);
+    double *w = malloc(sizeof *w * (size_t)n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = want[i];
+    assert_near(t, w, tol);
+    free(w);
+}
+
+static void assert_shape(const tc_shape *s, tc_shape want)
+{
+    CU_ASSERT_EQUAL(s->ndim, want.ndim);
+    for (int i = 0; i < want.ndim && i < s->ndim; i++)
+        CU_ASSERT_EQUAL(s->dims[i], want.dims[i]);
+}
+
+static float *copy_data(const tc_tensor *t)
+{
+    float *p = malloc(sizeof(float) * (size_t)count(t));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    memcpy(p, t->data, sizeof(float) * (size_t)count(t));
+    return p;
+}
+
+static int same_bits(const tc_tensor *t, const float *ref)
+{
+    return memcmp(t->data, ref, sizeof(float) * (size_t)count(t)) == 0;
+}
+
+static double *dalloc(int64_t n)
+{
+    double *p = calloc((size_t)n, sizeof *p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+/* ---- registry ------------------------------------------------------------ */
+
+static void test_registry(void)
+{
+    static const char *names[][2] = {
+        {"BatchNorm2d", "batch_norm.so"},   {"BatchNorm1d", "batch_norm.so"},
+        {"Concat", "concat.so"},            {"GlobalAvgPool2d", "global_avg_pool2d.so"},
+        {"LeakyReLU", "leaky_relu.so"},     {"Softmax", "softmax.so"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *origin = NULL;
+        const tc_layer_type *t = tc_registry_find(tcu_registry(), names[i][0], &origin);
+        if (!t)
+            fprintf(stderr, "\n  %s is not registered\n", names[i][0]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(origin);
+        size_t lo = strlen(origin), ln = strlen(names[i][1]);
+        CU_ASSERT(lo > ln && origin[lo - ln - 1] == '/' &&
+                  strcmp(origin + lo - ln, names[i][1]) == 0);
+        CU_ASSERT_EQUAL(t->abi_version, TC_PLUGIN_ABI_VERSION);
+        CU_ASSERT_EQUAL(t->flags, 0u);
+        CU_ASSERT_PTR_NOT_NULL(t->backward);
+    }
+}
+
+/* ---- LeakyReLU ----------------------------------------------------------- */
+
+static void test_leaky_relu_hand(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S2(1, 5);
+    TCU_ASSERT_OK(make(&lc, "LeakyReLU", NULL, 1, &in, 1, &err), &err);
+    assert_shape(&lc.output.shape, S2(1, 5));
+    CU_ASSERT_EQUAL(lc.plan.n_weights, 0);
+    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    /* default slope 0.01 */
+    assert_floats(&lc.output, (const float[]){-0.02f, -0.005f, 0.5f, 3, -1}, 1e-7);
+    set_data(&lc.grad_output, (const float[]){1, 2, 3, 4, 5});
+    fill_value(&lc.grad_inputs[0], 99.0f);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    assert_floats(&lc.grad_inputs[0], (const float[]){0.01f, 0.02f, 3, 4, 0.05f}, 1e-7);
+    /* NaN stays visible */
+    lc.inputs[0].data[1] = NAN;
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    CU_ASSERT(isnan(lc.output.data[1]));
+    tc_layer_check_free(&lc);
+
+    TCU_ASSERT_OK(make(&lc, "LeakyReLU", "negative_slope=0.25", 1, &in, 1, &err), &err);
+    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    assert_floats(&lc.output, (const float[]){-0.5f, -0.125f, 0.5f, 3, -25}, 1e-7);
+    tc_layer_check_free(&lc);
+
+    /* slope 0 is ReLU; backward must still tell the sides apart by the input */
+    TCU_ASSERT_OK(make(&lc, "LeakyReLU", "negative_slope=0", 1, &in, 1, &err), &err);
+    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    fill_value(&lc.grad_output, 1.0f);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    assert_floats(&lc.output, (const float[]){0, 0, 0.5f, 3, 0}, 0);
+    assert_floats(&lc.grad_inputs[0], (const float[]){0, 0, 1, 1, 0}, 0);
+    tc_layer_check_free(&lc);
+}
+
+static void test_leaky_relu_errors(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S2(1, 5);
+    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", "negative_slope=1", 1, &in, 1, &err), &err,
+                          "LeakyReLU: negative_slope must be in [0, 1), got 1");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", "negative_slope=-0.5", 1, &in, 1, &err),
+                          &err, "negative_slope");
+    tc_shape two[2] = {S2(1, 5), S2(1, 5)};
+    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", NULL, 2, two, 1, &err), &err,
+                          "LeakyReLU takes 1 input, got 2");
+}
+
+/* ---- GlobalAvgPool2d ------------------------------------------------------ */
+
+static void test_global_avg_pool_hand(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S4(2, 2, 2, 3);
+    TCU_ASSERT_OK(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err);
+    assert_shape(&lc.output.shape, S2(2, 2));
+    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, 5, 6,        /* mean 3.5 */
+                                            -6, 0, 0, 0, 0, 0,       /* mean -1 */
+                                            10, 10, 10, 10, 10, 10,  /* mean 10 */
+                                            0.5f, 0, 0, 0, 0, 0.25f}); /* mean 0.125 */
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    assert_floats(&lc.output, (const float[]){3.5f, -1, 10, 0.125f}, 1e-7);
+    set_data(&lc.grad_output, (const float[]){6, -3, 1.5f, 0});
+    fill_value(&lc.grad_inputs[0], 99.0f);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    /* every pixel of a plane gets dy / 6 */
+    float want[24];
+    const float per[4] = {1, -0.5f, 0.25f, 0};
+    for (int i = 0; i < 24; i++)
+        want[i] = per[i / 6];
+    assert_floats(&lc.grad_inputs[0], want, 1e-7);
+    tc_layer_check_free(&lc);
+
+    /* a plane big enough for the vector lanes and the threads, against a
+     * double sum */
+    in = S4(3, 8, 61, 67);
+    TCU_ASSERT_OK(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 2, &err), &err);
+    tc_layer_check_fill(&lc, 5, 0);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    double *ref = dalloc(24);
+    for (int p = 0; p < 24; p++) {
+        double s = 0.0;
+        for (int i = 0; i < 61 * 67; i++)
+            s += lc.inputs[0].data[p * 61 * 67 + i];
+        ref[p] = s / (61.0 * 67.0);
+    }
+    assert_near(&lc.output, ref, 1e-5);
+    free(ref);
+    tc_layer_check_free(&lc);
+}
+
+static void test_global_avg_pool_errors(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S3(2, 3, 4);
+    TCU_ASSERT_FAILS_WITH(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err,
+                          "GlobalAvgPool2d needs a 4-D input [batch, channels, height, width], "
+                          "got [2,3,4]");
+}
+
+/* ---- Concat --------------------------------------------------------------- */
+
+static void test_concat_channels_hand(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in[3] = {S4(2, 2, 1, 2), S4(2, 1, 1, 2), S4(2, 1, 1, 2)};
+    TCU_ASSERT_OK(make(&lc, "Concat", NULL, 3, in, 1, &err), &err);
+    assert_shape(&lc.output.shape, S4(2, 4, 1, 2));
+    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, /* sample 1: */ 5, 6, 7, 8});
+    set_data(&lc.inputs[1], (const float[]){10, 20, /* sample 1: */ 30, 40});
+    set_data(&lc.inputs[2], (const float[]){-1, -2, /* sample 1: */ -3, -4});
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    /* per sample: the channels of input 0, then 1, then 2 */
+    assert_floats(&lc.output,
+                  (const float[]){1, 2, 3, 4, 10, 20, -1, -2, 5, 6, 7, 8, 30, 40, -3, -4}, 0);
+    for (int i = 0; i < 16; i++)
+        lc.grad_output.data[i] = (float)(i + 1);
+    fill_value(&lc.grad_inputs[0], 99.0f);
+    fill_value(&lc.grad_inputs[1], 99.0f);
+    fill_value(&lc.grad_inputs[2], 99.0f);
+    lc.needs_grad[1] = 0; /* an input without a gradient is skipped, the others still get theirs */
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    assert_floats(&lc.grad_inputs[0], (const float[]){1, 2, 3, 4, 9, 10, 11, 12}, 0);
+    assert_floats(&lc.grad_inputs[1], (const float[]){99, 99, 99, 99}, 0);
+    assert_floats(&lc.grad_inputs[2], (const float[]){7, 8, 15, 16}, 0);
+    tc_layer_check_free(&lc);
+}
+
+/* Reference concatenation of a and b ([outer, ra] and [outer, rb] rows). */
+static void ref_concat2(const float *a, int64_t ra, const float *b, int64_t rb, int64_t outer,
+                        double *out)
+{
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t i = 0; i < ra; i++)
+            *out++ = a[o * ra + i];
+        for (int64_t i = 0; i < rb; i++)
+            *out++ = b[o * rb + i];
+    }
+}
+
+static void test_concat_other_axes(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    /* height: [2,3,2,4] + [2,3,1,4] -> [2,3,3,4]; rows of 8 and 4 per (n, c) */
+    tc_shape h[2] = {S4(2, 3, 2, 4), S4(2, 3, 1, 4)};
+    TCU_ASSERT_OK(make(&lc, "Concat", "axis=2", 2, h, 1, &err), &err);
+    assert_shape(&lc.output.shape, S4(2, 3, 3, 4));
+    tc_layer_check_fill(&lc, 3, 0);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    double *ref = dalloc(72);
+    ref_concat2(lc.inputs[0].data, 8, lc.inputs[1].data, 4, 6, ref);
+    assert_near(&lc.output, ref, 0);
+    free(ref);
+    tc_layer_check_free(&lc);
+
+    /* width: rows of 2 and 3 per (n, c, h) */
+    tc_shape w[2] = {S4(2, 2, 3, 2), S4(2, 2, 3, 3)};
+    TCU_ASSERT_OK(make(&lc, "Concat", "axis=3", 2, w, 1, &err), &err);
+    assert_shape(&lc.output.shape, S4(2, 2, 3, 5));
+    tc_layer_check_fill(&lc, 4, 0);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    ref = dalloc(60);
+    ref_concat2(lc.inputs[0].data, 2, lc.inputs[1].data, 3, 12, ref);
+    assert_near(&lc.output, ref, 0);
+    free(ref);
+    tc_layer_check_free(&lc);
+
+    /* features of [N,F], large enough for the worker threads */
+    tc_shape f[2] = {S2(600, 500), S2(600, 700)};
+    TCU_ASSERT_OK(make(&lc, "Concat", NULL, 2, f, 2, &err), &err);
+    assert_shape(&lc.output.shape, S2(600, 1200));
+    tc_layer_check_fill(&lc, 5, 0);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    ref = dalloc(600 * 1200);
+    ref_concat2(lc.inputs[0].data, 500, lc.inputs[1].data, 700, 600, ref);
+    assert_near(&lc.output, ref, 0);
+    free(ref);
+    tc_layer_check_free(&lc);
+}
+
+static void test_concat_errors(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape bad[2] = {S4(1, 4, 6, 6), S4(1, 3, 5, 5)};
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 2, bad, 1, &err), &err,
+                          "Concat: input 1 has shape [1,3,5,5], which differs from input 0's "
+                          "[1,4,6,6] outside axis 1");
+    tc_shape rank[3] = {S4(1, 4, 6, 6), S4(1, 2, 6, 6), S3(1, 4, 6)};
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 3, rank, 1, &err), &err,
+                          "Concat: input 2 has shape [1,4,6], which differs from input 0's "
+                          "[1,4,6,6] outside axis 1");
+    tc_shape flat[2] = {S2(2, 3), S2(2, 3)};
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", "axis=2", 2, flat, 1, &err), &err,
+                          "Concat: axis 2 does not exist in input 0 of shape [2,3] "
+                          "(2 dimensions)");
+    /* the batch axis is outside the declared range */
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", "axis=0", 2, flat, 1, &err), &err, "axis");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 1, flat, 1, &err), &err,
+                          "Concat takes 2 to 64 inputs, got 1");
+}
+
+/* ---- Softmax -------------------------------------------------------------- */
+
+/* Reference softmax of x viewed as [outer, len, inner] over len, in double. */
+static void ref_softmax(const float *x, int64_t outer, int64_t len, int64_t inner, double *y)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < inner; k++) {
+            const float *p = x + o * len * inner + k;
+            double m = p[0], s = 0.0;
+            for (int64_t i = 1; i < len; i++)
+                m = fmax(m, p[i * inner]);
+            for (int64_t i = 0; i < len; i++)
+                s += exp(p[i * inner] - m);
+            for (int64_t i = 0; i < len; i++)
+                y[o * len * inner + k + i * inner] = exp(p[i * inner] - m) / s;
+        }
+}
+
+/* Reference backward: dx_i = y_i * (dy_i - sum_j dy_j y_j), in double. */
+static void ref_softmax_back(const float *y, const float *dy, int64_t outer, int64_t len,
+                             int64_t inner, double *dx)
+{
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t k = 0; k < inner; k++) {
+            int64_t b = o * len * inner + k;
+            double dot = 0.0;
+            for (int64_t i = 0; i < len; i++)
+                dot += (double)dy[b + i * inner] * y[b + i * inner];
+            for (int64_t i = 0; i < len; i++)
+                dx[b + i * inner] = y[b + i * inner] * (dy[b + i * inner] - dot);
+        }
+}
+
+static void test_softmax_hand(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S2(3, 3);
+    TCU_ASSERT_OK(make(&lc, "Softmax", NULL, 1, &in, 1, &err), &err);
+    assert_shape(&lc.output.shape, S2(3, 3));
+    /* huge logits would overflow exp() without taking the maximum out */
+    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 1000, 1000, 1000, -1000, 0, 1000});
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    double e1 = exp(-1.0), e2 = exp(-2.0), s = 1 + e1 + e2;
+    double want[9] = {e2 / s, e1 / s, 1 / s, 1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0, 1};
+    assert_near(&lc.output, want, 1e-7);
+    /* backward: row 0 with dy = (1, 0, 0): dx = y0 * ((1, 0, 0) - y0) */
+    set_data(&lc.grad_output, (const float[]){1, 0, 0, 1, 1, 1, 0.5f, -2, 3});
+    fill_value(&lc.grad_inputs[0], 99.0f);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    double y0 = e2 / s, y1 = e1 / s, y2 = 1 / s;
+    /* a constant dy has no effect (the outputs sum to 1); a one-hot output
+     * has zero gradient */
+    double dx[9] = {y0 * (1 - y0), -y1 * y0, -y2 * y0, 0, 0, 0, 0, 0, 0};
+    assert_near(&lc.grad_inputs[0], dx, 1e-7);
+    tc_layer_check_free(&lc);
+}
+
+/* Softmax of a fill over (outer, len, inner) against the references. */
+static void softmax_against_ref(const char *params, tc_shape in, int64_t outer, int64_t len,
+                                int64_t inner, int threads)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    TCU_ASSERT_OK(make(&lc, "Softmax", params, 1, &in, threads, &err), &err);
+    assert_shape(&lc.output.shape, in);
+    tc_layer_check_fill(&lc, 9, 0);
+    int64_t n = outer * len * inner;
+    for (int64_t i = 0; i < n; i++) /* logits of a few units, not the lattice's up to n/80 */
+        lc.inputs[0].data[i] = (float)fmod(lc.inputs[0].data[i], 4.0);
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    double *y = dalloc(n), *dx = dalloc(n);
+    ref_softmax(lc.inputs[0].data, outer, len, inner, y);
+    assert_near(&lc.output, y, 1e-6);
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    ref_softmax_back(lc.output.data, lc.grad_output.data, outer, len, inner, dx);
+    assert_near(&lc.grad_inputs[0], dx, 1e-6);
+    free(y);
+    free(dx);
+    tc_layer_check_free(&lc);
+}
+
+static void test_softmax_axes(void)
+{
+    /* the last axis by default, also of an image */
+    softmax_against_ref(NULL, S2(4, 10), 4, 10, 1, 1);
+    softmax_against_ref(NULL, S4(2, 3, 4, 5), 24, 5, 1, 1);
+    /* channels of an image: slices strided by H*W */
+    softmax_against_ref("axis=1", S4(2, 3, 4, 5), 2, 3, 20, 1);
+    softmax_against_ref("axis=-3", S4(2, 3, 4, 5), 2, 3, 20, 1);
+    softmax_against_ref("axis=2", S4(2, 3, 4, 5), 6, 4, 5, 1);
+    /* large enough for the worker threads */
+    softmax_against_ref(NULL, S2(512, 100), 512, 100, 1, 2);
+    softmax_against_ref("axis=1", S4(8, 10, 30, 30), 8, 10, 900, 2);
+}
+
+static void test_softmax_errors(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S2(2, 3);
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=0", 1, &in, 1, &err), &err,
+                          "Softmax: axis 0 is the batch");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=2", 1, &in, 1, &err), &err,
+                          "Softmax: axis 2 does not name a non-batch dimension of input [2,3] "
+                          "(2 dimensions)");
+    /* -2 of a 2-D input is the batch */
+    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=-2", 1, &in, 1, &err), &err,
+                          "Softmax: axis -2 does not name a non-batch dimension");
+}
+
+/* ---- BatchNorm ------------------------------------------------------------ */
+
+/* Reference batch norm on [n, c, l] in double: training uses the batch's
+ * mean and biased variance and gives the running statistics' update with
+ * the unbiased variance; inference uses rm, rv. w, b may be NULL. */
+typedef struct bn_ref {
+    double *y;
+    double *new_rm, *new_rv; /* training only */
+} bn_ref;
+
+static void ref_batch_norm(const float *x, int64_t n, int64_t c, int64_t l, const float *w,
+                           const float *b, const float *rm, const float *rv, double momentum,
+                           double eps, int training, bn_ref *out)
+{
+    const double m = (double)(n * l);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double mean = rm[ch], var = rv[ch];
+        if (training) {
+            double s = 0.0, q = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < l; k++)
+                    s += x[(i * c + ch) * l + k];
+            mean = s / m;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < l; k++) {
+                    double d = x[(i * c + ch) * l + k] - mean;
+                    q += d * d;
+                }
+            var = q / m;
+            out->new_rm[ch] = (1 - momentum) * rm[ch] + momentum * mean;
+            out->new_rv[ch] = (1 - momentum) * rv[ch] + momentum * q / (m - 1);
+        }
+        double sc = (w ? w[ch] : 1.0) / sqrt(var + eps), sh = b ? b[ch] : 0.0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < l; k++) {
+                int64_t at = (i * c + ch) * l + k;
+                out->y[at] = (x[at] - mean) * sc + sh;
+            }
+    }
+}
+
+static void test_batch_norm_declarations(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S4(2, 3, 4, 4);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
+    assert_shape(&lc.output.shape, in);
+    CU_ASSERT_EQUAL_FATAL(lc.plan.n_weights, 2);
+    const tc_weight_decl *w = &lc.plan.weights[0], *b = &lc.plan.weights[1];
+    CU_ASSERT_STRING_EQUAL(w->name, "weight");
+    CU_ASSERT_EQUAL(w->init, TC_INIT_CONSTANT);
+    CU_ASSERT_EQUAL(w->a, 1.0);
+    CU_ASSERT_EQUAL(w->no_decay, 1);
+    assert_shape(&w->shape, (tc_shape){.ndim = 1, .dims = {3}});
+    CU_ASSERT_STRING_EQUAL(b->name, "bias");
+    CU_ASSERT_EQUAL(b->init, TC_INIT_ZEROS);
+    CU_ASSERT_EQUAL(b->no_decay, 1);
+    assert_shape(&b->shape, (tc_shape){.ndim = 1, .dims = {3}});
+    CU_ASSERT_EQUAL_FATAL(lc.plan.n_state, 2);
+    CU_ASSERT_STRING_EQUAL(lc.plan.state[0].name, "running_mean");
+    CU_ASSERT_EQUAL(lc.plan.state[0].init_value, 0.0);
+    assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {3}});
+    CU_ASSERT_STRING_EQUAL(lc.plan.state[1].name, "running_var");
+    CU_ASSERT_EQUAL(lc.plan.state[1].init_value, 1.0);
+    assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {3}});
+    tc_tensor *rm = tc_layer_check_state(&lc, "running_mean");
+    tc_tensor *rv = tc_layer_check_state(&lc, "running_var");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rm);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rv);
+    CU_ASSERT_PTR_NULL(tc_layer_check_state(&lc, "weight"));
+    assert_floats(rm, (const float[]){0, 0, 0}, 0);
+    assert_floats(rv, (const float[]){1, 1, 1}, 0);
+    tc_layer_check_free(&lc);
+
+    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", "affine=0", 1, &in, 1, &err), &err);
+    CU_ASSERT_EQUAL(lc.plan.n_weights, 0);
+    CU_ASSERT_EQUAL(lc.plan.n_state, 2);
+    tc_layer_check_free(&lc);
+
+    /* BatchNorm1d: features of [N,F], channels of [N,C,L] */
+    tc_shape f = S2(4, 6), cl = S3(4, 5, 7);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
+    assert_shape(&lc.plan.weights[0].shape, (tc_shape){.ndim = 1, .dims = {6}});
+    assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {6}});
+    tc_layer_check_free(&lc);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &cl, 1, &err), &err);
+    assert_shape(&lc.output.shape, cl);
+    assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {5}});
+    tc_layer_check_free(&lc);
+}
+
+static void test_batch_norm_hand(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_shape in = S4(2, 1, 1, 2);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
+    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4});
+    set_data(tc_layer_check_weight(&lc, "weight"), (const float[]){2});
+    set_data(tc_layer_check_weight(&lc, "bias"), (const float[]){0.5f});
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    /* mean 2.5, biased variance (2.25 + 0.25 + 0.25 + 2.25) / 4 = 1.25 */
+    double is = 1 / sqrt(1.25 + 1e-5);
+    double want[4] = {-1.5 * is * 2 + 0.5, -0.5 * is * 2 + 0.5, 0.5 * is * 2 + 0.5,
+                      1.5 * is * 2 + 0.5};
+    assert_near(&lc.output, want, 1e-6);
+    /* running mean 0.9 * 0 + 0.1 * 2.5; running var with the unbiased
+     * variance 5 / 3: 0.9 * 1 + 0.1 * 5 / 3 */
+    double rm = 0.25, rv = 0.9 + 0.5 / 3;
+    assert_near(tc_layer_check_state(&lc, "running_mean"), &rm, 1e-7);
+    assert_near(tc_layer_check_state(&lc, "running_var"), &rv, 1e-7);
+    /* a second training forward moves them again */
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    rm = 0.9 * 0.25 + 0.25;
+    rv = 0.9 * (0.9 + 0.5 / 3) + 0.5 / 3;
+    assert_near(tc_layer_check_state(&lc, "running_mean"), &rm, 1e-7);
+    assert_near(tc_layer_check_state(&lc, "running_var"), &rv, 1e-7);
+
+    /* backward with dy = (1, 0, 0, 0): xhat = (-1.5, -0.5, 0.5, 1.5) * is,
+     * dbias = 1, dweight = xhat0 = -1.5 is, and
+     * dx = w is (dy - 1/4 - xhat * dweight / 4) */
+    set_data(&lc.grad_output, (const float[]){1, 0, 0, 0});
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    double dbias = 1, dweight = -1.5 * is;
+    assert_near(tc_layer_check_grad_weight(&lc, "bias"), &dbias, 1e-6);
+    assert_near(tc_layer_check_grad_weight(&lc, "weight"), &dweight, 1e-6);
+    double dx[4];
+    const double xm[4] = {-1.5, -0.5, 0.5, 1.5};
+    for (int i = 0; i < 4; i++)
+        dx[i] = 2 * is * ((i == 0) - 0.25 - xm[i] * is * dweight / 4);
+    assert_near(&lc.grad_inputs[0], dx, 1e-6);
+    tc_layer_check_free(&lc);
+}
+
+/* One training forward on filled data against the reference (output and
+ * running statistics), then an inference forward: running statistics used,
+ * state untouched, and backward through them against its reference. */
+static void bn_against_ref(const char *type, const char *params, tc_shape in, int64_t n,
+                           int64_t c, int64_t l, double momentum, int threads)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    TCU_ASSERT_OK(make(&lc, type, params, 1, &in, threads, &err), &err);
+    tc_layer_check_fill(&lc, 17, 0);
+    /* a per-channel offset, so that the mean is not near 0 */
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < c * l; k++)
+            lc.inputs[0].data[i * c * l + k] += (float)(k / l) - 1.5f;
+    tc_tensor *rm = tc_layer_check_state(&lc, "running_mean");
+    tc_tensor *rv = tc_layer_check_state(&lc, "running_var");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rm);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rv);
+    for (int64_t ch = 0; ch < c; ch++) { /* a start other than the initial values */
+        rm->data[ch] = 0.1f * (float)ch;
+        rv->data[ch] = 1.0f + 0.5f * (float)ch;
+    }
+    const float *w = lc.plan.n_weights ? tc_layer_check_weight(&lc, "weight")->data : NULL;
+    const float *b = lc.plan.n_weights ? tc_layer_check_weight(&lc, "bias")->data : NULL;
+    float *rm0 = copy_data(rm), *rv0 = copy_data(rv);
+    int64_t total = n * c * l;
+    bn_ref ref = {dalloc(total), dalloc(c), dalloc(c)};
+
+    lc.training = 1;
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    ref_batch_norm(lc.inputs[0].data, n, c, l, w, b, rm0, rv0, momentum, 1e-5, 1, &ref);
+    assert_near(&lc.output, ref.y, 1e-5);
+    assert_near(rm, ref.new_rm, 1e-6);
+    assert_near(rv, ref.new_rv, 1e-6);
+
+    /* inference: normalised by the running statistics, which stay as they are */
+    float *rm1 = copy_data(rm), *rv1 = copy_data(rv);
+    lc.training = 0;
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    ref_batch_norm(lc.inputs[0].data, n, c, l, w, b, rm1, rv1, momentum, 1e-5, 0, &ref);
+    assert_near(&lc.output, ref.y, 1e-5);
+    CU_ASSERT(same_bits(rm, rm1));
+    CU_ASSERT(same_bits(rv, rv1));
+
+    /* backward after it: the statistics are constants, dx = dy w / sqrt(rv + eps) */
+    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double is = 1 / sqrt((double)rv1[ch] + 1e-5), dw = 0, db = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < l; k++) {
+                int64_t at = (i * c + ch) * l + k;
+                double dy = lc.grad_output.data[at];
+                ref.y[at] = dy * (w ? w[ch] : 1.0) * is;
+                dw += dy * (lc.inputs[0].data[at] - rm1[ch]) * is;
+                db += dy;
+            }
+        ref.new_rm[ch] = dw;
+        ref.new_rv[ch] = db;
+    }
+    assert_near(&lc.grad_inputs[0], ref.y, 1e-5);
+    if (w) {
+        assert_near(tc_layer_check_grad_weight(&lc, "weight"), ref.new_rm, 1e-4);
+        assert_near(tc_layer_check_grad_weight(&lc, "bias"), ref.new_rv, 1e-4);
+    }
+    CU_ASSERT(same_bits(rm, rm1));
+    CU_ASSERT(same_bits(rv, rv1));
+    free(rm0);
+    free(rv0);
+    free(rm1);
+    free(rv1);
+    free(ref.y);
+    free(ref.new_rm);
+    free(ref.new_rv);
+    tc_layer_check_free(&lc);
+}
+
+static void test_batch_norm_reference(void)
+{
+    bn_against_ref("BatchNorm2d", NULL, S4(3, 4, 5, 6), 3, 4, 30, 0.1, 1);
+    bn_against_ref("BatchNorm2d", "momentum=0.5", S4(2, 3, 3, 3), 2, 3, 9, 0.5, 1);
+    bn_against_ref("BatchNorm2d", "affine=0", S4(4, 2, 1, 3), 4, 2, 3, 0.1, 1);
+    bn_against_ref("BatchNorm1d", NULL, S2(5, 6), 5, 6, 1, 0.1, 1);
+    bn_against_ref("BatchNorm1d", "momentum=0", S2(9, 3), 9, 3, 1, 0.0, 1);
+    bn_against_ref("BatchNorm1d", NULL, S3(3, 4, 5), 3, 4, 5, 0.1, 1);
+    /* large enough for the worker threads: rows of L and the L = 1 layout */
+    bn_against_ref("BatchNorm2d", NULL, S4(8, 16, 12, 12), 8, 16, 144, 0.1, 2);
+    bn_against_ref("BatchNorm1d", NULL, S2(256, 64), 256, 64, 1, 0.1, 2);
+}
+
+/* Output, gradients and running statistics do not depend on the thread count. */
+static void test_batch_norm_threads(void)
+{
+    static const struct {
+        const char *type;
+        tc_shape in;
+    } cases[] = {{"BatchNorm2d", S4(8, 16, 12, 12)}, {"BatchNorm1d", S2(256, 64)}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tc_error err = {{0}};
+        tc_layer_check one, two;
+        TCU_ASSERT_OK(make(&one, cases[k].type, NULL, 1, &cases[k].in, 1, &err), &err);
+        TCU_ASSERT_OK(make(&two, cases[k].type, NULL, 1, &cases[k].in, 3, &err), &err);
+        tc_layer_check_fill(&one, 23, 0);
+        tc_layer_check_fill(&two, 23, 0);
+        TCU_ASSERT_OK(tc_layer_check_forward(&one, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_backward(&one, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_forward(&two, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_backward(&two, &err), &err);
+        CU_ASSERT(same_bits(&two.output, one.output.data));
+        CU_ASSERT(same_bits(&two.grad_inputs[0], one.grad_inputs[0].data));
+        for (int i = 0; i < 2; i++) {
+            CU_ASSERT(same_bits(&two.grad_weights[i], one.grad_weights[i].data));
+            CU_ASSERT(same_bits(&two.state[i], one.state[i].data));
+        }
+        tc_layer_check_free(&one);
+        tc_layer_check_free(&two);
+    }
+}
+
+static void test_batch_norm_errors(void)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    /* one value per channel: planning works (the graph plans at batch 1),
+     * training refuses, inference is fine */
+    tc_shape one = S4(1, 16, 1, 1);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &one, 1, &err), &err);
+    lc.training = 1;
+    TCU_ASSERT_FAILS_WITH(tc_layer_check_forward(&lc, &err), &err,
+                          "BatchNorm2d: expected more than 1 value per channel when training, "
+                          "got input [1,16,1,1]");
+    lc.training = 0;
+    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
+    tc_layer_check_free(&lc);
+
+    tc_shape f = S2(1, 7);
+    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
+    TCU_ASSERT_FAILS_WITH(tc_layer_check_forward(&lc, &err), &err,
+                          "BatchNorm1d: expected more than 1 value per channel when training, "
+                          "got input [1,7]");
+    tc_layer_check_free(&lc);
+
+    tc_shape flat = S2(4, 3), five = {.ndim = 5, .dims = {2, 3, 2, 2, 2}};
+    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", NULL, 1, &flat, 1, &err), &err,
+                          "BatchNorm2d needs a [batch, channels, height, width] input, got "
+                          "[4,3]");
+    tc_shape img = S4(2, 3, 4, 4);
+    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm1d", NULL, 1, &img, 1, &err), &err,
+                          "BatchNorm1d needs a [batch, features] or [batch, channels, length] "
+                          "input, got [2,3,4,4]");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", NULL, 1, &five, 1, &err), &err,
+                          "got [2,3,2,2,2]");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", "eps=0", 1, &img, 1, &err), &err, "eps");
+    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", "momentum=1.5", 1, &img, 1, &err), &err,
+                          "momentum");
+}
+
+/* ---- gradient checks ------------------------------------------------------ */
+
+typedef struct gc_case {
+    const char *type;
+    const char *params;
+    int n_inputs;
+    tc_shape shapes[3];
+    int threads;
+    int inference;        /* run with training = 0 (and non-trivial running statistics) */
+    int64_t max_elements; /* 0: every element */
+    int unit_inputs;      /* 1: inputs scaled into [-1, 1] (for a smooth layer only) */
+} gc_case;
+
+/* The fill's lattice spreads n values over about +-n/80. BatchNorm is
+ * invariant to the input's scale, so on a large input a step of 0.01
+ * moves the loss by little more than the float rounding of its thousands
+ * of outputs; scaled down, the same tensor gets a meaningful check. The
+ * lattice's spacing only matters at kinks, which BatchNorm has none of. */
+static void scale_to_unit(tc_tensor *t)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < count(t); i++)
+        m = fmax(m, fabs(t->data[i]));
+    for (int64_t i = 0; m > 0 && i < count(t); i++)
+        t->data[i] = (float)(t->data[i] / m);
+}
+
+static void run_cases(const gc_case *cases, size_t n)
+{
+    static const uint64_t seeds[] = {1, 2, 3};
+    for (size_t c = 0; c < n; c++) {
+        const gc_case *k = &cases[c];
+        find(k->type); /* fails the test by name when missing */
+        double case_worst = 0.0;
+        for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+            tc_error err = {{0}};
+            tc_layer_check lc;
+            tc_gradcheck_report rep;
+            tc_gradcheck_opts opts = {0, 0, k->max_elements};
+            TCU_ASSERT_OK(make(&lc, k->type, k->params, k->n_inputs, k->shapes, k->threads,
+                               &err), &err);
+            lc.training = !k->inference;
+            tc_layer_check_fill(&lc, seeds[s], 0);
+            if (k->unit_inputs)
+                scale_to_unit(&lc.inputs[0]);
+            for (int i = 0; k->inference && i < lc.plan.n_state; i++)
+                for (int64_t e = 0; e < count(&lc.state[i]); e++)
+                    lc.state[i].data[e] = (float)(i ? 0.5 + 0.25 * (double)e : 0.1 * (double)e);
+            int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
+            if (rc)
+                fprintf(stderr, "\n  %s (%s) seed %llu: %s\n", k->type,
+                        k->params ? k->params : "", (unsigned long long)seeds[s], err.msg);
+            CU_ASSERT_EQUAL(rc, 0);
+            CU_ASSERT_EQUAL(rep.first_failed, -1);
+            int expect = lc.plan.n_weights;
+            for (int i = 0; i < lc.n_inputs; i++)
+                expect += !lc.is_label[i];
+            CU_ASSERT_EQUAL(rep.n_tensors, expect);
+            for (int i = 0; i < rep.n_tensors; i++) {
+                CU_ASSERT(rep.tensors[i].n_checked > 0);
+                if (rep.tensors[i].worst > case_worst)
+                    case_worst = rep.tensors[i].worst;
+            }
+            tc_layer_check_free(&lc);
+        }
+        printf("\n    %-16s %-28s%s worst rel. error %.2e", k->type, k->params ? k->params : "",
+               k->inference ? " (inference)" : "", case_worst);
+    }
+    printf("\n  ");
+}
+
+#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+
+static void test_gradients_batch_norm(void)
+{
+    static const gc_case cases[] = {
+        {"BatchNorm2d", NULL, 1, {S4(2, 3, 4, 5)}, 1, 0, 0, 0},
+        {"BatchNorm2d", NULL, 1, {S4(1, 2, 3, 3)}, 1, 0, 0, 0},
+        {"BatchNorm2d", "affine=0", 1, {S4(3, 2, 3, 3)}, 2, 0, 0, 0},
+        {"BatchNorm2d", NULL, 1, {S4(2, 3, 4, 5)}, 1, 1, 0, 0},
+        /* large enough for the worker threads */
+        {"BatchNorm2d", NULL, 1, {S4(8, 16, 12, 12)}, 2, 0, 48, 1},
+        {"BatchNorm1d", NULL, 1, {S2(256, 64)}, 2, 0, 48, 1},
+        {"BatchNorm1d", NULL, 1, {S2(8, 3)}, 1, 0, 0, 0},
+        {"BatchNorm1d", NULL, 1, {S3(3, 4, 5)}, 1, 0, 0, 0},
+        {"BatchNorm1d", NULL, 1, {S2(6, 4)}, 1, 1, 0, 0},
+    };
+    RUN(cases);
+}
+
+static void test_gradients_others(void)
+{
+    static const gc_case cases[] = {
+        {"Concat", NULL, 2, {S4(2, 3, 2, 2), S4(2, 1, 2, 2)}, 1, 0, 0, 0},
+        {"Concat", "axis=2", 3, {S4(1, 2, 1, 3), S4(1, 2, 2, 3), S4(1, 2, 3, 3)}, 1, 0, 0, 0},
+        {"Concat", "axis=3", 2, {S4(3, 2, 2, 1), S4(3, 2, 2, 4)}, 2, 0, 0, 0},
+        {"Concat", NULL, 2, {S2(3, 5), S2(3, 2)}, 1, 0, 0, 0},
+        {"GlobalAvgPool2d", NULL, 1, {S4(2, 3, 4, 5)}, 1, 0, 0, 0},
+        {"GlobalAvgPool2d", NULL, 1, {S4(3, 2, 1, 1)}, 1, 0, 0, 0},
+        {"LeakyReLU", NULL, 1, {S2(3, 7)}, 1, 0, 0, 0},
+        {"LeakyReLU", "negative_slope=0.3", 1, {S4(2, 3, 4, 4)}, 2, 0, 0, 0},
+        {"Softmax", NULL, 1, {S2(3, 6)}, 1, 0, 0, 0},
+        {"Softmax", "axis=1", 1, {S4(2, 4, 2, 3)}, 1, 0, 0, 0},
+        {"Softmax", "axis=-2", 1, {S3(2, 5, 3)}, 1, 0, 0, 0},
+    };
+    RUN(cases);
+}
+
+int main(void)
+{
+    static const tcu_test tests[] = {
+        {"registry has the ABI 2 layers", test_registry},
+        {"LeakyReLU by hand", test_leaky_relu_hand},
+        {"LeakyReLU errors", test_leaky_relu_errors},
+        {"GlobalAvgPool2d by hand and by reference", test_global_avg_pool_hand},
+        {"GlobalAvgPool2d errors", test_global_avg_pool_errors},
+        {"Concat along channels by hand", test_concat_channels_hand},
+        {"Concat along other axes by reference", test_concat_other_axes},
+        {"Concat errors", test_concat_errors},
+        {"Softmax by hand", test_softmax_hand},
+        {"Softmax along each axis by reference", test_softmax_axes},
+        {"Softmax errors", test_softmax_errors},
+        {"BatchNorm weights and state declared", test_batch_norm_declarations},
+        {"BatchNorm by hand", test_batch_norm_hand},
+        {"BatchNorm training and inference by reference", test_batch_norm_reference},
+        {"BatchNorm independent of the thread count", test_batch_norm_threads},
+        {"BatchNorm errors", test_batch_norm_errors},
+        {"gradient checks: BatchNorm", test_gradients_batch_norm},
+        {"gradient checks: Concat, GlobalAvgPool2d, LeakyReLU, Softmax", test_gradients_others},
+        {NULL, NULL},
+    };
+    return tcu_run("layers_abi2", tests);
+}
