@@ -1,25 +1,35 @@
 /*
  * conv2d.c - the Conv2d layer plugin: 2-D convolution (cross-correlation,
- * as in PyTorch) of an NCHW input with an [O, C, k, k] kernel.
+ * as in PyTorch) of an NCHW input with an [O, C/groups, kh, kw] kernel,
+ * with per-axis stride, zero padding and dilation, and grouped channels
+ * (output channels [q*O/G, (q+1)*O/G) see only input channels
+ * [q*C/G, (q+1)*C/G); depthwise when G = C).
  *
  * The batch is split into "slices", one per worker thread, run through
  * host->parallel_for. Each slice has its own part of the workspace, so no
  * two threads ever write the same memory; weight and bias gradients are
  * summed per slice and the partials added in slice order, so they only
  * depend on the batch size and thread count (which fix slices and groups),
- * never on scheduling. A slice works through its images in groups, by one
- * of two methods:
+ * never on scheduling. A slice works through its images in groups (of
+ * images; channel groups are the `groups` parameter), by one of two methods:
  *
  *   - lanes (conv2d_lanes.h; x86-64 with AVX2 and FMA, at least
  *     LANES_MIN_IMAGES images per slice, small enough layers): eight images
  *     at a time, one per vector lane, convolved directly;
- *   - im2col + GEMM otherwise (any CPU, single images, large layers): the
+ *   - im2col + GEMM otherwise (any CPU, single images, large layers; but
+ *     forward with stride 1 on such a CPU takes one image at a time with
+ *     output channels in the lanes, conv2d_lanes.h): the
  *     group's images are unfolded side by side into one column matrix
- *     [C*k*k, group*OH*OW], so a group costs one host GEMM per product,
- *     while the columns stay small enough for the core's cache. Backward
- *     unfolds them again rather than keeping them from forward: that costs
- *     about as much as reading them back, and the layer's memory stays
- *     independent of the batch size.
+ *     [C*kh*kw, group*OH*OW], so a group costs one host GEMM per product
+ *     and channel group, while the columns stay small enough for the core's
+ *     cache. Backward unfolds them again rather than keeping them from
+ *     forward: that costs about as much as reading them back, and the
+ *     layer's memory stays independent of the batch size.
+ *
+ * The lane kernels and the tuned im2col handle the common case only: one
+ * channel group, no dilation, square kernel, stride and padding (`plain`
+ * below; they read geom's k, s, p). Anything else takes im2col + GEMM with
+ * a general unfold (im2col_general), one GEMM per channel group.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,8 +38,8 @@
 #include "layer_util.h"
 
 typedef struct conv2d {
-    const tc_host *host;
-    int64_t out_channels, kernel, stride, padding;
+    int64_t out_channels, groups;
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw; /* per axis, square values resolved */
     int bias;
     int lanes_cpu; /* the CPU runs the lane kernels */
 } conv2d;
@@ -49,9 +59,17 @@ typedef struct conv2d {
 
 /* Sizes derived from one input shape and thread count. */
 typedef struct geom {
-    int64_t n, c, h, w, o, k, s, p, oh, ow;
+    int64_t n, c, h, w, o, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw; /* per axis */
+    int64_t groups, cg, og;       /* channel groups, C/groups, O/groups */
+    int plain;                    /* 1 group, no dilation, square: k, s, p
+                                     below are the kernel, stride, padding
+                                     (the fast paths read only these) */
+    int64_t k, s, p;
     int64_t hp, wp;               /* padded input size */
-    int64_t ckk, ohw, chw, ohw_o; /* C*k*k, OH*OW, C*H*W, O*OH*OW */
+    int64_t ckk, rows;            /* C/groups*kh*kw (a weight row), C*kh*kw
+                                     (rows of the column matrix) */
+    int64_t ohw, chw, ohw_o;      /* OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
     int lanes_cpu;                /* copied from the instance */
@@ -68,44 +86,87 @@ typedef struct geom {
 
 #include "conv2d_lanes.h"
 
+/* The square parameters first (their order is that of earlier versions);
+ * each per-axis one, when not 0, overrides its square value on one axis
+ * (Caffe's JSON form: parameters are plain numbers in the ABI). */
+enum {
+    P_OUT, P_KERNEL, P_STRIDE, P_PADDING, P_BIAS, P_GROUPS, P_DILATION,
+    P_KERNEL_H, P_KERNEL_W, P_STRIDE_H, P_STRIDE_W, P_PAD_H, P_PAD_W,
+    P_DILATION_H, P_DILATION_W
+};
+
 static const tc_param_desc conv2d_params[] = {
     {"out_channels", TC_VALUE_INT, 1, 0, 1, 65536, "number of output channels"},
     {"kernel_size", TC_VALUE_INT, 1, 0, 1, 1024, "square kernel side"},
     {"stride", TC_VALUE_INT, 0, 1, 1, 1024, "step between kernel positions"},
     {"padding", TC_VALUE_INT, 0, 0, 0, 1024, "zeros added on each border"},
     {"bias", TC_VALUE_BOOL, 0, 1, 0, 1, "learn a per-channel bias"},
+    {"groups", TC_VALUE_INT, 0, 1, 1, 65536,
+     "channel groups (in and out channels divisible by it; = in channels: depthwise)"},
+    {"dilation", TC_VALUE_INT, 0, 1, 1, 1024, "spacing between kernel taps"},
+    {"kernel_h", TC_VALUE_INT, 0, 0, 0, 1024, "kernel height (0: kernel_size)"},
+    {"kernel_w", TC_VALUE_INT, 0, 0, 0, 1024, "kernel width (0: kernel_size)"},
+    {"stride_h", TC_VALUE_INT, 0, 0, 0, 1024, "vertical stride (0: stride)"},
+    {"stride_w", TC_VALUE_INT, 0, 0, 0, 1024, "horizontal stride (0: stride)"},
+    {"pad_h", TC_VALUE_INT, 0, 0, 0, 1024, "zeros above and below (0: padding)"},
+    {"pad_w", TC_VALUE_INT, 0, 0, 0, 1024, "zeros left and right (0: padding)"},
+    {"dilation_h", TC_VALUE_INT, 0, 0, 0, 1024, "vertical tap spacing (0: dilation)"},
+    {"dilation_w", TC_VALUE_INT, 0, 0, 0, 1024, "horizontal tap spacing (0: dilation)"},
 };
+
+/* The per-axis value: the override when given (non-zero), else the square one. */
+static int64_t axis_value(const double *v, int square, int axis)
+{
+    return v[axis] != 0.0 ? (int64_t)v[axis] : (int64_t)v[square];
+}
 
 static int conv2d_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    conv2d *c = calloc(1, sizeof *c);
-    if (!c) {
+    conv2d c = {
+        .out_channels = (int64_t)v[P_OUT],
+        .groups = (int64_t)v[P_GROUPS],
+        .kh = axis_value(v, P_KERNEL, P_KERNEL_H),
+        .kw = axis_value(v, P_KERNEL, P_KERNEL_W),
+        .sh = axis_value(v, P_STRIDE, P_STRIDE_H),
+        .sw = axis_value(v, P_STRIDE, P_STRIDE_W),
+        .ph = axis_value(v, P_PADDING, P_PAD_H),
+        .pw = axis_value(v, P_PADDING, P_PAD_W),
+        .dh = axis_value(v, P_DILATION, P_DILATION_H),
+        .dw = axis_value(v, P_DILATION, P_DILATION_W),
+        .bias = v[P_BIAS] != 0.0,
+    };
+    /* the runtime enforces the declared ranges; this guards direct callers */
+    if (c.out_channels < 1 || c.groups < 1 || c.kh < 1 || c.kw < 1 || c.sh < 1 || c.sw < 1 ||
+        c.ph < 0 || c.pw < 0 || c.dh < 1 || c.dw < 1) {
+        host->set_error(err, "Conv2d: out_channels, groups, kernel, stride and dilation must be "
+                             ">= 1 and padding >= 0 (got %lld, %lld, %lldx%lld, %lldx%lld, "
+                             "%lldx%lld, %lldx%lld)",
+                        (long long)c.out_channels, (long long)c.groups, (long long)c.kh,
+                        (long long)c.kw, (long long)c.sh, (long long)c.sw, (long long)c.dh,
+                        (long long)c.dw, (long long)c.ph, (long long)c.pw);
+        return 1;
+    }
+    if (c.out_channels % c.groups != 0) {
+        host->set_error(err, "Conv2d: out_channels %lld is not divisible by groups %lld",
+                        (long long)c.out_channels, (long long)c.groups);
+        return 1;
+    }
+#if CONV_LANES
+    c.lanes_cpu = lanes_supported();
+#endif
+    conv2d *p = malloc(sizeof *p);
+    if (!p) {
         host->set_error(err, "Conv2d: out of memory");
         return 1;
     }
-    c->host = host;
-    c->out_channels = (int64_t)v[0];
-    c->kernel = (int64_t)v[1];
-    c->stride = (int64_t)v[2];
-    c->padding = (int64_t)v[3];
-    c->bias = v[4] != 0.0;
-#if CONV_LANES
-    c->lanes_cpu = lanes_supported();
-#endif
-    if (c->out_channels < 1 || c->kernel < 1 || c->stride < 1 || c->padding < 0) {
-        host->set_error(err, "Conv2d: out_channels, kernel_size and stride must be >= 1 and "
-                             "padding >= 0 (got %lld, %lld, %lld, %lld)",
-                        (long long)c->out_channels, (long long)c->kernel,
-                        (long long)c->stride, (long long)c->padding);
-        free(c);
-        return 1;
-    }
-    *self = c;
+    *p = c;
+    *self = p;
     return 0;
 }
 
-static void conv2d_destroy(void *self)
+static void conv2d_destroy(const tc_host *host, void *self)
 {
+    (void)host;
     free(self);
 }
 
@@ -116,7 +177,7 @@ static int slice_layout(geom *g, int64_t slices)
     int64_t per_slice = (g->n + slices - 1) / slices;
     int64_t col_img, tmp_img, dw, pad_img, x8 = 0, y8 = 0;
     const int64_t lanes_max = LANES_MAX_BYTES / (int64_t)sizeof(float);
-    if (lu_mul3(g->ckk, g->ohw, 1, &col_img) || lu_mul3(g->o, g->ohw, 1, &tmp_img) ||
+    if (lu_mul3(g->rows, g->ohw, 1, &col_img) || lu_mul3(g->o, g->ohw, 1, &tmp_img) ||
         lu_mul3(g->o, g->ckk, 1, &dw) || lu_bytes(dw, sizeof(float), &g->dw_bytes) ||
         lu_bytes(g->o, sizeof(float), &g->db_bytes))
         return 1;
@@ -124,7 +185,7 @@ static int slice_layout(geom *g, int64_t slices)
     int lanes_fit = !lu_mul3(g->c, g->hp, g->wp, &pad_img) &&
                     !lu_mul3(pad_img, LANES, 1, &x8) && !lu_mul3(tmp_img, LANES, 1, &y8) &&
                     x8 <= lanes_max && y8 <= lanes_max && 2 * x8 + y8 <= lanes_max;
-    g->lanes = g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit;
+    g->lanes = g->plain && g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit;
     if (g->lanes) {
         g->group = LANES;
         if (lu_bytes(x8, sizeof(float), &g->a_bytes) || lu_bytes(y8, sizeof(float), &g->b_bytes))
@@ -139,7 +200,7 @@ static int slice_layout(geom *g, int64_t slices)
             group = per_slice;
         int64_t col, tmp;
         if (lu_mul3(g->ohw, group, 1, &col) || __builtin_add_overflow(col, ROW_SLACK, &col) ||
-            lu_mul3(col, g->ckk, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
+            lu_mul3(col, g->rows, 1, &col) || lu_mul3(tmp_img, group, 1, &tmp) ||
             lu_bytes(col, sizeof(float), &g->a_bytes) ||
             lu_bytes(tmp, sizeof(float), &g->b_bytes))
             return 1;
@@ -157,7 +218,7 @@ static int slice_layout(geom *g, int64_t slices)
      * share the slice's space with backward's */
     int64_t img, wt, yt;
     g->o8 = (g->o + LANES - 1) / LANES * LANES;
-    if (!g->lanes && g->lanes_cpu && g->s == 1 && px_width(g->ow, 1) > 0 &&
+    if (g->plain && !g->lanes && g->lanes_cpu && g->s == 1 && px_width(g->ow, 1) > 0 &&
         !lu_mul3(g->c, g->hp, g->wp, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
         !lu_mul3(g->ohw, g->o8, 1, &yt) && img <= lanes_max && wt <= lanes_max &&
         yt <= lanes_max && img + wt + yt <= lanes_max) {
@@ -176,10 +237,58 @@ static int slice_layout(geom *g, int64_t slices)
     return 0;
 }
 
-static int conv2d_geom(const conv2d *c, const tc_shape *in, int n_threads, geom *g,
-                       tc_error *err)
+/* "a" when both axes agree, else "axb" (for messages). */
+static const char *pair_str(int64_t a, int64_t b, char *buf, size_t cap)
 {
-    const tc_host *host = c->host;
+    if (a == b)
+        snprintf(buf, cap, "%lld", (long long)a);
+    else
+        snprintf(buf, cap, "%lldx%lld", (long long)a, (long long)b);
+    return buf;
+}
+
+/* The padded and output sizes on both axes, or reports why there are
+ * none: the dilated kernel must fit in the padded input. */
+static int geom_axes(const tc_host *host, const tc_shape *in, geom *g, tc_error *err)
+{
+    char buf[LU_SHAPE_BUF], pad[48], dil[48];
+    int64_t hp, wp, eh, ew; /* padded input, span of the dilated kernel */
+    if (__builtin_mul_overflow(g->ph, 2, &hp) || __builtin_add_overflow(hp, g->h, &hp) ||
+        __builtin_mul_overflow(g->pw, 2, &wp) || __builtin_add_overflow(wp, g->w, &wp) ||
+        __builtin_mul_overflow(g->dh, g->kh - 1, &eh) || __builtin_add_overflow(eh, 1, &eh) ||
+        __builtin_mul_overflow(g->dw, g->kw - 1, &ew) || __builtin_add_overflow(ew, 1, &ew)) {
+        host->set_error(err, "Conv2d on input %s: padded input or dilated kernel size "
+                             "overflows",
+                        lu_shape_str(in, buf, sizeof buf));
+        return 1;
+    }
+    if (eh > hp || ew > wp) {
+        if (g->dh == 1 && g->dw == 1)
+            host->set_error(err, "Conv2d kernel %lldx%lld is larger than the padded input "
+                                 "%lldx%lld (input %s, padding %s)",
+                            (long long)g->kh, (long long)g->kw, (long long)hp, (long long)wp,
+                            lu_shape_str(in, buf, sizeof buf),
+                            pair_str(g->ph, g->pw, pad, sizeof pad));
+        else
+            host->set_error(err, "Conv2d kernel %lldx%lld with dilation %s spans %lldx%lld, "
+                                 "more than the padded input %lldx%lld (input %s, padding %s)",
+                            (long long)g->kh, (long long)g->kw,
+                            pair_str(g->dh, g->dw, dil, sizeof dil), (long long)eh,
+                            (long long)ew, (long long)hp, (long long)wp,
+                            lu_shape_str(in, buf, sizeof buf),
+                            pair_str(g->ph, g->pw, pad, sizeof pad));
+        return 1;
+    }
+    g->oh = (hp - eh) / g->sh + 1;
+    g->ow = (wp - ew) / g->sw + 1;
+    g->hp = hp;
+    g->wp = wp;
+    return 0;
+}
+
+static int conv2d_geom(const tc_host *host, const conv2d *c, const tc_shape *in, int n_threads,
+                       geom *g, tc_error *err)
+{
     char buf[LU_SHAPE_BUF];
     if (in->ndim != 4) {
         host->set_error(err, "Conv2d needs a 4-D input [batch, channels, height, width], got %s",
@@ -192,35 +301,33 @@ static int conv2d_geom(const conv2d *c, const tc_shape *in, int n_threads, geom 
     g->h = in->dims[2];
     g->w = in->dims[3];
     g->o = c->out_channels;
-    g->k = c->kernel;
-    g->s = c->stride;
-    g->p = c->padding;
-    int64_t ph, pw;
-    if (__builtin_add_overflow(g->h, 2 * g->p, &ph) ||
-        __builtin_add_overflow(g->w, 2 * g->p, &pw)) {
-        host->set_error(err, "Conv2d on input %s: padded size overflows",
-                        lu_shape_str(in, buf, sizeof buf));
+    g->groups = c->groups;
+    if (g->c % g->groups != 0) {
+        host->set_error(err, "Conv2d: in_channels %lld is not divisible by groups %lld "
+                             "(input %s)",
+                        (long long)g->c, (long long)g->groups, lu_shape_str(in, buf, sizeof buf));
         return 1;
     }
-    if (g->k > ph || g->k > pw) {
-        host->set_error(err, "Conv2d kernel %lldx%lld is larger than the padded input "
-                             "%lldx%lld (input %s, padding %lld)",
-                        (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
-                        lu_shape_str(in, buf, sizeof buf), (long long)g->p);
+    g->cg = g->c / g->groups;
+    g->og = g->o / g->groups;
+    g->kh = c->kh, g->kw = c->kw, g->sh = c->sh, g->sw = c->sw;
+    g->ph = c->ph, g->pw = c->pw, g->dh = c->dh, g->dw = c->dw;
+    g->plain = g->groups == 1 && g->dh == 1 && g->dw == 1 && g->kh == g->kw &&
+               g->sh == g->sw && g->ph == g->pw;
+    g->k = g->kh;
+    g->s = g->sh;
+    g->p = g->ph;
+    if (geom_axes(host, in, g, err))
         return 1;
-    }
-    g->oh = (ph - g->k) / g->s + 1;
-    g->ow = (pw - g->k) / g->s + 1;
-    g->hp = ph;
-    g->wp = pw;
     g->lanes_cpu = c->lanes_cpu;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;
     int64_t out;
-    if (lu_mul3(g->c, g->k, g->k, &g->ckk) || lu_mul3(g->oh, g->ow, 1, &g->ohw) ||
-        lu_mul3(g->c, g->h, g->w, &g->chw) || lu_mul3(g->o, g->ohw, 1, &g->ohw_o) ||
-        lu_mul3(g->n, g->ohw_o, 1, &out) || slice_layout(g, slices)) {
+    if (lu_mul3(g->cg, g->kh, g->kw, &g->ckk) || lu_mul3(g->c, g->kh, g->kw, &g->rows) ||
+        lu_mul3(g->oh, g->ow, 1, &g->ohw) || lu_mul3(g->c, g->h, g->w, &g->chw) ||
+        lu_mul3(g->o, g->ohw, 1, &g->ohw_o) || lu_mul3(g->n, g->ohw_o, 1, &out) ||
+        slice_layout(g, slices)) {
         host->set_error(err, "Conv2d on input %s with %lld output channels: sizes overflow",
                         lu_shape_str(in, buf, sizeof buf), (long long)g->o);
         return 1;
@@ -228,22 +335,22 @@ static int conv2d_geom(const conv2d *c, const tc_shape *in, int n_threads, geom 
     return 0;
 }
 
-static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threads,
-                       tc_plan *plan, tc_error *err)
+static int conv2d_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                       int n_threads, tc_plan *plan, tc_error *err)
 {
-    conv2d *c = self;
+    const conv2d *c = self;
     geom g;
-    if (lu_check_inputs(c->host, "Conv2d", in, n_inputs, 1, 1, err) ||
-        conv2d_geom(c, &in[0], n_threads, &g, err))
+    if (lu_check_inputs(host, "Conv2d", in, n_inputs, 1, 1, err) ||
+        conv2d_geom(host, c, &in[0], n_threads, &g, err))
         return 1;
     plan->output = (tc_shape){.ndim = 4, .dims = {g.n, g.o, g.oh, g.ow}};
     plan->n_weights = c->bias ? 2 : 1;
     plan->weights[0] = (tc_weight_decl){
         .name = "weight",
-        .shape = {.ndim = 4, .dims = {g.o, g.c, g.k, g.k}},
+        .shape = {.ndim = 4, .dims = {g.o, g.cg, g.kh, g.kw}},
         .init = TC_INIT_HE_NORMAL,
         .fan_in = (double)g.ckk,
-        .fan_out = (double)g.o * (double)g.k * (double)g.k,
+        .fan_out = (double)g.og * (double)g.kh * (double)g.kw,
     };
     if (c->bias)
         plan->weights[1] = (tc_weight_decl){
@@ -256,8 +363,8 @@ static int conv2d_plan(void *self, const tc_shape *in, int n_inputs, int n_threa
         };
     if (__builtin_mul_overflow(g.slice_bytes, (size_t)g.slices, &plan->workspace_bytes)) {
         char buf[LU_SHAPE_BUF];
-        c->host->set_error(err, "Conv2d on input %s: workspace size overflows",
-                           lu_shape_str(&in[0], buf, sizeof buf));
+        host->set_error(err, "Conv2d on input %s: workspace size overflows",
+                        lu_shape_str(&in[0], buf, sizeof buf));
         return 1;
     }
     plan->saved_bytes = 0;
@@ -425,6 +532,76 @@ static void col2im(const geom *g, const float *cols, int64_t ld, float *dx)
         }
 }
 
+/* tap_range for the general path, never negative: with padding a tap can
+ * lie wholly past the input (offset >= len). */
+static inline void tap_span(int64_t off, int64_t s, int64_t len, int64_t n, int64_t *lo,
+                            int64_t *hi)
+{
+    tap_range(off, s, len, n, lo, hi);
+    if (*hi < 0)
+        *lo = *hi = 0;
+}
+
+/* im2col for any configuration (channel groups need nothing here: group q's
+ * rows are the block of its input channels): row (c, ki, kj) gets, at output
+ * pixel (oh, ow), x[c][oh*sh - ph + ki*dh][ow*sw - pw + kj*dw], 0 outside. */
+static void im2col_general(const geom *g, const float *x, float *cols, int64_t ld)
+{
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            int64_t oh_lo, oh_hi, offh = ki * g->dh - g->ph;
+            tap_span(offh, g->sh, g->h, g->oh, &oh_lo, &oh_hi);
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                int64_t lo, hi, offw = kj * g->dw - g->pw;
+                tap_span(offw, g->sw, g->w, g->ow, &lo, &hi);
+                float *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;
+                zero_floats(row, oh_lo * g->ow);
+                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
+                    float *d = row + oh * g->ow;
+                    const float *src = x + (c * g->h + oh * g->sh + offh) * g->w;
+                    for (int64_t i = 0; i < lo; i++)
+                        d[i] = 0.0f;
+                    if (g->sw == 1) /* a plain copy, which the compiler vectorises */
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = src[i + offw];
+                    else
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = src[i * g->sw + offw];
+                    for (int64_t i = hi; i < g->ow; i++)
+                        d[i] = 0.0f;
+                }
+                zero_floats(row + oh_hi * g->ow, (g->oh - oh_hi) * g->ow);
+            }
+        }
+}
+
+/* The adjoint of im2col_general: overwrites dx [C, H, W] with the sum of
+ * the column entries read from each pixel, in tap order. */
+static void col2im_general(const geom *g, const float *cols, int64_t ld, float *dx)
+{
+    memset(dx, 0, sizeof(float) * (size_t)g->chw);
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            int64_t oh_lo, oh_hi, offh = ki * g->dh - g->ph;
+            tap_span(offh, g->sh, g->h, g->oh, &oh_lo, &oh_hi);
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                int64_t lo, hi, offw = kj * g->dw - g->pw;
+                tap_span(offw, g->sw, g->w, g->ow, &lo, &hi);
+                const float *row = cols + ((c * g->kh + ki) * g->kw + kj) * ld;
+                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
+                    const float *sp = row + oh * g->ow;
+                    float *dst = dx + (c * g->h + oh * g->sh + offh) * g->w;
+                    if (g->sw == 1)
+                        for (int64_t i = lo; i < hi; i++)
+                            dst[i + offw] += sp[i];
+                    else
+                        for (int64_t i = lo; i < hi; i++)
+                            dst[i * g->sw + offw] += sp[i];
+                }
+            }
+        }
+}
+
 typedef struct job {
     const tc_host *host;
     const geom *g;
@@ -517,17 +694,33 @@ static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
 }
 #endif
 
-/* Unfolds images n0 .. n0+gn-1 side by side into cols, [CKK, gn*OHW] with
- * a row stride of gn*OHW + ROW_SLACK, which it returns. Forward and
+/* Unfolds images n0 .. n0+gn-1 side by side into cols, [C*kh*kw, gn*OHW]
+ * with a row stride of gn*OHW + ROW_SLACK, which it returns. Forward and
  * backward both start a group with it (backward unfolds again rather than
  * keep every group's columns). */
 static int64_t unfold_group(const job *j, float *cols, int64_t n0, int64_t gn)
 {
     const geom *g = j->g;
     int64_t ld = gn * g->ohw + ROW_SLACK;
-    for (int64_t i = 0; i < gn; i++)
-        im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
+    for (int64_t i = 0; i < gn; i++) {
+        if (g->plain)
+            im2col(g, j->x + (n0 + i) * g->chw, j->x_end, cols + i * g->ohw, ld);
+        else
+            im2col_general(g, j->x + (n0 + i) * g->chw, cols + i * g->ohw, ld);
+    }
     return ld;
+}
+
+/* Channel group q's blocks: its weight rows [OG, CKK], its rows of the
+ * column matrix [CKK, ...] (row stride ld) and of an [O, nn] matrix. */
+static const float *group_w(const job *j, int64_t q) { return j->w + q * j->g->og * j->g->ckk; }
+static float *group_cols(const job *j, float *cols, int64_t ld, int64_t q)
+{
+    return cols + q * j->g->ckk * ld;
+}
+static float *group_rows(const job *j, float *m, int64_t nn, int64_t q)
+{
+    return m + q * j->g->og * nn;
 }
 
 static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
@@ -551,8 +744,12 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
         for (int64_t n0 = first; n0 < last; n0 += g->group) {
             int64_t gn = last - n0 < g->group ? last - n0 : g->group;
             int64_t nn = gn * g->ohw, ld = unfold_group(j, cols, n0, gn);
-            /* tmp [O, gn*OHW] = W [O, CKK] * cols [CKK, gn*OHW] */
-            j->host->sgemm(0, 0, g->o, nn, g->ckk, 1.0f, j->w, g->ckk, cols, ld, 0.0f, tmp, nn);
+            /* per channel group q: tmp_q [OG, gn*OHW] = W_q [OG, CKK] *
+             * cols_q [CKK, gn*OHW] (one product when there is one group) */
+            for (int64_t q = 0; q < g->groups; q++)
+                j->host->sgemm(0, 0, g->og, nn, g->ckk, 1.0f, group_w(j, q), g->ckk,
+                               group_cols(j, cols, ld, q), ld, 0.0f, group_rows(j, tmp, nn, q),
+                               nn);
             /* back to NCHW, adding the bias on the way */
             for (int64_t i = 0; i < gn; i++)
                 for (int64_t o = 0; o < g->o; o++) {
@@ -579,23 +776,24 @@ static int fit_slices(geom *g, const tc_exec *x)
     return 1;
 }
 
-static int check_exec(const conv2d *c, const tc_exec *x, geom *g, job *j, tc_error *err)
+static int check_exec(const tc_host *host, const conv2d *c, const tc_exec *x, geom *g, job *j,
+                      tc_error *err)
 {
     if (x->n_inputs != 1 || x->n_weights != (c->bias ? 2 : 1)) {
-        c->host->set_error(err, "Conv2d got %d inputs and %d weights, expected 1 and %d",
-                           x->n_inputs, x->n_weights, c->bias ? 2 : 1);
+        host->set_error(err, "Conv2d got %d inputs and %d weights, expected 1 and %d",
+                        x->n_inputs, x->n_weights, c->bias ? 2 : 1);
         return 1;
     }
-    if (conv2d_geom(c, &x->inputs[0].shape, x->n_threads, g, err))
+    if (conv2d_geom(host, c, &x->inputs[0].shape, x->n_threads, g, err))
         return 1;
     if (!x->workspace || fit_slices(g, x)) {
-        c->host->set_error(err, "Conv2d: workspace of %zu bytes is smaller than the %zu bytes "
-                                "one image needs (was plan() honoured?)",
-                           x->workspace_bytes, g->slice_bytes);
+        host->set_error(err, "Conv2d: workspace of %zu bytes is smaller than the %zu bytes "
+                             "one image needs (was plan() honoured?)",
+                        x->workspace_bytes, g->slice_bytes);
         return 1;
     }
     memset(j, 0, sizeof *j);
-    j->host = c->host;
+    j->host = host;
     j->g = g;
     j->ws = x->workspace;
     j->x = x->inputs[0].data;
@@ -605,16 +803,28 @@ static int check_exec(const conv2d *c, const tc_exec *x, geom *g, job *j, tc_err
     return 0;
 }
 
-static int conv2d_forward(void *self, const tc_exec *x, tc_error *err)
+static int conv2d_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    conv2d *c = self;
+    const conv2d *c = self;
     geom g;
     job j;
-    if (check_exec(c, x, &g, &j, err))
+    if (check_exec(host, c, x, &g, &j, err))
         return 1;
     j.y = x->output->data;
-    c->host->parallel_for(g.slices, forward_slices, &j);
+    host->parallel_for(g.slices, forward_slices, &j);
     return 0;
+}
+
+/* The input gradient of images n0 .. n0+gn-1 from the column gradients. */
+static void fold_group(const job *j, const float *cols, int64_t ld, int64_t n0, int64_t gn)
+{
+    const geom *g = j->g;
+    for (int64_t i = 0; i < gn; i++) {
+        if (g->plain)
+            col2im(g, cols + i * g->ohw, ld, j->dx + (n0 + i) * g->chw);
+        else
+            col2im_general(g, cols + i * g->ohw, ld, j->dx + (n0 + i) * g->chw);
+    }
 }
 
 static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
@@ -644,16 +854,21 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
                 if (j->db)
                     db[o] = (n0 == first ? 0.0f : db[o]) + (float)sum_floats(row, nn);
             }
-            /* dW_s (+)= dys [O, gn*OHW] * cols^T [gn*OHW, CKK] */
-            j->host->sgemm(0, 1, g->o, g->ckk, nn, 1.0f, dys, nn, cols, ld,
-                           n0 == first ? 0.0f : 1.0f, dw, g->ckk);
+            /* per channel group q: dW_s,q [OG, CKK] (+)= dys_q [OG, gn*OHW] *
+             * cols_q^T [gn*OHW, CKK] (dW_s is [O, CKK], the groups' rows in
+             * order) */
+            for (int64_t q = 0; q < g->groups; q++)
+                j->host->sgemm(0, 1, g->og, g->ckk, nn, 1.0f, group_rows(j, dys, nn, q), nn,
+                               group_cols(j, cols, ld, q), ld, n0 == first ? 0.0f : 1.0f,
+                               dw + q * g->og * g->ckk, g->ckk);
             if (j->dx) {
-                /* dcols = W^T [CKK, O] * dys [O, gn*OHW], into the columns,
-                 * which are free again */
-                j->host->sgemm(1, 0, g->ckk, nn, g->o, 1.0f, j->w, g->ckk, dys, nn, 0.0f, cols,
-                               ld);
-                for (int64_t i = 0; i < gn; i++)
-                    col2im(g, cols + i * g->ohw, ld, j->dx + (n0 + i) * g->chw);
+                /* dcols_q = W_q^T [CKK, OG] * dys_q [OG, gn*OHW], into the
+                 * columns, which are free again */
+                for (int64_t q = 0; q < g->groups; q++)
+                    j->host->sgemm(1, 0, g->ckk, nn, g->og, 1.0f, group_w(j, q), g->ckk,
+                                   group_rows(j, dys, nn, q), nn, 0.0f,
+                                   group_cols(j, cols, ld, q), ld);
+                fold_group(j, cols, ld, n0, gn);
             }
         }
     }
@@ -672,20 +887,20 @@ static void reduce_dw(void *arg, int64_t begin, int64_t end, int worker)
     }
 }
 
-static int conv2d_backward(void *self, const tc_exec *x, tc_error *err)
+static int conv2d_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    conv2d *c = self;
+    const conv2d *c = self;
     geom g;
     job j;
-    if (check_exec(c, x, &g, &j, err))
+    if (check_exec(host, c, x, &g, &j, err))
         return 1;
     j.dy = x->grad_output->data;
     j.dx = x->grad_inputs ? x->grad_inputs[0].data : NULL;
     j.dw = x->grad_weights[0].data;
     j.db = c->bias ? x->grad_weights[1].data : NULL;
-    c->host->parallel_for(g.slices, backward_slices, &j);
+    host->parallel_for(g.slices, backward_slices, &j);
     if (j.dw)
-        lu_for(c->host, g.o * g.ckk, reduce_dw, &j);
+        lu_for(host, g.o * g.ckk, reduce_dw, &j);
     if (j.db)
         for (int64_t o = 0; o < g.o; o++) {
             float acc = slice_db(&j, 0)[o];
@@ -696,11 +911,35 @@ static int conv2d_backward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
+/* The conformance suite's own shapes (out_channels and kernel_size at its
+ * sample value 3) reach only the plain configuration; these add channel
+ * groups, depthwise, dilation and per-axis sizes. */
+#define CONV_CASE_INPUT(n, c, h, w) .n_inputs = 1, .inputs = {{.ndim = 4, .dims = {n, c, h, w}}}
+static const tc_test_case conv2d_cases[] = {
+    {CONV_CASE_INPUT(1, 2, 7, 7)},
+    {CONV_CASE_INPUT(1, 3, 5, 6)},
+    {CONV_CASE_INPUT(1, 4, 7, 6), .n_params = 4,
+     .params = {{"out_channels", 6}, {"groups", 2}, {"dilation", 2}, {"padding", 2}}},
+    {CONV_CASE_INPUT(1, 3, 6, 9), .n_params = 5,
+     .params = {{"out_channels", 6}, {"groups", 3}, {"kernel_w", 1}, {"stride_w", 2},
+                {"pad_w", 1}}},
+    {CONV_CASE_INPUT(1, 2, 5, 8), .n_params = 4,
+     .params = {{"kernel_size", 1}, {"kernel_w", 5}, {"stride_h", 2}, {"pad_w", 2}}},
+};
+#undef CONV_CASE_INPUT
+
+static const tc_test_hints conv2d_hints = {
+    .struct_size = sizeof(tc_test_hints),
+    .n_cases = (int32_t)(sizeof conv2d_cases / sizeof conv2d_cases[0]),
+    .cases = conv2d_cases,
+};
+
 static const tc_layer_type conv2d_type = {
     .struct_size = sizeof(tc_layer_type),
     .abi_version = TC_PLUGIN_ABI_VERSION,
     .name = "Conv2d",
-    .summary = "2-D convolution of NCHW images (im2col + GEMM), optional bias",
+    .summary = "2-D convolution of NCHW images (im2col + GEMM): groups, dilation, "
+               "per-axis kernel, stride and padding, optional bias",
     .flags = 0,
     .min_inputs = 1,
     .max_inputs = 1,
@@ -711,11 +950,12 @@ static const tc_layer_type conv2d_type = {
     .plan = conv2d_plan,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
+    .test_hints = &conv2d_hints,
 };
 
-TC_PLUGIN_EXPORT int tc_plugin_init(const tc_host *host, tc_plugin_ctx *ctx, tc_error *err)
+TC_PLUGIN_DEFINE(conv2d)
 {
-    if (lu_check_host(host, err, "Conv2d"))
+    if (tc_host_check(host, 0, "Conv2d", err))
         return 1;
     return host->register_layer(ctx, &conv2d_type);
 }

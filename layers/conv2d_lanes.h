@@ -2,7 +2,9 @@
  * conv2d_lanes.h - Conv2d's lane-batched kernels (AVX2 + FMA), part of
  * conv2d.c, which includes this file after its `geom` and picks these
  * kernels at run time when the CPU has both and a worker has at least a few
- * images to work on.
+ * images to work on. Only for the plain configuration (one channel group,
+ * no dilation, square kernel, stride and padding): they read geom's k, s
+ * and p, and ckk is then C*k*k.
  *
  * Eight images travel together, one per vector lane: a group's input is
  * rearranged as X8 [C][H + 2p][W + 2p][8] (zero border), output and output
