@@ -16,14 +16,13 @@
 #include "tinycnn/graph.h"
 #include "tinycnn/status.h"
 
-/* A child gets this long for one model load before it counts as hung. */
-#define CF_CHILD_SECONDS 60
 
 /* ---- the helper identity layer (y = x), to give a loss a logits node ---- */
 
-static int id_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
+static int id_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
                    tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)n_threads;
     (void)err;
@@ -32,8 +31,9 @@ static int id_plan(void *self, const tc_shape *in, int n_inputs, int n_threads, 
     return 0;
 }
 
-static int id_forward(void *self, const tc_exec *x, tc_error *err)
+static int id_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     memcpy(x->output->data, x->inputs[0].data,
@@ -41,8 +41,9 @@ static int id_forward(void *self, const tc_exec *x, tc_error *err)
     return 0;
 }
 
-static int id_backward(void *self, const tc_exec *x, tc_error *err)
+static int id_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
+    (void)host;
     (void)self;
     (void)err;
     if (x->grad_inputs[0].data)
@@ -118,8 +119,15 @@ static void value_json(const tc_param_desc *d, double v, char *buf, size_t cap)
         snprintf(buf, cap, "%.17g", v);
 }
 
+/* Whether a model must spell out the value v of parameter d: required, or
+ * set away from its default (by a test hint). */
+static int given(const tc_param_desc *d, double v)
+{
+    return d->required || v != d->default_value;
+}
+
 /* The one-node model for cfg. params: the members of "params", or NULL for
- * the required parameters at their sample values. */
+ * cfg's parameter values (those that differ from the defaults). */
 static int model_text(const cf_subject *s, const cf_config *cfg, const char *params, text *t)
 {
     const tc_layer_type *ty = s->type;
@@ -130,9 +138,9 @@ static int model_text(const cf_subject *s, const cf_config *cfg, const char *par
     if (!params) {
         for (int p = 0; p < ty->n_params && rl < sizeof req; p++) {
             char v[64];
-            if (!ty->params[p].required)
+            if (!given(&ty->params[p], cfg->values[p]))
                 continue;
-            value_json(&ty->params[p], s->values[p], v, sizeof v);
+            value_json(&ty->params[p], cfg->values[p], v, sizeof v);
             rl += (size_t)snprintf(req + rl, sizeof req - rl, "%s\"%s\": %s", rl ? ", " : "",
                                    ty->params[p].name, v);
         }
@@ -217,32 +225,36 @@ void cf_check_defaults(cf_subject *s)
     const tc_layer_type *t = s->type;
     cf_probe(s);
     if (!s->usable) {
-        cf_fail(s, "construction", "no working configuration with default parameters: %s",
-                s->why);
+        cf_fail(s, "construction", "no working configuration with default parameters: %s%s%s%s",
+                s->why, s->hint_errors[0] ? " (" : "", s->hint_errors,
+                s->hint_errors[0] ? ")" : "");
         return;
     }
     char shapes[256], line[1024];
-    size_t len = 0;
-    line[0] = 0;
-    for (int p = 0; p < t->n_params && len < sizeof line; p++)
-        if (t->params[p].required)
-            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s=%g", len ? ", " : "",
-                                    t->params[p].name, s->values[p]);
-    printf("\n    defaults: every optional parameter at its default%s%s",
-           len ? "; required ones set to " : "", line);
-    printf("\n    input shapes that plan:");
-    for (int c = 0; c < s->n_configs; c++)
-        printf(" %s%s", cf_shapes_str(&s->configs[c], 1, shapes, sizeof shapes),
-               c + 1 < s->n_configs ? ";" : "");
+    if (s->from_hints)
+        printf("\n    configurations from the type's test hints");
+    for (int c = 0; c < s->n_configs; c++) {
+        size_t len = 0;
+        line[0] = 0;
+        for (int p = 0; p < t->n_params && len < sizeof line; p++)
+            if (given(&t->params[p], s->configs[c].values[p]))
+                len += (size_t)snprintf(line + len, sizeof line - len, "%s%s=%g",
+                                        len ? ", " : "", t->params[p].name,
+                                        s->configs[c].values[p]);
+        printf("\n    inputs %s: %s%s", cf_shapes_str(&s->configs[c], 1, shapes, sizeof shapes),
+               len ? "parameters at their defaults but " : "every parameter at its default",
+               line);
+    }
+    if (s->hint_errors[0])
+        cf_fail(s, "construction", "%s", s->hint_errors);
     for (int c = 0; c < s->n_configs; c++) {
         tc_error err = {{0}};
         if (run_model(s, &s->configs[c], &err))
-            cf_fail(s, "construction", "a one-node model with default parameters and inputs "
+            cf_fail(s, "construction", "a one-node model with the parameters above and inputs "
                                        "%s fails: %s",
                     cf_shapes_str(&s->configs[c], 1, shapes, sizeof shapes), err.msg);
     }
-    cf_done(s, s->n_configs);
-    printf("\n  ");
+    cf_done(s, s->n_configs + (s->hint_errors[0] != 0));
 }
 
 /* ---- bad parameters -------------------------------------------------------- */
@@ -253,8 +265,9 @@ typedef struct attempt {
     int must_refuse;
 } attempt;
 
-/* Members of "params": every required parameter at its sample value except
- * `skip`, then `extra` (may be NULL). */
+/* Members of "params": every parameter the first configuration sets
+ * (required ones, and those a test hint sets) except `skip`, then `extra`
+ * (may be NULL). */
 static void params_with(const cf_subject *s, int skip, const char *extra, char *buf, size_t cap)
 {
     const tc_layer_type *t = s->type;
@@ -262,7 +275,7 @@ static void params_with(const cf_subject *s, int skip, const char *extra, char *
     buf[0] = 0;
     for (int p = 0; p < t->n_params && len < cap; p++) {
         char v[64];
-        if (p == skip || !t->params[p].required)
+        if (p == skip || !given(&t->params[p], s->values[p]))
             continue;
         value_json(&t->params[p], s->values[p], v, sizeof v);
         len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\": %s", len ? ", " : "",
@@ -438,6 +451,5 @@ void cf_check_bad_params(cf_subject *s)
     if (accepted)
         printf(", %d accepted as valid: %s", accepted, acc_list);
     cf_done(s, n);
-    printf("\n  ");
     free(a);
 }

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,32 @@ void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
     snprintf(msg, sizeof msg, "%s: %s: %s", s->type->name, check, detail);
+    if (cf_in_child_process) {
+        cf_child_send('F', msg);
+        cf_fails_in_test++; /* the child's own count */
+    } else {
+        cf_record(s, msg);
+    }
+}
+
+char *cf_warnings[CF_MAX_WARNINGS];
+int cf_n_warnings;
+
+void cf_warn(const cf_subject *s, const char *check, const char *fmt, ...)
+{
+    char detail[1536], msg[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s: %s: %s", s->type->name, check, detail);
+    printf("\n    WARNING %s", msg);
+    if (cf_n_warnings < CF_MAX_WARNINGS && (cf_warnings[cf_n_warnings] = strdup(msg)))
+        cf_n_warnings++;
+}
+
+void cf_record(const cf_subject *s, const char *msg)
+{
     printf("\n    FAIL %s", msg);
     cf_fails_in_test++;
     /* CUnit copies the condition text and the file name */
@@ -43,17 +70,17 @@ void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static int64_t count(const tc_tensor *t)
+int64_t cf_count(const tc_tensor *t)
 {
     return tc_shape_count(&t->shape);
 }
 
 /* Copy of t's data, or NULL when t has none. Owner: the caller, free(). */
-static float *copy_of(const tc_tensor *t)
+float *cf_copy(const tc_tensor *t)
 {
     if (!t->data)
         return NULL;
-    size_t bytes = sizeof(float) * (size_t)count(t);
+    size_t bytes = sizeof(float) * (size_t)cf_count(t);
     float *p = malloc(bytes ? bytes : 1);
     if (p)
         memcpy(p, t->data, bytes);
@@ -61,9 +88,9 @@ static float *copy_of(const tc_tensor *t)
 }
 
 /* Index of the first element whose bits differ from ref, or -1. */
-static int64_t first_diff(const tc_tensor *t, const float *ref)
+int64_t cf_first_diff(const tc_tensor *t, const float *ref)
 {
-    int64_t n = count(t);
+    int64_t n = cf_count(t);
     for (int64_t i = 0; i < n; i++)
         if (memcmp(&t->data[i], &ref[i], sizeof(float)) != 0)
             return i;
@@ -71,7 +98,7 @@ static int64_t first_diff(const tc_tensor *t, const float *ref)
 }
 
 /* Reports `what` for tensor t at element i against the reference value. */
-static void diff_fail(const cf_subject *s, const char *check, const char *what,
+void cf_diff_fail(const cf_subject *s, const char *check, const char *what,
                       const char *tensor, const tc_tensor *t, const float *ref, int64_t i,
                       const char *where)
 {
@@ -79,7 +106,7 @@ static void diff_fail(const cf_subject *s, const char *check, const char *what,
             (double)t->data[i], (double)ref[i], where);
 }
 
-static int not_usable(cf_subject *s, const char *check)
+int cf_not_usable(cf_subject *s, const char *check)
 {
     cf_probe(s);
     if (s->usable)
@@ -88,25 +115,19 @@ static int not_usable(cf_subject *s, const char *check)
     return 1;
 }
 
-/* Copies of every gradient buffer handed to backward. */
-typedef struct grads {
-    float *in[TC_LAYER_CHECK_MAX_INPUTS];
-    float *w[TC_MAX_WEIGHTS];
-} grads;
-
-static int grads_copy(const tc_layer_check *lc, grads *g)
+int cf_grads_copy(const tc_layer_check *lc, cf_grads *g)
 {
     memset(g, 0, sizeof *g);
     for (int i = 0; i < lc->n_inputs; i++)
-        if (lc->needs_grad[i] && !(g->in[i] = copy_of(&lc->grad_inputs[i])))
+        if (lc->needs_grad[i] && !(g->in[i] = cf_copy(&lc->grad_inputs[i])))
             return 1;
     for (int i = 0; i < lc->plan.n_weights; i++)
-        if (!(g->w[i] = copy_of(&lc->grad_weights[i])))
+        if (!(g->w[i] = cf_copy(&lc->grad_weights[i])))
             return 1;
     return 0;
 }
 
-static void grads_free(grads *g)
+void cf_grads_free(cf_grads *g)
 {
     for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
         free(g->in[i]);
@@ -117,24 +138,63 @@ static void grads_free(grads *g)
 
 /* Compares every gradient with g; fills tensor name, index. Returns 1 on a
  * difference. */
-static int grads_differ(const tc_layer_check *lc, const grads *g, char *name, size_t cap,
+int cf_grads_differ(const tc_layer_check *lc, const cf_grads *g, char *name, size_t cap,
                         const tc_tensor **t, const float **ref, int64_t *at)
 {
     for (int i = 0; i < lc->n_inputs; i++)
-        if (g->in[i] && (*at = first_diff(&lc->grad_inputs[i], g->in[i])) >= 0) {
+        if (g->in[i] && (*at = cf_first_diff(&lc->grad_inputs[i], g->in[i])) >= 0) {
             snprintf(name, cap, "d(input %d)", i);
             *t = &lc->grad_inputs[i];
             *ref = g->in[i];
             return 1;
         }
     for (int i = 0; i < lc->plan.n_weights; i++)
-        if ((*at = first_diff(&lc->grad_weights[i], g->w[i])) >= 0) {
+        if ((*at = cf_first_diff(&lc->grad_weights[i], g->w[i])) >= 0) {
             snprintf(name, cap, "d(%s)", lc->plan.weights[i].name);
             *t = &lc->grad_weights[i];
             *ref = g->w[i];
             return 1;
         }
     return 0;
+}
+
+int cf_states_copy(const tc_layer_check *lc, cf_states *st)
+{
+    memset(st, 0, sizeof *st);
+    st->n = lc->plan.n_state;
+    for (int i = 0; i < st->n; i++)
+        if (!(st->v[i] = cf_copy(&lc->state[i])))
+            return 1;
+    return 0;
+}
+
+void cf_states_restore(tc_layer_check *lc, const cf_states *st)
+{
+    for (int i = 0; i < st->n && i < lc->plan.n_state; i++)
+        if (st->v[i])
+            memcpy(lc->state[i].data, st->v[i], sizeof(float) * (size_t)cf_count(&lc->state[i]));
+}
+
+int cf_states_differ(const tc_layer_check *lc, const cf_states *st, int64_t *at)
+{
+    for (int i = 0; i < st->n && i < lc->plan.n_state; i++)
+        if (st->v[i] && (*at = cf_first_diff(&lc->state[i], st->v[i])) >= 0)
+            return i;
+    return -1;
+}
+
+void cf_states_free(cf_states *st)
+{
+    for (int i = 0; i < TC_MAX_STATE; i++)
+        free(st->v[i]);
+    memset(st, 0, sizeof *st);
+}
+
+double cf_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -155,6 +215,29 @@ static const char *type_word(tc_value_type t)
     return t == TC_VALUE_INT ? "int" : t == TC_VALUE_FLOAT ? "float"
                                    : t == TC_VALUE_BOOL   ? "bool"
                                                           : "?";
+}
+
+/* Prints and validates the type's test hints; returns the checks made. */
+static int metadata_hints(cf_subject *s)
+{
+    const tc_layer_type *t = s->type;
+    const tc_test_hints *h = cf_hints(t);
+    char why[TC_ERROR_CAP];
+    if (!h) {
+        int has = t->struct_size >= offsetof(tc_layer_type, test_hints) + sizeof t->test_hints &&
+                  t->test_hints;
+        printf("\n    test hints: %s", has ? "given, ignored (--no-hints)" : "none");
+        return 0;
+    }
+    printf("\n    test hints: %d case%s, gradient tolerance %g, step %g", h->n_cases,
+           h->n_cases == 1 ? "" : "s", h->grad_tolerance > 0 ? h->grad_tolerance
+                                                             : TC_GRADCHECK_TOLERANCE,
+           h->grad_step > 0 ? h->grad_step : TC_GRADCHECK_STEP);
+    if (cf_hints_valid(t, why, sizeof why))
+        cf_fail(s, "metadata", "%s", why);
+    else if (h->n_cases > CF_MAX_CONFIGS - 1)
+        printf(" (the first %d cases are used)", CF_MAX_CONFIGS - 1);
+    return 1;
 }
 
 void cf_check_metadata(cf_subject *s)
@@ -233,8 +316,7 @@ void cf_check_metadata(cf_subject *s)
         if (p->type == TC_VALUE_BOOL && d != 0 && d != 1)
             cf_fail(s, C, "boolean parameter '%s' has the default %g", nm, d);
     }
-    cf_done(s, 1 + t->n_params);
-    printf("\n  ");
+    cf_done(s, 1 + t->n_params + metadata_hints(s));
 }
 
 /* ---- shape inference ------------------------------------------------------ */
@@ -253,7 +335,7 @@ typedef struct guarded {
  * read UNWRITTEN, the guard GUARDBITS. keep: copy the old contents in. */
 static int guard_swap(tc_tensor *t, guarded *g, int keep)
 {
-    int64_t n = count(t);
+    int64_t n = cf_count(t);
     size_t bytes = (sizeof(float) * (size_t)(n + GUARD) + 63) & ~(size_t)63;
     g->orig = t->data;
     g->buf = aligned_alloc(64, bytes);
@@ -278,17 +360,21 @@ static void guard_restore(tc_tensor *t, guarded *g)
 }
 
 /* 0 when every element was written and the guard is intact. */
-static int guard_check(const cf_subject *s, const tc_tensor *t, const guarded *g,
-                       const char *call, const char *tensor, const char *where)
+static int guard_check(const cf_subject *s, const char *check, const tc_tensor *t,
+                       const guarded *g, const char *call, const char *tensor,
+                       const char *where)
 {
-    int64_t n = count(t);
+    int64_t n = cf_count(t);
     for (int64_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &g->buf[i], sizeof u);
         if (u == UNWRITTEN) {
-            cf_fail(s, "shape inference", "%s left %s[%lld] of %lld unwritten: the planned "
-                                          "shape is larger than what it computes (%s)",
-                    call, tensor, (long long)i, (long long)n, where);
+            cf_fail(s, check, "%s left %s[%lld] of %lld unwritten: %s (%s)", call, tensor,
+                    (long long)i, (long long)n,
+                    strcmp(check, "shape inference") == 0
+                        ? "the planned shape is larger than what it computes"
+                        : "does it assume that its inputs have equal shapes?",
+                    where);
             return 1;
         }
     }
@@ -296,13 +382,68 @@ static int guard_check(const cf_subject *s, const tc_tensor *t, const guarded *g
         uint32_t u;
         memcpy(&u, &g->buf[i], sizeof u);
         if (u != GUARDBITS) {
-            cf_fail(s, "shape inference", "%s wrote past the end of %s (element %lld of a "
-                                          "planned %lld) (%s)",
+            cf_fail(s, check, "%s wrote past the end of %s (element %lld of a planned %lld) "
+                              "(%s)",
                     call, tensor, (long long)i, (long long)n, where);
             return 1;
         }
     }
     return 0;
+}
+
+/* Backward into guarded gradient buffers, after a guarded forward passed. */
+static void guarded_backward(cf_subject *s, tc_layer_check *lc, const char *C,
+                             const char *where)
+{
+    tc_error err = {{0}};
+    guarded gi[TC_LAYER_CHECK_MAX_INPUTS] = {{0}}, gw[TC_MAX_WEIGHTS] = {{0}};
+    int oom = 0;
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (lc->needs_grad[i])
+            oom |= guard_swap(&lc->grad_inputs[i], &gi[i], 0);
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        oom |= guard_swap(&lc->grad_weights[i], &gw[i], 0);
+    if (oom) {
+        cf_fail(s, C, "out of memory");
+    } else if (tc_layer_check_backward(lc, &err) != 0) {
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+    } else {
+        int bad = 0;
+        for (int i = 0; i < lc->n_inputs && !bad; i++)
+            if (lc->needs_grad[i]) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "d(input %d)", i);
+                bad = guard_check(s, C, &lc->grad_inputs[i], &gi[i], "backward", nm, where);
+            }
+        for (int i = 0; i < lc->plan.n_weights && !bad; i++) {
+            char nm[96];
+            snprintf(nm, sizeof nm, "d(%s)", lc->plan.weights[i].name);
+            bad = guard_check(s, C, &lc->grad_weights[i], &gw[i], "backward", nm, where);
+        }
+    }
+    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
+        guard_restore(&lc->grad_inputs[i], &gi[i]);
+    for (int i = 0; i < TC_MAX_WEIGHTS; i++)
+        guard_restore(&lc->grad_weights[i], &gw[i]);
+}
+
+void cf_guarded_pass(cf_subject *s, tc_layer_check *lc, const char *C, const char *where)
+{
+    tc_error err = {{0}};
+    guarded go = {0};
+    if (guard_swap(&lc->output, &go, 0)) {
+        cf_fail(s, C, "out of memory");
+        return;
+    }
+    int ok = 0;
+    if (tc_layer_check_forward(lc, &err) != 0)
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+    else
+        ok = guard_check(s, C, &lc->output, &go, "forward", "output", where) == 0;
+    /* backward may read the output: it gets the written one, guard intact */
+    if (ok)
+        guarded_backward(s, lc, C, where);
+    guard_restore(&lc->output, &go);
 }
 
 static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
@@ -332,7 +473,7 @@ static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
     cf_batched(cfg, 1, in1);
     memset(&p1, 0, sizeof p1);
     p1.struct_size = sizeof p1;
-    if (t->plan(lc.self, in1, cfg->n_inputs, lc.n_threads, &p1, &err) == 0) {
+    if (t->plan(lc.host, lc.self, in1, cfg->n_inputs, lc.n_threads, &p1, &err) == 0) {
         int same = p1.output.ndim == out->ndim;
         for (int d = loss ? 0 : 1; same && d < out->ndim; d++)
             same = p1.output.dims[d] == out->dims[d];
@@ -342,54 +483,21 @@ static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
                     (long long)batch, cf_shape_str(&p1.output, sh1, sizeof sh1), where);
     }
     tc_layer_check_fill(&lc, 7, 0);
-    guarded go = {0}, gi[TC_LAYER_CHECK_MAX_INPUTS] = {{0}}, gw[TC_MAX_WEIGHTS] = {{0}};
-    int oom = guard_swap(&lc.output, &go, 0);
-    if (!oom && tc_layer_check_forward(&lc, &err) != 0)
-        cf_fail(s, C, "%s", err.msg);
-    else if (!oom && guard_check(s, &lc.output, &go, "forward", "output", where) == 0) {
-        for (int i = 0; i < lc.n_inputs; i++)
-            if (lc.needs_grad[i])
-                oom |= guard_swap(&lc.grad_inputs[i], &gi[i], 0);
-        for (int i = 0; i < lc.plan.n_weights; i++)
-            oom |= guard_swap(&lc.grad_weights[i], &gw[i], 0);
-        if (!oom && tc_layer_check_backward(&lc, &err) != 0) {
-            cf_fail(s, C, "%s", err.msg);
-        } else if (!oom) {
-            int bad = 0;
-            for (int i = 0; i < lc.n_inputs && !bad; i++)
-                if (lc.needs_grad[i]) {
-                    char nm[32];
-                    snprintf(nm, sizeof nm, "d(input %d)", i);
-                    bad = guard_check(s, &lc.grad_inputs[i], &gi[i], "backward", nm, where);
-                }
-            for (int i = 0; i < lc.plan.n_weights && !bad; i++) {
-                char nm[96];
-                snprintf(nm, sizeof nm, "d(%s)", lc.plan.weights[i].name);
-                bad = guard_check(s, &lc.grad_weights[i], &gw[i], "backward", nm, where);
-            }
-        }
-    }
-    if (oom)
-        cf_fail(s, C, "out of memory");
-    guard_restore(&lc.output, &go);
-    for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
-        guard_restore(&lc.grad_inputs[i], &gi[i]);
-    for (int i = 0; i < TC_MAX_WEIGHTS; i++)
-        guard_restore(&lc.grad_weights[i], &gw[i]);
+    cf_guarded_pass(s, &lc, C, where);
     tc_layer_check_free(&lc);
 }
 
 void cf_check_shapes(cf_subject *s)
 {
     static const int64_t batches[] = {1, 2, 5};
-    if (not_usable(s, "shape inference"))
+    if (cf_not_usable(s, "shape inference"))
         return;
     for (int c = 0; c < s->n_configs; c++)
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
             shapes_one(s, &s->configs[c], batches[b]);
     cf_done(s, s->n_configs * (int)(sizeof batches / sizeof batches[0]));
     printf("\n    %d input configurations x batch sizes 1, 2, 5: planned output shape "
-           "written exactly by forward, input and weight gradients by backward\n  ",
+           "written exactly by forward, input and weight gradients by backward",
            s->n_configs);
 }
 
@@ -398,7 +506,7 @@ void cf_check_shapes(cf_subject *s)
 void cf_check_gradients(cf_subject *s)
 {
     const char *C = "gradient check";
-    if (not_usable(s, C))
+    if (cf_not_usable(s, C))
         return;
     /* each tensor is reported once, at its first failure */
     char reported[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS][64];
@@ -416,13 +524,15 @@ void cf_check_gradients(cf_subject *s)
             tc_error err = {{0}};
             tc_layer_check lc;
             tc_gradcheck_report rep;
-            tc_gradcheck_opts opts = {0, 0, CF_GRAD_MAX_ELEMENTS};
+            tc_gradcheck_opts opts = {s->grad_step, s->grad_tolerance, CF_GRAD_MAX_ELEMENTS};
             if (cf_make(&lc, s, &s->configs[c], batch, 1, &err)) {
                 cf_fail(s, C, "%s (%s)", err.msg, where);
                 tc_layer_check_free(&lc);
                 continue;
             }
-            tc_layer_check_fill(&lc, seeds[k], 0);
+            /* the kink margin of the inputs must cover the step */
+            tc_layer_check_fill(&lc, seeds[k],
+                                s->grad_step > TC_GRADCHECK_STEP ? s->grad_step : 0);
             int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
             runs++;
             if (rc != 0 && rep.first_failed < 0) {
@@ -468,12 +578,23 @@ void cf_check_gradients(cf_subject *s)
         }
     cf_done(s, (int)tensors);
     printf("\n    %d runs (%d input configurations x %d seeds), %lld tensor checks, %lld "
-           "elements: worst rel err %.3g%s%s (tolerance %g, step %g)\n  ",
+           "elements: worst rel err %.3g%s%s (tolerance %g, step %g%s)",
            runs, s->n_configs, CF_N_SEEDS, (long long)tensors, (long long)elements, worst,
-           worst_at[0] ? " in " : "", worst_at, TC_GRADCHECK_TOLERANCE, TC_GRADCHECK_STEP);
+           worst_at[0] ? " in " : "", worst_at, s->grad_tolerance, s->grad_step,
+           (s->grad_tolerance != TC_GRADCHECK_TOLERANCE || s->grad_step != TC_GRADCHECK_STEP)
+               ? ", from the type's test hints" : "");
 }
 
 /* ---- determinism and purity ----------------------------------------------- */
+
+/* A forward from the state st: repeating a training forward must repeat its
+ * output even where it updates state (running statistics), so every forward
+ * here starts from the same state. */
+static int forward_from(tc_layer_check *lc, const cf_states *st, tc_error *err)
+{
+    cf_states_restore(lc, st);
+    return tc_layer_check_forward(lc, err);
+}
 
 static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, uint64_t seed)
 {
@@ -486,8 +607,10 @@ static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, 
     memset(&b, 0, sizeof b);
     float *in0[TC_LAYER_CHECK_MAX_INPUTS] = {0}, *w0[TC_MAX_WEIGHTS] = {0};
     float *out1 = NULL, *r0 = NULL, *out_train = NULL;
-    grads g1;
+    cf_grads g1;
+    cf_states st0;
     memset(&g1, 0, sizeof g1);
+    memset(&st0, 0, sizeof st0);
     int made_b = 0;
     if (cf_make(&a, s, cfg, batch, 1, &err)) {
         cf_fail(s, C, "%s (%s)", err.msg, where);
@@ -497,87 +620,88 @@ static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, 
     tc_layer_check_fill(&a, seed, 0);
     int oom = 0;
     for (int i = 0; i < a.n_inputs; i++)
-        oom |= !(in0[i] = copy_of(&a.inputs[i]));
+        oom |= !(in0[i] = cf_copy(&a.inputs[i]));
     for (int i = 0; i < a.plan.n_weights; i++)
-        oom |= !(w0[i] = copy_of(&a.weights[i]));
-    oom |= !(r0 = copy_of(&a.grad_output));
+        oom |= !(w0[i] = cf_copy(&a.weights[i]));
+    oom |= !(r0 = cf_copy(&a.grad_output));
+    oom |= cf_states_copy(&a, &st0);
     if (oom)
         goto oom;
 
     for (int training = 1; training >= 0; training--) {
         const char *mode = training ? "training" : "inference";
         a.training = training;
-        if (tc_layer_check_forward(&a, &err))
+        if (forward_from(&a, &st0, &err))
             goto failed;
         free(out1);
-        if (!(out1 = copy_of(&a.output)))
+        if (!(out1 = cf_copy(&a.output)))
             goto oom;
         for (int i = 0; i < a.n_inputs; i++) {
-            int64_t at = first_diff(&a.inputs[i], in0[i]);
+            int64_t at = cf_first_diff(&a.inputs[i], in0[i]);
             if (at >= 0) {
                 snprintf(nm, sizeof nm, "input %d", i);
-                diff_fail(s, C, "forward modified its input", nm, &a.inputs[i], in0[i], at,
+                cf_diff_fail(s, C, "forward modified its input", nm, &a.inputs[i], in0[i], at,
                           mode);
                 goto out;
             }
         }
         for (int i = 0; i < a.plan.n_weights; i++) {
-            int64_t at = first_diff(&a.weights[i], w0[i]);
+            int64_t at = cf_first_diff(&a.weights[i], w0[i]);
             if (at >= 0) {
-                diff_fail(s, C, "forward modified a weight", a.plan.weights[i].name,
+                cf_diff_fail(s, C, "forward modified a weight", a.plan.weights[i].name,
                           &a.weights[i], w0[i], at, mode);
                 goto out;
             }
         }
-        if (tc_layer_check_forward(&a, &err))
+        if (forward_from(&a, &st0, &err))
             goto failed;
-        int64_t at = first_diff(&a.output, out1);
+        int64_t at = cf_first_diff(&a.output, out1);
         if (at >= 0) {
             char w2[400];
             snprintf(w2, sizeof w2, "%s, %s", mode, where);
-            diff_fail(s, C, "a second forward on the same inputs gave another output",
+            cf_diff_fail(s, C, "a second forward on the same inputs gave another output",
                       "output", &a.output, out1, at, w2);
             goto out;
         }
-        if (training && !(out_train = copy_of(&a.output)))
+        if (training && !(out_train = cf_copy(&a.output)))
             goto oom;
     }
     /* backward, after a training forward */
     a.training = 1;
-    if (tc_layer_check_forward(&a, &err) || tc_layer_check_backward(&a, &err))
+    if (forward_from(&a, &st0, &err) || tc_layer_check_backward(&a, &err))
         goto failed;
-    if (grads_copy(&a, &g1))
+    if (cf_grads_copy(&a, &g1))
         goto oom;
-    int64_t at = first_diff(&a.grad_output, r0);
+    int64_t at = cf_first_diff(&a.grad_output, r0);
     if (at >= 0) {
-        diff_fail(s, C, "backward modified the output gradient it was given", "d(output)",
+        cf_diff_fail(s, C, "backward modified the output gradient it was given", "d(output)",
                   &a.grad_output, r0, at, where);
         goto out;
     }
-    if ((at = first_diff(&a.output, out_train)) >= 0) {
-        diff_fail(s, C, "backward modified the forward output", "output", &a.output, out_train,
+    if ((at = cf_first_diff(&a.output, out_train)) >= 0) {
+        cf_diff_fail(s, C, "backward modified the forward output", "output", &a.output, out_train,
                   at, where);
         goto out;
     }
     for (int i = 0; i < a.n_inputs; i++)
-        if ((at = first_diff(&a.inputs[i], in0[i])) >= 0) {
+        if ((at = cf_first_diff(&a.inputs[i], in0[i])) >= 0) {
             snprintf(nm, sizeof nm, "input %d", i);
-            diff_fail(s, C, "backward modified an input", nm, &a.inputs[i], in0[i], at, where);
+            cf_diff_fail(s, C, "backward modified an input", nm, &a.inputs[i], in0[i], at, where);
             goto out;
         }
     for (int i = 0; i < a.plan.n_weights; i++)
-        if ((at = first_diff(&a.weights[i], w0[i])) >= 0) {
-            diff_fail(s, C, "backward modified a weight", a.plan.weights[i].name,
+        if ((at = cf_first_diff(&a.weights[i], w0[i])) >= 0) {
+            cf_diff_fail(s, C, "backward modified a weight", a.plan.weights[i].name,
                       &a.weights[i], w0[i], at, where);
             goto out;
         }
-    if (tc_layer_check_forward(&a, &err) || tc_layer_check_backward(&a, &err))
+    if (forward_from(&a, &st0, &err) || tc_layer_check_backward(&a, &err))
         goto failed;
     {
         const tc_tensor *t;
         const float *ref;
-        if (grads_differ(&a, &g1, nm, sizeof nm, &t, &ref, &at)) {
-            diff_fail(s, C, "a second forward + backward gave another gradient", nm, t, ref,
+        if (cf_grads_differ(&a, &g1, nm, sizeof nm, &t, &ref, &at)) {
+            cf_diff_fail(s, C, "a second forward + backward gave another gradient", nm, t, ref,
                       at, where);
             goto out;
         }
@@ -587,18 +711,18 @@ static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, 
     if (cf_make(&b, s, cfg, batch, 1, &err))
         goto failed;
     tc_layer_check_fill(&b, seed, 0);
-    if (tc_layer_check_forward(&b, &err) || tc_layer_check_backward(&b, &err))
+    if (forward_from(&b, &st0, &err) || tc_layer_check_backward(&b, &err))
         goto failed;
-    if ((at = first_diff(&b.output, out_train)) >= 0) {
-        diff_fail(s, C, "a second instance gave another output", "output", &b.output,
+    if ((at = cf_first_diff(&b.output, out_train)) >= 0) {
+        cf_diff_fail(s, C, "a second instance gave another output", "output", &b.output,
                   out_train, at, where);
         goto out;
     }
     {
         const tc_tensor *t;
         const float *ref;
-        if (grads_differ(&b, &g1, nm, sizeof nm, &t, &ref, &at))
-            diff_fail(s, C, "a second instance gave another gradient", nm, t, ref, at, where);
+        if (cf_grads_differ(&b, &g1, nm, sizeof nm, &t, &ref, &at))
+            cf_diff_fail(s, C, "a second instance gave another gradient", nm, t, ref, at, where);
     }
     goto out;
 oom:
@@ -614,7 +738,8 @@ out:
     free(out1);
     free(out_train);
     free(r0);
-    grads_free(&g1);
+    cf_grads_free(&g1);
+    cf_states_free(&st0);
     tc_layer_check_free(&a);
     if (made_b)
         tc_layer_check_free(&b);
@@ -622,7 +747,7 @@ out:
 
 void cf_check_determinism(cf_subject *s)
 {
-    if (not_usable(s, "determinism"))
+    if (cf_not_usable(s, "determinism"))
         return;
     determinism_one(s, &s->configs[0], 3, 11);
     if (s->n_configs > 1)
@@ -630,7 +755,7 @@ void cf_check_determinism(cf_subject *s)
     cf_done(s, s->n_configs > 1 ? 2 : 1);
     printf("\n    forward (training and inference) repeatable, inputs and weights untouched; "
            "backward repeatable, output gradient, output, inputs and weights untouched; a "
-           "second instance agrees bit for bit\n  ");
+           "second instance agrees bit for bit");
 }
 
 /* ---- two instances on two threads ---------------------------------------- */
@@ -638,7 +763,7 @@ void cf_check_determinism(cf_subject *s)
 typedef struct worker {
     tc_layer_check *lc;
     const float *ref_out; /* this instance's results when run alone */
-    const grads *ref;
+    const cf_grads *ref;
     int rounds;
     pthread_barrier_t *start;
     int failed;
@@ -656,26 +781,19 @@ static void *worker_main(void *arg)
             w->failed = 1;
             break;
         }
-        int64_t at = first_diff(&w->lc->output, w->ref_out);
+        int64_t at = cf_first_diff(&w->lc->output, w->ref_out);
         char nm[96];
         const tc_tensor *t = &w->lc->output;
         const float *ref = w->ref_out;
         if (at >= 0)
             snprintf(nm, sizeof nm, "output");
-        else if (!grads_differ(w->lc, w->ref, nm, sizeof nm, &t, &ref, &at))
+        else if (!cf_grads_differ(w->lc, w->ref, nm, sizeof nm, &t, &ref, &at))
             continue;
         snprintf(w->msg, sizeof w->msg, "round %d: %s[%lld] is %.9g, alone it is %.9g", r, nm,
                  (long long)at, (double)t->data[at], (double)ref[at]);
         w->failed = 1;
     }
     return NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Runs two instances at once for about CF_THREAD_SECONDS (at least 10
@@ -689,7 +807,7 @@ static int threads_one(cf_subject *s, const cf_config *cfg, int64_t batch)
     tc_error err = {{0}};
     tc_layer_check lc[2];
     int rounds = 0;
-    grads ref[2];
+    cf_grads ref[2];
     memset(ref, 0, sizeof ref);
     float *ref_out[2] = {NULL, NULL};
     int made = 0;
@@ -702,19 +820,19 @@ static int threads_one(cf_subject *s, const cf_config *cfg, int64_t batch)
     /* different inputs and weights, so that state the two share (a static
      * buffer, say) shows up as wrong results rather than as identical writes;
      * the reference of each is its own results when run alone */
-    double t0 = now_s();
+    double t0 = cf_now();
     for (int i = 0; i < 2; i++) {
         tc_layer_check_fill(&lc[i], 21 + (uint64_t)i, 0);
         if (tc_layer_check_forward(&lc[i], &err) || tc_layer_check_backward(&lc[i], &err)) {
             cf_fail(s, C, "%s (%s)", err.msg, where);
             goto out;
         }
-        if (!(ref_out[i] = copy_of(&lc[i].output)) || grads_copy(&lc[i], &ref[i])) {
+        if (!(ref_out[i] = cf_copy(&lc[i].output)) || cf_grads_copy(&lc[i], &ref[i])) {
             cf_fail(s, C, "out of memory");
             goto out;
         }
     }
-    double one = (now_s() - t0) / 2 + 1e-7;
+    double one = (cf_now() - t0) / 2 + 1e-7;
     rounds = one * 10 >= CF_THREAD_SECONDS ? 10 : (int)(CF_THREAD_SECONDS / one);
     if (rounds > 100000)
         rounds = 100000;
@@ -752,7 +870,7 @@ static int threads_one(cf_subject *s, const cf_config *cfg, int64_t batch)
 out:
     for (int i = 0; i < 2; i++) {
         free(ref_out[i]);
-        grads_free(&ref[i]);
+        cf_grads_free(&ref[i]);
     }
     for (int i = 0; i < made; i++)
         tc_layer_check_free(&lc[i]);
@@ -761,7 +879,7 @@ out:
 
 void cf_check_threads(cf_subject *s)
 {
-    if (not_usable(s, "two threads"))
+    if (cf_not_usable(s, "two threads"))
         return;
     const cf_config *cfg = &s->configs[0];
     /* a small batch, then one large enough that elementwise loops go to the
@@ -777,110 +895,177 @@ void cf_check_threads(cf_subject *s)
     cf_done(s, 2);
     printf("\n    two instances (different inputs and weights) forward + backward on two "
            "threads at once, %d rounds at batch 3 and %d at batch %lld: each bit-identical to "
-           "itself alone\n  ", r_small, r_big, (long long)big);
+           "itself alone", r_small, r_big, (long long)big);
 }
 
 /* ---- checkpoint round trip ------------------------------------------------ */
 
+/* Training forwards before the save, so that state (running statistics)
+ * has moved away from its initial value and anything a layer keeps outside
+ * its declared state tensors has moved with it. */
+#define CF_SAVE_WARMUP 3
+
+/* The tensors a checkpoint of one node holds: its weights and its state,
+ * as the graph names them ("layer.<name>"). */
+static int ckpt_add_all(tc_checkpoint *out, const tc_layer_check *a, tc_error *err)
+{
+    char name[200];
+    for (int i = 0; i < a->plan.n_weights; i++) {
+        snprintf(name, sizeof name, "layer.%s", a->plan.weights[i].name);
+        if (tc_checkpoint_add(out, name, &a->weights[i].shape, a->weights[i].data, err))
+            return 1;
+    }
+    for (int i = 0; i < a->plan.n_state; i++) {
+        snprintf(name, sizeof name, "layer.%s", a->plan.state[i].name);
+        if (tc_checkpoint_add(out, name, &a->state[i].shape, a->state[i].data, err))
+            return 1;
+    }
+    return 0;
+}
+
+/* Copies the checkpoint tensor `name` into t; 0 on success, else a failure
+ * of the check is recorded. */
+static int ckpt_take(const cf_subject *s, const tc_checkpoint *in, const char *what,
+                     const char *name, tc_tensor *t)
+{
+    char full[200], s1[160], s2[160];
+    snprintf(full, sizeof full, "layer.%s", name);
+    const tc_named_tensor *n = tc_checkpoint_find(in, full);
+    if (!n) {
+        cf_fail(s, "save/load", "%s %s is missing from the checkpoint", what, name);
+        return 1;
+    }
+    if (tc_shape_count(&n->shape) != cf_count(t) || n->shape.ndim != t->shape.ndim) {
+        cf_fail(s, "save/load", "%s %s comes back as %s, planned %s", what, name,
+                cf_shape_str(&n->shape, s1, sizeof s1), cf_shape_str(&t->shape, s2, sizeof s2));
+        return 1;
+    }
+    memcpy(t->data, n->data, sizeof(float) * (size_t)cf_count(t));
+    return 0;
+}
+
+/* Loads every weight and state tensor of b from the checkpoint. */
+static int ckpt_load_all(const cf_subject *s, const tc_checkpoint *in, tc_layer_check *b)
+{
+    if (in->n_tensors != (size_t)(b->plan.n_weights + b->plan.n_state)) {
+        cf_fail(s, "save/load", "the checkpoint holds %zu tensors for %d weights and %d state "
+                                "tensors", in->n_tensors, b->plan.n_weights, b->plan.n_state);
+        return 1;
+    }
+    for (int i = 0; i < b->plan.n_weights; i++)
+        if (ckpt_take(s, in, "weight", b->plan.weights[i].name, &b->weights[i]))
+            return 1;
+    for (int i = 0; i < b->plan.n_state; i++)
+        if (ckpt_take(s, in, "state", b->plan.state[i].name, &b->state[i]))
+            return 1;
+    return 0;
+}
+
+/* A's training forwards on other inputs, then A's final inputs/weights. */
+static int warm_up(tc_layer_check *a, tc_error *err)
+{
+    a->training = 1;
+    for (int k = 0; k < CF_SAVE_WARMUP; k++) {
+        tc_layer_check_fill(a, 40 + (uint64_t)k, 0);
+        if (tc_layer_check_forward(a, err))
+            return 1;
+    }
+    tc_layer_check_fill(a, 31, 0); /* fill leaves state alone */
+    return 0;
+}
+
+static const char *why_hidden =
+    "what a layer keeps outside its weights and declared state tensors (in its instance) "
+    "is lost by a checkpoint; declare it as state in plan()";
+
+/* Inference, then training forward, then backward on both: identical. */
+static void compare_ab(cf_subject *s, tc_layer_check *a, tc_layer_check *b, const char *where)
+{
+    const char *C = "save/load";
+    tc_error err = {{0}};
+    char w2[600], nm[96];
+    int64_t at;
+    for (int training = 0; training <= 1; training++) {
+        a->training = b->training = training;
+        if (tc_layer_check_forward(a, &err) || tc_layer_check_forward(b, &err)) {
+            cf_fail(s, C, "%s (%s)", err.msg, where);
+            return;
+        }
+        if ((at = cf_first_diff(&b->output, a->output.data)) >= 0) {
+            snprintf(w2, sizeof w2, "%s forward, %s; %s", training ? "training" : "inference",
+                     where, why_hidden);
+            cf_diff_fail(s, C, "after loading the saved weights and state into a new instance",
+                         "output", &b->output, a->output.data, at, w2);
+            return;
+        }
+    }
+    cf_states sa;
+    if (cf_states_copy(a, &sa) == 0) {
+        int k = cf_states_differ(b, &sa, &at);
+        if (k >= 0) {
+            snprintf(w2, sizeof w2, "after a training forward, %s; %s", where, why_hidden);
+            cf_diff_fail(s, C, "after loading the saved weights and state into a new instance",
+                         b->plan.state[k].name, &b->state[k], sa.v[k], at, w2);
+        }
+    }
+    cf_states_free(&sa);
+    cf_grads ga;
+    if (tc_layer_check_backward(a, &err) || tc_layer_check_backward(b, &err)) {
+        cf_fail(s, C, "%s (%s)", err.msg, where);
+        return;
+    }
+    if (cf_grads_copy(a, &ga)) {
+        cf_fail(s, C, "out of memory");
+    } else {
+        const tc_tensor *t;
+        const float *ref;
+        if (cf_grads_differ(b, &ga, nm, sizeof nm, &t, &ref, &at))
+            cf_diff_fail(s, C, "after loading the saved weights and state into a new instance",
+                         nm, t, ref, at, where);
+    }
+    cf_grads_free(&ga);
+}
+
 void cf_check_save_load(cf_subject *s)
 {
     const char *C = "save/load";
-    if (not_usable(s, C))
+    if (cf_not_usable(s, C))
         return;
     static int file_no;
     const cf_config *cfg = &s->configs[0];
     const int64_t batch = 3;
-    char path[1024], name[200], where[300], sh[200];
+    char path[1024], where[300], sh[200];
     snprintf(path, sizeof path, "%s/layer-%d.ckpt", cf_tmpdir, file_no++);
-    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    snprintf(where, sizeof where, "inputs %s, after %d training forwards", 
+             cf_shapes_str(cfg, batch, sh, sizeof sh), CF_SAVE_WARMUP);
     tc_error err = {{0}};
     tc_layer_check a, b;
     tc_checkpoint out = {0}, in = {0};
-    grads ga;
-    memset(&ga, 0, sizeof ga);
-    int made_b = 0;
-    if (cf_make(&a, s, cfg, batch, 1, &err)) {
+    memset(&b, 0, sizeof b);
+    if (cf_make(&a, s, cfg, batch, 1, &err) || warm_up(&a, &err) ||
+        ckpt_add_all(&out, &a, &err) || tc_checkpoint_write(path, &out, &err) ||
+        tc_checkpoint_read(path, &in, &err) || cf_make(&b, s, cfg, batch, 1, &err)) {
         cf_fail(s, C, "%s (%s)", err.msg, where);
-        tc_layer_check_free(&a);
-        return;
+        goto out;
     }
-    tc_layer_check_fill(&a, 31, 0);
-    for (int i = 0; i < a.plan.n_weights; i++) {
-        snprintf(name, sizeof name, "layer.%s", a.plan.weights[i].name);
-        if (tc_checkpoint_add(&out, name, &a.weights[i].shape, a.weights[i].data, &err))
-            goto failed;
-    }
-    if (tc_checkpoint_write(path, &out, &err) || tc_checkpoint_read(path, &in, &err))
-        goto failed;
-    made_b = 1;
-    if (cf_make(&b, s, cfg, batch, 1, &err))
-        goto failed;
-    tc_layer_check_fill(&b, 32, 0); /* other weights, overwritten below */
+    tc_layer_check_fill(&b, 32, 0); /* other weights, overwritten by the load */
     for (int i = 0; i < a.n_inputs; i++)
-        memcpy(b.inputs[i].data, a.inputs[i].data, sizeof(float) * (size_t)count(&a.inputs[i]));
-    memcpy(b.grad_output.data, a.grad_output.data, sizeof(float) * (size_t)count(&a.grad_output));
+        memcpy(b.inputs[i].data, a.inputs[i].data, sizeof(float) * (size_t)cf_count(&a.inputs[i]));
+    memcpy(b.grad_output.data, a.grad_output.data,
+           sizeof(float) * (size_t)cf_count(&a.grad_output));
     b.rng_start = a.rng_start;
-    if (in.n_tensors != (size_t)b.plan.n_weights) {
-        cf_fail(s, C, "the checkpoint holds %zu tensors for %d weights", in.n_tensors,
-                b.plan.n_weights);
+    if (ckpt_load_all(s, &in, &b))
         goto out;
-    }
-    for (int i = 0; i < b.plan.n_weights; i++) {
-        snprintf(name, sizeof name, "layer.%s", b.plan.weights[i].name);
-        const tc_named_tensor *t = tc_checkpoint_find(&in, name);
-        char s1[160], s2[160];
-        if (!t) {
-            cf_fail(s, C, "weight %s is missing from the checkpoint", b.plan.weights[i].name);
-            goto out;
-        }
-        if (tc_shape_count(&t->shape) != count(&b.weights[i]) ||
-            t->shape.ndim != b.weights[i].shape.ndim) {
-            cf_fail(s, C, "weight %s comes back as %s, planned %s", b.plan.weights[i].name,
-                    cf_shape_str(&t->shape, s1, sizeof s1),
-                    cf_shape_str(&b.weights[i].shape, s2, sizeof s2));
-            goto out;
-        }
-        memcpy(b.weights[i].data, t->data, sizeof(float) * (size_t)count(&b.weights[i]));
-    }
-    for (int training = 0; training <= 1; training++) {
-        a.training = b.training = training;
-        if (tc_layer_check_forward(&a, &err) || tc_layer_check_forward(&b, &err))
-            goto failed;
-        int64_t at = first_diff(&b.output, a.output.data);
-        if (at >= 0) {
-            diff_fail(s, C, "after loading the saved weights into a new instance",
-                      "output", &b.output, a.output.data, at,
-                      training ? "training" : "inference");
-            goto out;
-        }
-    }
-    if (tc_layer_check_backward(&a, &err) || tc_layer_check_backward(&b, &err))
-        goto failed;
-    if (grads_copy(&a, &ga)) {
-        cf_fail(s, C, "out of memory");
-        goto out;
-    }
-    {
-        const tc_tensor *t;
-        const float *ref;
-        int64_t at;
-        char nm[96];
-        if (grads_differ(&b, &ga, nm, sizeof nm, &t, &ref, &at))
-            diff_fail(s, C, "after loading the saved weights into a new instance", nm, t, ref,
-                      at, where);
-    }
+    compare_ab(s, &a, &b, where);
     cf_done(s, 1);
-    printf("\n    %d weight tensors written to a checkpoint file and read into a new instance: "
-           "outputs and gradients bit-identical\n  ", a.plan.n_weights);
-    goto out;
-failed:
-    cf_fail(s, C, "%s (%s)", err.msg, where);
+    printf("\n    after %d training forwards, %d weight and %d state tensors written to a "
+           "checkpoint file and read into a new instance: inference and training outputs, "
+           "state after training and gradients bit-identical",
+           CF_SAVE_WARMUP, a.plan.n_weights, a.plan.n_state);
 out:
     remove(path);
-    grads_free(&ga);
     tc_checkpoint_free(&out);
     tc_checkpoint_free(&in);
     tc_layer_check_free(&a);
-    if (made_b)
-        tc_layer_check_free(&b);
+    tc_layer_check_free(&b);
 }

@@ -32,11 +32,20 @@
 #define CF_THREAD_SECONDS 0.05
 
 /* One working input configuration: per-sample shapes (no batch dimension;
- * a label has ndim 0 and becomes [batch]). */
+ * a label has ndim 0 and becomes [batch]) and the parameter values it runs
+ * with (a test hint may set parameters per case). */
 typedef struct cf_config {
     int n_inputs;
     tc_shape sample[TC_LAYER_CHECK_MAX_INPUTS];
+    double values[TC_LAYER_CHECK_MAX_PARAMS];
 } cf_config;
+
+/* The checks, in the order they run (one CUnit test each). */
+enum {
+    CF_T_METADATA, CF_T_CONSTRUCTION, CF_T_BAD_PARAMS, CF_T_SHAPES, CF_T_UNEQUAL,
+    CF_T_GRADIENTS, CF_T_NULL_GRADS, CF_T_DETERMINISM, CF_T_SCRATCH, CF_T_INFERENCE,
+    CF_T_THREADS, CF_T_SAVE_LOAD, CF_T_SPEED, CF_N_CHECKS
+};
 
 typedef struct cf_subject {
     const tc_layer_type *type;
@@ -44,10 +53,17 @@ typedef struct cf_subject {
     int probed;
     int usable;                 /* a working configuration was found */
     char why[TC_ERROR_CAP];     /* why not, when !usable */
-    double values[TC_LAYER_CHECK_MAX_PARAMS]; /* defaults + required sample values */
+    double values[TC_LAYER_CHECK_MAX_PARAMS]; /* those of configs[0] */
     int n_configs;
     cf_config configs[CF_MAX_CONFIGS];
+    int from_hints;             /* the configurations are the type's test hints */
+    char hint_errors[TC_ERROR_CAP]; /* hint cases that did not plan ("" if none) */
+    double grad_step, grad_tolerance; /* the gradient check's, hints applied */
+    double seconds[CF_N_CHECKS];      /* wall time of each check */
 } cf_subject;
+
+/* 1: ignore every type's test hints (--no-hints); set by main. */
+extern int cf_no_hints;
 
 /* The helper layer type that lets a one-node model hold a loss (a model's
  * output may not be the loss node): y = x. Registered by main, never checked. */
@@ -79,11 +95,103 @@ const char *cf_shape_str(const tc_shape *s, char *buf, size_t cap);
  * gradient, then weights): "input 0", "weight", "bias". */
 const char *cf_grad_tensor_name(const tc_layer_check *lc, int k, char *buf, size_t cap);
 
-/* ---- checks.c: one function per CUnit test ---- */
+/* Validates a type's test hints (NULL when it has none); 0 when usable,
+ * else 1 with the reason in why. */
+int cf_hints_valid(const tc_layer_type *t, char *why, size_t cap);
+/* The hints of t, or NULL when it has none (or --no-hints). */
+const tc_test_hints *cf_hints(const tc_layer_type *t);
 
-/* Records one CUnit failure with a formatted message and prints it. */
+/* ---- child.c: running a risky part of a check in a child process ----
+ * fn runs in a forked child: its cf_fail() calls travel back through a pipe
+ * and are recorded in the parent, so a crash (a write through NULL, a read
+ * off a guard page) becomes a failure that says what was being done. Each
+ * cf_child_step() names the step a crash would be reported against. */
+typedef void (*cf_child_fn)(cf_subject *s, void *arg);
+/* Returns 0 when the child finished (its failures are recorded), 1 when it
+ * crashed or hung (recorded as a failure of `check`: "<step> crashed
+ * (signal 11, Segmentation fault)"). */
+int cf_in_child(cf_subject *s, const char *check, cf_child_fn fn, void *arg);
+void cf_child_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 inside such a child. */
+extern int cf_in_child_process;
+
+/* Buffers whose end touches an inaccessible page (and whose start follows
+ * one): a read or write past the data faults; the few bytes of alignment
+ * slack before the guard page hold NaN. Used on a layer's inputs. */
+typedef struct cf_fenced {
+    float *orig;    /* the tensor's own buffer, put back by cf_unfence */
+    void *map;
+    size_t map_bytes;
+    float *data;
+    size_t slack;   /* floats between the data's end and the guard page */
+} cf_fenced;
+int cf_fence(tc_tensor *t, cf_fenced *f);
+/* 1 when the slack was written (the tensor was written past its end). */
+int cf_unfence(tc_tensor *t, cf_fenced *f);
+
+/* ---- shared helpers of the checks (checks.c) ---- */
+
+int64_t cf_count(const tc_tensor *t);
+/* Copy of t's data, or NULL when t has none. Owner: the caller, free(). */
+float *cf_copy(const tc_tensor *t);
+/* Index of the first element whose bits differ from ref, or -1. */
+int64_t cf_first_diff(const tc_tensor *t, const float *ref);
+void cf_diff_fail(const cf_subject *s, const char *check, const char *what,
+                  const char *tensor, const tc_tensor *t, const float *ref, int64_t i,
+                  const char *where);
+/* Probes s; when it has no working configuration, fails `check` and
+ * returns 1. */
+int cf_not_usable(cf_subject *s, const char *check);
+
+/* Copies of every gradient buffer handed to backward. */
+typedef struct cf_grads {
+    float *in[TC_LAYER_CHECK_MAX_INPUTS];
+    float *w[TC_MAX_WEIGHTS];
+} cf_grads;
+int cf_grads_copy(const tc_layer_check *lc, cf_grads *g);
+void cf_grads_free(cf_grads *g);
+int cf_grads_differ(const tc_layer_check *lc, const cf_grads *g, char *name, size_t cap,
+                    const tc_tensor **t, const float **ref, int64_t *at);
+
+/* Copies of the state tensors, to compare or put back. */
+typedef struct cf_states {
+    int n;
+    float *v[TC_MAX_STATE];
+} cf_states;
+int cf_states_copy(const tc_layer_check *lc, cf_states *st);
+void cf_states_restore(tc_layer_check *lc, const cf_states *st);
+/* Index of the first state tensor that differs from st (element in *at), or -1. */
+int cf_states_differ(const tc_layer_check *lc, const cf_states *st, int64_t *at);
+void cf_states_free(cf_states *st);
+
+/* Output and gradient guards of the shape-inference check, reused by the
+ * unequal-shapes check: runs forward and backward on lc with every output
+ * and gradient buffer pre-filled with a "never written" NaN and followed
+ * by a guard; reports what was left unwritten or written past. */
+void cf_guarded_pass(cf_subject *s, tc_layer_check *lc, const char *check, const char *where);
+
+/* ---- checks.c and the check_*.c files: one function per CUnit test ---- */
+
+/* Records one CUnit failure with a formatted message and prints it
+ * ("<type>: <check>: <detail>"); in a child process (child.c) it sends the
+ * message to the parent instead, which records it. */
 void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Prints "WARNING <type>: <check>: <detail>" (not a failure) and keeps it
+ * for the summary at the end. */
+void cf_warn(const cf_subject *s, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define CF_MAX_WARNINGS 64
+extern char *cf_warnings[CF_MAX_WARNINGS];
+extern int cf_n_warnings;
+
+/* Records and prints one finished message. */
+void cf_record(const cf_subject *s, const char *msg);
+/* child.c: sends one record to the parent. */
+void cf_child_send(char kind, const char *text);
+
+/* A child gets this long for one step before it counts as hung. */
+#define CF_CHILD_SECONDS 60
 
 /* Failures recorded since the current CUnit test began (reset by main). */
 extern int cf_fails_in_test;
@@ -100,5 +208,13 @@ void cf_check_gradients(cf_subject *s);
 void cf_check_determinism(cf_subject *s);
 void cf_check_threads(cf_subject *s);
 void cf_check_save_load(cf_subject *s);
+void cf_check_unequal_shapes(cf_subject *s); /* check_hostile.c */
+void cf_check_null_grads(cf_subject *s);     /* check_hostile.c */
+void cf_check_scratch(cf_subject *s);        /* check_hostile.c */
+void cf_check_inference(cf_subject *s);      /* check_inference.c */
+void cf_check_speed(cf_subject *s);          /* check_speed.c */
+
+/* Monotonic seconds. */
+double cf_now(void);
 
 #endif

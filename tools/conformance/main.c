@@ -42,17 +42,47 @@ static const char help[] =
     "  shape inference the planned output is exactly what forward writes, for\n"
     "                  batch sizes 1, 2, 5 and several input shapes; likewise the\n"
     "                  gradients backward writes\n"
+    "  unequal input shapes\n"
+    "                  for a layer of several inputs: each input's dimensions moved\n"
+    "                  by 1; where plan() accepts, forward, backward and the gradient\n"
+    "                  check run (in a child process) with guard pages around inputs\n"
     "  gradient check  central differences against backward for every input and\n"
     "                  weight, 3 seeds, kink-free inputs; relative-error tolerance %g\n"
+    "                  (a type's test hints may set its own tolerance and step)\n"
+    "  NULL input gradients\n"
+    "                  backward with grad_inputs[i].data == NULL for each input and\n"
+    "                  for all (as a model's image gets): no crash (child process),\n"
+    "                  the other gradients unchanged\n"
     "  determinism     repeatable forward/backward; inputs, weights, output and\n"
     "                  output gradient left untouched\n"
+    "  uninitialised scratch\n"
+    "                  workspace and saved filled with NaN, +1e30 and -1e30 before\n"
+    "                  each call give identical results (a stale read that fmax/fmin\n"
+    "                  would hide from NaN shows up)\n"
+    "  inference mode  training = 0 leaves state alone and ignores the random stream;\n"
+    "                  a stateless layer gives at inference its training output (or,\n"
+    "                  if random in training, the mean of 1000 training outputs)\n"
     "  two threads     two instances used at once give the results of one alone\n"
-    "  save/load       weights through a checkpoint file give identical outputs\n"
+    "  save/load       after training forwards, weights and state through a\n"
+    "                  checkpoint file give identical outputs (nothing kept in the\n"
+    "                  instance)\n"
+    "  speed           forward + backward time against a plain elementwise pass of\n"
+    "                  the same estimated FLOPs: a WARNING above 30x, a failure above\n"
+    "                  1000x\n"
+    "\n"
+    "Each check prints its wall time; a summary of them ends the run. A layer type\n"
+    "may give test hints (tc_layer_type.test_hints): the input shapes and parameter\n"
+    "values to check it with, and its gradient tolerance and step.\n"
     "\n"
     "options:\n"
     "  --type NAME       check only the layer type NAME (repeatable)\n"
     "  --plugin-dir DIR  also load the plugins (*.so) in DIR (repeatable)\n"
     "  --list            list the layer types that would be checked, and exit\n"
+    "  --no-hints        ignore the types' test hints (use the suite's own shapes)\n"
+    "  --check ID        run only the check ID (repeatable): metadata, construction,\n"
+    "                    bad-parameters, shapes, unequal-shapes, gradients,\n"
+    "                    null-gradients, determinism, scratch, inference, threads,\n"
+    "                    save-load, speed\n"
     "  -h, --help        show this help\n"
     "\n"
     "exit status: 0 every check passed, 1 a check failed or a plugin did not load,\n"
@@ -86,84 +116,103 @@ static cf_subject *current(void)
     return NULL;
 }
 
-#define TEST_FN(fn, check)                                                             \
+static void print_wall_time(double t)
+{
+    if (t < 1)
+        printf("\n    wall time %.3g ms\n  ", 1e3 * t);
+    else
+        printf("\n    wall time %.3g s\n  ", t);
+}
+
+/* Each check's wall time is printed after it and kept for the summary. */
+#define TEST_FN(fn, check, id)                                                         \
     static void fn(void)                                                               \
     {                                                                                  \
         cf_subject *s = current();                                                     \
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);                                               \
         cf_fails_in_test = 0;                                                          \
+        double t0 = cf_now();                                                          \
         check(s);                                                                      \
+        s->seconds[id] = cf_now() - t0;                                                \
+        print_wall_time(s->seconds[id]);                                               \
     }
-TEST_FN(t_metadata, cf_check_metadata)
-TEST_FN(t_defaults, cf_check_defaults)
-TEST_FN(t_bad_params, cf_check_bad_params)
-TEST_FN(t_shapes, cf_check_shapes)
-TEST_FN(t_gradients, cf_check_gradients)
-TEST_FN(t_determinism, cf_check_determinism)
-TEST_FN(t_threads, cf_check_threads)
-TEST_FN(t_save_load, cf_check_save_load)
+TEST_FN(t_metadata, cf_check_metadata, CF_T_METADATA)
+TEST_FN(t_defaults, cf_check_defaults, CF_T_CONSTRUCTION)
+TEST_FN(t_bad_params, cf_check_bad_params, CF_T_BAD_PARAMS)
+TEST_FN(t_shapes, cf_check_shapes, CF_T_SHAPES)
+TEST_FN(t_unequal, cf_check_unequal_shapes, CF_T_UNEQUAL)
+TEST_FN(t_gradients, cf_check_gradients, CF_T_GRADIENTS)
+TEST_FN(t_null_grads, cf_check_null_grads, CF_T_NULL_GRADS)
+TEST_FN(t_determinism, cf_check_determinism, CF_T_DETERMINISM)
+TEST_FN(t_scratch, cf_check_scratch, CF_T_SCRATCH)
+TEST_FN(t_inference, cf_check_inference, CF_T_INFERENCE)
+TEST_FN(t_threads, cf_check_threads, CF_T_THREADS)
+TEST_FN(t_save_load, cf_check_save_load, CF_T_SAVE_LOAD)
+TEST_FN(t_speed, cf_check_speed, CF_T_SPEED)
 
+/* In the order of the CF_T_* ids. */
 static const struct {
     const char *name;
+    const char *id; /* for --check */
     CU_TestFunc fn;
 } tests[] = {
-    {"metadata", t_metadata},
-    {"construction with default parameters", t_defaults},
-    {"bad parameters", t_bad_params},
-    {"shape inference", t_shapes},
-    {"gradient check", t_gradients},
-    {"determinism and purity", t_determinism},
-    {"two instances on two threads", t_threads},
-    {"save/load through a checkpoint", t_save_load},
+    {"metadata", "metadata", t_metadata},
+    {"construction with default parameters", "construction", t_defaults},
+    {"bad parameters", "bad-parameters", t_bad_params},
+    {"shape inference", "shapes", t_shapes},
+    {"unequal input shapes", "unequal-shapes", t_unequal},
+    {"gradient check", "gradients", t_gradients},
+    {"NULL input gradients", "null-gradients", t_null_grads},
+    {"determinism and purity", "determinism", t_determinism},
+    {"uninitialised scratch", "scratch", t_scratch},
+    {"inference mode", "inference", t_inference},
+    {"two instances on two threads", "threads", t_threads},
+    {"save/load through a checkpoint", "save-load", t_save_load},
+    {"speed", "speed", t_speed},
 };
 #define N_TESTS (int)(sizeof tests / sizeof tests[0])
+_Static_assert(N_TESTS == CF_N_CHECKS, "one CUnit test per check id");
+
+/* Per type: total wall time and the slowest check. */
+static void print_times(void)
+{
+    printf("\nwall time per layer type (seconds): total, then the slowest checks\n");
+    for (int i = 0; i < n_subjects; i++) {
+        const cf_subject *s = &subjects[i];
+        double total = 0;
+        int order[CF_N_CHECKS];
+        for (int k = 0; k < CF_N_CHECKS; k++) {
+            total += s->seconds[k];
+            order[k] = k;
+        }
+        for (int a = 1; a < CF_N_CHECKS; a++) /* insertion sort, slowest first */
+            for (int b = a; b > 0 && s->seconds[order[b]] > s->seconds[order[b - 1]]; b--) {
+                int t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+        printf("  %-24s %7.3f:", s->type->name, total);
+        for (int k = 0; k < 3; k++)
+            printf(" %s %.3f%s", tests[order[k]].id, s->seconds[order[k]], k < 2 ? "," : "");
+        printf("\n");
+    }
+}
+
+/* Checks chosen with --check (none chosen: all). */
+static int selected[CF_N_CHECKS], n_selected;
+
+static int check_select(const char *id)
+{
+    for (int k = 0; k < N_TESTS; k++)
+        if (strcmp(tests[k].id, id) == 0) {
+            n_selected += !selected[k];
+            selected[k] = 1;
+            return 0;
+        }
+    return 1;
+}
 
 /* ---- loading -------------------------------------------------------------- */
-
-static int load_default_dirs(tc_registry *reg, const char **dirs, int n_dirs, tc_error *err)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            char dir[PATH_MAX + 32], real[PATH_MAX];
-            *slash = 0;
-            snprintf(dir, sizeof dir, "%s/../lib/tinycnn/plugins", exe);
-            if (realpath(dir, real) && is_dir(real) && tc_registry_load_dir(reg, real, err))
-                return 1;
-        }
-    }
-    const char *env = getenv("TINYCNN_PLUGIN_PATH");
-    if (env && *env) {
-        char *copy = strdup(env), *save = NULL;
-        if (!copy)
-            return tc_error_set(err, "out of memory");
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-            /* As in the runner: the current folder is never searched
-             * implicitly, so relative entries are skipped. */
-            if (d[0] != '/') {
-                fprintf(stderr, "tinycnn-conformance: warning: TINYCNN_PLUGIN_PATH entry '%s' is "
-                                "relative to the current folder; ignored (give an absolute "
-                                "path)\n", d);
-                continue;
-            }
-            if (is_dir(d) && tc_registry_load_dir(reg, d, err)) {
-                free(copy);
-                return tc_error_prefix(err, "TINYCNN_PLUGIN_PATH");
-            }
-        }
-        free(copy);
-    }
-    for (int i = 0; i < n_dirs; i++) {
-        if (!is_dir(dirs[i]))
-            return tc_error_set(err, "--plugin-dir %s: no such folder", dirs[i]);
-        if (tc_registry_load_dir(reg, dirs[i], err))
-            return 1;
-    }
-    return 0;
-}
 
 static void remove_tmpdir(void)
 {
@@ -184,6 +233,12 @@ int main(int argc, char **argv)
             return EXIT_PASS;
         } else if (strcmp(a, "--list") == 0) {
             list_only = 1;
+        } else if (strcmp(a, "--no-hints") == 0) {
+            cf_no_hints = 1;
+        } else if (strcmp(a, "--check") == 0 || strncmp(a, "--check=", 8) == 0) {
+            const char *id = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : "";
+            if (check_select(id))
+                return usage("--check needs one of the check ids (see --help), got '%s'", id);
         } else if (strcmp(a, "--type") == 0 || strcmp(a, "--plugin-dir") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0])
                 return usage("option %s needs a value", a);
@@ -237,8 +292,21 @@ int main(int argc, char **argv)
                 return EXIT_FAILED;
             }
     } else {
-        if (load_default_dirs(reg, dirs, n_dirs, &err)) {
-            fprintf(stderr, "tinycnn-conformance: %s\n", err.msg);
+        /* found as the runner finds them */
+        for (int i = 0; i < n_dirs; i++)
+            if (!is_dir(dirs[i])) {
+                fprintf(stderr, "tinycnn-conformance: --plugin-dir %s: no such folder\n",
+                        dirs[i]);
+                tc_registry_free(reg);
+                return EXIT_FAILED;
+            }
+        int rc = tc_plugin_discover(reg, dirs, n_dirs, &err);
+        if (rc) {
+            for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+                fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
+            fprintf(stderr, "tinycnn-conformance: %s%s\n", err.msg,
+                    rc == TC_DISCOVER_NONE ? "; name PLUGIN.so files, or use --plugin-dir or "
+                                             "TINYCNN_PLUGIN_PATH" : "");
             tc_registry_free(reg);
             return EXIT_FAILED;
         }
@@ -316,7 +384,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_subjects; i++) {
         CU_pSuite suite = CU_add_suite(subjects[i].type->name, NULL, NULL);
         for (int k = 0; suite && k < N_TESTS; k++)
-            if (!CU_add_test(suite, tests[k].name, tests[k].fn))
+            if ((n_selected == 0 || selected[k]) && !CU_add_test(suite, tests[k].name, tests[k].fn))
                 suite = NULL;
         if (!suite) {
             fprintf(stderr, "tinycnn-conformance: CUnit: %s\n", CU_get_error_msg());
@@ -327,7 +395,12 @@ int main(int argc, char **argv)
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned ran = CU_get_number_of_tests_run(), failed = CU_get_number_of_tests_failed();
-    unsigned expected = (unsigned)(n_subjects * N_TESTS);
+    unsigned expected = (unsigned)(n_subjects * (n_selected ? n_selected : N_TESTS));
+    print_times();
+    if (cf_n_warnings)
+        printf("\n%d warning%s (not failures):\n", cf_n_warnings, cf_n_warnings == 1 ? "" : "s");
+    for (int i = 0; i < cf_n_warnings; i++)
+        printf("  WARNING %s\n", cf_warnings[i]);
     printf("\n");
     if (failed == 0 && ran == expected && CU_get_error() == CUE_SUCCESS) {
         printf("tinycnn-conformance: PASS: %u checks of %d layer type%s\n", ran, n_subjects,

@@ -1,0 +1,102 @@
+/*
+ * broken_infer_slope.c - a LeakyReLU with one deliberate bug: at inference
+ * it uses a hard-coded slope of 0.01 instead of its negative_slope
+ * parameter (default 0.2), so a model evaluates a different function from
+ * the one it was trained as. Training forward and backward are right and
+ * use no randomness, so the conformance suite must fail exactly its
+ * inference check: "BrokenLeakySlope: inference: two training forwards with
+ * different random streams agree ...".
+ */
+#include <stdlib.h>
+
+#include "tinycnn/plugin.h"
+
+typedef struct bls {
+    float slope;
+} bls;
+
+static const tc_param_desc params[] = {
+    {"negative_slope", TC_VALUE_FLOAT, 0, 0.2, 0.0, 0.9, "gradient for x < 0"},
+};
+
+static int bls_create(const tc_host *host, const double *values, void **self, tc_error *err)
+{
+    bls *l = malloc(sizeof *l);
+    if (!l) {
+        host->set_error(err, "BrokenLeakySlope: out of memory");
+        return 1;
+    }
+    l->slope = (float)values[0];
+    *self = l;
+    return 0;
+}
+
+static void bls_destroy(const tc_host *host, void *self)
+{
+    (void)host;
+    free(self);
+}
+
+static int bls_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                    int n_threads, tc_plan *plan, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)n_inputs;
+    (void)n_threads;
+    (void)err;
+    plan->output = in[0];
+    return 0;
+}
+
+static int bls_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    const bls *l = self;
+    (void)host;
+    (void)err;
+    float s = x->training ? l->slope : 0.01f; /* THE BUG: should be l->slope always */
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    for (int64_t i = 0; i < n; i++) {
+        float v = x->inputs[0].data[i];
+        x->output->data[i] = v > 0.0f ? v : v * s;
+    }
+    return 0;
+}
+
+static int bls_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    const bls *l = self;
+    (void)host;
+    (void)err;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    if (!x->grad_inputs[0].data)
+        return 0;
+    for (int64_t i = 0; i < n; i++) {
+        float d = x->grad_output->data[i];
+        x->grad_inputs[0].data[i] = x->inputs[0].data[i] > 0.0f ? d : d * l->slope;
+    }
+    return 0;
+}
+
+static const tc_layer_type bls_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BrokenLeakySlope",
+    .summary = "LeakyReLU with another slope at inference (test plugin)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 1,
+    .params = params,
+    .create = bls_create,
+    .destroy = bls_destroy,
+    .plan = bls_plan,
+    .forward = bls_forward,
+    .backward = bls_backward,
+};
+
+TC_PLUGIN_DEFINE(broken_infer_slope)
+{
+    if (tc_host_check(host, 0, "broken_infer_slope", err))
+        return 1;
+    return host->register_layer(ctx, &bls_type);
+}

@@ -1,0 +1,65 @@
+/*
+ * broken_null_grad.c - Square, y = x * x elementwise, with one deliberate
+ * bug: backward writes the input gradient without checking that it is
+ * wanted. A graph passes grad_inputs[i].data == NULL for an input that needs
+ * no gradient, the model's image above all, so the first Square in a model
+ * crashes the runner (exit 139) on its first training step. Everything else
+ * is right, so the conformance suite must fail exactly its NULL input
+ * gradients check: "BrokenNullGrad: NULL input gradients: backward with
+ * grad_inputs[0].data == NULL (...) crashed (signal 11, ...)".
+ */
+#include "tinycnn/plugin.h"
+
+static int bng_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                    int n_threads, tc_plan *plan, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)n_inputs;
+    (void)n_threads;
+    (void)err;
+    plan->output = in[0];
+    return 0;
+}
+
+static int bng_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    for (int64_t i = 0; i < n; i++)
+        x->output->data[i] = x->inputs[0].data[i] * x->inputs[0].data[i];
+    return 0;
+}
+
+static int bng_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    /* THE BUG: no `if (!x->grad_inputs[0].data) return 0;` */
+    for (int64_t i = 0; i < n; i++)
+        x->grad_inputs[0].data[i] = 2.0f * x->inputs[0].data[i] * x->grad_output->data[i];
+    return 0;
+}
+
+static const tc_layer_type bng_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BrokenNullGrad",
+    .summary = "x * x whose backward writes through a NULL input gradient (test plugin)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .plan = bng_plan,
+    .forward = bng_forward,
+    .backward = bng_backward,
+};
+
+TC_PLUGIN_DEFINE(broken_null_grad)
+{
+    if (tc_host_check(host, 0, "broken_null_grad", err))
+        return 1;
+    return host->register_layer(ctx, &bng_type);
+}

@@ -1,0 +1,110 @@
+/*
+ * broken_slow.c - two identity layers, y = x, each far slower than the
+ * work they do, for the conformance suite's speed check:
+ *   - BrokenSlowish spends a few hundred dependent floating-point
+ *     operations on every element: slow enough for a WARNING from the speed
+ *     check, not for a failure; every check passes.
+ *   - BrokenQuadratic computes, for every element, a sum over all elements
+ *     (an accidental O(n^2) loop): at the speed check's size thousands of
+ *     times slower than its output implies, which fails the speed check:
+ *     "BrokenQuadratic: speed: forward ... above the limit of 1000x ...".
+ * The wasted results are added times 0, which the compiler may not drop
+ * (0 * inf is NaN), so the work is really done; the outputs stay exact.
+ */
+#include <string.h>
+
+#include "tinycnn/plugin.h"
+
+#define SLOWISH_STEPS 200
+
+static int slow_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                     int n_threads, tc_plan *plan, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)n_inputs;
+    (void)n_threads;
+    (void)err;
+    plan->output = in[0];
+    return 0;
+}
+
+/* SLOWISH_STEPS dependent multiply-adds; converges to 0.5, stays finite. */
+static float spin(float v)
+{
+    float z = v;
+    for (int k = 0; k < SLOWISH_STEPS; k++)
+        z = z * 0.5f + 0.25f;
+    return z;
+}
+
+static int slowish_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    for (int64_t i = 0; i < n; i++)
+        x->output->data[i] = x->inputs[0].data[i] + 0.0f * spin(x->inputs[0].data[i]);
+    return 0;
+}
+
+static int quadratic_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    const float *in = x->inputs[0].data;
+    for (int64_t i = 0; i < n; i++) {
+        float sum = 0; /* THE BUG: recomputed for every element */
+        for (int64_t j = 0; j < n; j++)
+            sum += in[j];
+        x->output->data[i] = in[i] + 0.0f * sum;
+    }
+    return 0;
+}
+
+static int slow_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    if (x->grad_inputs[0].data)
+        memcpy(x->grad_inputs[0].data, x->grad_output->data,
+               sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape));
+    return 0;
+}
+
+static const tc_layer_type slowish_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BrokenSlowish",
+    .summary = "identity that wastes a few hundred operations per element (test plugin)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .plan = slow_plan,
+    .forward = slowish_forward,
+    .backward = slow_backward,
+};
+
+static const tc_layer_type quadratic_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BrokenQuadratic",
+    .summary = "identity with an O(n^2) loop in forward (test plugin)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .plan = slow_plan,
+    .forward = quadratic_forward,
+    .backward = slow_backward,
+};
+
+TC_PLUGIN_DEFINE(broken_slow)
+{
+    if (tc_host_check(host, 0, "broken_slow", err))
+        return 1;
+    if (host->register_layer(ctx, &slowish_type))
+        return 1;
+    return host->register_layer(ctx, &quadratic_type);
+}

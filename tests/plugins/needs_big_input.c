@@ -1,0 +1,147 @@
+/*
+ * needs_big_input.c - BoxMean, a correct layer that the conformance suite's
+ * own input shapes cannot test: the mean over every window x window square
+ * (valid positions, stride 1) of each channel of [N, C, H, W], with a
+ * required window of at least 8, so inputs must be at least 8 x 8 (the
+ * suite's shapes are smaller). Its test hints tell the suite which shapes
+ * and windows to use, and a gradient tolerance and step of its own; with
+ * them every check passes, and with --no-hints no configuration is found.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "tinycnn/plugin.h"
+
+typedef struct box {
+    int64_t k;
+} box;
+
+static const tc_param_desc params[] = {
+    {"window", TC_VALUE_INT, 1, 0, 8, 32, "side of the averaged square"},
+};
+
+/* Two cases (the suite varies the batch): the smallest window on a
+ * non-square input, and a larger window on another. */
+static const tc_test_case cases[] = {
+    {.n_inputs = 1, .n_params = 1, .inputs = {{.ndim = 4, .dims = {2, 2, 9, 10}}},
+     .params = {{"window", 8}}},
+    {.n_inputs = 1, .n_params = 1, .inputs = {{.ndim = 4, .dims = {1, 3, 11, 9}}},
+     .params = {{"window", 9}}},
+};
+
+static const tc_test_hints hints = {
+    .struct_size = sizeof(tc_test_hints),
+    .n_cases = (int32_t)(sizeof cases / sizeof cases[0]),
+    .cases = cases,
+    .grad_tolerance = 2e-2,
+    .grad_step = 5e-3,
+};
+
+static int box_create(const tc_host *host, const double *values, void **self, tc_error *err)
+{
+    box *l = malloc(sizeof *l);
+    if (!l) {
+        host->set_error(err, "BoxMean: out of memory");
+        return 1;
+    }
+    l->k = (int64_t)values[0];
+    *self = l;
+    return 0;
+}
+
+static void box_destroy(const tc_host *host, void *self)
+{
+    (void)host;
+    free(self);
+}
+
+static int box_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                    int n_threads, tc_plan *plan, tc_error *err)
+{
+    const box *l = self;
+    (void)n_inputs;
+    (void)n_threads;
+    if (in[0].ndim != 4 || in[0].dims[2] < l->k || in[0].dims[3] < l->k) {
+        host->set_error(err, "BoxMean with window %lld needs an input [N, C, H, W] with H, W "
+                             ">= %lld", (long long)l->k, (long long)l->k);
+        return 1;
+    }
+    plan->output = in[0];
+    plan->output.dims[2] = in[0].dims[2] - l->k + 1;
+    plan->output.dims[3] = in[0].dims[3] - l->k + 1;
+    return 0;
+}
+
+static int box_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    const box *l = self;
+    (void)host;
+    (void)err;
+    const tc_shape *is = &x->inputs[0].shape, *os = &x->output->shape;
+    int64_t planes = is->dims[0] * is->dims[1], h = is->dims[2], w = is->dims[3];
+    int64_t oh = os->dims[2], ow = os->dims[3], k = l->k;
+    float inv = 1.0f / (float)(k * k);
+    for (int64_t p = 0; p < planes; p++) {
+        const float *src = x->inputs[0].data + p * h * w;
+        float *dst = x->output->data + p * oh * ow;
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t xx = 0; xx < ow; xx++) {
+                float acc = 0;
+                for (int64_t dy = 0; dy < k; dy++)
+                    for (int64_t dx = 0; dx < k; dx++)
+                        acc += src[(y + dy) * w + xx + dx];
+                dst[y * ow + xx] = acc * inv;
+            }
+    }
+    return 0;
+}
+
+static int box_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    const box *l = self;
+    (void)host;
+    (void)err;
+    if (!x->grad_inputs[0].data)
+        return 0;
+    const tc_shape *is = &x->inputs[0].shape, *os = &x->output->shape;
+    int64_t planes = is->dims[0] * is->dims[1], h = is->dims[2], w = is->dims[3];
+    int64_t oh = os->dims[2], ow = os->dims[3], k = l->k;
+    float inv = 1.0f / (float)(k * k);
+    for (int64_t p = 0; p < planes; p++) {
+        float *gx = x->grad_inputs[0].data + p * h * w;
+        const float *gy = x->grad_output->data + p * oh * ow;
+        for (int64_t i = 0; i < h * w; i++)
+            gx[i] = 0;
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t xx = 0; xx < ow; xx++)
+                for (int64_t dy = 0; dy < k; dy++)
+                    for (int64_t dx = 0; dx < k; dx++)
+                        gx[(y + dy) * w + xx + dx] += gy[y * ow + xx] * inv;
+    }
+    return 0;
+}
+
+static const tc_layer_type box_type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "BoxMean",
+    .summary = "mean over window x window squares; needs inputs of at least 8 x 8 (test plugin "
+               "with test hints)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 1,
+    .params = params,
+    .create = box_create,
+    .destroy = box_destroy,
+    .plan = box_plan,
+    .forward = box_forward,
+    .backward = box_backward,
+    .test_hints = &hints,
+};
+
+TC_PLUGIN_DEFINE(needs_big_input)
+{
+    if (tc_host_check(host, 0, "needs_big_input", err))
+        return 1;
+    return host->register_layer(ctx, &box_type);
+}
