@@ -98,7 +98,7 @@ static void usage(FILE *f)
             "Speed of a LeNet-5 model: training and inference images/s, per-layer times,\n"
             "peak RSS.\n"
             "  --model FILE        model (default: %s)\n"
-            "  --plugin-dir DIR    layer plugins (default: <exe>/../lib/tinycnn/plugins)\n"
+            "  --plugin-dir DIR    layer plugins (default: those the runner finds)\n"
             "  --data DIR          MNIST IDX files (default: $TINYCNN_DATA, else data/mnist;\n"
             "                      random bytes of the same shape when absent)\n"
             "  --threads N         worker threads (default 0: the cores available)\n"
@@ -239,32 +239,15 @@ static int load_plugins(bench *b)
         fprintf(stderr, "tinycnn-bench: out of memory\n");
         return 1;
     }
-    char dir[PATH_MAX + 64];
-    if (b->o.plugin_dir) {
-        snprintf(dir, sizeof dir, "%s", b->o.plugin_dir);
-    } else {
-        /* beside the executable, as built or installed */
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n <= 0) {
-            fprintf(stderr, "tinycnn-bench: cannot find my own executable; use --plugin-dir\n");
-            return 1;
-        }
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = 0;
-        char raw[PATH_MAX + 64];
-        snprintf(raw, sizeof raw, "%s/../lib/tinycnn/plugins", exe);
-        if (!realpath(raw, dir))
-            snprintf(dir, sizeof dir, "%s", raw);
-    }
-    if (tc_registry_load_dir(b->reg, dir, &err) != 0) {
+    /* --plugin-dir names the one set to measure; else as the runner finds them */
+    int rc = b->o.plugin_dir ? tc_registry_load_dir(b->reg, b->o.plugin_dir, &err)
+                             : tc_plugin_discover(b->reg, NULL, 0, &err);
+    for (int i = 0; i < tc_registry_n_warnings(b->reg); i++)
+        fprintf(stderr, "tinycnn-bench: warning: %s\n", tc_registry_warning(b->reg, i));
+    if (rc != 0) {
         fprintf(stderr, "tinycnn-bench: plugins: %s\n", err.msg);
         return 1;
     }
-    for (int i = 0; i < tc_registry_n_warnings(b->reg); i++)
-        fprintf(stderr, "tinycnn-bench: warning: %s\n", tc_registry_warning(b->reg, i));
     return 0;
 }
 

@@ -63,4 +63,4 @@ static int run(cli_globals *g, int argc, char **argv)
 }
 
 const cli_command cli_check_command = {"check-plugin", "run the plugin conformance suite",
-                                       help, run};
+                                       help, run, NULL};

@@ -207,88 +207,26 @@ static void print_warnings(const tc_registry *reg)
 int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
 {
     *out = NULL;
+    /* named on the command line: say which option, before loading anything */
+    for (int i = 0; i < g->n_plugin_dirs; i++)
+        if (!is_dir(g->plugin_dirs[i]))
+            return tc_error_set(err, "--plugin-dir %s: no such folder", g->plugin_dirs[i]);
     tc_registry *reg = tc_registry_new();
     if (!reg)
         return tc_error_set(err, "out of memory");
-    char looked[4096];
-    size_t lpos = 0;
-    looked[0] = 0;
-
-    /* 1. next to the executable, as installed or as built */
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            char raw[PATH_MAX + 64], dir[PATH_MAX + 64];
-            snprintf(raw, sizeof raw, "%s/../lib/tinycnn/plugins", exe);
-            /* shown by `plugins`: say it without the "bin/.." detour */
-            if (!realpath(raw, dir))
-                snprintf(dir, sizeof dir, "%s", raw);
-            lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, "%s", dir);
-            if (is_dir(dir) && tc_registry_load_dir(reg, dir, err) != 0)
-                goto fail;
-        }
-    }
-
-    /* 2. $TINYCNN_PLUGIN_PATH, colon-separated, like $PATH: missing entries skipped */
-    const char *env = getenv("TINYCNN_PLUGIN_PATH");
-    if (env && *env) {
-        char *copy = strdup(env);
-        if (!copy) {
-            tc_error_set(err, "out of memory");
-            goto fail;
-        }
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-            /* A relative entry (".", "plugins") would load whatever lies in
-             * the folder tinycnn happens to be started from: the current
-             * folder is never searched implicitly, so such entries are
-             * skipped. (Empty entries never reach here: strtok_r drops them,
-             * unlike $PATH, where they mean the current folder.) */
-            if (d[0] != '/') {
-                fprintf(stderr, "tinycnn: warning: TINYCNN_PLUGIN_PATH entry '%s' is relative to "
-                                "the current folder; ignored (give an absolute path)\n", d);
-                continue;
-            }
-            if (lpos < sizeof looked)
-                lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, ", %s", d);
-            if (is_dir(d) && tc_registry_load_dir(reg, d, err) != 0) {
-                tc_error_prefix(err, "TINYCNN_PLUGIN_PATH");
-                free(copy);
-                goto fail;
-            }
-        }
-        free(copy);
-    }
-
-    /* 3. --plugin-dir: named explicitly, so a missing folder is an error */
-    for (int i = 0; i < g->n_plugin_dirs; i++) {
-        const char *d = g->plugin_dirs[i];
-        if (lpos < sizeof looked)
-            lpos += (size_t)snprintf(looked + lpos, sizeof looked - lpos, ", %s", d);
-        if (!is_dir(d)) {
-            tc_error_set(err, "--plugin-dir %s: no such folder", d);
-            goto fail;
-        }
-        if (tc_registry_load_dir(reg, d, err) != 0)
-            goto fail;
-    }
-    if (tc_registry_count(reg) == 0) {
-        tc_error_set(err, "no layer plugins found (looked in %s); use --plugin-dir DIR or "
-                          "TINYCNN_PLUGIN_PATH",
-                     looked[0] ? looked : "nothing");
-        goto fail;
+    int rc = tc_plugin_discover(reg, g->plugin_dirs, g->n_plugin_dirs, err);
+    if (rc == TC_DISCOVER_NONE) {
+        char msg[TC_ERROR_CAP];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        tc_error_set(err, "%s; use --plugin-dir DIR or TINYCNN_PLUGIN_PATH", msg);
     }
     print_warnings(reg);
+    if (rc != 0) {
+        tc_registry_free(reg);
+        return 1;
+    }
     *out = reg;
     return 0;
-fail:
-    print_warnings(reg);
-    tc_registry_free(reg);
-    return 1;
 }
 
 /* ---- models, data, checkpoints ----------------------------------------- */
@@ -343,24 +281,11 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
     memset(ck, 0, sizeof *ck);
     if (tc_checkpoint_read(path, ck, err) != 0)
         return 1;
-    if (!ck->model_json || !*ck->model_json) {
-        tc_checkpoint_free(ck);
-        return tc_error_set(err, "%s: the checkpoint holds no model", path);
-    }
-    char origin[1100];
-    snprintf(origin, sizeof origin, "%s (model)", path);
-    tc_graph *g = tc_graph_load_string(reg, ck->model_json, origin, err);
-    if (!g) {
+    /* what the inference API does with a checkpoint, checks and messages alike */
+    if (tc_checkpoint_graph(reg, ck, path, graph, err) != 0) {
         tc_checkpoint_free(ck);
         return 1;
     }
-    if (tc_snapshot_load_weights(g, ck, err) != 0) {
-        tc_error_prefix(err, "%s", path);
-        tc_graph_free(g);
-        tc_checkpoint_free(ck);
-        return 1;
-    }
-    *graph = g;
     return 0;
 }
 

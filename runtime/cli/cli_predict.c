@@ -21,38 +21,6 @@ static const char help[] =
 
 #define CHUNK 256
 
-/* Softmax of logits[0..n) in double precision, max-subtracted for range. */
-static void softmax(const float *logits, int64_t n, double *p)
-{
-    double m = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (logits[i] > m)
-            m = logits[i];
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        p[i] = exp((double)logits[i] - m);
-        s += p[i];
-    }
-    for (int64_t i = 0; i < n; i++)
-        p[i] = s > 0 ? p[i] / s : 0.0;
-}
-
-/* The k largest of p, descending; ties keep the lower class first. */
-static void top_k(const double *p, int64_t n, int k, int64_t *idx)
-{
-    for (int j = 0; j < k; j++) {
-        int64_t best = -1;
-        for (int64_t i = 0; i < n; i++) {
-            int taken = 0;
-            for (int t = 0; t < j; t++)
-                taken |= idx[t] == i;
-            if (!taken && (best < 0 || p[i] > p[best]))
-                best = i;
-        }
-        idx[j] = best;
-    }
-}
-
 static int run(cli_globals *g, int argc, char **argv)
 {
     const char *ckpt_path = NULL;
@@ -106,10 +74,9 @@ static int run(cli_globals *g, int argc, char **argv)
     tc_graph *graph = NULL;
     tc_checkpoint ck;
     memset(&ck, 0, sizeof ck);
-    tc_dataset ds;
-    memset(&ds, 0, sizeof ds);
-    double *prob = NULL;
-    int64_t *best = NULL;
+    uint8_t *pixels = NULL;
+    float *prob = NULL, mean[3], std[3];
+    tc_prediction *best = NULL;
     json_t *results = as_json ? json_array() : NULL;
     int c, h, w;
     rc = CLI_EXIT_RUNTIME;
@@ -128,38 +95,36 @@ static int run(cli_globals *g, int argc, char **argv)
     if (top > nc)
         top = nc;
     size_t img_bytes = (size_t)c * (size_t)h * (size_t)w;
-    ds.channels = c;
-    ds.height = h;
-    ds.width = w;
-    ds.pixels = malloc(img_bytes * CHUNK);
-    ds.labels = calloc(CHUNK, 1);
+    pixels = malloc(img_bytes * CHUNK);
     prob = malloc((size_t)nc * sizeof *prob);
     best = malloc((size_t)top * sizeof *best);
-    if (!ds.pixels || !ds.labels || !prob || !best) {
+    if (!pixels || !prob || !best) {
         cli_fail("out of memory");
         goto out;
     }
     int img_in = tc_graph_image_input(graph), lbl_in = tc_graph_label_input(graph);
     const tc_input_info *info = tc_graph_input(graph, img_in);
-    int64_t idx[CHUNK];
+    for (int k = 0; k < c; k++) { /* per channel, as tc_normalize_u8 takes them */
+        mean[k] = info->mean;
+        std[k] = info->std;
+    }
     for (int first = 0; first < n_images; first += CHUNK) {
         int cnt = n_images - first < CHUNK ? n_images - first : CHUNK;
         for (int i = 0; i < cnt; i++) {
-            if (tc_png_load(images[first + i], c, h, w, ds.pixels + (size_t)i * img_bytes,
+            if (tc_png_load(images[first + i], c, h, w, pixels + (size_t)i * img_bytes,
                             &err) != 0) {
                 cli_fail("%s", err.msg);
                 goto out;
             }
-            idx[i] = i;
         }
-        ds.count = cnt;
         if (tc_graph_prepare(graph, cnt, 0, &err) != 0) {
             cli_fail("%s", err.msg);
             goto out;
         }
-        float *lbl = lbl_in >= 0 ? tc_graph_input_data(graph, lbl_in) : NULL;
-        tc_dataset_fill_batch(&ds, idx, cnt, info->mean, info->std,
-                              tc_graph_input_data(graph, img_in), lbl);
+        if (lbl_in >= 0) /* the labels are not used: zeros */
+            memset(tc_graph_input_data(graph, lbl_in), 0, sizeof(float) * (size_t)cnt);
+        tc_normalize_u8(pixels, cnt, c, (int64_t)h * w, mean, std,
+                        tc_graph_input_data(graph, img_in));
         if (tc_graph_forward(graph, 0, 0, &err) != 0) {
             cli_fail("%s", err.msg);
             goto out;
@@ -183,27 +148,28 @@ static int run(cli_globals *g, int argc, char **argv)
                              (long long)j);
                     goto out;
                 }
-            softmax(out->data + (int64_t)i * per, nc, prob);
-            top_k(prob, nc, (int)top, best);
+            memcpy(prob, lg, sizeof(float) * (size_t)nc);
+            tc_softmax_rows(prob, 1, (int)nc);
+            tc_top_k(prob, (int)nc, (int)top, best);
             const char *path = images[first + i];
             if (as_json) {
                 json_t *o = json_object();
                 json_object_set_new(o, "image", json_string(path));
-                json_object_set_new(o, "prediction", json_integer(best[0]));
+                json_object_set_new(o, "prediction", json_integer(best[0].label));
                 json_t *t = json_array();
                 for (int j = 0; j < top; j++) {
                     json_t *e = json_object();
-                    json_object_set_new(e, "class", json_integer(best[j]));
-                    json_object_set_new(e, "probability", json_real(prob[best[j]]));
+                    json_object_set_new(e, "class", json_integer(best[j].label));
+                    json_object_set_new(e, "probability", json_real(best[j].prob));
                     json_array_append_new(t, e);
                 }
                 json_object_set_new(o, "top", t);
                 json_array_append_new(results, o);
             } else {
-                printf("%s: %lld  (", path, (long long)best[0]);
+                printf("%s: %d  (", path, (int)best[0].label);
                 for (int j = 0; j < top; j++)
-                    printf("%s%lld: %.2f%%", j ? ", " : "", (long long)best[j],
-                           100.0 * prob[best[j]]);
+                    printf("%s%d: %.2f%%", j ? ", " : "", (int)best[j].label,
+                           100.0 * best[j].prob);
                 printf(")\n");
             }
         }
@@ -220,8 +186,7 @@ out:
     json_decref(results);
     free(prob);
     free(best);
-    free(ds.pixels);
-    free(ds.labels);
+    free(pixels);
     if (graph)
         tc_graph_free(graph);
     tc_checkpoint_free(&ck);
@@ -233,4 +198,4 @@ usage:
 }
 
 const cli_command cli_predict_command = {"predict", "classify PNG images with a checkpoint",
-                                         help, run};
+                                         help, run, NULL};

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "path.h"
+#include "registry_internal.h"
 #include "tinycnn/status.h"
 
 typedef struct entry {
@@ -63,16 +64,23 @@ void tc_registry_free(tc_registry *reg)
 
 static int check_type(const tc_layer_type *t, const char *origin, tc_error *err)
 {
-    if (!t || t->struct_size < offsetof(tc_layer_type, reserved))
-        return tc_error_set(err, "%s: a layer type struct is too small or NULL "
-                                 "(built against an incompatible plugin.h)", origin);
-    if (t->abi_version != TC_PLUGIN_ABI_VERSION)
+    /* abi_version and name sit at the same offsets in every ABI version, so
+     * they are read before the size, which differs between versions. */
+    if (t && t->abi_version != TC_PLUGIN_ABI_VERSION)
         return tc_error_set(err, "%s: layer type '%s' was built for plugin ABI version %u, "
-                                 "this runtime speaks version %u; rebuild the plugin",
+                                 "this runtime speaks version %u; rebuild the plugin against "
+                                 "the installed tinycnn/plugin.h",
                             origin, t->name ? t->name : "?", t->abi_version,
                             TC_PLUGIN_ABI_VERSION);
+    if (!t || t->struct_size < TC_LAYER_TYPE_MIN_SIZE)
+        return tc_error_set(err, "%s: a layer type struct is too small or NULL "
+                                 "(built against an incompatible plugin.h)", origin);
     if (!t->name || !t->name[0])
         return tc_error_set(err, "%s: a layer type has no name", origin);
+    if (t->struct_size > offsetof(tc_layer_type, test_hints) && t->test_hints &&
+        t->test_hints->struct_size < offsetof(tc_test_hints, reserved))
+        return tc_error_set(err, "%s: layer type '%s' has test hints of a too small struct",
+                            origin, t->name);
     if (!t->plan || !t->forward)
         return tc_error_set(err, "%s: layer type '%s' has no plan() or forward()", origin,
                             t->name);
@@ -150,6 +158,11 @@ static void add_warning(tc_registry *reg, const char *msg)
         reg->n_warnings++;
 }
 
+void tc_registry_warn(tc_registry *reg, const char *msg)
+{
+    add_warning(reg, msg);
+}
+
 int tc_registry_n_warnings(const tc_registry *reg)
 {
     return reg->n_warnings;
@@ -190,6 +203,35 @@ static int check_not_writable_by_others(const char *path, const char *what, int 
                                  "(uid %u), who could change it; run chown on it",
                             path, what, (unsigned)st.st_uid);
     return 0;
+}
+
+/* Calls a plugin's entry and checks that it registered something; on
+ * failure rolls back what it registered. plugin: the handle index, or -1. */
+static int run_init(tc_registry *reg, tc_plugin_init_fn init, const char *path, int plugin,
+                    tc_error *err)
+{
+    tc_error local = {{0}};
+    tc_plugin_ctx ctx = {reg, path, plugin, reg->n_entries, &local, 0};
+    int rc = init(tc_host_table(), &ctx, &local);
+    if (rc != 0 || ctx.failed) {
+        rollback(reg, ctx.first_entry);
+        if (!local.msg[0])
+            return tc_error_set(err, "%s: %s() returned %d", path, TC_PLUGIN_ENTRY, rc);
+        if (ctx.failed) /* our own message already names the file */
+            return tc_error_set(err, "%s", local.msg);
+        return tc_error_set(err, "%s: %s", path, local.msg);
+    }
+    if (reg->n_entries == ctx.first_entry)
+        return tc_error_set(err, "%s: the plugin registered no layer type", path);
+    return 0;
+}
+
+int tc_registry_add_static(tc_registry *reg, tc_plugin_init_fn init, const char *origin,
+                           tc_error *err)
+{
+    if (!reg || !init)
+        return tc_error_set(err, "tc_registry_add_static: NULL registry or entry");
+    return run_init(reg, init, origin ? origin : "(static plugin)", -1, err);
 }
 
 int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err)
@@ -242,21 +284,9 @@ int tc_registry_load_file(tc_registry *reg, const char *path, tc_error *err)
         reg->handles = hs;
         reg->cap_handles = cap;
     }
-    tc_error local = {{0}};
-    tc_plugin_ctx ctx = {reg, path, reg->n_handles, reg->n_entries, &local, 0};
-    int rc = init(tc_host_table(), &ctx, &local);
-    if (rc != 0 || ctx.failed) {
-        rollback(reg, ctx.first_entry);
+    if (run_init(reg, init, path, reg->n_handles, err)) {
         dlclose(h);
-        if (!local.msg[0])
-            return tc_error_set(err, "%s: %s() returned %d", path, TC_PLUGIN_ENTRY, rc);
-        if (ctx.failed) /* our own message already names the file */
-            return tc_error_set(err, "%s", local.msg);
-        return tc_error_set(err, "%s: %s", path, local.msg);
-    }
-    if (reg->n_entries == ctx.first_entry) {
-        dlclose(h);
-        return tc_error_set(err, "%s: the plugin registered no layer type", path);
+        return 1;
     }
     reg->handles[reg->n_handles++] = h;
     return 0;

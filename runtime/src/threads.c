@@ -77,6 +77,13 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* This OS thread's own worker count (0: none), set by tc_set_local_threads
+ * around the calls of one model (tinycnn/model.h), so that two models in
+ * one process keep their own counts and the process's OpenMP setting
+ * (omp_set_num_threads) is never touched. OpenMP's workers never read it:
+ * inside a chunk everything runs serially anyway (tc_in_parallel). */
+static _Thread_local int local_threads;
+
 void tc_set_threads(int n)
 {
     if (n <= 0)
@@ -86,7 +93,19 @@ void tc_set_threads(int n)
 
 int tc_get_threads(void)
 {
-    return omp_get_max_threads();
+    return local_threads > 0 ? local_threads : omp_get_max_threads();
+}
+
+int tc_set_local_threads(int n)
+{
+    int prev = local_threads;
+    local_threads = n > 0 ? n : 0;
+    return prev;
+}
+
+int tc_cpu_count(void)
+{
+    return omp_get_num_procs();
 }
 
 void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end, int worker),
@@ -94,7 +113,7 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
 {
     if (n <= 0)
         return;
-    int nt = tc_in_parallel() ? 1 : omp_get_max_threads();
+    int nt = tc_in_parallel() ? 1 : tc_get_threads();
     if (nt > n)
         nt = (int)n;
     if (nt <= 1) {

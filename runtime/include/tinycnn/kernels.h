@@ -24,9 +24,19 @@ void tc_sgemm_reference(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
                         const float *b, int64_t ldb,
                         float beta, float *c, int64_t ldc);
 
-/* Worker threads. tc_set_threads(0) means: as many as cores available. */
+/* Worker threads. tc_set_threads(0) means: as many as cores available. It
+ * sets the process's OpenMP thread count (omp_set_num_threads). */
 void tc_set_threads(int n);
+/* The count tc_parallel_for and tc_sgemm use in the calling thread: its
+ * local count when one is set, else OpenMP's (omp_get_max_threads). */
 int tc_get_threads(void);
+/* Sets the calling OS thread's own count (n <= 0: none, back to OpenMP's)
+ * and returns the previous one (0: none). Only this thread's calls see it
+ * and OpenMP's settings are unchanged: the inference API (tinycnn/model.h)
+ * sets a model's count around each of its calls and restores it after. */
+int tc_set_local_threads(int n);
+/* The cores available to this process (what tc_set_threads(0) uses). */
+int tc_cpu_count(void);
 
 /* Static split of [0, n) into tc_get_threads() contiguous chunks; fn runs once
  * per non-empty chunk with that chunk's worker index. Nested calls run

@@ -1,0 +1,12 @@
+/* Internal: what other parts of the library add to a registry. */
+#ifndef TC_REGISTRY_INTERNAL_H
+#define TC_REGISTRY_INTERNAL_H
+
+#include "tinycnn/registry.h"
+
+/* Records a warning (a copy of msg) for tc_registry_warning, as loading
+ * does for skipped unsafe files; plugin discovery (discover.c) adds its
+ * own. Out of memory drops it: a warning is never worth a failure. */
+void tc_registry_warn(tc_registry *reg, const char *msg);
+
+#endif
