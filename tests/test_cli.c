@@ -332,7 +332,8 @@ static void test_train_lenet_end_to_end(void)
     json_t *meta = checkpoint_meta(ck);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "epoch")), 2);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "batch")), 0);
-    CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "step")), 2 * 94); /* ceil(6000/64) */
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "optimizer_steps")),
+                    2 * 94); /* ceil(6000/64) */
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(meta, "accuracy")) * 100.0, test,
                            0.006);
     json_decref(meta);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "tinycnn/model.h"
 #include "tinycnn/snapshot.h"
 #include "tinycnn/tinycnn.h"
 #include "tinycnn/train.h"
@@ -30,7 +31,14 @@ typedef struct cli_command {
     const char *summary;
     const char *help;
     int (*run)(cli_globals *g, int argc, char **argv); /* argv[0] is the command name */
+    const char *(*help_fn)(void); /* when the help is made at run time (NULL: help) */
 } cli_command;
+
+/* The help text of command c. */
+static inline const char *cli_help(const cli_command *c)
+{
+    return c->help_fn ? c->help_fn() : c->help;
+}
 
 extern const cli_command cli_train_command;
 extern const cli_command cli_eval_command;
@@ -87,10 +95,12 @@ int cli_double(cli_args *a, const char *s, double lo, int lo_open, double hi, in
                double *out);
 
 /* ---- plugins -----------------------------------------------------------
- * Loads plugins from dirname(/proc/self/exe)/../lib/tinycnn/plugins (if that
- * folder exists), each folder of $TINYCNN_PLUGIN_PATH (missing ones skipped,
+ * Loads the plugins tc_plugin_discover finds: beside the library (for the
+ * runner, dirname(/proc/self/exe)/../lib/tinycnn/plugins, if that folder
+ * exists), each folder of $TINYCNN_PLUGIN_PATH (missing ones skipped,
  * relative ones skipped with a warning), then each --plugin-dir (missing ones
- * are an error). Never the current folder implicitly. Owner of *out: the caller (tc_registry_free). */
+ * are an error). Never the current folder implicitly. Prints the registry's
+ * warnings. Owner of *out: the caller (tc_registry_free). */
 int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err);
 
 /* ---- models, data, checkpoints -----------------------------------------*/

@@ -166,4 +166,4 @@ out:
 }
 
 const cli_command cli_eval_command = {"eval", "evaluate a checkpoint on the test split", help,
-                                      run};
+                                      run, NULL};

@@ -161,4 +161,4 @@ static int run(cli_globals *g, int argc, char **argv)
 }
 
 const cli_command cli_plugins_command = {"plugins", "list the layer types and their parameters",
-                                         help, run};
+                                         help, run, NULL};

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         const cli_command *c = find_command(argv[i + 1]);
         if (!c)
             return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
-        fputs(c->help, stdout);
+        fputs(cli_help(c), stdout);
         return CLI_EXIT_OK;
     }
     const cli_command *c = find_command(name);
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     int cargc = argc - i;
     char **cargv = argv + i;
     if (cli_wants_help(cargc, cargv)) {
-        fputs(c->help, stdout);
+        fputs(cli_help(c), stdout);
         return CLI_EXIT_OK;
     }
     return c->run(&globals, cargc, cargv);

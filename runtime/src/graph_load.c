@@ -11,11 +11,11 @@
 #include <sys/stat.h>
 
 #include "graph_internal.h"
-#include "tinycnn/augment.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/registry.h"
 #include "tinycnn/status.h"
+#include "train_settings_json.h"
 
 #define MAX_MODEL_BYTES (64u << 20)
 #define MAX_INPUT_DIM (1ll << 31)
@@ -48,7 +48,7 @@ static int find_id(const name_id *map, int n, const char *name)
 void tc_node_release(tc_node *n)
 {
     if (n->self && n->type && n->type->destroy)
-        n->type->destroy(n->self);
+        n->type->destroy(tc_host_table(), n->self);
     n->self = NULL;
     free(n->name);
     free(n->inputs);
@@ -74,18 +74,57 @@ void tc_graph_free(tc_graph *g)
     free(g->input_names);
     free(g->inputs);
     for (int i = 0; i < g->n_weights; i++) {
-        free(g->weights[i].value.data);
+        if (!g->borrowed_tensors)
+            free(g->weights[i].value.data);
         free(g->weights[i].grad.data);
         free(g->weight_names[i]);
     }
     free(g->weights);
     free(g->weight_names);
+    for (int i = 0; i < g->n_states; i++) {
+        if (!g->borrowed_tensors)
+            free(g->states[i].value.data);
+        free(g->state_names[i]);
+    }
+    free(g->states);
+    free(g->state_names);
     free(g->workspace);
     free(g->scratch);
     free(g->origin);
     free(g->json_text);
     free(g->name);
     free(g);
+}
+
+static int same_tensor(const tc_weight *a, const tc_weight *b)
+{
+    const tc_shape *x = &a->value.shape, *y = &b->value.shape;
+    return strcmp(a->name, b->name) == 0 && x->ndim == y->ndim &&
+           memcmp(x->dims, y->dims, sizeof(int64_t) * (size_t)x->ndim) == 0;
+}
+
+int tc_graph_share_tensors(tc_graph *g, const tc_graph *src, tc_error *err)
+{
+    if (g->borrowed_tensors || g->n_weights != src->n_weights || g->n_states != src->n_states)
+        return tc_error_set(err, "%s: cannot share the tensors of %s", g->origin, src->origin);
+    for (int i = 0; i < g->n_weights; i++)
+        if (!same_tensor(&g->weights[i], &src->weights[i]))
+            return tc_error_set(err, "%s: weight '%s' differs from %s", g->origin,
+                                g->weights[i].name, src->origin);
+    for (int i = 0; i < g->n_states; i++)
+        if (!same_tensor(&g->states[i], &src->states[i]))
+            return tc_error_set(err, "%s: state '%s' differs from %s", g->origin,
+                                g->states[i].name, src->origin);
+    for (int i = 0; i < g->n_weights; i++) {
+        free(g->weights[i].value.data);
+        g->weights[i].value.data = src->weights[i].value.data;
+    }
+    for (int i = 0; i < g->n_states; i++) {
+        free(g->states[i].value.data);
+        g->states[i].value.data = src->states[i].value.data;
+    }
+    g->borrowed_tensors = 1;
+    return 0;
 }
 
 /* "[1,16,5,5]" into buf. */
@@ -328,80 +367,17 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
     return 0;
 }
 
+/* The model's training settings: the built-in defaults, then the file's
+ * "training" object, every key checked by the table of settings. */
 static int parse_training(tc_graph *g, json_t *t, tc_error *err)
 {
-    static const char *const keys[] = {"epochs", "batch_size", "optimizer", "lr", "momentum",
-                                       "weight_decay", "lr_schedule", "warmup_epochs",
-                                       "augment_shift", NULL};
-    if (!t)
-        return 0;
-    if (!json_is_object(t))
-        return tc_error_set(err, "%s: \"training\" must be an object", g->origin);
-    if (check_keys(g->origin, "training", t, keys, err))
-        return 1;
-    tc_train_defaults *d = &g->defaults;
-    json_t *v;
-#define INT_FIELD(key, field, bit, lo, hi)                                                   \
-    if ((v = json_object_get(t, key))) {                                                   \
-        if (!json_is_integer(v) || json_integer_value(v) < (lo) || json_integer_value(v) > (hi)) \
-            return tc_error_set(err, "%s: training.%s must be an integer in [%d, %d]",     \
-                                g->origin, key, (lo), (hi));                                \
-        d->field = (int)json_integer_value(v);                                             \
-        g->defaults_set |= (bit);                                                          \
-    }
-#define NUM_FIELD(key, field, bit, lo, hi)                                                   \
-    if ((v = json_object_get(t, key))) {                                                   \
-        if (!json_is_number(v) || json_number_value(v) < (lo) || json_number_value(v) > (hi)) \
-            return tc_error_set(err, "%s: training.%s must be a number in [%g, %g]",       \
-                                g->origin, key, (double)(lo), (double)(hi));               \
-        d->field = json_number_value(v);                                                   \
-        g->defaults_set |= (bit);                                                          \
-    }
-#define STR_FIELD(key, field, bit, a, b, c)                                                  \
-    if ((v = json_object_get(t, key))) {                                                   \
-        const char *s_ = json_is_string(v) ? json_string_value(v) : "";                    \
-        if (strcmp(s_, a) && strcmp(s_, b) && strcmp(s_, c))                               \
-            return tc_error_set(err, "%s: training.%s must be one of \"%s\", \"%s\"%s%s%s", \
-                                g->origin, key, a, b, *(c) ? ", \"" : "", c, *(c) ? "\"" : ""); \
-        snprintf(d->field, sizeof d->field, "%s", s_);                                     \
-        g->defaults_set |= (bit);                                                          \
-    }
-    INT_FIELD("epochs", epochs, 1u, 1, 100000)
-    INT_FIELD("batch_size", batch_size, 2u, 1, 65536)
-    STR_FIELD("optimizer", optimizer, 4u, "sgd", "adam", "")
-    NUM_FIELD("lr", lr, 8u, 0.0, 100.0)
-    NUM_FIELD("momentum", momentum, 16u, 0.0, 0.9999)
-    NUM_FIELD("weight_decay", weight_decay, 32u, 0.0, 1.0)
-    STR_FIELD("lr_schedule", lr_schedule, 64u, "constant", "cosine", "step")
-    NUM_FIELD("warmup_epochs", warmup_epochs, 128u, 0.0, 1000.0)
-    INT_FIELD("augment_shift", augment_shift, 256u, 0, TC_AUGMENT_MAX_SHIFT)
-#undef INT_FIELD
-#undef NUM_FIELD
-#undef STR_FIELD
-    return 0;
+    tc_train_config_defaults(&g->defaults);
+    return t ? tc_train_settings_from_json(t, 1, g->origin, "training", &g->defaults, err) : 0;
 }
 
 void tc_graph_train_defaults(const tc_graph *g, tc_train_defaults *d)
 {
-    const tc_train_defaults *s = &g->defaults;
-    if (g->defaults_set & 1u)
-        d->epochs = s->epochs;
-    if (g->defaults_set & 2u)
-        d->batch_size = s->batch_size;
-    if (g->defaults_set & 4u)
-        memcpy(d->optimizer, s->optimizer, sizeof d->optimizer);
-    if (g->defaults_set & 8u)
-        d->lr = s->lr;
-    if (g->defaults_set & 16u)
-        d->momentum = s->momentum;
-    if (g->defaults_set & 32u)
-        d->weight_decay = s->weight_decay;
-    if (g->defaults_set & 64u)
-        memcpy(d->lr_schedule, s->lr_schedule, sizeof d->lr_schedule);
-    if (g->defaults_set & 128u)
-        d->warmup_epochs = s->warmup_epochs;
-    if (g->defaults_set & 256u)
-        d->augment_shift = s->augment_shift;
+    *d = g->defaults;
 }
 
 /* ---- nodes, order ------------------------------------------------------ */
@@ -632,7 +608,8 @@ int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_e
     memset(plan, 0, sizeof *plan);
     plan->struct_size = sizeof *plan;
     tc_error local = {{0}};
-    if (nd->type->plan(nd->self, in, nd->n_inputs, tc_get_threads(), plan, &local) != 0)
+    if (nd->type->plan(tc_host_table(), nd->self, in, nd->n_inputs, tc_get_threads(), plan,
+                       &local) != 0)
         return tc_error_set(err, "%s: node '%s' (%s): %s", g->origin, nd->name, nd->type->name,
                             local.msg[0] ? local.msg : "shape inference failed");
     int64_t count;
@@ -654,6 +631,16 @@ int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_e
             return tc_error_set(err, "%s: node '%s' (%s): weight %d has no name or a bad shape %s",
                                 g->origin, nd->name, nd->type->name, w,
                                 shape_str(&plan->weights[w].shape, b1, sizeof b1));
+    if (plan->n_state < 0 || plan->n_state > TC_MAX_STATE)
+        return tc_error_set(err, "%s: node '%s' (%s): declares %d state tensors (at most %d)",
+                            g->origin, nd->name, nd->type->name, plan->n_state, TC_MAX_STATE);
+    for (int w = 0; w < plan->n_state; w++)
+        if (!plan->state[w].name || !shape_valid(&plan->state[w].shape, NULL) ||
+            !isfinite(plan->state[w].init_value))
+            return tc_error_set(err, "%s: node '%s' (%s): state tensor %d has no name, a bad "
+                                     "shape %s or a non-finite initial value",
+                                g->origin, nd->name, nd->type->name, w,
+                                shape_str(&plan->state[w].shape, b1, sizeof b1));
     if (plan->workspace_bytes > ((size_t)1 << 40) || plan->saved_bytes > ((size_t)1 << 40))
         return tc_error_set(err, "%s: node '%s' (%s): asks for an absurd scratch size",
                             g->origin, nd->name, nd->type->name);
@@ -704,6 +691,73 @@ static int setup_weights(tc_graph *g, tc_error *err)
                 return tc_error_set(err, "%s: node '%s': out of memory for weight '%s'",
                                     g->origin, nd->name, d->name);
         }
+    }
+    return 0;
+}
+
+/* "node.name" (owner: the caller) or NULL when out of memory. */
+static char *dotted_name(const char *node, const char *name)
+{
+    size_t len = strlen(node) + strlen(name) + 2;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s.%s", node, name);
+    return s;
+}
+
+/* One state tensor of node nd, from its declaration d. */
+static int add_state(tc_graph *g, tc_node *nd, const tc_state_decl *d, int64_t *total,
+                     tc_error *err)
+{
+    for (int v = 0; v < nd->plan1.n_weights; v++)
+        if (strcmp(nd->plan1.weights[v].name, d->name) == 0)
+            return tc_error_set(err, "%s: node '%s' (%s): '%s' is declared as a weight and as "
+                                     "state", g->origin, nd->name, nd->type->name, d->name);
+    for (int v = 0; v < (int)(d - nd->plan1.state); v++)
+        if (strcmp(nd->plan1.state[v].name, d->name) == 0)
+            return tc_error_set(err, "%s: node '%s' (%s): two state tensors named '%s'",
+                                g->origin, nd->name, nd->type->name, d->name);
+    char *name = dotted_name(nd->name, d->name);
+    if (!name)
+        return tc_error_set(err, "out of memory");
+    tc_weight *st = &g->states[g->n_states];
+    g->state_names[g->n_states++] = name;
+    st->name = name;
+    st->no_decay = 1;
+    st->value.shape = d->shape;
+    int64_t count = tc_shape_count(&d->shape);
+    if (count > MAX_WEIGHT_ELEMENTS - *total)
+        return tc_error_set(err, "%s: node '%s' (%s): state '%s' has %lld elements, which "
+                                 "brings the model past %lld stored values (what a checkpoint "
+                                 "can hold)", g->origin, nd->name, nd->type->name, d->name,
+                            (long long)count, (long long)MAX_WEIGHT_ELEMENTS);
+    *total += count;
+    st->value.data = calloc((size_t)count, sizeof(float));
+    if (!st->value.data)
+        return tc_error_set(err, "%s: node '%s': out of memory for state '%s'", g->origin,
+                            nd->name, d->name);
+    return 0;
+}
+
+/* Allocates every node's state tensors (after the weights, whose element
+ * count they share the checkpoint limit with). */
+static int setup_states(tc_graph *g, tc_error *err)
+{
+    int total = 0;
+    int64_t elements = tc_graph_n_weight_elements(g);
+    for (int i = 0; i < g->n_nodes; i++)
+        total += g->nodes[i].plan1.n_state;
+    g->states = calloc((size_t)total + 1, sizeof *g->states);
+    g->state_names = calloc((size_t)total + 1, sizeof *g->state_names);
+    if (!g->states || !g->state_names)
+        return tc_error_set(err, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        tc_node *nd = &g->nodes[i];
+        nd->first_state = g->n_states;
+        nd->n_state = nd->plan1.n_state;
+        for (int w = 0; w < nd->n_state; w++)
+            if (add_state(g, nd, &nd->plan1.state[w], &elements, err))
+                return 1;
     }
     return 0;
 }
@@ -970,7 +1024,7 @@ static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_err
                     goto out;
                 }
 
-    if (setup_weights(g, err))
+    if (setup_weights(g, err) || setup_states(g, err))
         goto out;
     /* a value needs a gradient when a weight lies upstream of it */
     for (int k = 0; k < n; k++) {

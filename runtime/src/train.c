@@ -18,28 +18,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void tc_train_config_defaults(tc_train_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->epochs = 10;
-    cfg->batch_size = 64;
-    cfg->optim.kind = TC_OPTIM_ADAM;
-    cfg->optim.momentum = 0.9f;
-    cfg->optim.weight_decay = 0.0f;
-    cfg->optim.beta1 = 0.9f;
-    cfg->optim.beta2 = 0.999f;
-    cfg->optim.eps = 1e-8f;
-    cfg->lr = 0.001;
-    cfg->schedule = TC_LR_CONSTANT;
-    cfg->warmup_epochs = 0.0;
-    cfg->step_epochs = 0;
-    cfg->step_gamma = 0.1;
-    cfg->seed = 42;
-    cfg->limit = 0;
-    cfg->shuffle = 1;
-    cfg->augment_shift = 0;
-}
-
 const char *tc_lr_schedule_name(tc_lr_schedule s)
 {
     switch (s) {
@@ -74,79 +52,18 @@ int tc_optim_kind_parse(const char *name, tc_optim_kind *out)
     return 1;
 }
 
-int tc_train_config_check(const tc_train_config *c, tc_error *err)
-{
-    if (c->epochs < 1)
-        return tc_error_set(err, "epochs must be at least 1 (got %d)", c->epochs);
-    /* The cap matches the model file's and the runner's; per-image random
-     * streams (augmentation) are numbered step * 65536 + image. */
-    if (c->batch_size < 1 || c->batch_size > TC_TRAIN_MAX_BATCH)
-        return tc_error_set(err, "batch size must be in [1, %d] (got %d)", TC_TRAIN_MAX_BATCH,
-                            c->batch_size);
-    if (!(c->lr > 0.0) || !isfinite(c->lr))
-        return tc_error_set(err, "learning rate must be a positive number (got %g)", c->lr);
-    if (c->optim.kind != TC_OPTIM_SGD && c->optim.kind != TC_OPTIM_ADAM)
-        return tc_error_set(err, "unknown optimizer kind %d", (int)c->optim.kind);
-    if (!(c->optim.momentum >= 0.0f && c->optim.momentum < 1.0f))
-        return tc_error_set(err, "momentum must be in [0, 1) (got %g)", (double)c->optim.momentum);
-    if (!(c->optim.weight_decay >= 0.0f) || !isfinite(c->optim.weight_decay))
-        return tc_error_set(err, "weight decay must be >= 0 (got %g)",
-                            (double)c->optim.weight_decay);
-    if (!(c->optim.beta1 >= 0.0f && c->optim.beta1 < 1.0f) ||
-        !(c->optim.beta2 >= 0.0f && c->optim.beta2 < 1.0f) || !(c->optim.eps > 0.0f))
-        return tc_error_set(err, "Adam settings out of range (beta1 %g, beta2 %g, eps %g)",
-                            (double)c->optim.beta1, (double)c->optim.beta2, (double)c->optim.eps);
-    if ((int)c->schedule < TC_LR_CONSTANT || (int)c->schedule > TC_LR_STEP)
-        return tc_error_set(err, "unknown learning rate schedule %d", (int)c->schedule);
-    if (!(c->warmup_epochs >= 0.0) || !isfinite(c->warmup_epochs))
-        return tc_error_set(err, "warmup epochs must be >= 0 (got %g)", c->warmup_epochs);
-    if (c->step_epochs < 0)
-        return tc_error_set(err, "step schedule period must be >= 0 (got %d)", c->step_epochs);
-    if (!(c->step_gamma > 0.0) || !isfinite(c->step_gamma))
-        return tc_error_set(err, "step schedule factor must be positive (got %g)", c->step_gamma);
-    if (c->limit < 0)
-        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)c->limit);
-    if (c->augment_shift < 0 || c->augment_shift > TC_AUGMENT_MAX_SHIFT)
-        return tc_error_set(err, "augment shift must be in [0, %d] pixels (got %d)",
-                            TC_AUGMENT_MAX_SHIFT, c->augment_shift);
-    return 0;
-}
+/* tc_train_config_defaults and tc_train_config_check go through the table
+ * of settings: train_settings.c. */
 
 int tc_train_config_from_graph(const tc_graph *g, tc_train_config *cfg, tc_error *err)
 {
-    tc_train_config_defaults(cfg);
-    tc_train_defaults d;
-    memset(&d, 0, sizeof d);
-    d.epochs = cfg->epochs;
-    d.batch_size = cfg->batch_size;
-    strcpy(d.optimizer, "adam");
-    d.lr = cfg->lr;
-    d.momentum = cfg->optim.momentum;
-    d.weight_decay = cfg->optim.weight_decay;
-    strcpy(d.lr_schedule, tc_lr_schedule_name(cfg->schedule));
-    d.warmup_epochs = cfg->warmup_epochs;
-    d.augment_shift = cfg->augment_shift;
-    if (g)
-        tc_graph_train_defaults(g, &d);
-    d.optimizer[sizeof d.optimizer - 1] = 0;
-    d.lr_schedule[sizeof d.lr_schedule - 1] = 0;
-
-    const char *who = g ? tc_graph_name(g) : "model";
-    cfg->epochs = d.epochs;
-    cfg->batch_size = d.batch_size;
-    if (tc_optim_kind_parse(d.optimizer, &cfg->optim.kind) != 0)
-        return tc_error_set(err, "%s: training.optimizer '%s' is not one of sgd, adam", who,
-                            d.optimizer);
-    cfg->lr = d.lr;
-    cfg->optim.momentum = (float)d.momentum;
-    cfg->optim.weight_decay = (float)d.weight_decay;
-    if (tc_lr_schedule_parse(d.lr_schedule, &cfg->schedule) != 0)
-        return tc_error_set(err, "%s: training.lr_schedule '%s' is not one of constant, cosine, step",
-                            who, d.lr_schedule);
-    cfg->warmup_epochs = d.warmup_epochs;
-    cfg->augment_shift = d.augment_shift;
+    if (!g) {
+        tc_train_config_defaults(cfg);
+        return 0;
+    }
+    tc_graph_train_defaults(g, cfg);
     if (tc_train_config_check(cfg, err) != 0)
-        return tc_error_prefix(err, "%s: training", who);
+        return tc_error_prefix(err, "%s: training", tc_graph_name(g));
     return 0;
 }
 
@@ -393,6 +310,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
                 .images_per_s = el > 0 ? (double)images / el : 0.0,
                 .lr = lr,
                 .seconds = el,
+                .start_batch = start_batch,
             };
             hooks->progress(hooks->user, &p);
         }

@@ -29,20 +29,12 @@ typedef struct tc_weight {
     int no_decay;
 } tc_weight;
 
-/* Training settings a model file may carry in its "training" object; the
- * runner's options override them. Fields absent from the file keep the
- * values the caller put there. */
-typedef struct tc_train_defaults {
-    int epochs;
-    int batch_size;
-    char optimizer[16]; /* "sgd" | "adam" */
-    double lr;
-    double momentum;
-    double weight_decay;
-    char lr_schedule[16]; /* "constant" | "cosine" | "step" */
-    double warmup_epochs;
-    int augment_shift;    /* pixels; see tinycnn/augment.h */
-} tc_train_defaults;
+/* The training settings a model carries: a tc_train_config
+ * (complete in tinycnn/train.h; here only pointers to it), the built-in
+ * defaults overridden by the model file's "training" object, whose every
+ * key is checked against the table of settings (tinycnn/train_settings.h)
+ * when the model is loaded. */
+typedef struct tc_train_config tc_train_defaults;
 
 /* Parses, orders and checks a model. Every error names `path` (or origin)
  * and the node at fault. Owner: the caller, freed by tc_graph_free. The
@@ -57,7 +49,7 @@ void tc_graph_free(tc_graph *g);
 const char *tc_graph_json(const tc_graph *g);
 const char *tc_graph_name(const tc_graph *g);
 
-/* Fills the fields the model's "training" object sets. */
+/* Copies the model's training settings (see tc_train_defaults) into *d. */
 void tc_graph_train_defaults(const tc_graph *g, tc_train_defaults *d);
 
 int tc_graph_n_inputs(const tc_graph *g);
@@ -77,8 +69,16 @@ tc_weight *tc_graph_weight(tc_graph *g, int i);
 tc_weight *tc_graph_find_weight(tc_graph *g, const char *name);
 int64_t tc_graph_n_weight_elements(const tc_graph *g);
 
-/* Initialises every weight from (seed, node name, weight name). Also sets
- * the seed of per-step random streams (Dropout). */
+/* Persistent layer state ("bn1.running_mean"): graph-owned, saved in
+ * checkpoints beside the weights, never touched by optimisers; grad is
+ * unused (data NULL). In node order, then declaration order. */
+int tc_graph_n_states(const tc_graph *g);
+tc_weight *tc_graph_state(tc_graph *g, int i);
+tc_weight *tc_graph_find_state(tc_graph *g, const char *name);
+
+/* Initialises every weight from (seed, node name, weight name) and sets
+ * every state tensor to its declared initial value. Also sets the seed of
+ * per-step random streams (Dropout). */
 void tc_graph_init_weights(tc_graph *g, uint64_t seed);
 void tc_graph_set_seed(tc_graph *g, uint64_t seed);
 

@@ -26,8 +26,10 @@ typedef enum tc_lr_schedule {
     TC_LR_STEP = 2      /* lr * step_gamma ^ floor(epoch / step_epochs) */
 } tc_lr_schedule;
 
-/* Largest batch a training run takes (as in the model file and the runner). */
+/* Largest batch and number of epochs a training run takes (the ranges of
+ * the table of settings, tinycnn/train_settings.h). */
 #define TC_TRAIN_MAX_BATCH 65536
+#define TC_TRAIN_MAX_EPOCHS 100000
 
 typedef struct tc_train_config {
     int epochs;
@@ -45,18 +47,20 @@ typedef struct tc_train_config {
                                 (tinycnn/augment.h); 0: none */
 } tc_train_config;
 
-/* Built-in defaults: 10 epochs, batch 64, Adam (0.9, 0.999, 1e-8), lr 0.001,
- * SGD momentum 0.9, no weight decay, constant schedule, no warmup, step
- * schedule every third of the run by 0.1, seed 42, no limit, shuffle on. */
+/* The built-in defaults of the table of settings (tinycnn/train_settings.h):
+ * 10 epochs, batch 64, Adam (0.9, 0.999, 1e-8), lr 0.001, SGD momentum 0.9,
+ * no weight decay, constant schedule, no warmup, step schedule every third
+ * of the run by 0.1, seed 42, no limit, shuffle on. */
 void tc_train_config_defaults(tc_train_config *cfg);
 
-/* The defaults above, overridden by the model's "training" object
- * (tc_graph_train_defaults). Fails, naming the value, on an unknown optimizer
- * or schedule name or an out-of-range number in the model. */
+/* The model's settings (tc_graph_train_defaults: the defaults above,
+ * overridden by the model file's "training" object, checked when the model
+ * was loaded). g may be NULL: the defaults. */
 int tc_train_config_from_graph(const tc_graph *g, tc_train_config *cfg, tc_error *err);
 
-/* Checks every field's range (epochs >= 1, batch >= 1, lr > 0 and finite,
- * ...); the message names the field and value. */
+/* Checks every field against the table's range; the message names the
+ * field and the value ("batch size must be an integer in [1, 65536] (got
+ * 0)"). */
 int tc_train_config_check(const tc_train_config *cfg, tc_error *err);
 
 /* Name <-> value for schedules and optimizers; the parsers return 0 on
@@ -87,15 +91,36 @@ typedef struct tc_train_progress {
     double images_per_s;
     double lr;            /* of the last batch */
     double seconds;       /* since the call started */
+    int64_t start_batch;  /* the batch this call started at (a resumed epoch's first) */
 } tc_train_progress;
 
 typedef void (*tc_progress_fn)(void *user, const tc_train_progress *p);
+
+/* One finished epoch, as a training session (tinycnn/session.h) reports it
+ * and keeps it in its checkpoint's history. */
+typedef struct tc_epoch_record {
+    int epoch;                /* 1-based */
+    double loss;              /* mean training loss over the epoch's images */
+    double train_accuracy;    /* 0..1, of those images */
+    double test_accuracy;     /* 0..1, evaluated after the epoch */
+    int64_t test_correct, test_total;
+    double lr;                /* of the epoch's last step */
+    double train_seconds;     /* training steps only, over every run of the epoch */
+    double images_per_second; /* of training */
+    double seconds;           /* wall time of the epoch in this run: training, evaluation and
+                                 the checkpoint */
+    double overhead_seconds;  /* of which evaluation and the checkpoint (not kept in history) */
+} tc_epoch_record;
+
+typedef void (*tc_epoch_fn)(void *user, const tc_epoch_record *r);
 
 typedef struct tc_train_hooks {
     tc_progress_fn progress;          /* may be NULL */
     void *user;
     int progress_every;               /* call every N batches (and after the last); <= 0: 10 */
     volatile sig_atomic_t *cancel;    /* may be NULL; non-zero stops at the next batch boundary */
+    tc_epoch_fn epoch_end;            /* sessions only (tc_session_run): after each epoch's
+                                         evaluation and checkpoint; may be NULL */
 } tc_train_hooks;
 
 typedef struct tc_epoch_stats {

@@ -1,0 +1,128 @@
+/* tinycnn/session.h - a whole training run: the model, its settings, the
+ * data, the epoch loop with an evaluation after every epoch, the checkpoint
+ * schedule and resumption.
+ *
+ * Checkpoints: after every epoch the session writes its checkpoint
+ * atomically (tinycnn/snapshot.h: weights, optimiser state, and the training
+ * state described below as the metadata), so a crash never leaves a torn
+ * file. When the hooks' cancel flag becomes non-zero the session stops at
+ * the next batch boundary and writes the checkpoint there, mid-epoch;
+ * resuming from it gives the same weights, bit for bit, as a run never
+ * interrupted (same seed and thread count). The library installs no signal
+ * handler: a program sets the flag from its own (the runner does for SIGINT
+ * and SIGTERM). A failed training step (a NaN or infinite loss, a layer's
+ * error) writes nothing: the last good checkpoint stays as it was.
+ *
+ * The training state (the checkpoint's metadata, one JSON object, written
+ * and read by this module only):
+ *   "format": "tinycnn-training-state", "version": 2, "model": name,
+ *   "epoch": epochs completed, "batch": batches done of the next one (0: at
+ *   an epoch boundary), "steps_per_epoch", "threads", "finished",
+ *   "accuracy" / "best_accuracy" (null: none yet), "best_epoch",
+ *   "wall_seconds", "config": every setting (tinycnn/train_settings.h),
+ *   "history": one object per epoch (the fields of tc_epoch_record but
+ *   overhead_seconds), "partial" (mid-epoch only: "loss_sum", "correct",
+ *   "images", "seconds" of the epoch's finished batches), and
+ *   "optimizer_steps", the one step count (set by tc_snapshot_save).
+ * Version 1 (which also held "step" and "seed") is read as well. */
+#ifndef TINYCNN_SESSION_H
+#define TINYCNN_SESSION_H
+
+#include <stdint.h>
+#include "tinycnn/dataset.h"
+#include "tinycnn/graph.h"
+#include "tinycnn/registry.h"
+#include "tinycnn/train.h"
+#include "tinycnn/train_settings.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tc_session tc_session;
+
+typedef struct tc_session_config {
+    const tc_registry *registry;  /* layer types; must outlive the session */
+    const char *model_path;       /* model file; NULL when resuming: the checkpoint's model */
+    const char *resume_path;      /* checkpoint to continue; NULL: a fresh run */
+    const char *output_path;      /* checkpoint to write; NULL: resume_path, else
+                                     "<model name>.ckpt" */
+    const char *data_dir;         /* the "train" and "test" splits (tc_dataset_load) */
+    const tc_dataset *train;      /* borrowed, with test; NULL: loaded from data_dir */
+    const tc_dataset *test;
+    const tc_train_overrides *overrides; /* over the model's or the checkpoint's settings;
+                                            may be NULL */
+    int64_t test_limit;           /* evaluate on the first N test images; 0: all */
+    int profile;                  /* time the nodes during training steps (not evaluation) */
+} tc_session_config;
+
+/* Opens a session: loads the model (or the checkpoint and its model),
+ * takes the settings (built-in defaults < the model's "training" < the
+ * checkpoint's < overrides, all checked), checks that the output can be
+ * written, loads the data, creates the optimiser and initialises the
+ * weights or restores them, the optimiser state and the position from the
+ * checkpoint. Resuming with another optimizer kind starts its state afresh
+ * (state.optimizer_switched); resuming mid-epoch with settings that change
+ * the batches of an epoch is refused. Errors name the file and value.
+ * Owner: the caller (tc_session_free). Reads tc_get_threads() now. */
+tc_session *tc_session_new(const tc_session_config *c, tc_error *err);
+void tc_session_free(tc_session *s);
+
+typedef enum tc_session_status {
+    TC_SESSION_COMPLETED = 0,   /* every epoch trained (or none was left) */
+    TC_SESSION_INTERRUPTED = 1, /* stopped by the cancel flag; checkpoint written unless the
+                                   call failed */
+    TC_SESSION_DIVERGED = 2,    /* a training step failed: err names the epoch and step and
+                                   the last good checkpoint (or that none was written) */
+    TC_SESSION_FAILED = 3       /* evaluation or writing the epoch's checkpoint failed */
+} tc_session_status;
+
+/* Trains the remaining epochs. hooks (may be NULL): progress and cancel as
+ * for tc_train_epoch, epoch_end after each epoch's checkpoint. Returns 0
+ * when completed or interrupted with the checkpoint written; otherwise
+ * non-zero with *status saying what failed and err why (a failed write
+ * names the last good checkpoint, left unchanged). */
+int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status *status,
+                   tc_error *err);
+
+typedef struct tc_session_state {
+    int epoch;                /* epochs completed */
+    int64_t batch;            /* batches done of the next epoch; 0: at an epoch boundary */
+    int64_t n_batches;        /* batches per epoch */
+    int64_t train_images;     /* images trained on per epoch (after the limit) */
+    int64_t test_images;      /* images evaluated (after test_limit) */
+    double last_accuracy;     /* test accuracy after the last epoch; -1: none yet */
+    double best_accuracy;     /* -1: none yet */
+    int best_epoch;
+    double wall_seconds;      /* this run and the earlier runs of the checkpoint */
+    int resumed;              /* 1: continued from a checkpoint */
+    int threads;              /* worker threads of this run */
+    int threads_before;       /* of the run that wrote the checkpoint; 0: unknown */
+    int optimizer_switched;   /* the checkpoint's optimizer was another kind */
+    tc_optim_kind saved_optimizer; /* the checkpoint's, when resumed */
+    const char *checkpoint;   /* the output path */
+    int checkpoint_written;   /* 1: the output holds a sound checkpoint (written by this run,
+                                 or the one resumed from) */
+    const char *last_good;    /* the newest sound checkpoint, or NULL */
+} tc_session_state;
+
+void tc_session_get_state(const tc_session *s, tc_session_state *st);
+const tc_train_config *tc_session_settings(const tc_session *s);
+tc_graph *tc_session_graph(tc_session *s);
+
+/* The image size a model's data sets must have: its image input's
+ * [channels, height, width], or [height, width] with 1 channel. */
+int tc_session_image_size(const tc_graph *g, int *channels, int *height, int *width,
+                          tc_error *err);
+
+/* The finished epochs, resumed ones included, oldest first. */
+const tc_epoch_record *tc_session_history(const tc_session *s, int *n);
+
+/* The history as a JSON array, as the checkpoint holds it. Owner: the
+ * caller (free()); NULL when out of memory. */
+char *tc_session_history_json(const tc_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

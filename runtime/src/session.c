@@ -1,0 +1,715 @@
+/* A training session (see tinycnn/session.h): the epoch loop, evaluation,
+ * the checkpoint schedule, resumption, and the training state that the
+ * checkpoints carry - written and read here only. */
+#define _POSIX_C_SOURCE 200809L
+#include "tinycnn/session.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tinycnn/checkpoint.h"
+#include "tinycnn/kernels.h"
+#include "tinycnn/snapshot.h"
+#include "tinycnn/status.h"
+#include "train_settings_json.h"
+
+#define STATE_FORMAT "tinycnn-training-state"
+#define STATE_VERSION 2
+
+struct tc_session {
+    tc_graph *graph;
+    tc_optimizer *opt;
+    tc_dataset own_train, own_test; /* loaded from data_dir */
+    const tc_dataset *train, *test;
+    tc_train_config cfg;
+    char *out_path, *resume_path;
+    int64_t test_limit;
+    int profile;
+
+    int epoch;             /* epochs completed */
+    int64_t batch;         /* batches done of epoch `epoch` (0: at a boundary) */
+    int64_t n_batches;
+    tc_epoch_record *history;
+    int n_history, cap_history;
+    double best_acc, last_acc; /* -1: none yet */
+    int best_epoch;
+    /* sums over the finished batches of an interrupted epoch, so that its
+     * record, once the epoch is done, covers all of it */
+    double part_loss_sum, part_seconds;
+    int64_t part_correct, part_images;
+    double wall_before;    /* seconds spent in earlier runs and saved */
+    double t_start;        /* when the unsaved wall time began */
+
+    int threads, threads_before;
+    int switched;
+    tc_optim_kind saved_kind;
+    int have_good;         /* out_path holds a sound checkpoint */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---- the training state in the checkpoint's metadata ------------------- */
+
+static json_t *acc_json(double a)
+{
+    return a < 0 ? json_null() : json_real(a);
+}
+
+static json_t *record_json(const tc_epoch_record *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "epoch", json_integer(r->epoch));
+    json_object_set_new(o, "loss", json_real(r->loss));
+    json_object_set_new(o, "train_accuracy", json_real(r->train_accuracy));
+    json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
+    json_object_set_new(o, "test_correct", json_integer(r->test_correct));
+    json_object_set_new(o, "test_total", json_integer(r->test_total));
+    json_object_set_new(o, "lr", json_real(r->lr));
+    json_object_set_new(o, "train_seconds", json_real(r->train_seconds));
+    json_object_set_new(o, "images_per_second", json_real(r->images_per_second));
+    json_object_set_new(o, "seconds", json_real(r->seconds));
+    return o;
+}
+
+/* History records are informational: a missing field reads as 0. */
+static void record_from_json(json_t *o, tc_epoch_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->epoch = (int)json_integer_value(json_object_get(o, "epoch"));
+    r->loss = json_number_value(json_object_get(o, "loss"));
+    r->train_accuracy = json_number_value(json_object_get(o, "train_accuracy"));
+    r->test_accuracy = json_number_value(json_object_get(o, "test_accuracy"));
+    r->test_correct = json_integer_value(json_object_get(o, "test_correct"));
+    r->test_total = json_integer_value(json_object_get(o, "test_total"));
+    r->lr = json_number_value(json_object_get(o, "lr"));
+    r->train_seconds = json_number_value(json_object_get(o, "train_seconds"));
+    r->images_per_second = json_number_value(json_object_get(o, "images_per_second"));
+    r->seconds = json_number_value(json_object_get(o, "seconds"));
+}
+
+static json_t *history_json(const tc_session *s)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < s->n_history; i++)
+        json_array_append_new(a, record_json(&s->history[i]));
+    return a;
+}
+
+static int push_record(tc_session *s, const tc_epoch_record *r)
+{
+    if (s->n_history == s->cap_history) {
+        int cap = s->cap_history ? 2 * s->cap_history : 16;
+        tc_epoch_record *h = realloc(s->history, (size_t)cap * sizeof *h);
+        if (!h)
+            return 1;
+        s->history = h;
+        s->cap_history = cap;
+    }
+    s->history[s->n_history++] = *r;
+    return 0;
+}
+
+/* The metadata text of the session's current position. The optimiser's
+ * step count is not here: tc_snapshot_save adds it, the one copy. */
+static char *state_text(const tc_session *s)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "format", json_string(STATE_FORMAT));
+    json_object_set_new(o, "version", json_integer(STATE_VERSION));
+    json_object_set_new(o, "model", json_string(tc_graph_name(s->graph)));
+    json_object_set_new(o, "epoch", json_integer(s->epoch));
+    json_object_set_new(o, "batch", json_integer(s->batch));
+    json_object_set_new(o, "steps_per_epoch", json_integer(s->n_batches));
+    json_object_set_new(o, "threads", json_integer(s->threads));
+    json_object_set_new(o, "finished", json_boolean(s->batch == 0 && s->epoch >= s->cfg.epochs));
+    json_object_set_new(o, "accuracy", acc_json(s->last_acc));
+    json_object_set_new(o, "best_accuracy", acc_json(s->best_acc));
+    json_object_set_new(o, "best_epoch", json_integer(s->best_epoch));
+    json_object_set_new(o, "wall_seconds", json_real(s->wall_before));
+    json_object_set_new(o, "config", tc_train_settings_to_json(&s->cfg));
+    json_object_set_new(o, "history", history_json(s));
+    if (s->batch > 0) {
+        json_t *p = json_object();
+        json_object_set_new(p, "loss_sum", json_real(s->part_loss_sum));
+        json_object_set_new(p, "correct", json_integer(s->part_correct));
+        json_object_set_new(p, "images", json_integer(s->part_images));
+        json_object_set_new(p, "seconds", json_real(s->part_seconds));
+        json_object_set_new(o, "partial", p);
+    }
+    /* default real precision (17 digits): every double survives the trip */
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+/* Field getters; each failure names the checkpoint and the key. */
+static int get_num(json_t *o, const char *key, const char *path, double *out, tc_error *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v))
+        return tc_error_set(err, "%s: training state has no number '%s'", path, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int get_int(json_t *o, const char *key, const char *path, int64_t lo, int64_t hi,
+                   int64_t *out, tc_error *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return tc_error_set(err, "%s: training state has no valid integer '%s'", path, key);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int read_partial(json_t *p, const char *path, tc_session *s, tc_error *err)
+{
+    if (s->batch == 0 || !json_is_object(p))
+        return 0;
+    return get_num(p, "loss_sum", path, &s->part_loss_sum, err) ||
+           get_int(p, "correct", path, 0, INT64_MAX, &s->part_correct, err) ||
+           get_int(p, "images", path, 0, INT64_MAX, &s->part_images, err) ||
+           get_num(p, "seconds", path, &s->part_seconds, err);
+}
+
+static void read_results(json_t *o, tc_session *s)
+{
+    json_t *a = json_object_get(o, "accuracy"), *b = json_object_get(o, "best_accuracy");
+    json_t *be = json_object_get(o, "best_epoch"), *w = json_object_get(o, "wall_seconds");
+    s->last_acc = json_is_number(a) ? json_number_value(a) : -1;
+    s->best_acc = json_is_number(b) ? json_number_value(b) : -1;
+    s->best_epoch = json_is_integer(be) ? (int)json_integer_value(be) : 0;
+    s->wall_before = json_is_number(w) ? json_number_value(w) : 0.0;
+}
+
+static int read_history(json_t *h, tc_session *s, tc_error *err)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(h, i, e) {
+        tc_epoch_record r;
+        record_from_json(e, &r);
+        if (push_record(s, &r))
+            return tc_error_set(err, "out of memory");
+    }
+    return 0;
+}
+
+static int check_version(json_t *o, const char *path, tc_error *err)
+{
+    json_t *v = json_object_get(o, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+        json_integer_value(v) > STATE_VERSION)
+        return tc_error_set(err, "%s: the training state's version is not 1 to %d (written by "
+                                 "a newer tinycnn?)",
+                            path, STATE_VERSION);
+    return 0;
+}
+
+static int read_config(json_t *o, const char *path, tc_train_config *cfg, tc_error *err)
+{
+    json_t *c = json_object_get(o, "config");
+    if (!json_is_object(c))
+        return tc_error_set(err, "%s: training state has no 'config' object", path);
+    char origin[TC_ERROR_CAP];
+    snprintf(origin, sizeof origin, "%s: training state", path);
+    return tc_train_settings_from_json(c, 0, origin, "config", cfg, err);
+}
+
+static int read_position(json_t *o, const char *path, tc_session *s, int64_t *steps_per_epoch,
+                         tc_error *err)
+{
+    int64_t epoch = 0, threads = 0;
+    if (get_int(o, "epoch", path, 0, TC_TRAIN_MAX_EPOCHS, &epoch, err) ||
+        get_int(o, "batch", path, 0, INT64_MAX, &s->batch, err) ||
+        get_int(o, "steps_per_epoch", path, 0, INT64_MAX, steps_per_epoch, err) ||
+        get_int(o, "threads", path, 0, 1 << 20, &threads, err))
+        return 1;
+    s->epoch = (int)epoch;
+    s->threads_before = (int)threads;
+    return read_partial(json_object_get(o, "partial"), path, s, err);
+}
+
+/* Restores the settings and the position (not the weights) from a
+ * checkpoint's metadata; *steps_per_epoch is the stored epoch length. */
+static int read_state(tc_session *s, const char *path, const char *meta,
+                      int64_t *steps_per_epoch, tc_error *err)
+{
+    json_error_t je;
+    json_t *o = json_loads(meta ? meta : "", 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return tc_error_set(err, "%s: the checkpoint holds no training state (was it written by "
+                                 "tinycnn train?)",
+                            path);
+    }
+    int rc = check_version(o, path, err) || read_config(o, path, &s->cfg, err) ||
+             read_position(o, path, s, steps_per_epoch, err) ||
+             read_history(json_object_get(o, "history"), s, err);
+    if (rc == 0)
+        read_results(o, s);
+    json_decref(o);
+    return rc;
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+int tc_session_image_size(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
+{
+    int i = tc_graph_image_input(g);
+    if (i < 0)
+        return tc_error_set(err, "model %s has no image input", tc_graph_name(g));
+    const tc_input_info *in = tc_graph_input(g, i);
+    const tc_shape *s = &in->shape;
+    if (s->ndim != 2 && s->ndim != 3)
+        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; training needs "
+                                 "[channels, height, width]",
+                            tc_graph_name(g), in->name, (int)s->ndim);
+    /* Compare before narrowing: dims are int64 and may be up to 2^31. */
+    for (int d = 0; d < s->ndim; d++)
+        if (s->dims[d] > TC_PNG_MAX_DIM)
+            return tc_error_set(err, "model %s: image input '%s' has size %lld in dimension %d; "
+                                     "images larger than %d on a side are not supported",
+                                tc_graph_name(g), in->name, (long long)s->dims[d], d,
+                                TC_PNG_MAX_DIM);
+    *c = s->ndim == 3 ? (int)s->dims[0] : 1;
+    *h = (int)s->dims[s->ndim - 2];
+    *w = (int)s->dims[s->ndim - 1];
+    if (*c != 1 && *c != 3)
+        return tc_error_set(err, "model %s: image input '%s' has %d channels; images have 1 or 3",
+                            tc_graph_name(g), in->name, *c);
+    return 0;
+}
+
+/* The model file, or the checkpoint and (unless a model file is given)
+ * the model it holds. */
+static int open_model(tc_session *s, const tc_session_config *c, tc_checkpoint *ck,
+                      tc_error *err)
+{
+    if (!c->registry || (!c->model_path && !c->resume_path))
+        return tc_error_set(err, "tc_session_new: a registry and a model file or a checkpoint "
+                                 "to resume are needed");
+    if (c->resume_path && tc_checkpoint_read(c->resume_path, ck, err) != 0)
+        return 1;
+    if (c->model_path) {
+        s->graph = tc_graph_load_file(c->registry, c->model_path, err);
+    } else {
+        char origin[1100];
+        snprintf(origin, sizeof origin, "%s (model)", c->resume_path);
+        s->graph = tc_graph_load_string(c->registry, ck->model_json ? ck->model_json : "",
+                                        origin, err);
+    }
+    return s->graph ? 0 : 1;
+}
+
+static char *default_output(const char *model_name)
+{
+    size_t n = strlen(model_name);
+    char *p = malloc(n + 11);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (model_name[i] == '/' || model_name[i] == '\\') ? '_' : model_name[i];
+    memcpy(p + n, ".ckpt", 6);
+    if (n == 0)
+        memcpy(p, "model.ckpt", 11);
+    return p;
+}
+
+/* The folder that will receive path must exist and be writable: better to
+ * learn that before the first epoch than after it. */
+static int check_output_dir(const char *path, tc_error *err)
+{
+    char *dir = strdup(path);
+    if (!dir)
+        return tc_error_set(err, "out of memory");
+    char *slash = strrchr(dir, '/');
+    const char *d = ".";
+    if (slash) {
+        *slash = 0;
+        d = slash == dir ? "/" : dir;
+    }
+    int rc = 0;
+    struct stat st;
+    if (access(d, W_OK) != 0)
+        rc = tc_error_set(err, "cannot write the checkpoint %s: folder %s: %s", path, d,
+                          strerror(errno));
+    else if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = tc_error_set(err, "cannot write the checkpoint %s: %s: %s", path, d,
+                          strerror(ENOTDIR));
+    else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        rc = tc_error_set(err, "cannot write the checkpoint %s: it exists and is not a regular "
+                               "file", path);
+    free(dir);
+    return rc;
+}
+
+/* Settings, in rising precedence: defaults, the model's, the checkpoint's,
+ * the overrides. Then the output path. */
+static int take_settings(tc_session *s, const tc_session_config *c, const tc_checkpoint *ck,
+                         int64_t *steps_per_epoch, tc_error *err)
+{
+    if (tc_train_config_from_graph(s->graph, &s->cfg, err) != 0)
+        return 1;
+    if (c->resume_path && read_state(s, c->resume_path, ck->meta_json, steps_per_epoch, err))
+        return 1;
+    s->saved_kind = s->cfg.optim.kind;
+    if (tc_train_overrides_apply(c->overrides, &s->cfg, err) != 0 ||
+        tc_train_config_check(&s->cfg, err) != 0)
+        return 1;
+    const char *out = c->output_path ? c->output_path : c->resume_path;
+    s->out_path = out ? strdup(out) : default_output(tc_graph_name(s->graph));
+    s->resume_path = dup_or_null(c->resume_path);
+    if (!s->out_path || (c->resume_path && !s->resume_path))
+        return tc_error_set(err, "out of memory");
+    if (check_output_dir(s->out_path, err) != 0)
+        return 1;
+    s->have_good = s->resume_path && strcmp(s->out_path, s->resume_path) == 0;
+    return 0;
+}
+
+static int load_data(tc_session *s, const tc_session_config *c, tc_error *err)
+{
+    if (c->train || c->test) {
+        if (!c->train || !c->test)
+            return tc_error_set(err, "tc_session_new: give both data sets, or a data folder");
+        s->train = c->train;
+        s->test = c->test;
+        return 0;
+    }
+    int ch, h, w;
+    if (!c->data_dir)
+        return tc_error_set(err, "tc_session_new: no data sets and no data folder");
+    if (tc_session_image_size(s->graph, &ch, &h, &w, err) != 0 ||
+        tc_dataset_load(c->data_dir, "train", ch, h, w, &s->own_train, err) != 0 ||
+        tc_dataset_load(c->data_dir, "test", ch, h, w, &s->own_test, err) != 0)
+        return 1;
+    s->train = &s->own_train;
+    s->test = &s->own_test;
+    return 0;
+}
+
+/* Weights and optimiser state must fit in one checkpoint, or every epoch
+ * would end in a failed write: better said before the first one. The
+ * estimate counts the float data and the model text; names and headers add
+ * a few bytes per tensor, covered by the margin. */
+static int check_checkpoint_size(tc_graph *g, tc_optimizer *opt, tc_optim_kind kind,
+                                 tc_error *err)
+{
+    uint64_t elements = (uint64_t)tc_graph_n_weight_elements(g);
+    for (int i = 0; i < tc_optimizer_n_state(opt); i++)
+        elements += (uint64_t)tc_shape_count(&tc_optimizer_state(opt, i, NULL)->shape);
+    for (int i = 0; i < tc_graph_n_states(g); i++)
+        elements += (uint64_t)tc_shape_count(&tc_graph_state(g, i)->value.shape);
+    uint64_t bytes = 4 * elements + strlen(tc_graph_json(g)) + 4096 +
+                     256 * (uint64_t)(tc_graph_n_weights(g) + tc_graph_n_states(g) +
+                                      tc_optimizer_n_state(opt));
+    if (bytes > TC_CHECKPOINT_MAX_BYTES)
+        return tc_error_set(err, "model %s: its weights and %s state need about %llu MiB, more "
+                                 "than a checkpoint holds (%llu MiB)",
+                            tc_graph_name(g), tc_optimizer_kind_name(kind),
+                            (unsigned long long)(bytes >> 20),
+                            (unsigned long long)(TC_CHECKPOINT_MAX_BYTES >> 20));
+    return 0;
+}
+
+/* Weights and optimiser state from the checkpoint, which must fit these
+ * settings; another optimizer kind than the checkpoint's starts afresh. */
+static int restore(tc_session *s, const tc_checkpoint *ck, int64_t steps_per_epoch,
+                   tc_error *err)
+{
+    s->switched = s->cfg.optim.kind != s->saved_kind;
+    if (tc_snapshot_load_weights(s->graph, ck, err) != 0 ||
+        (!s->switched && tc_snapshot_load_optimizer(s->opt, ck, err) != 0))
+        return tc_error_prefix(err, "%s", s->resume_path);
+    if (s->batch > 0 && steps_per_epoch != s->n_batches)
+        return tc_error_set(err, "%s stopped at batch %lld of %lld in epoch %d, but with these "
+                                 "settings an epoch has %lld batches; resume with the same "
+                                 "--batch-size and --limit",
+                            s->resume_path, (long long)s->batch, (long long)steps_per_epoch,
+                            s->epoch + 1, (long long)s->n_batches);
+    return 0;
+}
+
+static int start(tc_session *s, const tc_session_config *c, tc_error *err)
+{
+    tc_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    int64_t steps_per_epoch = 0;
+    int rc = 1;
+    if (open_model(s, c, &ck, err) || take_settings(s, c, &ck, &steps_per_epoch, err) ||
+        load_data(s, c, err))
+        goto out;
+    if (!(s->opt = tc_optimizer_new(s->graph, &s->cfg.optim, err)) ||
+        check_checkpoint_size(s->graph, s->opt, s->cfg.optim.kind, err))
+        goto out;
+    s->n_batches = tc_train_batches(&s->cfg, s->train);
+    if (c->resume_path) {
+        if (restore(s, &ck, steps_per_epoch, err))
+            goto out;
+    } else {
+        tc_graph_init_weights(s->graph, s->cfg.seed);
+    }
+    tc_graph_set_seed(s->graph, s->cfg.seed);
+    if (s->profile)
+        tc_graph_set_profiling(s->graph, 1);
+    rc = 0;
+out:
+    tc_checkpoint_free(&ck);
+    return rc;
+}
+
+tc_session *tc_session_new(const tc_session_config *c, tc_error *err)
+{
+    tc_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        tc_error_set(err, "out of memory");
+        return NULL;
+    }
+    s->t_start = now_s();
+    s->best_acc = s->last_acc = -1;
+    s->test_limit = c->test_limit;
+    s->profile = c->profile;
+    s->threads = tc_get_threads();
+    if (c->test_limit < 0) {
+        tc_error_set(err, "test image limit must be >= 0 (got %lld)", (long long)c->test_limit);
+        tc_session_free(s);
+        return NULL;
+    }
+    if (start(s, c, err) != 0) {
+        tc_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void tc_session_free(tc_session *s)
+{
+    if (!s)
+        return;
+    if (s->opt)
+        tc_optimizer_free(s->opt);
+    if (s->graph)
+        tc_graph_free(s->graph);
+    tc_dataset_free(&s->own_train);
+    tc_dataset_free(&s->own_test);
+    free(s->history);
+    free(s->out_path);
+    free(s->resume_path);
+    free(s);
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+/* Appends to a failed write's message what the user still has: the atomic
+ * writer never touches the previous file, so it is named as intact. */
+static int note_last_good(const tc_session *s, tc_error *err)
+{
+    char msg[TC_ERROR_CAP];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    const char *good = s->have_good ? s->out_path : s->resume_path;
+    if (good)
+        return tc_error_set(err, "%s; the last good checkpoint %s is unchanged", msg, good);
+    return tc_error_set(err, "%s; no checkpoint was written", msg);
+}
+
+/* Writes the checkpoint of the current position (atomically). */
+static int save(tc_session *s, tc_error *err)
+{
+    double now = now_s();
+    s->wall_before += now - s->t_start;
+    s->t_start = now;
+    char *meta = state_text(s);
+    int rc = meta ? tc_snapshot_save(s->out_path, s->graph, s->opt, meta, err)
+                  : tc_error_set(err, "out of memory");
+    free(meta);
+    if (rc != 0)
+        return note_last_good(s, err);
+    s->have_good = 1;
+    return 0;
+}
+
+/* A failed training step: the error, then what is left. */
+static int diverged(const tc_session *s, tc_error *err)
+{
+    char msg[TC_ERROR_CAP];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    const char *good = s->have_good ? s->out_path : s->resume_path;
+    if (good)
+        return tc_error_set(err, "%s; the last good checkpoint is %s", msg, good);
+    return tc_error_set(err, "%s; no checkpoint was written", msg);
+}
+
+/* Evaluation is no part of the training profile. */
+static int evaluate(tc_session *s, int64_t *correct, int64_t *total, tc_error *err)
+{
+    if (s->profile)
+        tc_graph_set_profiling(s->graph, 0);
+    int bs = s->cfg.batch_size < 256 ? 256 : s->cfg.batch_size;
+    int rc = tc_evaluate(s->graph, s->test, bs, s->test_limit, NULL, correct, total, err);
+    if (s->profile)
+        tc_graph_set_profiling(s->graph, 1);
+    return rc;
+}
+
+/* The epoch's record from the sums of its batches and the evaluation; the
+ * position moves to the next epoch. */
+static void close_epoch(tc_session *s, int64_t correct, int64_t total, tc_epoch_record *r)
+{
+    double images = (double)s->part_images;
+    memset(r, 0, sizeof *r);
+    r->epoch = s->epoch + 1;
+    r->loss = s->part_images ? s->part_loss_sum / images : 0.0;
+    r->train_accuracy = s->part_images ? (double)s->part_correct / images : 0.0;
+    r->test_accuracy = total ? (double)correct / (double)total : 0.0;
+    r->test_correct = correct;
+    r->test_total = total;
+    r->lr = tc_lr_at(&s->cfg, s->epoch, s->n_batches - 1, s->n_batches);
+    r->train_seconds = s->part_seconds;
+    r->images_per_second = s->part_seconds > 0 ? images / s->part_seconds : 0.0;
+    s->epoch++;
+    s->batch = 0;
+    s->part_loss_sum = s->part_seconds = 0;
+    s->part_correct = s->part_images = 0;
+    s->last_acc = r->test_accuracy;
+    if (r->test_accuracy > s->best_acc) {
+        s->best_acc = r->test_accuracy;
+        s->best_epoch = s->epoch;
+    }
+}
+
+/* After an epoch's training: evaluate, record, write the checkpoint. */
+static int end_epoch(tc_session *s, double ep_start, tc_epoch_record *r, tc_error *err)
+{
+    double ev_start = now_s();
+    int64_t correct = 0, total = 0;
+    if (evaluate(s, &correct, &total, err) != 0)
+        return 1;
+    close_epoch(s, correct, total, r);
+    r->seconds = now_s() - ep_start; /* as the checkpoint keeps it */
+    if (push_record(s, r) != 0)
+        return tc_error_set(err, "out of memory");
+    if (save(s, err) != 0)
+        return 1;
+    r->overhead_seconds = now_s() - ev_start;
+    r->seconds = now_s() - ep_start;
+    s->history[s->n_history - 1].seconds = r->seconds;
+    return 0;
+}
+
+static int cancelled(const tc_train_hooks *hooks)
+{
+    return hooks && hooks->cancel && *hooks->cancel;
+}
+
+int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status *status,
+                   tc_error *err)
+{
+    tc_session_status ignored;
+    if (!status)
+        status = &ignored;
+    *status = TC_SESSION_COMPLETED;
+    while (s->epoch < s->cfg.epochs) {
+        double ep_start = now_s();
+        tc_epoch_stats es;
+        if (tc_train_epoch(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks, &es,
+                           err) != 0) {
+            *status = TC_SESSION_DIVERGED;
+            return diverged(s, err);
+        }
+        s->part_loss_sum += es.loss_sum;
+        s->part_correct += es.correct;
+        s->part_images += es.images;
+        s->part_seconds += es.seconds;
+        s->batch = es.batches_done;
+        if (es.cancelled) {
+            *status = TC_SESSION_INTERRUPTED;
+            if (save(s, err) != 0)
+                return tc_error_prefix(err, "interrupted, and writing the checkpoint failed");
+            return 0;
+        }
+        tc_epoch_record r;
+        if (end_epoch(s, ep_start, &r, err) != 0) {
+            *status = TC_SESSION_FAILED;
+            return 1;
+        }
+        if (hooks && hooks->epoch_end)
+            hooks->epoch_end(hooks->user, &r);
+        /* stopped during evaluation: the checkpoint just written is at an
+         * epoch boundary */
+        if (cancelled(hooks) && s->epoch < s->cfg.epochs) {
+            *status = TC_SESSION_INTERRUPTED;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* ---- queries -------------------------------------------------------------- */
+
+static int64_t used(const tc_dataset *ds, int64_t limit)
+{
+    return limit > 0 && limit < ds->count ? limit : ds->count;
+}
+
+void tc_session_get_state(const tc_session *s, tc_session_state *st)
+{
+    memset(st, 0, sizeof *st);
+    st->epoch = s->epoch;
+    st->batch = s->batch;
+    st->n_batches = s->n_batches;
+    st->train_images = used(s->train, s->cfg.limit);
+    st->test_images = used(s->test, s->test_limit);
+    st->last_accuracy = s->last_acc;
+    st->best_accuracy = s->best_acc;
+    st->best_epoch = s->best_epoch;
+    st->wall_seconds = s->wall_before + (now_s() - s->t_start);
+    st->resumed = s->resume_path != NULL;
+    st->threads = s->threads;
+    st->threads_before = s->threads_before;
+    st->optimizer_switched = s->switched;
+    st->saved_optimizer = s->saved_kind;
+    st->checkpoint = s->out_path;
+    st->checkpoint_written = s->have_good;
+    st->last_good = s->have_good ? s->out_path : s->resume_path;
+}
+
+const tc_train_config *tc_session_settings(const tc_session *s)
+{
+    return &s->cfg;
+}
+
+tc_graph *tc_session_graph(tc_session *s)
+{
+    return s->graph;
+}
+
+const tc_epoch_record *tc_session_history(const tc_session *s, int *n)
+{
+    *n = s->n_history;
+    return s->history;
+}
+
+char *tc_session_history_json(const tc_session *s)
+{
+    json_t *a = history_json(s);
+    char *text = a ? json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(a);
+    return text;
+}
