@@ -12,10 +12,11 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTINYCNN_FUZZ=ON -DTINYCNN_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_model fuzz_checkpoint fuzz_idx fuzz_png
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_model fuzz_checkpoint fuzz_idx fuzz_png fuzz_jpeg \
+      fuzz_cifar
 mkdir -p build-fuzz/findings
 status=0
-for t in model checkpoint idx png; do
+for t in model checkpoint idx png jpeg cifar; do
   work=$(mktemp -d)             # new inputs found this run; the committed seeds stay as they are
   cp tests/fuzz/corpus/$t/* "$work"/
   extra=()

@@ -22,6 +22,12 @@
 #define LLVMFuzzerTestOneInput fuzz_png_one
 #include "fuzz/fuzz_png.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_jpeg_one
+#include "fuzz/fuzz_jpeg.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_cifar_one
+#include "fuzz/fuzz_cifar.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "testutil.h"
 
@@ -84,6 +90,16 @@ static void test_png(void)
     replay("png", fuzz_png_one);
 }
 
+static void test_jpeg(void)
+{
+    replay("jpeg", fuzz_jpeg_one);
+}
+
+static void test_cifar(void)
+{
+    replay("cifar", fuzz_cifar_one);
+}
+
 int main(void)
 {
     static const tcu_test tests[] = {
@@ -91,6 +107,8 @@ int main(void)
         {"checkpoint reader seeds and findings", test_checkpoint},
         {"IDX reader seeds and findings", test_idx},
         {"PNG loader seeds and findings", test_png},
+        {"JPEG loader seeds and findings", test_jpeg},
+        {"CIFAR-10 loader seeds and findings", test_cifar},
         {NULL, NULL},
     };
     int rc = tcu_run("fuzz replay", tests);

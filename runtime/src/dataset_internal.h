@@ -3,6 +3,10 @@
 #define TC_DATASET_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tinycnn/dataset.h"
 
 /* "train" -> "train", "test" -> "t10k"; non-zero for any other split. */
 int tc_mnist_split_prefix(const char *split, const char **prefix);
@@ -12,5 +16,32 @@ int tc_mnist_split_prefix(const char *split, const char **prefix);
  * non-zero when neither exists, leaving the plain name in path. */
 int tc_mnist_find(const char *dir, const char *prefix, const char *kind, char *path,
                   size_t cap);
+
+/* The folder holding CIFAR-10's batches for split ("train": data_batch_1.bin,
+ * "test": test_batch.bin): dir or dir/cifar-10-batches-bin, written into
+ * folder. Non-zero when neither holds it (or the split is neither name),
+ * leaving dir/<first file> in folder for messages. */
+int tc_cifar10_find(const char *dir, const char *split, char *folder, size_t cap);
+
+/* Opens path for reading only if it is a regular file: a folder is refused
+ * as "is a folder, not a <kind> file", a FIFO, socket or device as not a
+ * regular file. A FIFO is opened without blocking, so a FIFO without a
+ * writer cannot hang the caller. NULL after setting err. */
+FILE *tc_open_regular(const char *path, const char *kind, tc_error *err);
+
+/* What st_mode is, in words, for messages about entries that are neither
+ * regular files nor folders ("FIFO", "socket", "device", ...). */
+const char *tc_file_type_name(unsigned mode);
+
+/* A copy of names[0..n): a new array of n new strings, freed with
+ * tc_names_free. NULL when out of memory (and for n = 0: check n first). */
+char **tc_names_copy(const char *const *names, int n);
+void tc_names_free(char **names, int n);
+
+/* Makes the loaded, fixed-size data set *ds into opt's size by opt's resize
+ * mode (in place: *ds gets new pixels). `what` names the source in errors.
+ * Channels must already agree. A no-op when the size is right. */
+int tc_dataset_fit(tc_dataset *ds, const tc_data_options *opt, const char *what,
+                   tc_error *err);
 
 #endif

@@ -1,9 +1,9 @@
-/* PNG images through libpng: one file, and folders of labelled images. */
+/* PNG images through libpng (the folders of them: dataset_folder.c). */
 #define _POSIX_C_SOURCE 200809L
 #include "tinycnn/dataset.h"
 #include "tinycnn/status.h"
+#include "dataset_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <png.h>
@@ -11,10 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-
-/* ---- one image ------------------------------------------------------------ */
 
 /* Everything the setjmp-protected decoder touches lives here, outside the
  * function that calls setjmp, so nothing is indeterminate after a longjmp
@@ -157,15 +153,10 @@ static int png_load(const char *path, int channels, int want_h, int want_w, uint
     j.path = path;
     j.want_h = want_h;
     j.want_w = want_w;
-    j.fp = fopen(path, "rb");
+    j.fp = tc_open_regular(path, "PNG", err);
     if (!j.fp)
-        return tc_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+        return 1;
     int rc = 1;
-    struct stat st;
-    if (fstat(fileno(j.fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        tc_error_set(err, "%s: is a folder, not a PNG file", path);
-        goto done;
-    }
 
     /* Signature and IHDR size, checked by hand so that absurd sizes are
      * refused with a clear message before libpng sees the file. */
@@ -261,284 +252,4 @@ int tc_png_load_any(const char *path, int channels, uint8_t **pixels, int *heigh
 {
     *pixels = NULL;
     return png_load(path, channels, 0, 0, NULL, pixels, height, width, err);
-}
-
-/* ---- folders -------------------------------------------------------------- */
-
-typedef struct png_entry {
-    char *path;
-    const char *name; /* points into path */
-    int label;
-    uint64_t idx; /* flat layout: the N of idx-N */
-} png_entry;
-
-typedef struct entry_list {
-    png_entry *v;
-    size_t n, cap;
-} entry_list;
-
-/* Name order with runs of digits compared by value, so "idx-2" < "idx-10". */
-static int natural_cmp(const char *a, const char *b)
-{
-    while (*a && *b) {
-        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
-            while (*a == '0' && a[1] >= '0' && a[1] <= '9')
-                a++;
-            while (*b == '0' && b[1] >= '0' && b[1] <= '9')
-                b++;
-            size_t la = strspn(a, "0123456789"), lb = strspn(b, "0123456789");
-            if (la != lb)
-                return la < lb ? -1 : 1;
-            int c = memcmp(a, b, la);
-            if (c)
-                return c;
-            a += la;
-            b += lb;
-        } else {
-            if (*a != *b)
-                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-            a++;
-            b++;
-        }
-    }
-    return *a ? 1 : *b ? -1 : 0;
-}
-
-static int cmp_labelled(const void *pa, const void *pb)
-{
-    const png_entry *a = pa, *b = pb;
-    if (a->label != b->label)
-        return a->label < b->label ? -1 : 1;
-    int c = natural_cmp(a->name, b->name);
-    return c ? c : strcmp(a->name, b->name);
-}
-
-static int cmp_flat(const void *pa, const void *pb)
-{
-    const png_entry *a = pa, *b = pb;
-    if (a->idx != b->idx)
-        return a->idx < b->idx ? -1 : 1;
-    return strcmp(a->name, b->name);
-}
-
-static int has_png_ext(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
-}
-
-/* Parses a run of 1-18 digits (no overflow possible); returns the end or NULL. */
-static const char *parse_uint(const char *s, uint64_t *v)
-{
-    size_t n = strspn(s, "0123456789");
-    if (n == 0 || n > 18)
-        return NULL;
-    *v = 0;
-    for (size_t i = 0; i < n; i++)
-        *v = *v * 10 + (uint64_t)(s[i] - '0');
-    return s + n;
-}
-
-/* A folder name that is a label 0..255. */
-static int parse_label(const char *s, int *label)
-{
-    uint64_t v;
-    const char *e = parse_uint(s, &v);
-    if (!e || *e || v > 255)
-        return 1;
-    *label = (int)v;
-    return 0;
-}
-
-/* "idx-N-label-L.png" (the extension's case is free). */
-static int parse_flat_name(const char *s, uint64_t *idx, int *label)
-{
-    uint64_t l;
-    if (strncmp(s, "idx-", 4) != 0 || !(s = parse_uint(s + 4, idx)) ||
-        strncmp(s, "-label-", 7) != 0 || !(s = parse_uint(s + 7, &l)) || l > 255 ||
-        strcasecmp(s, ".png") != 0)
-        return 1;
-    *label = (int)l;
-    return 0;
-}
-
-static char *join_path(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = malloc(a + b + 2);
-    if (p) {
-        memcpy(p, dir, a);
-        p[a] = '/';
-        memcpy(p + a + 1, name, b + 1);
-    }
-    return p;
-}
-
-static void entries_free(entry_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].path);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* Appends dir/name; takes nothing from the caller. */
-static int entries_add(entry_list *l, const char *dir, const char *name, int label, uint64_t idx,
-                       tc_error *err)
-{
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? 2 * l->cap : 256;
-        png_entry *nv = realloc(l->v, ncap * sizeof *nv);
-        if (!nv)
-            return tc_error_set(err, "%s: out of memory listing files", dir);
-        l->v = nv;
-        l->cap = ncap;
-    }
-    char *p = join_path(dir, name);
-    if (!p)
-        return tc_error_set(err, "%s: out of memory listing files", dir);
-    l->v[l->n++] = (png_entry){p, p + strlen(dir) + 1, label, idx};
-    return 0;
-}
-
-/* Lists dir: sub-folders and *.png files, skipping hidden entries. */
-static int scan_dir(const char *dir, entry_list *files, entry_list *folders, tc_error *err)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return tc_error_set(err, "%s: cannot open folder: %s", dir, strerror(errno));
-    int rc = 0;
-    struct dirent *e;
-    while (!rc && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *p = join_path(dir, e->d_name);
-        struct stat st;
-        if (!p) {
-            rc = tc_error_set(err, "%s: out of memory listing files", dir);
-            break;
-        }
-        if (stat(p, &st) != 0) {
-            rc = tc_error_set(err, "%s: cannot stat: %s", p, strerror(errno));
-        } else if (S_ISDIR(st.st_mode)) {
-            if (folders)
-                rc = entries_add(folders, dir, e->d_name, -1, 0, err);
-        } else if (has_png_ext(e->d_name)) {
-            rc = entries_add(files, dir, e->d_name, -1, 0, err);
-        }
-        free(p);
-    }
-    closedir(d);
-    return rc;
-}
-
-/* The images under dir in load order, each with its label. */
-static int collect(const char *dir, entry_list *out, tc_error *err)
-{
-    entry_list files = {0}, folders = {0};
-    int rc = scan_dir(dir, &files, &folders, err);
-    if (rc)
-        goto done;
-    if (folders.n && files.n) {
-        rc = tc_error_set(err,
-                          "%s: mixes label folders (%s) and flat image files (%s); use either "
-                          "<label>/*.png or idx-N-label-L.png files",
-                          dir, folders.v[0].path, files.v[0].path);
-        goto done;
-    }
-    if (folders.n) {
-        for (size_t i = 0; i < folders.n; i++) {
-            png_entry *f = &folders.v[i];
-            int label;
-            if (parse_label(f->name, &label)) {
-                rc = tc_error_set(err, "%s: folder name is not a label 0..255", f->path);
-                goto done;
-            }
-            entry_list inner = {0};
-            rc = scan_dir(f->path, &inner, NULL, err);
-            for (size_t k = 0; !rc && k < inner.n; k++)
-                rc = entries_add(out, f->path, inner.v[k].name, label, 0, err);
-            entries_free(&inner);
-            if (rc)
-                goto done;
-        }
-        if (out->n)
-            qsort(out->v, out->n, sizeof *out->v, cmp_labelled);
-    } else {
-        for (size_t i = 0; i < files.n; i++) {
-            png_entry *f = &files.v[i];
-            uint64_t idx;
-            int label;
-            if (parse_flat_name(f->name, &idx, &label)) {
-                rc = tc_error_set(err, "%s: file name does not match idx-N-label-L.png "
-                                       "(L a label 0..255)",
-                                  f->path);
-                goto done;
-            }
-            if ((rc = entries_add(out, dir, f->name, label, idx, err)))
-                goto done;
-        }
-        if (out->n)
-            qsort(out->v, out->n, sizeof *out->v, cmp_flat);
-        for (size_t i = 1; i < out->n; i++)
-            if (out->v[i].idx == out->v[i - 1].idx) {
-                rc = tc_error_set(err, "%s and %s: duplicate image index %" PRIu64,
-                                  out->v[i - 1].path, out->v[i].path, out->v[i].idx);
-                goto done;
-            }
-    }
-    if (out->n == 0)
-        rc = tc_error_set(err, "%s: no PNG images: expected %s/<label>/*.png or "
-                               "%s/idx-N-label-L.png",
-                          dir, dir, dir);
-done:
-    entries_free(&files);
-    entries_free(&folders);
-    return rc;
-}
-
-int tc_png_folder_load(const char *dir, int channels, int height, int width, tc_dataset *out,
-                       tc_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (channels != 1 && channels != 3)
-        return tc_error_set(err, "%s: cannot convert to %d channels (1: gray, 3: RGB)", dir,
-                            channels);
-    if (height <= 0 || width <= 0 || height > TC_PNG_MAX_DIM || width > TC_PNG_MAX_DIM)
-        return tc_error_set(err, "%s: invalid image size %dx%d", dir, height, width);
-    entry_list list = {0};
-    if (collect(dir, &list, err)) {
-        entries_free(&list);
-        return 1;
-    }
-    size_t per = (size_t)channels * (size_t)height * (size_t)width, total;
-    tc_dataset ds = {0};
-    if (__builtin_mul_overflow(per, list.n, &total) || total > (size_t)TC_IDX_MAX_BYTES * 4) {
-        entries_free(&list);
-        return tc_error_set(err, "%s: %zu images of %dx%dx%d are too many to hold in memory", dir,
-                            list.n, channels, height, width);
-    }
-    ds.count = (int64_t)list.n;
-    ds.channels = channels;
-    ds.height = height;
-    ds.width = width;
-    ds.pixels = malloc(total);
-    ds.labels = malloc(list.n);
-    if (!ds.pixels || !ds.labels) {
-        tc_dataset_free(&ds);
-        entries_free(&list);
-        return tc_error_set(err, "%s: out of memory for %zu images", dir, list.n);
-    }
-    for (size_t i = 0; i < list.n; i++) {
-        if (png_load(list.v[i].path, channels, height, width, ds.pixels + i * per, NULL, NULL,
-                     NULL, err)) {
-            tc_dataset_free(&ds);
-            entries_free(&list);
-            return 1;
-        }
-        ds.labels[i] = (uint8_t)list.v[i].label;
-    }
-    entries_free(&list);
-    *out = ds;
-    return 0;
 }
