@@ -103,7 +103,7 @@ END
 set -x
 cc -std=c11 -O2 -Wall -Wextra -Werror -DTC_PLUGIN_STATIC $(pkg-config --cflags tinycnn-plugin) \
   -o "$tmp/static_main" "$tmp/static_main.c" "$tmp"/example/*.c "$lib" \
-  -ljansson -lpng -lz -fopenmp -ldl -lpthread -lm
+  -ljansson -lpng -ljpeg -lz -fopenmp -ldl -lpthread -lm ${TINYCNN_TEST_LINK_FLAGS:-}
 { set +x; } 2>/dev/null
 nm "$tmp/static_main" >"$tmp/static.nm" || die "nm $tmp/static_main"
 grep -qw tc_plugin_init_example_layers "$tmp/static.nm" || die "the program lacks tc_plugin_init_example_layers"
