@@ -94,114 +94,109 @@ static int idx_open(idx_file *f, const char *path, tc_error *err)
     return 0;
 }
 
-/* Reads and checks an IDX ubyte file of ndims (1 or 3) dimensions into dims;
- * *data receives the payload (malloc'd, owned by the caller). */
-static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
-                    int64_t *bytes_out, tc_error *err)
+/* The header's magic number: unsigned bytes, ndims dimensions. */
+static int idx_check_magic(const char *path, const unsigned char *hdr, int ndims,
+                           const char *kind, tc_error *err)
 {
-    *data = NULL;
-    idx_file f = {0};
-    if (idx_open(&f, path, err))
-        return 1;
-    const char *kind = ndims == 3 ? "image" : "label";
-    const char *z = f.gzipped ? " (after gunzip)" : "";
-    int rc = 1;
-    uint8_t *buf = NULL;
+    uint32_t magic = be32(hdr);
+    uint32_t want = 0x800u | (uint32_t)ndims;
+    if (hdr[0] != 0 || hdr[1] != 0)
+        return tc_error_set(err,
+                            "%s: not an IDX file: magic 0x%08" PRIx32
+                            ", expected 0x%08" PRIx32 " (unsigned byte %ss)",
+                            path, magic, want, kind);
+    if (hdr[2] != 0x08)
+        return tc_error_set(err,
+                            "%s: wrong IDX magic 0x%08" PRIx32 ": element type 0x%02x (%s); "
+                            "only unsigned byte (0x08) is supported, expected 0x%08" PRIx32,
+                            path, magic, hdr[2], idx_type_name(hdr[2]), want);
+    if (hdr[3] != ndims) {
+        const char *hint = "";
+        if (ndims == 3 && hdr[3] == 1)
+            hint = " (is this a label file?)";
+        else if (ndims == 1 && hdr[3] == 3)
+            hint = " (is this an image file?)";
+        return tc_error_set(err,
+                            "%s: wrong IDX magic 0x%08" PRIx32 ": %d dimensions, an IDX %s file "
+                            "has %d (magic 0x%08" PRIx32 ")%s",
+                            path, magic, hdr[3], kind, ndims, want, hint);
+    }
+    return 0;
+}
 
+/* Reads the header into dims and checks it. */
+static int idx_read_header(idx_file *f, const char *path, int ndims, uint32_t *dims,
+                           tc_error *err)
+{
+    const char *kind = ndims == 3 ? "image" : "label";
+    const char *z = f->gzipped ? " (after gunzip)" : "";
     unsigned char hdr[4 + 4 * 3];
     int64_t hlen = 4 + 4 * (int64_t)ndims;
-    int64_t got = idx_read(&f, hdr, hlen, err);
+    int64_t got = idx_read(f, hdr, hlen, err);
     if (got < 0)
-        goto done;
-    if (got == 0) {
-        tc_error_set(err, "%s: empty file, not an IDX %s file", path, kind);
-        goto done;
-    }
-    if (got >= 4) {
-        uint32_t magic = be32(hdr);
-        uint32_t want = 0x800u | (uint32_t)ndims;
-        if (hdr[0] != 0 || hdr[1] != 0) {
-            tc_error_set(err,
-                         "%s: not an IDX file: magic 0x%08" PRIx32
-                         ", expected 0x%08" PRIx32 " (unsigned byte %ss)",
-                         path, magic, want, kind);
-            goto done;
-        }
-        if (hdr[2] != 0x08) {
-            tc_error_set(err,
-                         "%s: wrong IDX magic 0x%08" PRIx32 ": element type 0x%02x (%s); "
-                         "only unsigned byte (0x08) is supported, expected 0x%08" PRIx32,
-                         path, magic, hdr[2], idx_type_name(hdr[2]), want);
-            goto done;
-        }
-        if (hdr[3] != ndims) {
-            const char *hint = "";
-            if (ndims == 3 && hdr[3] == 1)
-                hint = " (is this a label file?)";
-            else if (ndims == 1 && hdr[3] == 3)
-                hint = " (is this an image file?)";
-            tc_error_set(err,
-                         "%s: wrong IDX magic 0x%08" PRIx32 ": %d dimensions, an IDX %s file "
-                         "has %d (magic 0x%08" PRIx32 ")%s",
-                         path, magic, hdr[3], kind, ndims, want, hint);
-            goto done;
-        }
-    }
-    if (got < hlen) {
-        tc_error_set(err, "%s: truncated: only %" PRId64 " bytes%s, an IDX %s header needs %" PRId64,
-                     path, got, z, kind, hlen);
-        goto done;
-    }
-
-    /* Validate the claimed size before allocating anything for it. */
-    uint64_t total = 1;
-    for (int i = 0; i < ndims; i++) {
+        return 1;
+    if (got == 0)
+        return tc_error_set(err, "%s: empty file, not an IDX %s file", path, kind);
+    if (got >= 4 && idx_check_magic(path, hdr, ndims, kind, err))
+        return 1;
+    if (got < hlen)
+        return tc_error_set(err, "%s: truncated: only %" PRId64 " bytes%s, an IDX %s header "
+                                 "needs %" PRId64, path, got, z, kind, hlen);
+    for (int i = 0; i < ndims; i++)
         dims[i] = be32(hdr + 4 + 4 * i);
+    return 0;
+}
+
+/* The payload size the header claims, validated before anything is
+ * allocated for it; what (cap bytes) describes it for later messages. */
+static int idx_check_size(const char *path, int ndims, const uint32_t *dims, char *what,
+                          size_t cap, int64_t *bytes, tc_error *err)
+{
+    const char *kind = ndims == 3 ? "image" : "label";
+    uint64_t total = 1;
+    for (int i = 0; i < ndims; i++)
         if (__builtin_mul_overflow(total, (uint64_t)dims[i], &total)) {
             if (ndims == 3)
-                tc_error_set(err,
-                             "%s: header dimensions %" PRIu32 " x %" PRIu32 " x %" PRIu32
-                             " overflow a 64-bit size",
-                             path, be32(hdr + 4), be32(hdr + 8), be32(hdr + 12));
-            else
-                tc_error_set(err, "%s: header dimension %" PRIu32 " overflows", path, dims[0]);
-            goto done;
+                return tc_error_set(err,
+                                    "%s: header dimensions %" PRIu32 " x %" PRIu32 " x %" PRIu32
+                                    " overflow a 64-bit size",
+                                    path, dims[0], dims[1], dims[2]);
+            return tc_error_set(err, "%s: header dimension %" PRIu32 " overflows", path,
+                                dims[0]);
         }
-    }
-    char what[128];
     if (ndims == 3)
-        snprintf(what, sizeof what, "%" PRIu32 " images of %" PRIu32 "x%" PRIu32, dims[0],
-                 dims[1], dims[2]);
+        snprintf(what, cap, "%" PRIu32 " images of %" PRIu32 "x%" PRIu32, dims[0], dims[1],
+                 dims[2]);
     else
-        snprintf(what, sizeof what, "%" PRIu32 " labels", dims[0]);
-    if (dims[0] == 0) {
-        tc_error_set(err, "%s: header says 0 %ss: the file holds no data", path, kind);
-        goto done;
-    }
-    if (ndims == 3 && (dims[1] == 0 || dims[2] == 0 || dims[1] > INT32_MAX || dims[2] > INT32_MAX)) {
-        tc_error_set(err, "%s: header says %s: invalid image size", path, what);
-        goto done;
-    }
-    if (total > (uint64_t)TC_IDX_MAX_BYTES) {
-        tc_error_set(err,
-                     "%s: header says %s (%" PRIu64 " bytes): refusing more than %" PRId64
-                     " bytes",
-                     path, what, total, (int64_t)TC_IDX_MAX_BYTES);
-        goto done;
-    }
+        snprintf(what, cap, "%" PRIu32 " labels", dims[0]);
+    if (dims[0] == 0)
+        return tc_error_set(err, "%s: header says 0 %ss: the file holds no data", path, kind);
+    if (ndims == 3 && (dims[1] == 0 || dims[2] == 0 || dims[1] > INT32_MAX || dims[2] > INT32_MAX))
+        return tc_error_set(err, "%s: header says %s: invalid image size", path, what);
+    if (total > (uint64_t)TC_IDX_MAX_BYTES)
+        return tc_error_set(err,
+                            "%s: header says %s (%" PRIu64 " bytes): refusing more than %" PRId64
+                            " bytes",
+                            path, what, total, (int64_t)TC_IDX_MAX_BYTES);
+    *bytes = (int64_t)total;
+    return 0;
+}
 
-    /* Grow the buffer as data arrives so a lying header on a short file costs
-     * no more memory than the file really holds. */
-    int64_t want = (int64_t)total, cap = want < (1 << 20) ? want : (1 << 20), have = 0;
-    buf = malloc((size_t)cap);
-    if (!buf) {
-        tc_error_set(err, "%s: out of memory for %" PRId64 " bytes", path, cap);
-        goto done;
-    }
+/* Reads the want bytes of payload into *out (malloc'd), then makes sure
+ * nothing follows them. The buffer grows as data arrives, so a lying
+ * header on a short file costs no more memory than the file really holds. */
+static int idx_read_payload(idx_file *f, const char *path, const char *what, int64_t want,
+                            uint8_t **out, tc_error *err)
+{
+    const char *z = f->gzipped ? " (after gunzip)" : "";
+    int64_t cap = want < (1 << 20) ? want : (1 << 20), have = 0;
+    uint8_t *buf = malloc((size_t)cap);
+    if (!buf)
+        return tc_error_set(err, "%s: out of memory for %" PRId64 " bytes", path, cap);
     for (;;) {
-        int64_t n = idx_read(&f, buf + have, cap - have, err);
+        int64_t n = idx_read(f, buf + have, cap - have, err);
         if (n < 0)
-            goto done;
+            goto fail;
         have += n;
         if (have < cap || cap == want)
             break;
@@ -209,7 +204,7 @@ static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
         uint8_t *nb = realloc(buf, (size_t)ncap);
         if (!nb) {
             tc_error_set(err, "%s: out of memory for %" PRId64 " bytes", path, ncap);
-            goto done;
+            goto fail;
         }
         buf = nb;
         cap = ncap;
@@ -219,14 +214,14 @@ static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
                      "%s: truncated: header says %s (%" PRId64 " bytes) but only %" PRId64
                      " bytes follow%s",
                      path, what, want, have, z);
-        goto done;
+        goto fail;
     }
     int64_t extra = 0;
     unsigned char tail[1 << 14];
     while (extra < TRAILING_COUNT_CAP) {
-        int64_t n = idx_read(&f, tail, (int64_t)sizeof tail, err);
+        int64_t n = idx_read(f, tail, (int64_t)sizeof tail, err);
         if (n < 0)
-            goto done;
+            goto fail;
         if (n == 0)
             break;
         extra += n;
@@ -237,14 +232,31 @@ static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
                      " bytes follow%s",
                      path, what, want, extra >= TRAILING_COUNT_CAP ? "more than " : "",
                      want + extra, z);
-        goto done;
+        goto fail;
     }
-    *data = buf;
-    *bytes_out = want;
-    buf = NULL;
-    rc = 0;
-done:
+    *out = buf;
+    return 0;
+fail:
     free(buf);
+    return 1;
+}
+
+/* Reads and checks an IDX ubyte file of ndims (1 or 3) dimensions into dims;
+ * *data receives the payload (malloc'd, owned by the caller). */
+static int idx_load(const char *path, int ndims, uint32_t *dims, uint8_t **data,
+                    int64_t *bytes_out, tc_error *err)
+{
+    *data = NULL;
+    idx_file f = {0};
+    if (idx_open(&f, path, err))
+        return 1;
+    char what[128];
+    int64_t want = 0;
+    int rc = idx_read_header(&f, path, ndims, dims, err) ||
+             idx_check_size(path, ndims, dims, what, sizeof what, &want, err) ||
+             idx_read_payload(&f, path, what, want, data, err);
+    if (rc == 0)
+        *bytes_out = want;
     gzclose(f.gz);
     return rc;
 }

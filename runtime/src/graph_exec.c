@@ -4,14 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "graph_internal.h"
 #include "rng.h"
+#include "shape.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/status.h"
-
-int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_error *err);
 
 /* ---- accessors --------------------------------------------------------- */
 
@@ -339,13 +337,6 @@ size_t tc_graph_planned_bytes(const tc_graph *g)
 
 /* ---- execution --------------------------------------------------------- */
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_tensor *out,
                       tc_tensor *wts, tc_tensor *sts, tc_rng *rng, int training)
 {
@@ -394,10 +385,10 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         tc_exec x;
         fill_exec(g, nd, &x, ins, &out, wts, sts, &rng, training);
         tc_error local = {{0}};
-        double t0 = g->profiling ? now_seconds() : 0;
+        double t0 = g->profiling ? tc_monotonic_seconds() : 0;
         int rc = nd->type->forward(tc_host_table(), nd->self, &x, &local);
         if (g->profiling) {
-            nd->fwd_seconds += now_seconds() - t0;
+            nd->fwd_seconds += tc_monotonic_seconds() - t0;
             nd->calls++;
         }
         if (rc != 0)
@@ -472,10 +463,10 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
         x.grad_inputs = gins;
         x.grad_weights = gws;
         tc_error local = {{0}};
-        double t0 = g->profiling ? now_seconds() : 0;
+        double t0 = g->profiling ? tc_monotonic_seconds() : 0;
         int rc = nd->type->backward(tc_host_table(), nd->self, &x, &local);
         if (g->profiling)
-            nd->bwd_seconds += now_seconds() - t0;
+            nd->bwd_seconds += tc_monotonic_seconds() - t0;
         if (rc != 0)
             return tc_error_set(err, "%s: node '%s' (%s): backward failed: %s", g->origin,
                                 nd->name, nd->type->name,

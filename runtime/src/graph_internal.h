@@ -1,5 +1,6 @@
 /* Internal: the graph's data structures, shared by graph_load.c (parsing,
- * ordering, shape inference) and graph_exec.c (planning, execution). */
+ * ordering, shape inference), graph_plan.c (asking a layer for its plan)
+ * and graph_exec.c (buffers, execution). */
 #ifndef TC_GRAPH_INTERNAL_H
 #define TC_GRAPH_INTERNAL_H
 
@@ -82,6 +83,11 @@ struct tc_graph {
     size_t scratch_cap;   /* floats */
     float one;            /* d loss / d loss */
 };
+
+/* Plans node nd at the shapes of its inputs' values (batch1: 1 = the
+ * batch-1 shapes into nd's plan1, 0 = the prepared batch) and checks what
+ * the layer declared (graph_plan.c). */
+int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_error *err);
 
 /* Frees what a node owns. */
 void tc_node_release(tc_node *n);

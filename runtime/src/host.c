@@ -2,11 +2,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "registry_internal.h"
 #include "rng.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/registry.h"
-
-int tc_registry_register_from_plugin(tc_plugin_ctx *ctx, const tc_layer_type *type);
 
 static void host_set_error(tc_error *err, const char *fmt, ...)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shape.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/registry.h"
 #include "tinycnn/status.h"
@@ -37,30 +38,6 @@ static uint64_t prng_below(lc_prng *r, uint64_t n) /* [0, n), n > 0 */
         v = prng_next(r);
     while (v >= limit);
     return v % n;
-}
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static void shape_str(const tc_shape *s, char *buf, size_t cap)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < s->ndim && i < TC_MAX_DIMS && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, i ? ",%lld" : "%lld",
-                                (long long)s->dims[i]);
-    if (len < cap)
-        snprintf(buf + len, cap - len, "]");
-}
-
-/* Element count; -1 for a malformed shape or an overflowing product. */
-static int64_t count_of(const tc_shape *s)
-{
-    int64_t n = 1;
-    if (s->ndim < 1 || s->ndim > TC_MAX_DIMS)
-        return -1;
-    for (int i = 0; i < s->ndim; i++)
-        if (s->dims[i] <= 0 || __builtin_mul_overflow(n, s->dims[i], &n))
-            return -1;
-    return n;
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -103,7 +80,7 @@ static void *alloc64(size_t bytes, int *failed)
 static int alloc_tensor(tc_tensor *t)
 {
     int failed = 0;
-    int64_t n = count_of(&t->shape);
+    int64_t n = tc_shape_checked_count(&t->shape);
     if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float))
         return 1;
     t->data = alloc64((size_t)n * sizeof(float), &failed);
@@ -193,7 +170,7 @@ static int check_state_decls(const tc_plan *plan, tc_error *err)
             if (strcmp(plan->weights[j].name, d->name) == 0)
                 return tc_error_set(err, "plan() declared '%s' as a weight and as state",
                                     d->name);
-        if (count_of(&d->shape) < 0)
+        if (tc_shape_checked_count(&d->shape) < 0)
             return tc_error_set(err, "plan() gave state '%s' a malformed shape", d->name);
         if (!isfinite(d->init_value))
             return tc_error_set(err, "plan() gave state '%s' the initial value %g", d->name,
@@ -211,9 +188,9 @@ static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, t
     if (plan->n_weights < 0 || plan->n_weights > TC_MAX_WEIGHTS)
         return tc_error_set(err, "plan() declared %d weights (0..%d allowed)", plan->n_weights,
                             TC_MAX_WEIGHTS);
-    if (count_of(&plan->output) < 0) {
+    if (tc_shape_checked_count(&plan->output) < 0) {
         char buf[160];
-        shape_str(&plan->output, buf, sizeof buf);
+        tc_shape_format(&plan->output, buf, sizeof buf);
         return tc_error_set(err, "plan() gave the malformed output shape %s", buf);
     }
     for (int i = 0; i < plan->n_weights; i++) {
@@ -223,20 +200,10 @@ static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, t
         for (int j = 0; j < i; j++)
             if (strcmp(plan->weights[j].name, w->name) == 0)
                 return tc_error_set(err, "plan() declared weight '%s' twice", w->name);
-        if (count_of(&w->shape) < 0)
+        if (tc_shape_checked_count(&w->shape) < 0)
             return tc_error_set(err, "plan() gave weight '%s' a malformed shape", w->name);
     }
     return check_state_decls(plan, err);
-}
-
-static int same_shape(const tc_shape *a, const tc_shape *b)
-{
-    if (a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
 }
 
 static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error *err)
@@ -258,7 +225,7 @@ static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error
                             plan1.n_weights, lc->plan.n_weights, (long long)inputs[0].dims[0]);
     for (int i = 0; i < plan1.n_weights; i++)
         if (strcmp(plan1.weights[i].name, lc->plan.weights[i].name) != 0 ||
-            !same_shape(&plan1.weights[i].shape, &lc->plan.weights[i].shape))
+            !tc_shape_equal(&plan1.weights[i].shape, &lc->plan.weights[i].shape))
             return tc_error_set(err, "%s: plan: weight %d ('%s') changes with the batch size",
                                 lc->type->name, i, lc->plan.weights[i].name);
     if (plan1.n_state != lc->plan.n_state)
@@ -267,7 +234,7 @@ static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error
                             plan1.n_state, lc->plan.n_state, (long long)inputs[0].dims[0]);
     for (int i = 0; i < plan1.n_state; i++)
         if (strcmp(plan1.state[i].name, lc->plan.state[i].name) != 0 ||
-            !same_shape(&plan1.state[i].shape, &lc->plan.state[i].shape))
+            !tc_shape_equal(&plan1.state[i].shape, &lc->plan.state[i].shape))
             return tc_error_set(err, "%s: plan: state %d ('%s') changes with the batch size",
                                 lc->type->name, i, lc->plan.state[i].name);
     if ((lc->type->flags & TC_LAYER_LOSS) &&
@@ -310,9 +277,9 @@ int tc_layer_check_create(tc_layer_check *lc, const tc_layer_type *type, const d
         return tc_error_set(err, "%s: layer check supports 1..%d inputs, got %d", type->name,
                             TC_LAYER_CHECK_MAX_INPUTS, n_inputs);
     for (int i = 0; i < n_inputs; i++)
-        if (count_of(&inputs[i]) < 0) {
+        if (tc_shape_checked_count(&inputs[i]) < 0) {
             char buf[160];
-            shape_str(&inputs[i], buf, sizeof buf);
+            tc_shape_format(&inputs[i], buf, sizeof buf);
             return tc_error_set(err, "%s: layer check: input %d has the malformed shape %s",
                                 type->name, i, buf);
         }
@@ -395,7 +362,7 @@ tc_tensor *tc_layer_check_state(tc_layer_check *lc, const char *name)
 void tc_layer_check_reset_state(tc_layer_check *lc)
 {
     for (int i = 0; i < lc->plan.n_state; i++) {
-        int64_t n = count_of(&lc->state[i].shape);
+        int64_t n = tc_shape_checked_count(&lc->state[i].shape);
         for (int64_t k = 0; k < n; k++)
             lc->state[i].data[k] = (float)lc->plan.state[i].init_value;
     }
@@ -464,7 +431,7 @@ int tc_layer_check_backward(tc_layer_check *lc, tc_error *err)
  * shuffled over the positions. */
 static int fill_lattice(tc_tensor *t, lc_prng *r, double step)
 {
-    int64_t n = count_of(&t->shape);
+    int64_t n = tc_shape_checked_count(&t->shape);
     if (n < 1 || (uint64_t)n > SIZE_MAX / sizeof(int64_t))
         return 1;
     int64_t *perm = malloc(sizeof *perm * (size_t)n);
@@ -495,7 +462,7 @@ void tc_layer_check_fill(tc_layer_check *lc, uint64_t seed, double step)
     int64_t classes = lc->inputs[0].shape.dims[lc->inputs[0].shape.ndim - 1];
     for (int i = 0; i < lc->n_inputs; i++) {
         tc_tensor *t = &lc->inputs[i];
-        int64_t n = count_of(&t->shape);
+        int64_t n = tc_shape_checked_count(&t->shape);
         if (lc->is_label[i]) {
             for (int64_t k = 0; k < n; k++)
                 t->data[k] = (float)prng_below(&r, (uint64_t)classes);
@@ -508,11 +475,11 @@ void tc_layer_check_fill(tc_layer_check *lc, uint64_t seed, double step)
     for (int i = 0; i < lc->plan.n_weights; i++) {
         double fan_in = lc->plan.weights[i].fan_in;
         double a = fan_in >= 1.0 ? sqrt(3.0 / fan_in) : 0.5;
-        int64_t n = count_of(&lc->weights[i].shape);
+        int64_t n = tc_shape_checked_count(&lc->weights[i].shape);
         for (int64_t k = 0; k < n; k++)
             lc->weights[i].data[k] = (float)(a * (2.0 * prng_unit(&r) - 1.0));
     }
-    int64_t n_out = count_of(&lc->grad_output.shape);
+    int64_t n_out = tc_shape_checked_count(&lc->grad_output.shape);
     for (int64_t k = 0; k < n_out; k++)
         lc->grad_output.data[k] = (float)(2.0 * prng_unit(&r) - 1.0);
     for (int k = 0; k < 4; k++)
@@ -524,7 +491,7 @@ void tc_layer_check_fill(tc_layer_check *lc, uint64_t seed, double step)
 
 static double weighted_output(const tc_layer_check *lc)
 {
-    int64_t n = count_of(&lc->output.shape);
+    int64_t n = tc_shape_checked_count(&lc->output.shape);
     double acc = 0.0;
     for (int64_t i = 0; i < n; i++)
         acc += (double)lc->output.data[i] * (double)lc->grad_output.data[i];
@@ -534,7 +501,7 @@ static double weighted_output(const tc_layer_check *lc)
 /* Copy of t's data; NULL when out of memory. Owner: the caller, free(). */
 static float *dup_data(const tc_tensor *t)
 {
-    int64_t n = count_of(&t->shape);
+    int64_t n = tc_shape_checked_count(&t->shape);
     if (n < 1 || (uint64_t)n > SIZE_MAX / sizeof(float))
         return NULL;
     size_t bytes = sizeof(float) * (size_t)n;
@@ -549,7 +516,7 @@ static int check_tensor(tc_layer_check *lc, tc_tensor *t, const float *analytic,
                         double tol, int64_t max_elements, tc_gradcheck_tensor *res,
                         tc_error *err)
 {
-    int64_t n = count_of(&t->shape);
+    int64_t n = tc_shape_checked_count(&t->shape);
     int64_t m = (max_elements > 0 && max_elements < n) ? max_elements : n;
     if (m < 1 || (uint64_t)m > SIZE_MAX / sizeof(double))
         return tc_error_set(err, "%s: gradient check: bad tensor size", lc->type->name);
@@ -602,81 +569,68 @@ fail:
     return 1;
 }
 
-int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
-                             tc_gradcheck_report *report, tc_error *err)
+static int gradcheck_oom(const tc_layer_check *lc, tc_error *err)
 {
-    tc_gradcheck_report local;
-    tc_gradcheck_report *rep = report ? report : &local;
+    return tc_error_set(err, "%s: gradient check: out of memory", lc->type->name);
+}
+
+/* Forward leaves the inputs (copies in in_copy) alone, gives finite
+ * outputs, and gives the same outputs twice. */
+static int check_forward_sane(tc_layer_check *lc, float *const *in_copy, tc_error *err)
+{
     const char *name = lc->type->name;
-    double step = opts && opts->step > 0 ? opts->step : TC_GRADCHECK_STEP;
-    double tol = opts && opts->tolerance > 0 ? opts->tolerance : TC_GRADCHECK_TOLERANCE;
-    int64_t max_elements = opts ? opts->max_elements : 0;
-    memset(rep, 0, sizeof *rep);
-    rep->step = step;
-    rep->tolerance = tol;
-    rep->first_failed = -1;
-    if (lc->fill_step > 0 && step > lc->fill_step * (1 + 1e-9))
-        return tc_error_set(err, "%s: gradient check: step %g is larger than the kink margin "
-                                 "%g the inputs were filled with", name, step, lc->fill_step);
-
-    int rc = 1;
-    int64_t n_out = count_of(&lc->output.shape);
-    float *in_copy[TC_LAYER_CHECK_MAX_INPUTS] = {0};
-    float *analytic[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS] = {0};
-    float *out0 = NULL, *r_copy = NULL;
-    float *state_copy[TC_MAX_STATE] = {0};
-
-    for (int i = 0; i < lc->n_inputs; i++)
-        if (!(in_copy[i] = dup_data(&lc->inputs[i])))
-            goto oom;
-    for (int i = 0; i < lc->plan.n_state; i++)
-        if (!(state_copy[i] = dup_data(&lc->state[i])))
-            goto oom;
-
-    /* forward: leaves inputs alone, finite, repeatable */
+    int64_t n_out = tc_shape_checked_count(&lc->output.shape);
     if (tc_layer_check_forward(lc, err))
-        goto out;
+        return 1;
     for (int i = 0; i < lc->n_inputs; i++)
         if (memcmp(in_copy[i], lc->inputs[i].data,
-                   sizeof(float) * (size_t)count_of(&lc->inputs[i].shape)) != 0) {
-            tc_error_set(err, "%s: forward check failed: forward modified input %d", name, i);
-            goto out;
-        }
-    for (int64_t k = 0; k < count_of(&lc->output.shape); k++)
-        if (!isfinite(lc->output.data[k])) {
-            tc_error_set(err, "%s: forward check failed: output element %lld is %g on finite "
-                              "inputs", name, (long long)k, (double)lc->output.data[k]);
-            goto out;
-        }
-    if (!(out0 = dup_data(&lc->output)))
-        goto oom;
-    if (tc_layer_check_forward(lc, err))
-        goto out;
-    if (memcmp(out0, lc->output.data, sizeof(float) * (size_t)n_out) != 0) {
-        tc_error_set(err, "%s: forward check failed: two forward calls on the same inputs "
-                          "and random stream gave different outputs", name);
-        goto out;
-    }
+                   sizeof(float) * (size_t)tc_shape_checked_count(&lc->inputs[i].shape)) != 0)
+            return tc_error_set(err, "%s: forward check failed: forward modified input %d",
+                                name, i);
+    for (int64_t k = 0; k < n_out; k++)
+        if (!isfinite(lc->output.data[k]))
+            return tc_error_set(err, "%s: forward check failed: output element %lld is %g on "
+                                     "finite inputs", name, (long long)k,
+                                (double)lc->output.data[k]);
+    float *out0 = dup_data(&lc->output);
+    if (!out0)
+        return gradcheck_oom(lc, err);
+    int rc = tc_layer_check_forward(lc, err);
+    if (rc == 0 && memcmp(out0, lc->output.data, sizeof(float) * (size_t)n_out) != 0)
+        rc = tc_error_set(err, "%s: forward check failed: two forward calls on the same "
+                               "inputs and random stream gave different outputs", name);
+    free(out0);
+    return rc;
+}
 
-    /* backward: overwrites every gradient, leaves grad_output alone */
+/* Backward overwrites every gradient (poisoned first) and leaves
+ * grad_output alone. */
+static int check_backward_sane(tc_layer_check *lc, tc_error *err)
+{
+    int64_t n_out = tc_shape_checked_count(&lc->output.shape);
     for (int i = 0; i < lc->n_inputs; i++)
         poison(lc->grad_inputs[i].data,
-               sizeof(float) * (size_t)count_of(&lc->grad_inputs[i].shape));
+               sizeof(float) * (size_t)tc_shape_checked_count(&lc->grad_inputs[i].shape));
     for (int i = 0; i < lc->plan.n_weights; i++)
         poison(lc->grad_weights[i].data,
-               sizeof(float) * (size_t)count_of(&lc->grad_weights[i].shape));
-    if (!(r_copy = dup_data(&lc->grad_output)))
-        goto oom;
-    if (tc_layer_check_backward(lc, err))
-        goto out;
-    if (memcmp(r_copy, lc->grad_output.data, sizeof(float) * (size_t)n_out) != 0) {
-        tc_error_set(err, "%s: backward check failed: backward modified grad_output", name);
-        goto out;
-    }
+               sizeof(float) * (size_t)tc_shape_checked_count(&lc->grad_weights[i].shape));
+    float *r_copy = dup_data(&lc->grad_output);
+    if (!r_copy)
+        return gradcheck_oom(lc, err);
+    int rc = tc_layer_check_backward(lc, err);
+    if (rc == 0 && memcmp(r_copy, lc->grad_output.data, sizeof(float) * (size_t)n_out) != 0)
+        rc = tc_error_set(err, "%s: backward check failed: backward modified grad_output",
+                          lc->type->name);
+    free(r_copy);
+    return rc;
+}
 
-    /* the tensors to check, analytic gradients copied before the
-     * finite-difference forwards overwrite saved state */
-    tc_tensor *targets[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS];
+/* The tensors to check, into targets and rep, with their analytic
+ * gradients copied before the finite-difference forwards overwrite saved
+ * state; -1 when out of memory. */
+static int gradcheck_targets(tc_layer_check *lc, tc_gradcheck_report *rep, tc_tensor **targets,
+                             float **analytic)
+{
     int nt = 0;
     for (int i = 0; i < lc->n_inputs; i++) {
         if (!lc->needs_grad[i] || lc->is_label[i])
@@ -684,7 +638,7 @@ int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
         snprintf(rep->tensors[nt].name, sizeof rep->tensors[nt].name, "input %d", i);
         targets[nt] = &lc->inputs[i];
         if (!(analytic[nt] = dup_data(&lc->grad_inputs[i])))
-            goto oom;
+            return -1;
         nt++;
     }
     for (int i = 0; i < lc->plan.n_weights; i++) {
@@ -692,34 +646,76 @@ int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
                  lc->plan.weights[i].name);
         targets[nt] = &lc->weights[i];
         if (!(analytic[nt] = dup_data(&lc->grad_weights[i])))
-            goto oom;
+            return -1;
         nt++;
     }
     rep->n_tensors = nt;
-    for (int t = 0; t < nt; t++) {
-        if (check_tensor(lc, targets[t], analytic[t], step, tol, max_elements,
+    return nt;
+}
+
+/* Every target's finite differences against its analytic gradient; the
+ * first failing one becomes the error. */
+static int gradcheck_compare(tc_layer_check *lc, tc_gradcheck_report *rep, tc_tensor **targets,
+                             float **analytic, int64_t max_elements, tc_error *err)
+{
+    for (int t = 0; t < rep->n_tensors; t++) {
+        if (check_tensor(lc, targets[t], analytic[t], rep->step, rep->tolerance, max_elements,
                          &rep->tensors[t], err)) {
             tc_error_prefix(err, "while checking %s", rep->tensors[t].name);
-            goto out;
+            return 1;
         }
         if (rep->tensors[t].failed && rep->first_failed < 0)
             rep->first_failed = t;
     }
     /* leave the buffers as a plain forward + backward would */
     if (tc_layer_check_forward(lc, err))
-        goto out;
+        return 1;
     if (rep->first_failed >= 0) {
         const tc_gradcheck_tensor *f = &rep->tensors[rep->first_failed];
-        tc_error_set(err, "%s: gradient check of %s failed: worst relative error %.3g at "
-                          "element %lld (analytic %.6g, numeric %.6g; step %g, tolerance %g)",
-                     name, f->name, f->worst, (long long)f->worst_index, f->analytic,
-                     f->numeric, step, tol);
-        goto out;
+        return tc_error_set(err, "%s: gradient check of %s failed: worst relative error %.3g "
+                                 "at element %lld (analytic %.6g, numeric %.6g; step %g, "
+                                 "tolerance %g)",
+                            lc->type->name, f->name, f->worst, (long long)f->worst_index,
+                            f->analytic, f->numeric, rep->step, rep->tolerance);
     }
-    rc = 0;
+    return 0;
+}
+
+int tc_layer_check_gradients(tc_layer_check *lc, const tc_gradcheck_opts *opts,
+                             tc_gradcheck_report *report, tc_error *err)
+{
+    tc_gradcheck_report local;
+    tc_gradcheck_report *rep = report ? report : &local;
+    double step = opts && opts->step > 0 ? opts->step : TC_GRADCHECK_STEP;
+    double tol = opts && opts->tolerance > 0 ? opts->tolerance : TC_GRADCHECK_TOLERANCE;
+    memset(rep, 0, sizeof *rep);
+    rep->step = step;
+    rep->tolerance = tol;
+    rep->first_failed = -1;
+    if (lc->fill_step > 0 && step > lc->fill_step * (1 + 1e-9))
+        return tc_error_set(err, "%s: gradient check: step %g is larger than the kink margin "
+                                 "%g the inputs were filled with", lc->type->name, step,
+                            lc->fill_step);
+
+    int rc = 1;
+    float *in_copy[TC_LAYER_CHECK_MAX_INPUTS] = {0};
+    float *analytic[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS] = {0};
+    float *state_copy[TC_MAX_STATE] = {0};
+    tc_tensor *targets[TC_LAYER_CHECK_MAX_INPUTS + TC_MAX_WEIGHTS];
+    for (int i = 0; i < lc->n_inputs; i++)
+        if (!(in_copy[i] = dup_data(&lc->inputs[i])))
+            goto oom;
+    for (int i = 0; i < lc->plan.n_state; i++)
+        if (!(state_copy[i] = dup_data(&lc->state[i])))
+            goto oom;
+    if (check_forward_sane(lc, in_copy, err) || check_backward_sane(lc, err))
+        goto out;
+    if (gradcheck_targets(lc, rep, targets, analytic) < 0)
+        goto oom;
+    rc = gradcheck_compare(lc, rep, targets, analytic, opts ? opts->max_elements : 0, err);
     goto out;
 oom:
-    tc_error_set(err, "%s: gradient check: out of memory", name);
+    gradcheck_oom(lc, err);
 out:
     for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
         free(in_copy[i]);
@@ -728,10 +724,8 @@ out:
     for (int i = 0; i < TC_MAX_STATE; i++) {
         if (state_copy[i])
             memcpy(lc->state[i].data, state_copy[i],
-                   sizeof(float) * (size_t)count_of(&lc->state[i].shape));
+                   sizeof(float) * (size_t)tc_shape_checked_count(&lc->state[i].shape));
         free(state_copy[i]);
     }
-    free(out0);
-    free(r_copy);
     return rc;
 }

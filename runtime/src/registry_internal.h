@@ -9,4 +9,8 @@
  * own. Out of memory drops it: a warning is never worth a failure. */
 void tc_registry_warn(tc_registry *reg, const char *msg);
 
+/* The host table's register_layer (host.c): adds type to the registry
+ * whose plugin is being initialised through ctx (registry.c). */
+int tc_registry_register_from_plugin(tc_plugin_ctx *ctx, const tc_layer_type *type);
+
 #endif

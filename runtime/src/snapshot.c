@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shape.h"
 #include "tinycnn/status.h"
 
 enum { PREFIX_LEN = sizeof TC_SNAPSHOT_OPTIM_PREFIX - 1 };
@@ -18,27 +19,6 @@ enum { PREFIX_LEN = sizeof TC_SNAPSHOT_OPTIM_PREFIX - 1 };
 static int has_prefix(const char *name)
 {
     return strncmp(name, TC_SNAPSHOT_OPTIM_PREFIX, PREFIX_LEN) == 0;
-}
-
-/* "[3,16]", "[]" for a scalar. */
-static const char *shape_str(const tc_shape *s, char *buf, size_t cap)
-{
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < s->ndim && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%" PRId64, i ? "," : "", s->dims[i]);
-    if (n < cap)
-        snprintf(buf + n, cap - n, "]");
-    return buf;
-}
-
-static int same_shape(const tc_shape *a, const tc_shape *b)
-{
-    if (a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->dims[i] != b->dims[i])
-            return 0;
-    return 1;
 }
 
 /* Fails, naming the tensor, the element and the value, if data holds a NaN
@@ -208,13 +188,13 @@ static const tc_named_tensor *match_stored(tc_graph *g, const tc_checkpoint *ck,
     const tc_named_tensor *t = tc_checkpoint_find(ck, w->name);
     if (!t) {
         tc_error_set(err, "the checkpoint lacks %s '%s' (shape %s in model '%s')", kind,
-                     w->name, shape_str(&w->value.shape, a, sizeof a), tc_graph_name(g));
+                     w->name, tc_shape_format(&w->value.shape, a, sizeof a), tc_graph_name(g));
         return NULL;
     }
-    if (!same_shape(&t->shape, &w->value.shape)) {
+    if (!tc_shape_equal(&t->shape, &w->value.shape)) {
         tc_error_set(err, "%s '%s': the checkpoint has shape %s, model '%s' has %s", kind,
-                     w->name, shape_str(&t->shape, a, sizeof a), tc_graph_name(g),
-                     shape_str(&w->value.shape, b, sizeof b));
+                     w->name, tc_shape_format(&t->shape, a, sizeof a), tc_graph_name(g),
+                     tc_shape_format(&w->value.shape, b, sizeof b));
         return NULL;
     }
     if (check_finite(kind, t->name, t->data, tc_shape_count(&t->shape), err)) {
@@ -249,7 +229,7 @@ int tc_snapshot_load_weights(tc_graph *g, const tc_checkpoint *ck, tc_error *err
             free(src);
             return tc_error_set(err, "the checkpoint has weight '%s' (shape %s) that model '%s' "
                                 "lacks: it is a checkpoint of another model",
-                                t->name, shape_str(&t->shape, a, sizeof a), tc_graph_name(g));
+                                t->name, tc_shape_format(&t->shape, a, sizeof a), tc_graph_name(g));
         }
     }
     for (int i = 0; i < nw; i++) {
@@ -311,13 +291,14 @@ int tc_snapshot_load_optimizer(tc_optimizer *opt, const tc_checkpoint *ck, tc_er
             free(src);
             return tc_error_set(err, "the checkpoint lacks optimiser state '%s%s' (shape %s): "
                                 "saved with another optimiser, or without one?",
-                                TC_SNAPSHOT_OPTIM_PREFIX, name, shape_str(&s->shape, a, sizeof a));
+                                TC_SNAPSHOT_OPTIM_PREFIX, name,
+                                tc_shape_format(&s->shape, a, sizeof a));
         }
-        if (!same_shape(&t->shape, &s->shape)) {
+        if (!tc_shape_equal(&t->shape, &s->shape)) {
             free(src);
             return tc_error_set(err, "optimiser state '%s': the checkpoint has shape %s, the "
-                                "optimiser %s", t->name, shape_str(&t->shape, a, sizeof a),
-                                shape_str(&s->shape, b, sizeof b));
+                                "optimiser %s", t->name, tc_shape_format(&t->shape, a, sizeof a),
+                                tc_shape_format(&s->shape, b, sizeof b));
         }
         if (check_finite("optimiser state", t->name, t->data, tc_shape_count(&t->shape), err)) {
             free(src);
@@ -336,7 +317,7 @@ int tc_snapshot_load_optimizer(tc_optimizer *opt, const tc_checkpoint *ck, tc_er
             free(src);
             return tc_error_set(err, "the checkpoint has optimiser state '%s' (shape %s) that "
                                 "this optimiser lacks: saved with another optimiser or model",
-                                t->name, shape_str(&t->shape, a, sizeof a));
+                                t->name, tc_shape_format(&t->shape, a, sizeof a));
         }
     }
     for (int i = 0; i < ns; i++) {

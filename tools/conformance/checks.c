@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conformance.h"
 #include "tinycnn/checkpoint.h"
@@ -188,13 +187,6 @@ void cf_states_free(cf_states *st)
     for (int i = 0; i < TC_MAX_STATE; i++)
         free(st->v[i]);
     memset(st, 0, sizeof *st);
-}
-
-double cf_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -463,10 +455,10 @@ static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
     int loss = (t->flags & TC_LAYER_LOSS) != 0;
     if (loss && tc_shape_count(out) != 1)
         cf_fail(s, C, "a loss must output one value, plan() gave %s (%s)",
-                cf_shape_str(out, sh, sizeof sh), where);
+                tc_shape_format(out, sh, sizeof sh), where);
     if (!loss && out->dims[0] != batch)
         cf_fail(s, C, "output %s does not keep the batch size %lld as its first dimension "
-                      "(%s)", cf_shape_str(out, sh, sizeof sh), (long long)batch, where);
+                      "(%s)", tc_shape_format(out, sh, sizeof sh), (long long)batch, where);
     /* the batch-1 plan must differ only in the batch dimension */
     tc_shape in1[TC_LAYER_CHECK_MAX_INPUTS];
     tc_plan p1;
@@ -479,8 +471,8 @@ static void shapes_one(cf_subject *s, const cf_config *cfg, int64_t batch)
             same = p1.output.dims[d] == out->dims[d];
         if (!same)
             cf_fail(s, C, "output %s at batch %lld but %s at batch 1: only the first dimension "
-                          "may follow the batch (%s)", cf_shape_str(out, sh, sizeof sh),
-                    (long long)batch, cf_shape_str(&p1.output, sh1, sizeof sh1), where);
+                          "may follow the batch (%s)", tc_shape_format(out, sh, sizeof sh),
+                    (long long)batch, tc_shape_format(&p1.output, sh1, sizeof sh1), where);
     }
     tc_layer_check_fill(&lc, 7, 0);
     cf_guarded_pass(s, &lc, C, where);
@@ -820,7 +812,7 @@ static int threads_one(cf_subject *s, const cf_config *cfg, int64_t batch)
     /* different inputs and weights, so that state the two share (a static
      * buffer, say) shows up as wrong results rather than as identical writes;
      * the reference of each is its own results when run alone */
-    double t0 = cf_now();
+    double t0 = tc_monotonic_seconds();
     for (int i = 0; i < 2; i++) {
         tc_layer_check_fill(&lc[i], 21 + (uint64_t)i, 0);
         if (tc_layer_check_forward(&lc[i], &err) || tc_layer_check_backward(&lc[i], &err)) {
@@ -832,7 +824,7 @@ static int threads_one(cf_subject *s, const cf_config *cfg, int64_t batch)
             goto out;
         }
     }
-    double one = (cf_now() - t0) / 2 + 1e-7;
+    double one = (tc_monotonic_seconds() - t0) / 2 + 1e-7;
     rounds = one * 10 >= CF_THREAD_SECONDS ? 10 : (int)(CF_THREAD_SECONDS / one);
     if (rounds > 100000)
         rounds = 100000;
@@ -937,7 +929,8 @@ static int ckpt_take(const cf_subject *s, const tc_checkpoint *in, const char *w
     }
     if (tc_shape_count(&n->shape) != cf_count(t) || n->shape.ndim != t->shape.ndim) {
         cf_fail(s, "save/load", "%s %s comes back as %s, planned %s", what, name,
-                cf_shape_str(&n->shape, s1, sizeof s1), cf_shape_str(&t->shape, s2, sizeof s2));
+                tc_shape_format(&n->shape, s1, sizeof s1),
+                tc_shape_format(&t->shape, s2, sizeof s2));
         return 1;
     }
     memcpy(t->data, n->data, sizeof(float) * (size_t)cf_count(t));

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "shape.h" /* the runtime's own: tc_shape_format, tc_monotonic_seconds */
 #include "tinycnn/layer_check.h"
 #include "tinycnn/registry.h"
 
@@ -89,7 +90,6 @@ int cf_make(tc_layer_check *lc, const cf_subject *s, const cf_config *cfg, int64
 
 /* "[3,2,7,7]" or "[3,2,7,7] + [3]" for the inputs of cfg at a batch size. */
 const char *cf_shapes_str(const cf_config *cfg, int64_t batch, char *buf, size_t cap);
-const char *cf_shape_str(const tc_shape *s, char *buf, size_t cap);
 
 /* Name of gradient tensor k as the harness orders them (inputs that get a
  * gradient, then weights): "input 0", "weight", "bias". */
@@ -213,8 +213,5 @@ void cf_check_null_grads(cf_subject *s);     /* check_hostile.c */
 void cf_check_scratch(cf_subject *s);        /* check_hostile.c */
 void cf_check_inference(cf_subject *s);      /* check_inference.c */
 void cf_check_speed(cf_subject *s);          /* check_speed.c */
-
-/* Monotonic seconds. */
-double cf_now(void);
 
 #endif

@@ -131,9 +131,9 @@ static void print_wall_time(double t)
         cf_subject *s = current();                                                     \
         CU_ASSERT_PTR_NOT_NULL_FATAL(s);                                               \
         cf_fails_in_test = 0;                                                          \
-        double t0 = cf_now();                                                          \
+        double t0 = tc_monotonic_seconds();                                            \
         check(s);                                                                      \
-        s->seconds[id] = cf_now() - t0;                                                \
+        s->seconds[id] = tc_monotonic_seconds() - t0;                                  \
         print_wall_time(s->seconds[id]);                                               \
     }
 TEST_FN(t_metadata, cf_check_metadata, CF_T_METADATA)
@@ -220,19 +220,22 @@ static void remove_tmpdir(void)
         rmdir(cf_tmpdir);
 }
 
-int main(int argc, char **argv)
-{
+/* The command line. */
+typedef struct cf_args {
     const char *files[MAX_ARGS], *dirs[MAX_ARGS], *types[MAX_ARGS];
-    int n_files = 0, n_dirs = 0, n_types = 0, list_only = 0;
-    setvbuf(stdout, NULL, _IONBF, 0); /* a crashing plugin still shows where it was */
+    int n_files, n_dirs, n_types, list_only;
+} cf_args;
 
+/* -1 to go on, or the exit status (help, a usage error). */
+static int parse_args(int argc, char **argv, cf_args *o)
+{
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             printf(help, TC_GRADCHECK_TOLERANCE);
             return EXIT_PASS;
         } else if (strcmp(a, "--list") == 0) {
-            list_only = 1;
+            o->list_only = 1;
         } else if (strcmp(a, "--no-hints") == 0) {
             cf_no_hints = 1;
         } else if (strcmp(a, "--check") == 0 || strncmp(a, "--check=", 8) == 0) {
@@ -242,8 +245,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--type") == 0 || strcmp(a, "--plugin-dir") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0])
                 return usage("option %s needs a value", a);
-            const char **list = a[2] == 't' ? types : dirs;
-            int *n = a[2] == 't' ? &n_types : &n_dirs;
+            const char **list = a[2] == 't' ? o->types : o->dirs;
+            int *n = a[2] == 't' ? &o->n_types : &o->n_dirs;
             if (*n >= MAX_ARGS)
                 return usage("too many %s options", a);
             list[(*n)++] = argv[++i];
@@ -252,123 +255,112 @@ int main(int argc, char **argv)
             const char *v = strchr(a, '=') + 1;
             if (!*v)
                 return usage("option %s needs a value", a);
-            if ((is_type ? n_types : n_dirs) >= MAX_ARGS)
+            if ((is_type ? o->n_types : o->n_dirs) >= MAX_ARGS)
                 return usage("too many %s options", a);
             if (is_type)
-                types[n_types++] = v;
+                o->types[o->n_types++] = v;
             else
-                dirs[n_dirs++] = v;
+                o->dirs[o->n_dirs++] = v;
         } else if (a[0] == '-' && a[1]) {
             return usage("unknown option %s", a);
         } else {
-            if (n_files >= MAX_ARGS)
+            if (o->n_files >= MAX_ARGS)
                 return usage("too many plugin files (at most 64)%s", "");
-            files[n_files++] = a;
+            o->files[o->n_files++] = a;
         }
     }
+    return -1;
+}
 
+/* The plugins into reg: the named files (then --plugin-dir folders, for
+ * types they use but are not checked), or those found as the runner finds
+ * them. *n_checked: the registered types to check, [0, n). 1 on failure,
+ * said on stderr. */
+static int load_plugins(tc_registry *reg, const cf_args *o, int *n_checked)
+{
     tc_error err = {{0}};
-    tc_registry *reg = tc_registry_new();
-    if (!reg) {
-        fprintf(stderr, "tinycnn-conformance: out of memory\n");
-        return EXIT_FAILED;
-    }
-    cf_registry = reg;
-    /* which registered types get checked: [0, n_checked) */
-    int n_checked;
-    if (n_files > 0) {
-        for (int i = 0; i < n_files; i++)
-            if (tc_registry_load_file(reg, files[i], &err)) {
+    if (o->n_files > 0) {
+        for (int i = 0; i < o->n_files; i++)
+            if (tc_registry_load_file(reg, o->files[i], &err)) {
                 fprintf(stderr, "tinycnn-conformance: %s\n", err.msg);
-                tc_registry_free(reg);
-                return EXIT_FAILED;
+                return 1;
             }
-        n_checked = tc_registry_count(reg);
-        for (int i = 0; i < n_dirs; i++)
-            if (!is_dir(dirs[i]) || tc_registry_load_dir(reg, dirs[i], &err)) {
+        *n_checked = tc_registry_count(reg);
+        for (int i = 0; i < o->n_dirs; i++)
+            if (!is_dir(o->dirs[i]) || tc_registry_load_dir(reg, o->dirs[i], &err)) {
                 fprintf(stderr, "tinycnn-conformance: %s\n",
-                        is_dir(dirs[i]) ? err.msg : "--plugin-dir: no such folder");
-                tc_registry_free(reg);
-                return EXIT_FAILED;
+                        is_dir(o->dirs[i]) ? err.msg : "--plugin-dir: no such folder");
+                return 1;
             }
-    } else {
-        /* found as the runner finds them */
-        for (int i = 0; i < n_dirs; i++)
-            if (!is_dir(dirs[i])) {
-                fprintf(stderr, "tinycnn-conformance: --plugin-dir %s: no such folder\n",
-                        dirs[i]);
-                tc_registry_free(reg);
-                return EXIT_FAILED;
-            }
-        int rc = tc_plugin_discover(reg, dirs, n_dirs, &err);
-        if (rc) {
-            for (int i = 0; i < tc_registry_n_warnings(reg); i++)
-                fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
-            fprintf(stderr, "tinycnn-conformance: %s%s\n", err.msg,
-                    rc == TC_DISCOVER_NONE ? "; name PLUGIN.so files, or use --plugin-dir or "
-                                             "TINYCNN_PLUGIN_PATH" : "");
-            tc_registry_free(reg);
-            return EXIT_FAILED;
+        return 0;
+    }
+    for (int i = 0; i < o->n_dirs; i++)
+        if (!is_dir(o->dirs[i])) {
+            fprintf(stderr, "tinycnn-conformance: --plugin-dir %s: no such folder\n",
+                    o->dirs[i]);
+            return 1;
         }
-        n_checked = tc_registry_count(reg);
+    int rc = tc_plugin_discover(reg, o->dirs, o->n_dirs, &err);
+    if (rc) {
+        for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+            fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
+        fprintf(stderr, "tinycnn-conformance: %s%s\n", err.msg,
+                rc == TC_DISCOVER_NONE ? "; name PLUGIN.so files, or use --plugin-dir or "
+                                         "TINYCNN_PLUGIN_PATH" : "");
+        return 1;
     }
-    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
-        fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
-    if (n_checked == 0) {
-        fprintf(stderr, "tinycnn-conformance: no layer types to check (no plugins found; name "
-                        "PLUGIN.so files, or use --plugin-dir or TINYCNN_PLUGIN_PATH)\n");
-        tc_registry_free(reg);
-        return EXIT_FAILED;
-    }
-    /* the loss checks need a logits node; a name clash only means the
-     * plugin's own type of that name serves */
-    tc_error ignore = {{0}};
-    tc_registry_add(reg, &cf_identity_type, "(tinycnn-conformance)", &ignore);
+    *n_checked = tc_registry_count(reg);
+    return 0;
+}
 
+/* subjects: the first n_checked types of reg, only those named by --type
+ * when any is; 1 (said on stderr) when a --type names none of them. */
+static int select_subjects(tc_registry *reg, const cf_args *o, int n_checked)
+{
     subjects = calloc((size_t)n_checked, sizeof *subjects);
-    if (!subjects) {
-        tc_registry_free(reg);
-        return EXIT_FAILED;
-    }
+    if (!subjects)
+        return 1;
     for (int i = 0; i < n_checked; i++) {
         const char *origin = NULL;
         const tc_layer_type *t = tc_registry_get(reg, i, &origin);
-        int wanted = n_types == 0;
-        for (int k = 0; k < n_types; k++)
-            wanted |= strcmp(types[k], t->name) == 0;
+        int wanted = o->n_types == 0;
+        for (int k = 0; k < o->n_types; k++)
+            wanted |= strcmp(o->types[k], t->name) == 0;
         if (wanted)
             subjects[n_subjects++] = (cf_subject){.type = t, .origin = origin};
     }
-    for (int k = 0; k < n_types; k++) {
+    for (int k = 0; k < o->n_types; k++) {
         int found = 0;
         for (int i = 0; i < n_subjects; i++)
-            found |= strcmp(subjects[i].type->name, types[k]) == 0;
+            found |= strcmp(subjects[i].type->name, o->types[k]) == 0;
         if (!found) {
             fprintf(stderr, "tinycnn-conformance: --type %s: no such layer type among the %d "
-                            "loaded for checking\n", types[k], n_checked);
-            tc_registry_free(reg);
-            free(subjects);
-            return EXIT_FAILED;
+                            "loaded for checking\n", o->types[k], n_checked);
+            return 1;
         }
     }
-    if (list_only) {
-        for (int i = 0; i < n_subjects; i++)
-            printf("%-24s %s\n", subjects[i].type->name, subjects[i].origin);
-        tc_registry_free(reg);
-        free(subjects);
-        return EXIT_PASS;
-    }
+    return 0;
+}
 
+/* The folder the checks write their files into, removed at exit. */
+static int make_tmpdir(void)
+{
     static char tmp[PATH_MAX];
     const char *base = getenv("TMPDIR");
     snprintf(tmp, sizeof tmp, "%s/tinycnn-conformance-XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(tmp)) {
         perror("tinycnn-conformance: mkdtemp");
-        return EXIT_FAILED;
+        return 1;
     }
     cf_tmpdir = tmp;
     atexit(remove_tmpdir);
+    return 0;
+}
 
+/* Runs the selected checks on every subject under CUnit and prints the
+ * summary; the exit status. */
+static int run_checks(void)
+{
     printf("tinycnn-conformance %s (plugin ABI %u): %d layer type%s to check\n",
            TC_VERSION_STRING, TC_PLUGIN_ABI_VERSION, n_subjects, n_subjects == 1 ? "" : "s");
     printf("gradient check: central differences with step %g on inputs kept %g away from 0 "
@@ -413,6 +405,49 @@ int main(int argc, char **argv)
     }
     int rc = (failed == 0 && ran == expected) ? EXIT_PASS : EXIT_FAILED;
     CU_cleanup_registry();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static cf_args args;
+    setvbuf(stdout, NULL, _IONBF, 0); /* a crashing plugin still shows where it was */
+    int rc = parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+
+    tc_registry *reg = tc_registry_new();
+    if (!reg) {
+        fprintf(stderr, "tinycnn-conformance: out of memory\n");
+        return EXIT_FAILED;
+    }
+    cf_registry = reg;
+    int n_checked = 0;
+    rc = EXIT_FAILED;
+    if (load_plugins(reg, &args, &n_checked))
+        goto out;
+    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+        fprintf(stderr, "tinycnn-conformance: warning: %s\n", tc_registry_warning(reg, i));
+    if (n_checked == 0) {
+        fprintf(stderr, "tinycnn-conformance: no layer types to check (no plugins found; name "
+                        "PLUGIN.so files, or use --plugin-dir or TINYCNN_PLUGIN_PATH)\n");
+        goto out;
+    }
+    /* the loss checks need a logits node; a name clash only means the
+     * plugin's own type of that name serves */
+    tc_error ignore = {{0}};
+    tc_registry_add(reg, &cf_identity_type, "(tinycnn-conformance)", &ignore);
+    if (select_subjects(reg, &args, n_checked))
+        goto out;
+    if (args.list_only) {
+        for (int i = 0; i < n_subjects; i++)
+            printf("%-24s %s\n", subjects[i].type->name, subjects[i].origin);
+        rc = EXIT_PASS;
+        goto out;
+    }
+    if (make_tmpdir() == 0)
+        rc = run_checks();
+out:
     free(subjects);
     tc_registry_free(reg);
     return rc;

@@ -29,17 +29,6 @@ static double clampd(double v, double lo, double hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-const char *cf_shape_str(const tc_shape *s, char *buf, size_t cap)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int i = 0; i < s->ndim && i < TC_MAX_DIMS && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, i ? ",%lld" : "%lld",
-                                (long long)s->dims[i]);
-    if (len < cap)
-        snprintf(buf + len, cap - len, "]");
-    return buf;
-}
-
 const char *cf_shapes_str(const cf_config *cfg, int64_t batch, char *buf, size_t cap)
 {
     tc_shape sh[TC_LAYER_CHECK_MAX_INPUTS];
@@ -49,7 +38,7 @@ const char *cf_shapes_str(const cf_config *cfg, int64_t batch, char *buf, size_t
     cf_batched(cfg, batch, sh);
     for (int i = 0; i < cfg->n_inputs && len < cap; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " + " : "",
-                                cf_shape_str(&sh[i], one, sizeof one));
+                                tc_shape_format(&sh[i], one, sizeof one));
     return buf;
 }
 
