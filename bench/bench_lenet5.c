@@ -62,7 +62,7 @@ typedef struct bench {
     tc_dataset train, test;
     int synthetic;
     int image_in, label_in;
-    float mean, std;
+    float mean[3], std[3]; /* per data channel (1 or 3) */
     int64_t *order; /* shuffled training indices, drawn before any timing */
     json_t *out;
 } bench;
@@ -319,8 +319,10 @@ static int setup(bench *b)
         return 1;
     }
     const tc_input_info *in = tc_graph_input(b->g, b->image_in);
-    b->mean = in->mean;
-    b->std = in->std;
+    for (int c = 0; c < 3; c++) {
+        b->mean[c] = tc_input_mean(in, c < in->n_norm ? c : 0);
+        b->std[c] = tc_input_std(in, c < in->n_norm ? c : 0);
+    }
     if (load_data(b) != 0)
         return 1;
     b->order = malloc((size_t)b->train.count * sizeof *b->order);
@@ -360,9 +362,9 @@ static int train_step(bench *b, tc_optimizer *opt, int cnt, int64_t pos, uint64_
     double t0 = times ? now() : 0;
     if (tc_graph_prepare(b->g, cnt, 1, &err) != 0)
         goto fail;
-    tc_dataset_fill_batch(&b->train, idx, cnt, b->mean, b->std,
-                          tc_graph_input_data(b->g, b->image_in),
-                          tc_graph_input_data(b->g, b->label_in));
+    tc_dataset_fill_batch_channels(&b->train, idx, cnt, b->mean, b->std,
+                                   tc_graph_input_data(b->g, b->image_in),
+                                   tc_graph_input_data(b->g, b->label_in));
     double t1 = times ? now() : 0;
     if (tc_graph_forward(b->g, 1, step, &err) != 0)
         goto fail;
@@ -452,8 +454,8 @@ static int infer_batch(bench *b, int cnt, int64_t first)
         idx[i] = (first + i) % b->test.count;
     if (tc_graph_prepare(b->g, cnt, 0, &err) != 0)
         goto fail;
-    tc_dataset_fill_batch(&b->test, idx, cnt, b->mean, b->std,
-                          tc_graph_input_data(b->g, b->image_in), NULL);
+    tc_dataset_fill_batch_channels(&b->test, idx, cnt, b->mean, b->std,
+                                   tc_graph_input_data(b->g, b->image_in), NULL);
     if (tc_graph_forward(b->g, 0, 0, &err) != 0)
         goto fail;
     return 0;

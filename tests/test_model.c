@@ -162,8 +162,8 @@ static void test_open_and_describe(void)
     const tc_input_info *gi = tc_graph_input(g, tc_graph_image_input(g));
     CU_ASSERT_PTR_NOT_NULL_FATAL(in.mean);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in.std);
-    CU_ASSERT_EQUAL(in.mean[0], gi->mean);
-    CU_ASSERT_EQUAL(in.std[0], gi->std);
+    CU_ASSERT_EQUAL(in.mean[0], gi->mean[0]);
+    CU_ASSERT_EQUAL(in.std[0], gi->std[0]);
     CU_ASSERT(fabsf(in.mean[0] - 0.1307f) < 1e-6f);
     tc_graph_free(g);
     CU_ASSERT_NOT_EQUAL(tc_model_input_info(NULL, &in), 0);

@@ -119,6 +119,12 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
 /* ---- output ------------------------------------------------------------*/
 
 /* 12345678 -> "12,345,678" into buf (at least 32 bytes). */
+/* The checkpoint metadata's "class_names" when it is an array of
+ * n_classes strings (a new reference), else NULL: numbers stand for the
+ * classes. cli_class_name(names, i) is then names[i] or NULL. */
+json_t *cli_class_names(const tc_checkpoint *ck, int64_t n_classes);
+const char *cli_class_name(const json_t *names, int64_t i);
+
 const char *cli_group(char *buf, size_t cap, int64_t v);
 
 /* "1h02m", "3m05s", "12s". */

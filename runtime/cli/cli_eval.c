@@ -20,7 +20,9 @@ static const char help[] =
     "  --json            print one JSON object instead of text\n"
     "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
 
-static void print_confusion(const int64_t *m, int64_t k)
+/* Rows are labelled with the class names where the checkpoint has them
+ * (columns keep the numbers, with the legend above: names are wide). */
+static void print_confusion(const int64_t *m, int64_t k, const json_t *names)
 {
     int64_t maxv = 0;
     for (int64_t i = 0; i < k * k; i++)
@@ -31,8 +33,18 @@ static void print_confusion(const int64_t *m, int64_t k)
         w++;
     if (w < 3)
         w = 3;
+    int lw = 5;
+    for (int64_t i = 0; names && i < k; i++)
+        if ((int)strlen(cli_class_name(names, i)) > lw)
+            lw = (int)strlen(cli_class_name(names, i));
+    if (names) {
+        printf("classes:");
+        for (int64_t i = 0; i < k; i++)
+            printf("%s %lld = %s", i ? "," : "", (long long)i, cli_class_name(names, i));
+        printf("\n");
+    }
     printf("confusion matrix (rows: true class, columns: predicted)\n");
-    printf("%*s", 6, "");
+    printf("%*s", lw + 1, "");
     for (int64_t j = 0; j < k; j++)
         printf(" %*lld", w, (long long)j);
     printf("\n");
@@ -40,7 +52,10 @@ static void print_confusion(const int64_t *m, int64_t k)
         int64_t row = 0;
         for (int64_t j = 0; j < k; j++)
             row += m[i * k + j];
-        printf("%5lld:", (long long)i);
+        if (names)
+            printf("%*s:", lw, cli_class_name(names, i));
+        else
+            printf("%5lld:", (long long)i);
         for (int64_t j = 0; j < k; j++)
             printf(" %*lld", w, (long long)m[i * k + j]);
         if (row > 0)
@@ -100,6 +115,7 @@ static int run(cli_globals *g, int argc, char **argv)
     tc_dataset test;
     memset(&test, 0, sizeof test);
     int64_t *confusion = NULL;
+    json_t *names = NULL;
     int rc = CLI_EXIT_RUNTIME;
     int c, h, w;
 
@@ -110,13 +126,24 @@ static int run(cli_globals *g, int argc, char **argv)
         goto out;
     }
     const char *data_dir = cli_data_dir(data_opt);
-    if (tc_dataset_load(data_dir, "test", c, h, w, &test, &err) != 0) {
-        cli_fail("%s", err.msg);
-        goto out;
-    }
     int64_t nc = tc_graph_n_classes(graph);
     if (nc < 1 || nc > 100000) {
         cli_fail("%s: the model's output has %lld classes", ckpt_path, (long long)nc);
+        goto out;
+    }
+    /* the labels of the training run: class folders are looked up in the
+     * checkpoint's list, not numbered afresh from this split's folders */
+    names = cli_class_names(&ck, nc);
+    const char *list[TC_MAX_CLASSES];
+    tc_data_options opt = {.channels = c, .height = h, .width = w};
+    if (names && nc <= TC_MAX_CLASSES) {
+        for (int64_t i = 0; i < nc; i++)
+            list[i] = cli_class_name(names, i);
+        opt.class_names = list;
+        opt.n_class_names = (int)nc;
+    }
+    if (tc_dataset_load_with(data_dir, "test", &opt, &test, &err) != 0) {
+        cli_fail("%s", err.msg);
         goto out;
     }
     confusion = calloc((size_t)(nc * nc), sizeof *confusion);
@@ -146,16 +173,19 @@ static int run(cli_globals *g, int argc, char **argv)
             json_array_append_new(m, row);
         }
         json_object_set_new(o, "confusion", m);
+        if (names)
+            json_object_set(o, "class_names", names);
         cli_print_json(o);
     } else {
         printf("model %s, %lld test images from %s\n", tc_graph_name(graph), (long long)total,
                data_dir);
-        print_confusion(confusion, nc);
+        print_confusion(confusion, nc, names);
         printf("accuracy: %.2f%% (%lld/%lld)\n", acc, (long long)correct, (long long)total);
     }
     rc = CLI_EXIT_OK;
 out:
     free(confusion);
+    json_decref(names);
     tc_dataset_free(&test);
     if (graph)
         tc_graph_free(graph);

@@ -1,4 +1,4 @@
-/* tinycnn predict: classify PNG images with a checkpoint. */
+/* tinycnn predict: classify PNG or JPEG images with a checkpoint. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +8,10 @@
 static const char help[] =
     "usage: tinycnn predict CHECKPOINT IMAGE.png... [--top K] [--threads N] [--json]\n"
     "\n"
-    "Classifies each PNG image with the model and weights in CHECKPOINT and prints\n"
-    "the predicted class and the K most probable classes with their softmax\n"
-    "probabilities. Images must have the model's input size; colour images are\n"
+    "Classifies each PNG or JPEG image (told apart by content) with the model and\n"
+    "weights in CHECKPOINT and prints the predicted class and the K most probable\n"
+    "classes with their softmax probabilities, by name when the checkpoint stores\n"
+    "class names. Images must have the model's input size; colour images are\n"
     "converted to gray for one-channel models.\n"
     "\n"
     "options:\n"
@@ -20,6 +21,23 @@ static const char help[] =
     "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
 
 #define CHUNK 256
+
+/* "img.png: 3  (3: 97.10%, 8: 2.00%)", or with class names
+ * "img.png: 3 cat  (cat: 97.10%, dog: 2.00%)". */
+static void print_text(const char *path, const json_t *names, const tc_prediction *best,
+                       int top)
+{
+    const char *name = cli_class_name(names, best[0].label);
+    printf("%s: %d%s%s  (", path, (int)best[0].label, name ? " " : "", name ? name : "");
+    for (int j = 0; j < top; j++) {
+        name = cli_class_name(names, best[j].label);
+        if (name)
+            printf("%s%s: %.2f%%", j ? ", " : "", name, 100.0 * best[j].prob);
+        else
+            printf("%s%d: %.2f%%", j ? ", " : "", (int)best[j].label, 100.0 * best[j].prob);
+    }
+    printf(")\n");
+}
 
 static int run(cli_globals *g, int argc, char **argv)
 {
@@ -77,7 +95,7 @@ static int run(cli_globals *g, int argc, char **argv)
     uint8_t *pixels = NULL;
     float *prob = NULL, mean[3], std[3];
     tc_prediction *best = NULL;
-    json_t *results = as_json ? json_array() : NULL;
+    json_t *results = as_json ? json_array() : NULL, *names = NULL;
     int c, h, w;
     rc = CLI_EXIT_RUNTIME;
 
@@ -102,17 +120,18 @@ static int run(cli_globals *g, int argc, char **argv)
         cli_fail("out of memory");
         goto out;
     }
+    names = cli_class_names(&ck, nc);
     int img_in = tc_graph_image_input(graph), lbl_in = tc_graph_label_input(graph);
     const tc_input_info *info = tc_graph_input(graph, img_in);
     for (int k = 0; k < c; k++) { /* per channel, as tc_normalize_u8 takes them */
-        mean[k] = info->mean;
-        std[k] = info->std;
+        mean[k] = tc_input_mean(info, k);
+        std[k] = tc_input_std(info, k);
     }
     for (int first = 0; first < n_images; first += CHUNK) {
         int cnt = n_images - first < CHUNK ? n_images - first : CHUNK;
         for (int i = 0; i < cnt; i++) {
-            if (tc_png_load(images[first + i], c, h, w, pixels + (size_t)i * img_bytes,
-                            &err) != 0) {
+            if (tc_image_load(images[first + i], c, h, w, pixels + (size_t)i * img_bytes,
+                              &err) != 0) {
                 cli_fail("%s", err.msg);
                 goto out;
             }
@@ -156,21 +175,23 @@ static int run(cli_globals *g, int argc, char **argv)
                 json_t *o = json_object();
                 json_object_set_new(o, "image", json_string(path));
                 json_object_set_new(o, "prediction", json_integer(best[0].label));
+                if (names)
+                    json_object_set_new(o, "class_name",
+                                        json_string(cli_class_name(names, best[0].label)));
                 json_t *t = json_array();
                 for (int j = 0; j < top; j++) {
                     json_t *e = json_object();
                     json_object_set_new(e, "class", json_integer(best[j].label));
+                    if (names)
+                        json_object_set_new(e, "class_name",
+                                            json_string(cli_class_name(names, best[j].label)));
                     json_object_set_new(e, "probability", json_real(best[j].prob));
                     json_array_append_new(t, e);
                 }
                 json_object_set_new(o, "top", t);
                 json_array_append_new(results, o);
             } else {
-                printf("%s: %d  (", path, (int)best[0].label);
-                for (int j = 0; j < top; j++)
-                    printf("%s%d: %.2f%%", j ? ", " : "", (int)best[j].label,
-                           100.0 * best[j].prob);
-                printf(")\n");
+                print_text(path, names, best, (int)top);
             }
         }
     }
@@ -184,6 +205,7 @@ static int run(cli_globals *g, int argc, char **argv)
     rc = CLI_EXIT_OK;
 out:
     json_decref(results);
+    json_decref(names);
     free(prob);
     free(best);
     free(pixels);
@@ -197,5 +219,5 @@ usage:
     return rc;
 }
 
-const cli_command cli_predict_command = {"predict", "classify PNG images with a checkpoint",
+const cli_command cli_predict_command = {"predict", "classify PNG or JPEG images with a checkpoint",
                                          help, run, NULL};

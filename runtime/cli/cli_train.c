@@ -387,9 +387,16 @@ static void print_banner(const train_opts *o, tc_session *s)
     tc_session_get_state(s, &st);
     const tc_train_config *c = tc_session_settings(s);
     tc_graph *g = tc_session_graph(s);
-    char nw[32], ntr[32], nte[32], aug[48] = "";
+    char nw[32], ntr[32], nte[32], aug[96] = "";
+    size_t al = 0;
     if (c->augment_shift > 0)
-        snprintf(aug, sizeof aug, "shifts up to %d px, ", c->augment_shift);
+        al += (size_t)snprintf(aug + al, sizeof aug - al, "shifts up to %d px, ",
+                               c->augment_shift);
+    if (c->augment_crop > 0)
+        al += (size_t)snprintf(aug + al, sizeof aug - al, "crops padded by %d px, ",
+                               c->augment_crop);
+    if (c->augment_flip)
+        snprintf(aug + al, sizeof aug - al, "flips, ");
     if (o->resume_path)
         printf("resuming %s from %s at epoch %d, batch %lld of %lld\n", tc_graph_name(g),
                o->resume_path, st.epoch + 1, (long long)st.batch, (long long)st.n_batches);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "graph_internal.h"
+#include "shape.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/registry.h"
@@ -127,33 +128,14 @@ int tc_graph_share_tensors(tc_graph *g, const tc_graph *src, tc_error *err)
     return 0;
 }
 
-/* "[1,16,5,5]" into buf. */
 static const char *shape_str(const tc_shape *s, char *buf, size_t cap)
 {
-    size_t o = 0;
-    o += (size_t)snprintf(buf + o, cap - o, "[");
-    for (int i = 0; i < s->ndim && o < cap; i++)
-        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? "," : "", (long long)s->dims[i]);
-    if (o < cap)
-        snprintf(buf + o, cap - o, "]");
-    return buf;
+    return tc_shape_format(s, buf, cap);
 }
 
 static int shape_valid(const tc_shape *s, int64_t *count)
 {
-    if (s->ndim < 1 || s->ndim > TC_MAX_DIMS)
-        return 0;
-    int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) {
-        if (s->dims[i] <= 0 || __builtin_mul_overflow(n, s->dims[i], &n))
-            return 0;
-    }
-    /* also keep byte counts representable */
-    if (n > (INT64_MAX / 8))
-        return 0;
-    if (count)
-        *count = n;
-    return 1;
+    return tc_shape_valid(s, count);
 }
 
 /* ---- parameters ------------------------------------------------------- */
@@ -272,6 +254,83 @@ static int check_keys(const char *origin, const char *where, json_t *obj, const 
     return 0;
 }
 
+/* One "mean" or "std" value: used as float32, so a value that overflows
+ * to infinity or (std) underflows to zero would turn every pixel into Inf
+ * or NaN. `what` names it ("\"mean\"" or "\"std\"[2]"). */
+static int norm_value(const char *o, const char *input, const char *what, json_t *v, int is_std,
+                      float *out, tc_error *err)
+{
+    double d = json_is_number(v) ? json_number_value(v) : NAN;
+    int ok = json_is_number(v) && isfinite((float)d) && (!is_std || d >= FLT_MIN);
+    if (!ok && !json_is_number(v))
+        return tc_error_set(err, "%s: input '%s': %s must be a number or an array of numbers, "
+                                 "one per channel, got %s", o, input, what,
+                            json_is_string(v) ? "a string" : json_is_object(v) ? "an object"
+                            : json_is_array(v) ? "a nested array" : json_is_null(v) ? "null"
+                                                                  : "a boolean");
+    if (!ok && is_std)
+        return tc_error_set(err, "%s: input '%s': %s must be a positive finite number "
+                                 "(float32, at least %g), got %g", o, input, what,
+                            (double)FLT_MIN, d);
+    if (!ok)
+        return tc_error_set(err, "%s: input '%s': %s must be a finite number (float32), got %g",
+                            o, input, what, d);
+    *out = (float)d;
+    return 0;
+}
+
+/* "mean" or "std": absent (def), one number (n = 1) or an array with a
+ * value per channel (n = channels). */
+static int norm_values(const char *o, const tc_input_info *info, const char *key, json_t *v,
+                       int is_std, float def, float *out, int *n, tc_error *err)
+{
+    char what[32];
+    snprintf(what, sizeof what, "\"%s\"", key);
+    *n = 1;
+    out[0] = def;
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return norm_value(o, info->name, what, v, is_std, out, err);
+    int channels = info->shape.ndim == 3 ? (int)info->shape.dims[0] : 1;
+    size_t len = json_array_size(v);
+    if (len != (size_t)channels)
+        return tc_error_set(err, "%s: input '%s': %s has %zu values but the input has %d "
+                                 "channel%s (shape[0] of a [channels, height, width] shape)",
+                            o, info->name, what, len, channels, channels == 1 ? "" : "s");
+    if (channels > TC_MAX_INPUT_CHANNELS)
+        return tc_error_set(err, "%s: input '%s': %s per channel is supported for at most %d "
+                                 "channels, the input has %d", o, info->name, what,
+                            TC_MAX_INPUT_CHANNELS, channels);
+    for (int c = 0; c < channels; c++) {
+        snprintf(what, sizeof what, "\"%s\"[%d]", key, c);
+        if (norm_value(o, info->name, what, json_array_get(v, (size_t)c), is_std, &out[c],
+                       err) != 0)
+            return 1;
+    }
+    *n = channels;
+    return 0;
+}
+
+/* Fills info's mean/std; a single number given beside an array is
+ * repeated for every channel, so both have n_norm values. */
+static int parse_norm(const char *o, tc_input_info *info, json_t *mean, json_t *std,
+                      tc_error *err)
+{
+    int nm, ns;
+    if (norm_values(o, info, "mean", mean, 0, 0.0f, info->mean, &nm, err) != 0 ||
+        norm_values(o, info, "std", std, 1, 1.0f, info->std, &ns, err) != 0)
+        return 1;
+    info->n_norm = nm > ns ? nm : ns;
+    for (int c = 1; c < info->n_norm; c++) {
+        if (nm == 1)
+            info->mean[c] = info->mean[0];
+        if (ns == 1)
+            info->std[c] = info->std[0];
+    }
+    return 0;
+}
+
 static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
 {
     static const char *const keys[] = {"name", "shape", "role", "mean", "std", NULL};
@@ -329,27 +388,9 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
         if (info->is_label && info->shape.ndim != 0)
             return tc_error_set(err, "%s: input '%s': a label input has shape [] (one class "
                                      "index per sample)", o, info->name);
-        info->mean = 0.0f;
-        info->std = 1.0f;
-        json_t *mean = json_object_get(in, "mean"), *std = json_object_get(in, "std");
-        /* Both are used as float32: a value that overflows to infinity or
-         * (std) underflows to zero would turn every pixel into Inf or NaN. */
-        if (mean) {
-            if (!json_is_number(mean) || !isfinite((float)json_number_value(mean)))
-                return tc_error_set(err, "%s: input '%s': \"mean\" must be a finite number "
-                                         "(float32), got %g", o, info->name,
-                                    json_is_number(mean) ? json_number_value(mean) : NAN);
-            info->mean = (float)json_number_value(mean);
-        }
-        if (std) {
-            if (!json_is_number(std) || !(json_number_value(std) >= FLT_MIN) ||
-                !isfinite((float)json_number_value(std)))
-                return tc_error_set(err, "%s: input '%s': \"std\" must be a positive finite "
-                                         "number (float32, at least %g), got %g", o, info->name,
-                                    (double)FLT_MIN,
-                                    json_is_number(std) ? json_number_value(std) : NAN);
-            info->std = (float)json_number_value(std);
-        }
+        if (parse_norm(o, info, json_object_get(in, "mean"), json_object_get(in, "std"),
+                       err) != 0)
+            return 1;
         tc_shape full = info->shape;
         full.ndim = info->shape.ndim + 1;
         full.dims[0] = 1;
@@ -596,55 +637,14 @@ static void list_types(const tc_registry *reg, char *buf, size_t cap)
                               tc_registry_get(reg, i, NULL)->name);
 }
 
-/* Plans node at the shapes of its inputs' values (field sel: 1 = batch 1). */
-int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_error *err);
-
-int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_error *err)
+/* "node.name" (owner: the caller) or NULL when out of memory. */
+static char *dotted_name(const char *node, const char *name)
 {
-    tc_shape in[64];
-    char b1[96], b2[96];
-    for (int j = 0; j < nd->n_inputs; j++)
-        in[j] = batch1 ? g->values[nd->inputs[j]].shape1 : g->values[nd->inputs[j]].shape;
-    memset(plan, 0, sizeof *plan);
-    plan->struct_size = sizeof *plan;
-    tc_error local = {{0}};
-    if (nd->type->plan(tc_host_table(), nd->self, in, nd->n_inputs, tc_get_threads(), plan,
-                       &local) != 0)
-        return tc_error_set(err, "%s: node '%s' (%s): %s", g->origin, nd->name, nd->type->name,
-                            local.msg[0] ? local.msg : "shape inference failed");
-    int64_t count;
-    if (!shape_valid(&plan->output, &count))
-        return tc_error_set(err, "%s: node '%s' (%s): output shape %s is empty or too large",
-                            g->origin, nd->name, nd->type->name,
-                            shape_str(&plan->output, b1, sizeof b1));
-    if (plan->output.dims[0] != in[0].dims[0] && !(nd->type->flags & TC_LAYER_LOSS))
-        return tc_error_set(err, "%s: node '%s' (%s): output shape %s does not keep the batch "
-                                 "size of input %s", g->origin, nd->name, nd->type->name,
-                            shape_str(&plan->output, b1, sizeof b1),
-                            shape_str(&in[0], b2, sizeof b2));
-    if (plan->n_weights < 0 || plan->n_weights > TC_MAX_WEIGHTS)
-        return tc_error_set(err, "%s: node '%s' (%s): declares %d weights (at most %d)",
-                            g->origin, nd->name, nd->type->name, plan->n_weights,
-                            TC_MAX_WEIGHTS);
-    for (int w = 0; w < plan->n_weights; w++)
-        if (!plan->weights[w].name || !shape_valid(&plan->weights[w].shape, NULL))
-            return tc_error_set(err, "%s: node '%s' (%s): weight %d has no name or a bad shape %s",
-                                g->origin, nd->name, nd->type->name, w,
-                                shape_str(&plan->weights[w].shape, b1, sizeof b1));
-    if (plan->n_state < 0 || plan->n_state > TC_MAX_STATE)
-        return tc_error_set(err, "%s: node '%s' (%s): declares %d state tensors (at most %d)",
-                            g->origin, nd->name, nd->type->name, plan->n_state, TC_MAX_STATE);
-    for (int w = 0; w < plan->n_state; w++)
-        if (!plan->state[w].name || !shape_valid(&plan->state[w].shape, NULL) ||
-            !isfinite(plan->state[w].init_value))
-            return tc_error_set(err, "%s: node '%s' (%s): state tensor %d has no name, a bad "
-                                     "shape %s or a non-finite initial value",
-                                g->origin, nd->name, nd->type->name, w,
-                                shape_str(&plan->state[w].shape, b1, sizeof b1));
-    if (plan->workspace_bytes > ((size_t)1 << 40) || plan->saved_bytes > ((size_t)1 << 40))
-        return tc_error_set(err, "%s: node '%s' (%s): asks for an absurd scratch size",
-                            g->origin, nd->name, nd->type->name);
-    return 0;
+    size_t len = strlen(node) + strlen(name) + 2;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s.%s", node, name);
+    return s;
 }
 
 static int setup_weights(tc_graph *g, tc_error *err)
@@ -667,11 +667,9 @@ static int setup_weights(tc_graph *g, tc_error *err)
                 if (strcmp(nd->plan1.weights[v].name, d->name) == 0)
                     return tc_error_set(err, "%s: node '%s' (%s): two weights named '%s'",
                                         g->origin, nd->name, nd->type->name, d->name);
-            size_t len = strlen(nd->name) + strlen(d->name) + 2;
-            char *name = malloc(len);
+            char *name = dotted_name(nd->name, d->name);
             if (!name)
                 return tc_error_set(err, "out of memory");
-            snprintf(name, len, "%s.%s", nd->name, d->name);
             tc_weight *wt = &g->weights[g->n_weights];
             g->weight_names[g->n_weights++] = name;
             wt->name = name;
@@ -693,16 +691,6 @@ static int setup_weights(tc_graph *g, tc_error *err)
         }
     }
     return 0;
-}
-
-/* "node.name" (owner: the caller) or NULL when out of memory. */
-static char *dotted_name(const char *node, const char *name)
-{
-    size_t len = strlen(node) + strlen(name) + 2;
-    char *s = malloc(len);
-    if (s)
-        snprintf(s, len, "%s.%s", node, name);
-    return s;
 }
 
 /* One state tensor of node nd, from its declaration d. */
@@ -762,100 +750,105 @@ static int setup_states(tc_graph *g, tc_error *err)
     return 0;
 }
 
-static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_error *err)
+/* What building a graph holds between its phases; freed by build(). */
+typedef struct build_state {
+    raw_node *raw;  /* nodes as written in the file */
+    int n;          /* their count */
+    int **in_ids;   /* per file node: >= 0 node index, <= -2 graph input -2-id */
+    int *n_in;
+    int *order;     /* execution order: file indices */
+} build_state;
+
+/* Phase 1: the top-level keys, the name, the inputs, the training settings
+ * and the raw node list. */
+static int parse_model(tc_graph *g, json_t *root, build_state *b, tc_error *err)
 {
     static const char *const keys[] = {"name", "description", "inputs", "nodes", "output",
                                        "loss", "training", "version", NULL};
     const char *o = g->origin;
-    raw_node *raw = NULL;
-    int n = 0;
-    int **in_ids = NULL;
-    int *n_in = NULL, *order = NULL;
-    name_id *map = NULL;
-    int ok = 0;
-
-    if (!json_is_object(root)) {
-        tc_error_set(err, "%s: the model must be a JSON object", o);
-        goto out;
-    }
+    if (!json_is_object(root))
+        return tc_error_set(err, "%s: the model must be a JSON object", o);
     if (check_keys(o, "model", root, keys, err))
-        goto out;
+        return 1;
     json_t *name = json_object_get(root, "name");
     g->name = strdup(json_is_string(name) ? json_string_value(name) : "model");
-    if (!g->name) {
-        tc_error_set(err, "out of memory");
-        goto out;
-    }
-    if (parse_inputs(g, json_object_get(root, "inputs"), err) ||
-        parse_training(g, json_object_get(root, "training"), err) ||
-        parse_raw_nodes(o, json_object_get(root, "nodes"), &raw, &n, err))
-        goto out;
+    if (!g->name)
+        return tc_error_set(err, "out of memory");
+    return parse_inputs(g, json_object_get(root, "inputs"), err) ||
+           parse_training(g, json_object_get(root, "training"), err) ||
+           parse_raw_nodes(o, json_object_get(root, "nodes"), &b->raw, &b->n, err);
+}
 
-    /* names: graph inputs and nodes share one namespace */
-    int n_names = g->n_inputs + n;
-    map = malloc(sizeof *map * (size_t)n_names);
-    in_ids = calloc((size_t)n, sizeof *in_ids);
-    n_in = calloc((size_t)n, sizeof *n_in);
-    order = malloc(sizeof *order * (size_t)n);
-    if (!map || !in_ids || !n_in || !order) {
-        tc_error_set(err, "out of memory");
-        goto out;
-    }
+/* Phase 2: graph inputs and nodes share one namespace; map (n_inputs + n
+ * entries, sorted by name) gets every name once or the clash is named. */
+static int name_map(const tc_graph *g, const build_state *b, name_id *map, tc_error *err)
+{
+    const char *o = g->origin;
+    int n_names = g->n_inputs + b->n;
     for (int i = 0; i < g->n_inputs; i++)
         map[i] = (name_id){g->inputs[i].name, -2 - i};
-    for (int i = 0; i < n; i++)
-        map[g->n_inputs + i] = (name_id){raw[i].name, i};
+    for (int i = 0; i < b->n; i++)
+        map[g->n_inputs + i] = (name_id){b->raw[i].name, i};
     qsort(map, (size_t)n_names, sizeof *map, cmp_name_id);
     for (int i = 1; i < n_names; i++)
         if (strcmp(map[i - 1].name, map[i].name) == 0) {
-            int a = map[i - 1].id, b = map[i].id;
-            if (a < 0 && b < 0)
-                tc_error_set(err, "%s: two graph inputs are named '%s'", o, map[i].name);
-            else if (a < 0 || b < 0)
-                tc_error_set(err, "%s: node '%s' has the name of a graph input", o, map[i].name);
-            else
-                tc_error_set(err, "%s: duplicate node name '%s' (nodes[%d] and nodes[%d])", o,
-                             map[i].name, a < b ? a : b, a < b ? b : a);
-            goto out;
+            int a = map[i - 1].id, c = map[i].id;
+            if (a < 0 && c < 0)
+                return tc_error_set(err, "%s: two graph inputs are named '%s'", o, map[i].name);
+            if (a < 0 || c < 0)
+                return tc_error_set(err, "%s: node '%s' has the name of a graph input", o,
+                                    map[i].name);
+            return tc_error_set(err, "%s: duplicate node name '%s' (nodes[%d] and nodes[%d])",
+                                o, map[i].name, a < c ? a : c, a < c ? c : a);
         }
-    for (int i = 0; i < n; i++) {
-        int k = (int)json_array_size(raw[i].inputs);
-        in_ids[i] = malloc(sizeof(int) * ((size_t)k + 1));
-        if (!in_ids[i]) {
-            tc_error_set(err, "out of memory");
-            goto out;
-        }
-        n_in[i] = k;
-        for (int j = 0; j < k; j++) {
-            const char *src = json_string_value(json_array_get(raw[i].inputs, (size_t)j));
-            int id = find_id(map, n_names, src);
-            if (id == -1) {
-                tc_error_set(err, "%s: node '%s': unknown input '%s' (not a graph input or a "
-                                  "node)", o, raw[i].name, src);
-                goto out;
-            }
-            in_ids[i][j] = id; /* >= 0: node index; <= -2: graph input -2-id */
-        }
-    }
-    /* topo_order wants node ids only; graph inputs (< 0) are ignored there */
-    if (topo_order(o, n, raw, in_ids, n_in, order, err))
-        goto out;
+    return 0;
+}
 
-    /* nodes in execution order; value ids: inputs, then nodes by position */
-    int *pos = malloc(sizeof(int) * (size_t)n);
-    if (!pos) {
-        tc_error_set(err, "out of memory");
-        goto out;
+/* Phase 3: every node's input names as ids (b->in_ids, b->n_in). */
+static int resolve_inputs(const tc_graph *g, build_state *b, tc_error *err)
+{
+    int n_names = g->n_inputs + b->n;
+    name_id *map = malloc(sizeof *map * (size_t)n_names);
+    if (!map)
+        return tc_error_set(err, "out of memory");
+    int rc = name_map(g, b, map, err);
+    for (int i = 0; i < b->n && rc == 0; i++) {
+        int k = (int)json_array_size(b->raw[i].inputs);
+        b->in_ids[i] = malloc(sizeof(int) * ((size_t)k + 1));
+        if (!b->in_ids[i]) {
+            rc = tc_error_set(err, "out of memory");
+            break;
+        }
+        b->n_in[i] = k;
+        for (int j = 0; j < k && rc == 0; j++) {
+            const char *src = json_string_value(json_array_get(b->raw[i].inputs, (size_t)j));
+            int id = find_id(map, n_names, src);
+            if (id == -1)
+                rc = tc_error_set(err, "%s: node '%s': unknown input '%s' (not a graph input "
+                                       "or a node)", g->origin, b->raw[i].name, src);
+            b->in_ids[i][j] = id;
+        }
     }
+    free(map);
+    return rc;
+}
+
+/* Phase 5: g's nodes in execution order and its values (graph inputs at
+ * batch 1, then one per node by position), inputs rewritten as value ids. */
+static int place_nodes(tc_graph *g, const build_state *b, tc_error *err)
+{
+    int n = b->n;
+    int *pos = malloc(sizeof(int) * (size_t)n);
+    if (!pos)
+        return tc_error_set(err, "out of memory");
     for (int k = 0; k < n; k++)
-        pos[order[k]] = k;
+        pos[b->order[k]] = k;
     g->nodes = calloc((size_t)n, sizeof *g->nodes);
     g->n_values = g->n_inputs + n;
     g->values = calloc((size_t)g->n_values, sizeof *g->values);
     if (!g->nodes || !g->values) {
         free(pos);
-        tc_error_set(err, "out of memory");
-        goto out;
+        return tc_error_set(err, "out of memory");
     }
     for (int i = 0; i < g->n_inputs; i++) {
         tc_value *v = &g->values[i];
@@ -866,148 +859,169 @@ static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_err
         v->shape = v->shape1;
     }
     for (int k = 0; k < n; k++) {
-        int f = order[k];
+        int f = b->order[k];
         tc_node *nd = &g->nodes[k];
         g->n_nodes = k + 1;
         nd->file_index = f;
-        nd->name = strdup(raw[f].name);
-        nd->n_inputs = n_in[f];
-        nd->inputs = malloc(sizeof(int) * ((size_t)n_in[f] + 1));
+        nd->name = strdup(b->raw[f].name);
+        nd->n_inputs = b->n_in[f];
+        nd->inputs = malloc(sizeof(int) * ((size_t)b->n_in[f] + 1));
         if (!nd->name || !nd->inputs) {
             free(pos);
-            tc_error_set(err, "out of memory");
-            goto out;
+            return tc_error_set(err, "out of memory");
         }
-        for (int j = 0; j < n_in[f]; j++) {
-            int id = in_ids[f][j];
+        for (int j = 0; j < b->n_in[f]; j++) {
+            int id = b->in_ids[f][j];
             nd->inputs[j] = id >= 0 ? g->n_inputs + pos[id] : -2 - id;
         }
     }
     free(pos);
+    return 0;
+}
 
-    /* types, parameters, instances, shapes: in execution order, so every
-     * input shape is known when a node is planned */
-    for (int k = 0; k < n; k++) {
+/* Phase 6a: node nd's layer type, found in reg, and its input count. */
+static int find_type(const tc_registry *reg, const tc_graph *g, tc_node *nd,
+                     const raw_node *r, tc_error *err)
+{
+    const char *o = g->origin;
+    nd->type = tc_registry_find(reg, r->type_name, &nd->origin);
+    if (!nd->type) {
+        char list[300];
+        list_types(reg, list, sizeof list);
+        return tc_error_set(err, "%s: node '%s': unknown layer type '%s' (%s)", o, nd->name,
+                            r->type_name, list);
+    }
+    const tc_layer_type *t = nd->type;
+    if (nd->n_inputs < t->min_inputs || nd->n_inputs > t->max_inputs) {
+        if (t->min_inputs == t->max_inputs)
+            return tc_error_set(err, "%s: node '%s' (%s): takes %d input%s, got %d", o,
+                                nd->name, t->name, t->min_inputs,
+                                t->min_inputs == 1 ? "" : "s", nd->n_inputs);
+        return tc_error_set(err, "%s: node '%s' (%s): takes %d to %d inputs, got %d", o,
+                            nd->name, t->name, t->min_inputs, t->max_inputs, nd->n_inputs);
+    }
+    if (nd->n_inputs > 64)
+        return tc_error_set(err, "%s: node '%s': %d inputs; at most 64 are supported", o,
+                            nd->name, nd->n_inputs);
+    return 0;
+}
+
+/* Phase 6b: node nd's parameters and its layer instance. */
+static int create_instance(const tc_graph *g, tc_node *nd, const raw_node *r, tc_error *err)
+{
+    const tc_layer_type *t = nd->type;
+    nd->param_values = calloc((size_t)t->n_params + 1, sizeof(double));
+    if (!nd->param_values)
+        return tc_error_set(err, "out of memory");
+    if (parse_params(g->origin, nd->name, t, r->params, nd->param_values, err))
+        return 1;
+    if (t->create) {
+        tc_error local = {{0}};
+        if (t->create(tc_host_table(), nd->param_values, &nd->self, &local) != 0) {
+            nd->self = NULL;
+            return tc_error_set(err, "%s: node '%s' (%s): %s", g->origin, nd->name, t->name,
+                                local.msg[0] ? local.msg : "invalid parameters");
+        }
+    }
+    return 0;
+}
+
+/* Phase 6c: node k planned at batch 1; its output value gets the shape. */
+static int plan_at_batch1(tc_graph *g, int k, tc_error *err)
+{
+    tc_node *nd = &g->nodes[k];
+    const tc_layer_type *t = nd->type;
+    for (int j = 0; j < nd->n_inputs; j++) {
+        int is_label = nd->inputs[j] < g->n_inputs && g->inputs[nd->inputs[j]].is_label;
+        if (is_label && !(t->flags & TC_LAYER_LOSS))
+            return tc_error_set(err, "%s: node '%s' (%s): reads the label input '%s'; only a "
+                                     "loss may", g->origin, nd->name, t->name,
+                                g->inputs[nd->inputs[j]].name);
+    }
+    if (tc_graph_plan_node(g, nd, 1, &nd->plan1, err))
+        return 1;
+    if (tc_shape_count(&nd->plan1.output) > MAX_VALUE_ELEMENTS) {
+        char b[96];
+        return tc_error_set(err, "%s: node '%s' (%s): output shape %s has %lld elements per "
+                                 "sample; at most %lld are supported", g->origin, nd->name,
+                            t->name, shape_str(&nd->plan1.output, b, sizeof b),
+                            (long long)tc_shape_count(&nd->plan1.output),
+                            (long long)MAX_VALUE_ELEMENTS);
+    }
+    nd->plan = nd->plan1;
+    g->values[g->n_inputs + k].shape1 = nd->plan1.output;
+    g->values[g->n_inputs + k].shape = nd->plan1.output;
+    for (int j = 0; j < nd->n_inputs; j++)
+        g->values[nd->inputs[j]].n_consumers++;
+    return 0;
+}
+
+/* Phase 6: types, parameters, instances, shapes: in execution order, so
+ * every input shape is known when a node is planned. */
+static int instantiate_nodes(const tc_registry *reg, tc_graph *g, const build_state *b,
+                             tc_error *err)
+{
+    for (int k = 0; k < b->n; k++) {
         tc_node *nd = &g->nodes[k];
-        const raw_node *r = &raw[nd->file_index];
-        nd->type = tc_registry_find(reg, r->type_name, &nd->origin);
-        if (!nd->type) {
-            char list[300];
-            list_types(reg, list, sizeof list);
-            tc_error_set(err, "%s: node '%s': unknown layer type '%s' (%s)", o, nd->name,
-                         r->type_name, list);
-            goto out;
-        }
-        const tc_layer_type *t = nd->type;
-        if (nd->n_inputs < t->min_inputs || nd->n_inputs > t->max_inputs) {
-            if (t->min_inputs == t->max_inputs)
-                tc_error_set(err, "%s: node '%s' (%s): takes %d input%s, got %d", o, nd->name,
-                             t->name, t->min_inputs, t->min_inputs == 1 ? "" : "s",
-                             nd->n_inputs);
-            else
-                tc_error_set(err, "%s: node '%s' (%s): takes %d to %d inputs, got %d", o,
-                             nd->name, t->name, t->min_inputs, t->max_inputs, nd->n_inputs);
-            goto out;
-        }
-        if (nd->n_inputs > 64) {
-            tc_error_set(err, "%s: node '%s': %d inputs; at most 64 are supported", o, nd->name,
-                         nd->n_inputs);
-            goto out;
-        }
-        nd->param_values = calloc((size_t)t->n_params + 1, sizeof(double));
-        if (!nd->param_values) {
-            tc_error_set(err, "out of memory");
-            goto out;
-        }
-        if (parse_params(o, nd->name, t, r->params, nd->param_values, err))
-            goto out;
-        if (t->create) {
-            tc_error local = {{0}};
-            if (t->create(tc_host_table(), nd->param_values, &nd->self, &local) != 0) {
-                nd->self = NULL;
-                tc_error_set(err, "%s: node '%s' (%s): %s", o, nd->name, t->name,
-                             local.msg[0] ? local.msg : "invalid parameters");
-                goto out;
-            }
-        }
-        for (int j = 0; j < nd->n_inputs; j++) {
-            const tc_value *in = &g->values[nd->inputs[j]];
-            int is_label = nd->inputs[j] < g->n_inputs && g->inputs[nd->inputs[j]].is_label;
-            if (is_label && !(t->flags & TC_LAYER_LOSS)) {
-                tc_error_set(err, "%s: node '%s' (%s): reads the label input '%s'; only a "
-                                  "loss may", o, nd->name, t->name, g->inputs[nd->inputs[j]].name);
-                goto out;
-            }
-            (void)in;
-        }
-        if (tc_graph_plan_node(g, nd, 1, &nd->plan1, err))
-            goto out;
-        if (tc_shape_count(&nd->plan1.output) > MAX_VALUE_ELEMENTS) {
-            char b[96];
-            tc_error_set(err, "%s: node '%s' (%s): output shape %s has %lld elements per "
-                              "sample; at most %lld are supported", o, nd->name, t->name,
-                         shape_str(&nd->plan1.output, b, sizeof b),
-                         (long long)tc_shape_count(&nd->plan1.output),
-                         (long long)MAX_VALUE_ELEMENTS);
-            goto out;
-        }
-        nd->plan = nd->plan1;
-        g->values[g->n_inputs + k].shape1 = nd->plan1.output;
-        g->values[g->n_inputs + k].shape = nd->plan1.output;
-        for (int j = 0; j < nd->n_inputs; j++)
-            g->values[nd->inputs[j]].n_consumers++;
+        const raw_node *r = &b->raw[nd->file_index];
+        if (find_type(reg, g, nd, r, err) || create_instance(g, nd, r, err) ||
+            plan_at_batch1(g, k, err))
+            return 1;
     }
+    return 0;
+}
 
-    /* output and loss */
-    json_t *out = json_object_get(root, "output"), *loss = json_object_get(root, "loss");
-    if (!json_is_string(out)) {
-        tc_error_set(err, "%s: \"output\" must name the node whose values are the predictions",
-                     o);
-        goto out;
-    }
+/* Phase 7a: "output" names a node that is not a loss. */
+static int resolve_output(tc_graph *g, json_t *out, tc_error *err)
+{
+    const char *o = g->origin;
+    if (!json_is_string(out))
+        return tc_error_set(err, "%s: \"output\" must name the node whose values are the "
+                                 "predictions", o);
     g->output_value = -1;
-    g->loss_node = -1;
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < g->n_nodes; k++)
         if (strcmp(g->nodes[k].name, json_string_value(out)) == 0)
             g->output_value = g->n_inputs + k;
+    if (g->output_value < 0)
+        return tc_error_set(err, "%s: \"output\" names '%s', which is not a node", o,
+                            json_string_value(out));
+    if (g->nodes[g->output_value - g->n_inputs].type->flags & TC_LAYER_LOSS)
+        return tc_error_set(err, "%s: \"output\" names the loss node '%s'; name the logits "
+                                 "node", o, json_string_value(out));
+    return 0;
+}
+
+/* Phase 7b: "loss", when given, names the one loss node; no other is one. */
+static int resolve_loss(tc_graph *g, json_t *loss, tc_error *err)
+{
+    const char *o = g->origin;
+    g->loss_node = -1;
+    for (int k = 0; k < g->n_nodes; k++)
         if (json_is_string(loss) && strcmp(g->nodes[k].name, json_string_value(loss)) == 0)
             g->loss_node = k;
-    }
-    if (g->output_value < 0) {
-        tc_error_set(err, "%s: \"output\" names '%s', which is not a node", o,
-                     json_string_value(out));
-        goto out;
-    }
-    if (g->nodes[g->output_value - g->n_inputs].type->flags & TC_LAYER_LOSS) {
-        tc_error_set(err, "%s: \"output\" names the loss node '%s'; name the logits node", o,
-                     json_string_value(out));
-        goto out;
-    }
-    if (loss && !json_is_string(loss)) {
-        tc_error_set(err, "%s: \"loss\" must name the loss node", o);
-        goto out;
-    }
+    if (loss && !json_is_string(loss))
+        return tc_error_set(err, "%s: \"loss\" must name the loss node", o);
     if (json_is_string(loss)) {
-        if (g->loss_node < 0) {
-            tc_error_set(err, "%s: \"loss\" names '%s', which is not a node", o,
-                         json_string_value(loss));
-            goto out;
-        }
+        if (g->loss_node < 0)
+            return tc_error_set(err, "%s: \"loss\" names '%s', which is not a node", o,
+                                json_string_value(loss));
         tc_node *ln = &g->nodes[g->loss_node];
-        if (!(ln->type->flags & TC_LAYER_LOSS)) {
-            tc_error_set(err, "%s: \"loss\" names node '%s' of type %s, which is not a loss", o,
-                         ln->name, ln->type->name);
-            goto out;
-        }
+        if (!(ln->type->flags & TC_LAYER_LOSS))
+            return tc_error_set(err, "%s: \"loss\" names node '%s' of type %s, which is not a "
+                                     "loss", o, ln->name, ln->type->name);
     }
-    for (int k = 0; k < n; k++)
-        if ((g->nodes[k].type->flags & TC_LAYER_LOSS) && k != g->loss_node) {
-            tc_error_set(err, "%s: node '%s' is a loss (%s) but \"loss\" does not name it", o,
-                         g->nodes[k].name, g->nodes[k].type->name);
-            goto out;
-        }
+    for (int k = 0; k < g->n_nodes; k++)
+        if ((g->nodes[k].type->flags & TC_LAYER_LOSS) && k != g->loss_node)
+            return tc_error_set(err, "%s: node '%s' is a loss (%s) but \"loss\" does not name "
+                                     "it", o, g->nodes[k].name, g->nodes[k].type->name);
+    return 0;
+}
 
-    /* which nodes inference needs: walk back from the output */
+/* Phase 8: which nodes inference needs (walking back from the output);
+ * none of them may depend on the label input. */
+static int mark_needed(tc_graph *g, tc_error *err)
+{
+    int n = g->n_nodes;
     g->nodes[g->output_value - g->n_inputs].needed = 1;
     for (int k = n - 1; k >= 0; k--)
         if (g->nodes[k].needed)
@@ -1018,33 +1032,60 @@ static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_err
         if (g->nodes[k].needed)
             for (int j = 0; j < g->nodes[k].n_inputs; j++)
                 if (g->nodes[k].inputs[j] < g->n_inputs &&
-                    g->inputs[g->nodes[k].inputs[j]].is_label) {
-                    tc_error_set(err, "%s: the output '%s' depends on the label input", o,
-                                 json_string_value(out));
-                    goto out;
-                }
+                    g->inputs[g->nodes[k].inputs[j]].is_label)
+                    return tc_error_set(err, "%s: the output '%s' depends on the label input",
+                                        g->origin, g->nodes[g->output_value - g->n_inputs].name);
+    return 0;
+}
 
-    if (setup_weights(g, err) || setup_states(g, err))
-        goto out;
-    /* a value needs a gradient when a weight lies upstream of it */
-    for (int k = 0; k < n; k++) {
+/* Phase 9 (after the weights exist): a value needs a gradient when a
+ * weight lies upstream of it. */
+static void mark_needs_grad(tc_graph *g)
+{
+    for (int k = 0; k < g->n_nodes; k++) {
         tc_node *nd = &g->nodes[k];
         int need = nd->n_weights > 0;
         for (int j = 0; j < nd->n_inputs; j++)
             need |= g->values[nd->inputs[j]].needs_grad;
         g->values[g->n_inputs + k].needs_grad = need;
     }
-    ok = 1;
-out:
-    if (in_ids)
-        for (int i = 0; i < n; i++)
-            free(in_ids[i]);
-    free(in_ids);
-    free(n_in);
-    free(order);
-    free(map);
-    free(raw);
-    if (!ok) {
+}
+
+static int build_phases(const tc_registry *reg, json_t *root, tc_graph *g, build_state *b,
+                        tc_error *err)
+{
+    if (parse_model(g, root, b, err))
+        return 1;
+    b->in_ids = calloc((size_t)b->n, sizeof *b->in_ids);
+    b->n_in = calloc((size_t)b->n, sizeof *b->n_in);
+    b->order = malloc(sizeof *b->order * (size_t)b->n);
+    if (!b->in_ids || !b->n_in || !b->order)
+        return tc_error_set(err, "out of memory");
+    /* topo_order wants node ids only; graph inputs (< 0) are ignored there */
+    if (resolve_inputs(g, b, err) ||
+        topo_order(g->origin, b->n, b->raw, b->in_ids, b->n_in, b->order, err) ||
+        place_nodes(g, b, err) || instantiate_nodes(reg, g, b, err) ||
+        resolve_output(g, json_object_get(root, "output"), err) ||
+        resolve_loss(g, json_object_get(root, "loss"), err) || mark_needed(g, err) ||
+        setup_weights(g, err) || setup_states(g, err))
+        return 1;
+    mark_needs_grad(g);
+    return 0;
+}
+
+/* Builds g from the parsed model root; on failure frees g. */
+static tc_graph *build(const tc_registry *reg, json_t *root, tc_graph *g, tc_error *err)
+{
+    build_state b = {0};
+    int failed = build_phases(reg, root, g, &b, err);
+    if (b.in_ids)
+        for (int i = 0; i < b.n; i++)
+            free(b.in_ids[i]);
+    free(b.in_ids);
+    free(b.n_in);
+    free(b.order);
+    free(b.raw);
+    if (failed) {
         tc_graph_free(g);
         return NULL;
     }

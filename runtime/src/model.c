@@ -235,10 +235,10 @@ static int describe(tc_model *m, const char *origin, tc_error *err)
     m->std = malloc(sizeof(float) * (size_t)mi->channels);
     if (!m->mean || !m->std)
         return tc_error_set(err, "out of memory");
-    /* one mean and std for every channel, as the model format has them */
+    /* the model file's arrays, or its one value for every channel */
     for (int c = 0; c < mi->channels; c++) {
-        m->mean[c] = in->mean;
-        m->std[c] = in->std;
+        m->mean[c] = tc_input_mean(in, c);
+        m->std[c] = tc_input_std(in, c);
     }
     mi->mean = m->mean;
     mi->std = m->std;

@@ -125,6 +125,24 @@ static int push_record(tc_session *s, const tc_epoch_record *r)
     return 0;
 }
 
+/* The training set's class names, one per output class of the model (a
+ * class the data lacks keeps its number as its name, so that readers find
+ * one name per class); NULL when the data has only numbers. */
+static json_t *class_names_json(const tc_session *s)
+{
+    if (!s->train->class_names)
+        return NULL;
+    json_t *names = json_array();
+    int64_t n = tc_graph_n_classes(s->graph);
+    for (int64_t i = 0; i < n; i++) {
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)i);
+        const char *name = i < s->train->n_classes ? s->train->class_names[i] : num;
+        json_array_append_new(names, json_string(name));
+    }
+    return names;
+}
+
 /* The metadata text of the session's current position. The optimiser's
  * step count is not here: tc_snapshot_save adds it, the one copy. */
 static char *state_text(const tc_session *s)
@@ -144,6 +162,9 @@ static char *state_text(const tc_session *s)
     json_object_set_new(o, "wall_seconds", json_real(s->wall_before));
     json_object_set_new(o, "config", tc_train_settings_to_json(&s->cfg));
     json_object_set_new(o, "history", history_json(s));
+    json_t *names = class_names_json(s);
+    if (names)
+        json_object_set_new(o, "class_names", names);
     if (s->batch > 0) {
         json_t *p = json_object();
         json_object_set_new(p, "loss_sum", json_real(s->part_loss_sum));
@@ -396,9 +417,16 @@ static int load_data(tc_session *s, const tc_session_config *c, tc_error *err)
     int ch, h, w;
     if (!c->data_dir)
         return tc_error_set(err, "tc_session_new: no data sets and no data folder");
-    if (tc_session_image_size(s->graph, &ch, &h, &w, err) != 0 ||
-        tc_dataset_load(c->data_dir, "train", ch, h, w, &s->own_train, err) != 0 ||
-        tc_dataset_load(c->data_dir, "test", ch, h, w, &s->own_test, err) != 0)
+    if (tc_session_image_size(s->graph, &ch, &h, &w, err) != 0)
+        return 1;
+    /* the test split takes the training split's class list, so that a class
+     * missing from one folder cannot shift the labels of the others */
+    tc_data_options opt = {.channels = ch, .height = h, .width = w};
+    if (tc_dataset_load_with(c->data_dir, "train", &opt, &s->own_train, err) != 0)
+        return 1;
+    opt.class_names = (const char *const *)s->own_train.class_names;
+    opt.n_class_names = s->own_train.class_names ? s->own_train.n_classes : 0;
+    if (tc_dataset_load_with(c->data_dir, "test", &opt, &s->own_test, err) != 0)
         return 1;
     s->train = &s->own_train;
     s->test = &s->own_test;

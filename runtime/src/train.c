@@ -148,7 +148,7 @@ int tc_argmax(const float *x, int64_t n)
 /* What both loops need to know about the graph's inputs. */
 typedef struct io_plan {
     int image, label;
-    float mean, std;
+    float mean[3], std[3]; /* per data-set channel (1 or 3) */
     int64_t n_classes;
 } io_plan;
 
@@ -169,8 +169,6 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
                                      "the training loop can only feed those",
                                 model, tc_graph_input(g, i)->name);
     const tc_input_info *in = tc_graph_input(g, io->image);
-    io->mean = in->mean;
-    io->std = in->std;
     int64_t want = 1;
     for (int d = 0; d < in->shape.ndim; d++)
         want *= in->shape.dims[d];
@@ -180,9 +178,20 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
                                  "set's images are %dx%dx%d",
                             model, in->name, (long long)want, (int)ds->channels, (int)ds->height,
                             (int)ds->width);
-    if (!(io->std != 0.0f) || !isfinite(io->std))
-        return tc_error_set(err, "model %s: input '%s' has std %g", model, in->name,
-                            (double)io->std);
+    if (ds->channels < 1 || ds->channels > 3)
+        return tc_error_set(err, "the data set's images have %d channels (1 or 3 expected)",
+                            (int)ds->channels);
+    if (in->n_norm > 1 && in->n_norm != ds->channels)
+        return tc_error_set(err, "model %s: input '%s' has a mean and std for %d channels but "
+                                 "the data set's images have %d", model, in->name, in->n_norm,
+                            (int)ds->channels);
+    for (int c = 0; c < ds->channels && c < 3; c++) {
+        io->mean[c] = tc_input_mean(in, c);
+        io->std[c] = tc_input_std(in, c);
+        if (!(io->std[c] != 0.0f) || !isfinite(io->std[c]))
+            return tc_error_set(err, "model %s: input '%s' has std %g", model, in->name,
+                                (double)io->std[c]);
+    }
     io->n_classes = tc_graph_n_classes(g);
     if (io->n_classes < 1)
         return tc_error_set(err, "model %s: the output has no classes", model);
@@ -208,11 +217,14 @@ static int fill_inputs(tc_graph *g, const tc_dataset *ds, const io_plan *io, con
     float *labels = io->label >= 0 ? tc_graph_input_data(g, io->label) : NULL;
     if (!images)
         return tc_error_set(err, "model %s: no buffer for the image input", tc_graph_name(g));
-    tc_dataset_fill_batch(ds, idx, n, io->mean, io->std, images, labels);
-    if (aug && aug->augment_shift > 0)
-        tc_augment_shift(images, n, (int)ds->channels, (int)ds->height, (int)ds->width,
-                         aug->augment_shift, (float)((0.0 - (double)io->mean) / (double)io->std),
-                         aug->seed, step);
+    tc_augment_spec spec = {0};
+    if (aug) {
+        spec.seed = aug->seed;
+        spec.shift = aug->augment_shift;
+        spec.crop_pad = aug->augment_crop;
+        spec.flip = aug->augment_flip;
+    }
+    tc_augment_fill(ds, idx, 0, n, io->mean, io->std, aug ? &spec : NULL, step, images, labels);
     return 0;
 }
 

@@ -89,6 +89,15 @@ static const entry table[] = {
       INT(0, TC_AUGMENT_MAX_SHIFT, 0), .in_model = 1,
       .help = "shift each training image by a random 0..N pixels each way"},
      AS_INT, OFF(augment_shift)},
+    {{"augment_crop", "--augment-crop", "N", "augment crop padding",
+      INT(0, TC_AUGMENT_MAX_PAD, 0), .in_model = 1,
+      .help = "random crop of each training image padded by N black pixels per side "
+              "(torchvision's RandomCrop(size, padding=N)); 0: off"},
+     AS_INT, OFF(augment_crop)},
+    {{"augment_flip", "--augment-flip", NULL, "augment flip", .type = TC_SETTING_BOOL,
+      .def = {.i = 0}, .flag_value = 1, .in_model = 1,
+      .help = "flip each training image horizontally with probability 1/2"},
+     AS_INT, OFF(augment_flip)},
 };
 #define N_SETTINGS ((int)(sizeof table / sizeof table[0]))
 _Static_assert(sizeof table / sizeof table[0] <= TC_TRAIN_MAX_SETTINGS, "overrides hold them all");

@@ -13,13 +13,32 @@ extern "C" {
 
 typedef struct tc_graph tc_graph;
 
+/* The most channels an input may give a per-channel "mean"/"std" for. */
+#define TC_MAX_INPUT_CHANNELS 64
+
 /* A graph input as declared in the model file. */
 typedef struct tc_input_info {
     const char *name;
     tc_shape shape;    /* per sample, batch dimension excluded */
     int is_label;      /* 1: class indices, fed to the loss */
-    float mean, std;   /* images: value = (pixel / 255 - mean) / std */
+    /* Images: channel c's value = (pixel / 255 - mean[c]) / std[c], the
+     * first n_norm values being set. n_norm is 1 when the model file gives
+     * one number (or none: mean 0, std 1), which then stands for every
+     * channel; it is the channel count when it gives arrays (only for a
+     * [channels, height, width] input, at most TC_MAX_INPUT_CHANNELS). */
+    float mean[TC_MAX_INPUT_CHANNELS], std[TC_MAX_INPUT_CHANNELS];
+    int n_norm;
 } tc_input_info;
+
+/* channel c's mean and std, whichever form the model file used */
+static inline float tc_input_mean(const tc_input_info *in, int c)
+{
+    return in->mean[in->n_norm > 1 ? c : 0];
+}
+static inline float tc_input_std(const tc_input_info *in, int c)
+{
+    return in->std[in->n_norm > 1 ? c : 0];
+}
 
 /* A learnable tensor and its gradient, both graph-owned. */
 typedef struct tc_weight {

@@ -45,6 +45,8 @@ typedef struct tc_train_config {
     int shuffle;             /* 1: reshuffle every epoch */
     int augment_shift;       /* shift each training image by up to +-N pixels
                                 (tinycnn/augment.h); 0: none */
+    int augment_crop;        /* random crop with this padding; 0: none */
+    int augment_flip;        /* 1: random horizontal flips */
 } tc_train_config;
 
 /* The built-in defaults of the table of settings (tinycnn/train_settings.h):
