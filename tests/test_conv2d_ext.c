@@ -16,51 +16,12 @@
 
 #define S4(a, b, c, d) ((tc_shape){.ndim = 4, .dims = {a, b, c, d}})
 
-static const tc_layer_type *conv_type(void)
-{
-    const tc_layer_type *t = tc_registry_find(tcu_registry(), "Conv2d", NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    return t;
-}
-
 /* Instantiates Conv2d with parameters "name=value name=value" over the
  * defaults; returns create's status (err filled on failure). */
 static int make(tc_layer_check *lc, const char *params, const tc_shape *in, int n_threads,
                 tc_error *err)
 {
-    const tc_layer_type *t = conv_type();
-    double v[TC_LAYER_CHECK_MAX_PARAMS];
-    char buf[256], *save = NULL;
-    tc_layer_check_defaults(t, v);
-    snprintf(buf, sizeof buf, "%s", params);
-    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-        *eq = 0;
-        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
-            return 1;
-    }
-    return tc_layer_check_create(lc, t, v, in, 1, n_threads, err);
-}
-
-static void set_data(tc_tensor *t, const float *values)
-{
-    memcpy(t->data, values, sizeof(float) * (size_t)tc_shape_count(&t->shape));
-}
-
-/* Asserts that s is want; returns 1 when it is. */
-static int assert_shape(const tc_shape *s, tc_shape want)
-{
-    int same = s->ndim == want.ndim;
-    CU_ASSERT_EQUAL(s->ndim, want.ndim);
-    for (int i = 0; i < want.ndim && i < s->ndim; i++) {
-        if (s->dims[i] != want.dims[i])
-            fprintf(stderr, "\n  dimension %d: got %lld, want %lld\n", i,
-                    (long long)s->dims[i], (long long)want.dims[i]);
-        CU_ASSERT_EQUAL(s->dims[i], want.dims[i]);
-        same &= s->dims[i] == want.dims[i];
-    }
-    return same;
+    return tcu_make(lc, "Conv2d", params, 1, in, n_threads, err);
 }
 
 /* ---- the reference ------------------------------------------------------- */
@@ -120,20 +81,6 @@ static void conv_reference(const ext_case *k, int64_t oh, int64_t ow, const floa
 
 static uint64_t rnd_state;
 
-static double rnd(void) /* [0, 1) */
-{
-    uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
-
-static void fill_uniform(tc_tensor *t)
-{
-    for (int64_t i = 0; i < tc_shape_count(&t->shape); i++)
-        t->data[i] = (float)(2.0 * rnd() - 1.0);
-}
-
 /* Counts (and shows the first few) elements of got off want by more than
  * 1e-5 times the scale of the sum (its number of terms, each in [-1, 1]). */
 static void check_against(const char *what, const ext_case *k, const float *got,
@@ -157,16 +104,16 @@ static void check_against(const char *what, const ext_case *k, const float *got,
 static int check_plan(const ext_case *k, const tc_layer_check *lc, int64_t oh, int64_t ow)
 {
     const int64_t cg = k->c / k->groups, og = k->o / k->groups;
-    int ok = assert_shape(&lc->output.shape, S4(k->n, k->o, oh, ow));
+    int ok = tcu_assert_shape(&lc->output.shape, S4(k->n, k->o, oh, ow));
     CU_ASSERT_EQUAL_FATAL(lc->plan.n_weights, k->bias ? 2 : 1);
     CU_ASSERT_STRING_EQUAL(lc->plan.weights[0].name, "weight");
-    ok &= assert_shape(&lc->plan.weights[0].shape,
+    ok &= tcu_assert_shape(&lc->plan.weights[0].shape,
                        (tc_shape){.ndim = 4, .dims = {k->o, cg, k->kh, k->kw}});
     CU_ASSERT_DOUBLE_EQUAL(lc->plan.weights[0].fan_in, (double)(cg * k->kh * k->kw), 0);
     CU_ASSERT_DOUBLE_EQUAL(lc->plan.weights[0].fan_out, (double)(og * k->kh * k->kw), 0);
     if (k->bias) {
         CU_ASSERT_STRING_EQUAL(lc->plan.weights[1].name, "bias");
-        ok &= assert_shape(&lc->plan.weights[1].shape, (tc_shape){.ndim = 1, .dims = {k->o}});
+        ok &= tcu_assert_shape(&lc->plan.weights[1].shape, (tc_shape){.ndim = 1, .dims = {k->o}});
     }
     return ok;
 }
@@ -186,11 +133,7 @@ static void run_case(const ext_case *k)
         tc_layer_check_free(&lc);
         return;
     }
-    fill_uniform(&lc.inputs[0]);
-    fill_uniform(&lc.weights[0]);
-    if (k->bias)
-        fill_uniform(&lc.weights[1]);
-    fill_uniform(&lc.grad_output);
+    tcu_fill_check_uniform(&lc, &rnd_state); /* x, w, b if any, dy */
 
     int64_t ny = tc_shape_count(&lc.output.shape), nx = tc_shape_count(&in);
     int64_t nw = tc_shape_count(&lc.weights[0].shape);
@@ -278,10 +221,10 @@ static void test_dilation_hand(void)
     TCU_ASSERT_OK(make(&lc, "out_channels=1 kernel_size=2 dilation=2 bias=0", &in, 1, &err),
                   &err);
     /* the taps sit 2 apart, spanning 3x3: one output */
-    CU_ASSERT_FATAL(assert_shape(&lc.output.shape, S4(1, 1, 1, 1)));
-    CU_ASSERT_FATAL(assert_shape(&lc.weights[0].shape, S4(1, 1, 2, 2)));
-    set_data(&lc.inputs[0], img3x3);
-    set_data(&lc.weights[0], (const float[]){1, 2, 3, 4});
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 1, 1, 1)));
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(1, 1, 2, 2)));
+    tcu_set_data(&lc.inputs[0], img3x3);
+    tcu_set_data(&lc.weights[0], (const float[]){1, 2, 3, 4});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     /* the corners: 1*1 + 3*2 + 7*3 + 9*4 = 64 */
     CU_ASSERT_DOUBLE_EQUAL(lc.output.data[0], 64.0, 1e-5);
@@ -304,11 +247,11 @@ static void test_groups_hand(void)
     tc_shape in = S4(1, 2, 1, 3);
     /* 1x1 kernels in two groups of one channel: y0 = 2 x0 + 1, y1 = -3 x1 */
     TCU_ASSERT_OK(make(&lc, "out_channels=2 kernel_size=1 groups=2", &in, 1, &err), &err);
-    CU_ASSERT_FATAL(assert_shape(&lc.output.shape, S4(1, 2, 1, 3)));
-    CU_ASSERT_FATAL(assert_shape(&lc.weights[0].shape, S4(2, 1, 1, 1)));
-    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 10, 20, 30});
-    set_data(&lc.weights[0], (const float[]){2, -3});
-    set_data(&lc.weights[1], (const float[]){1, 0});
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 2, 1, 3)));
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(2, 1, 1, 1)));
+    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 10, 20, 30});
+    tcu_set_data(&lc.weights[0], (const float[]){2, -3});
+    tcu_set_data(&lc.weights[1], (const float[]){1, 0});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     const float want[6] = {3, 5, 7, -30, -60, -90};
     for (int i = 0; i < 6; i++)
@@ -324,10 +267,10 @@ static void test_kernel_3x1_stride_2x1_hand(void)
     /* kernel 3x1 over the columns; stride 2 down (one row fits), 1 across */
     TCU_ASSERT_OK(make(&lc, "out_channels=1 kernel_size=3 kernel_w=1 stride_h=2 bias=0", &in, 1,
                        &err), &err);
-    CU_ASSERT_FATAL(assert_shape(&lc.output.shape, S4(1, 1, 1, 3)));
-    CU_ASSERT_FATAL(assert_shape(&lc.weights[0].shape, S4(1, 1, 3, 1)));
-    set_data(&lc.inputs[0], img3x3);
-    set_data(&lc.weights[0], (const float[]){1, 10, 100});
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 1, 1, 3)));
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(1, 1, 3, 1)));
+    tcu_set_data(&lc.inputs[0], img3x3);
+    tcu_set_data(&lc.weights[0], (const float[]){1, 10, 100});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     /* columns (1, 4, 7), (2, 5, 8), (3, 6, 9): 741, 852, 963 */
     const float want[3] = {741, 852, 963};
@@ -343,10 +286,10 @@ static void test_pad_0x2_hand(void)
     tc_shape in = S4(1, 1, 1, 2);
     /* kernel 1x1 with two zero columns on each side: [0 0 x0 x1 0 0] */
     TCU_ASSERT_OK(make(&lc, "out_channels=1 kernel_size=1 pad_w=2 bias=0", &in, 1, &err), &err);
-    CU_ASSERT_FATAL(assert_shape(&lc.output.shape, S4(1, 1, 1, 6)));
-    CU_ASSERT_FATAL(assert_shape(&lc.weights[0].shape, S4(1, 1, 1, 1)));
-    set_data(&lc.inputs[0], (const float[]){5, 7});
-    set_data(&lc.weights[0], (const float[]){2});
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 1, 1, 6)));
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(1, 1, 1, 1)));
+    tcu_set_data(&lc.inputs[0], (const float[]){5, 7});
+    tcu_set_data(&lc.weights[0], (const float[]){2});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     const float want[6] = {0, 0, 10, 14, 0, 0};
     for (int i = 0; i < 6; i++)
@@ -437,7 +380,7 @@ static void test_errors(void)
  * host that does not check them. */
 static void test_create_direct(void)
 {
-    const tc_layer_type *t = conv_type();
+    const tc_layer_type *t = tcu_find_type("Conv2d");
     double v[TC_LAYER_CHECK_MAX_PARAMS];
     tc_layer_check_defaults(t, v);
     CU_ASSERT_EQUAL_FATAL(t->n_params, 15);

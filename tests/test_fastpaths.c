@@ -17,37 +17,10 @@
 static int make(tc_layer_check *lc, const char *type, const char *params, const tc_shape *in,
                 int n_threads, tc_error *err)
 {
-    const tc_layer_type *t = tc_registry_find(tcu_registry(), type, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    double v[TC_LAYER_CHECK_MAX_PARAMS];
-    char buf[256], *save = NULL;
-    tc_layer_check_defaults(t, v);
-    snprintf(buf, sizeof buf, "%s", params);
-    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-        *eq = 0;
-        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
-            return 1;
-    }
-    return tc_layer_check_create(lc, t, v, in, 1, n_threads, err);
+    return tcu_make(lc, type, params, 1, in, n_threads, err);
 }
 
 static uint64_t rnd_state;
-
-static double rnd(void) /* [0, 1) */
-{
-    uint64_t z = (rnd_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
-
-static void fill_uniform(tc_tensor *t)
-{
-    for (int64_t i = 0; i < tc_shape_count(&t->shape); i++)
-        t->data[i] = (float)(2.0 * rnd() - 1.0);
-}
 
 /* ---- Conv2d -------------------------------------------------------------- */
 
@@ -122,11 +95,7 @@ static void run_conv_case(const conv_case *k)
     int64_t oh = lc.output.shape.dims[2], ow = lc.output.shape.dims[3];
     CU_ASSERT_EQUAL(oh, (k->h + 2 * k->p - k->k) / k->s + 1);
     CU_ASSERT_EQUAL(ow, (k->w + 2 * k->p - k->k) / k->s + 1);
-    fill_uniform(&lc.inputs[0]);
-    fill_uniform(&lc.weights[0]);
-    if (k->bias)
-        fill_uniform(&lc.weights[1]);
-    fill_uniform(&lc.grad_output);
+    tcu_fill_check_uniform(&lc, &rnd_state); /* x, w, b if any, dy */
 
     int64_t ny = tc_shape_count(&lc.output.shape), nx = tc_shape_count(&in);
     int64_t nw = tc_shape_count(&lc.weights[0].shape);
@@ -242,8 +211,8 @@ static void run_pool_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
     /* few distinct values, so windows have ties; signed zeros; some NaN */
     static const float levels[] = {-1.5f, -0.0f, 0.0f, 0.5f, 2.0f};
     for (int64_t i = 0; i < nx; i++) {
-        lc.inputs[0].data[i] = levels[(int)(rnd() * 5)];
-        if (nan_every && (int64_t)(rnd() * nan_every) == 0)
+        lc.inputs[0].data[i] = levels[(int)(tcu_rnd(&rnd_state) * 5)];
+        if (nan_every && (int64_t)(tcu_rnd(&rnd_state) * nan_every) == 0)
             lc.inputs[0].data[i] = NAN;
     }
     for (int64_t i = 0; i < ny; i++)

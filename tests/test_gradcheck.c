@@ -18,23 +18,6 @@
 static const uint64_t seeds[] = {1, 2, 3};
 #define N_SEEDS (sizeof seeds / sizeof seeds[0])
 
-static int make(tc_layer_check *lc, const tc_layer_type *t, const char *params, int n_inputs,
-                const tc_shape *shapes, int n_threads, tc_error *err)
-{
-    double v[TC_LAYER_CHECK_MAX_PARAMS];
-    char buf[256], *save = NULL;
-    tc_layer_check_defaults(t, v);
-    snprintf(buf, sizeof buf, "%s", params ? params : "");
-    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-        *eq = 0;
-        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
-            return 1;
-    }
-    return tc_layer_check_create(lc, t, v, shapes, n_inputs, n_threads, err);
-}
-
 /* ---- the standard layers ------------------------------------------------- */
 
 typedef struct gc_case {
@@ -62,25 +45,15 @@ static void run_cases(const gc_case *cases, size_t n)
             tc_layer_check lc;
             tc_gradcheck_report rep;
             tc_gradcheck_opts opts = {0, 0, k->max_elements};
-            TCU_ASSERT_OK(make(&lc, t, k->params, k->n_inputs, k->shapes, k->threads, &err),
+            TCU_ASSERT_OK(tcu_make_check(&lc, t, k->params, k->n_inputs, k->shapes, k->threads, &err),
                           &err);
             lc.training = !k->inference;
             tc_layer_check_fill(&lc, seeds[s], 0);
             int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
-            if (rc)
-                fprintf(stderr, "\n  %s (%s) seed %llu: %s\n", k->type,
-                        k->params ? k->params : "", (unsigned long long)seeds[s], err.msg);
-            CU_ASSERT_EQUAL(rc, 0);
-            CU_ASSERT_EQUAL(rep.first_failed, -1);
-            /* every input but a label, and every weight, was checked */
-            int expect = lc.plan.n_weights;
-            for (int i = 0; i < lc.n_inputs; i++)
-                expect += !lc.is_label[i];
-            CU_ASSERT_EQUAL(rep.n_tensors, expect);
+            double worst = tcu_assert_gradcheck(&lc, &rep, rc, &err, k->type, k->params, seeds[s]);
+            if (worst > case_worst)
+                case_worst = worst;
             for (int i = 0; i < rep.n_tensors; i++) {
-                CU_ASSERT(rep.tensors[i].n_checked > 0);
-                if (rep.tensors[i].worst > case_worst)
-                    case_worst = rep.tensors[i].worst;
                 if (rep.tensors[i].worst > worst_seen) {
                     worst_seen = rep.tensors[i].worst;
                     snprintf(worst_where, sizeof worst_where, "%s (%s), %s", k->type,
@@ -186,7 +159,7 @@ static void test_conv2d_thread_determinism(void)
     int64_t n = 0;
     for (int threads = 1; threads <= 4; threads++) {
         tc_layer_check lc;
-        TCU_ASSERT_OK(make(&lc, t, "out_channels=4 kernel_size=3 padding=1", 1, &in, threads,
+        TCU_ASSERT_OK(tcu_make_check(&lc, t, "out_channels=4 kernel_size=3 padding=1", 1, &in, threads,
                            &err), &err);
         tc_layer_check_fill(&lc, 11, 0);
         TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
@@ -216,7 +189,7 @@ static void test_step_must_fit_margin(void)
     tc_shape in = S2(2, 3);
     const tc_layer_type *t = tc_registry_find(tcu_registry(), "ReLU", NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    TCU_ASSERT_OK(make(&lc, t, NULL, 1, &in, 1, &err), &err);
+    TCU_ASSERT_OK(tcu_make_check(&lc, t, NULL, 1, &in, 1, &err), &err);
     tc_layer_check_fill(&lc, 1, 0.01);
     tc_gradcheck_opts opts = {0.05, 0, 0};
     TCU_ASSERT_FAILS_WITH(tc_layer_check_gradients(&lc, &opts, NULL, &err), &err,
@@ -342,7 +315,7 @@ static int check_bug(int bug, tc_gradcheck_report *rep, tc_error *err)
     tc_shape in = S2(3, 4);
     char params[16];
     snprintf(params, sizeof params, "bug=%d", bug);
-    TCU_ASSERT_OK(make(&lc, &test_scale_type, params, 1, &in, 1, err), err);
+    TCU_ASSERT_OK(tcu_make_check(&lc, &test_scale_type, params, 1, &in, 1, err), err);
     tc_layer_check_fill(&lc, 5, 0);
     err->msg[0] = 0;
     int rc = tc_layer_check_gradients(&lc, NULL, rep, err);

@@ -17,49 +17,9 @@
 #define S3(a, b, c) ((tc_shape){.ndim = 3, .dims = {a, b, c}})
 #define S4(a, b, c, d) ((tc_shape){.ndim = 4, .dims = {a, b, c, d}})
 
-static const tc_layer_type *find(const char *name)
-{
-    const tc_layer_type *t = tc_registry_find(tcu_registry(), name, NULL);
-    if (!t)
-        fprintf(stderr, "\n  layer type %s not registered\n", name);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-    return t;
-}
-
-/* Instantiates `type` with parameters "name=value name=value" over the
- * defaults; returns create's status (err filled on failure). */
-static int make(tc_layer_check *lc, const char *type, const char *params, int n_inputs,
-                const tc_shape *shapes, int n_threads, tc_error *err)
-{
-    const tc_layer_type *t = find(type);
-    double v[TC_LAYER_CHECK_MAX_PARAMS];
-    char buf[256], *save = NULL;
-    tc_layer_check_defaults(t, v);
-    snprintf(buf, sizeof buf, "%s", params ? params : "");
-    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(tok, '=');
-        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
-        *eq = 0;
-        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
-            return 1;
-    }
-    return tc_layer_check_create(lc, t, v, shapes, n_inputs, n_threads, err);
-}
-
 static int64_t count(const tc_tensor *t)
 {
     return tc_shape_count(&t->shape);
-}
-
-static void set_data(tc_tensor *t, const float *values)
-{
-    memcpy(t->data, values, sizeof(float) * (size_t)count(t));
-}
-
-static void fill_value(tc_tensor *t, float v)
-{
-    for (int64_t i = 0; i < count(t); i++)
-        t->data[i] = v;
 }
 
 /* Asserts t == want elementwise within tol (tcu_rel_err): one assert per
@@ -88,13 +48,6 @@ static void assert_floats(const tc_tensor *t, const float *want, double tol)
         w[i] = want[i];
     assert_near(t, w, tol);
     free(w);
-}
-
-static void assert_shape(const tc_shape *s, tc_shape want)
-{
-    CU_ASSERT_EQUAL(s->ndim, want.ndim);
-    for (int i = 0; i < want.ndim && i < s->ndim; i++)
-        CU_ASSERT_EQUAL(s->dims[i], want.dims[i]);
 }
 
 static float *copy_data(const tc_tensor *t)
@@ -149,15 +102,15 @@ static void test_leaky_relu_hand(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S2(1, 5);
-    TCU_ASSERT_OK(make(&lc, "LeakyReLU", NULL, 1, &in, 1, &err), &err);
-    assert_shape(&lc.output.shape, S2(1, 5));
+    TCU_ASSERT_OK(tcu_make(&lc, "LeakyReLU", NULL, 1, &in, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S2(1, 5));
     CU_ASSERT_EQUAL(lc.plan.n_weights, 0);
-    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    tcu_set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     /* default slope 0.01 */
     assert_floats(&lc.output, (const float[]){-0.02f, -0.005f, 0.5f, 3, -1}, 1e-7);
-    set_data(&lc.grad_output, (const float[]){1, 2, 3, 4, 5});
-    fill_value(&lc.grad_inputs[0], 99.0f);
+    tcu_set_data(&lc.grad_output, (const float[]){1, 2, 3, 4, 5});
+    tcu_fill_value(&lc.grad_inputs[0], 99.0f);
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     assert_floats(&lc.grad_inputs[0], (const float[]){0.01f, 0.02f, 3, 4, 0.05f}, 1e-7);
     /* NaN stays visible */
@@ -166,16 +119,16 @@ static void test_leaky_relu_hand(void)
     CU_ASSERT(isnan(lc.output.data[1]));
     tc_layer_check_free(&lc);
 
-    TCU_ASSERT_OK(make(&lc, "LeakyReLU", "negative_slope=0.25", 1, &in, 1, &err), &err);
-    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    TCU_ASSERT_OK(tcu_make(&lc, "LeakyReLU", "negative_slope=0.25", 1, &in, 1, &err), &err);
+    tcu_set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     assert_floats(&lc.output, (const float[]){-0.5f, -0.125f, 0.5f, 3, -25}, 1e-7);
     tc_layer_check_free(&lc);
 
     /* slope 0 is ReLU; backward must still tell the sides apart by the input */
-    TCU_ASSERT_OK(make(&lc, "LeakyReLU", "negative_slope=0", 1, &in, 1, &err), &err);
-    set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
-    fill_value(&lc.grad_output, 1.0f);
+    TCU_ASSERT_OK(tcu_make(&lc, "LeakyReLU", "negative_slope=0", 1, &in, 1, &err), &err);
+    tcu_set_data(&lc.inputs[0], (const float[]){-2, -0.5f, 0.5f, 3, -100});
+    tcu_fill_value(&lc.grad_output, 1.0f);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     assert_floats(&lc.output, (const float[]){0, 0, 0.5f, 3, 0}, 0);
@@ -188,12 +141,12 @@ static void test_leaky_relu_errors(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S2(1, 5);
-    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", "negative_slope=1", 1, &in, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "LeakyReLU", "negative_slope=1", 1, &in, 1, &err), &err,
                           "LeakyReLU: negative_slope must be in [0, 1), got 1");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", "negative_slope=-0.5", 1, &in, 1, &err),
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "LeakyReLU", "negative_slope=-0.5", 1, &in, 1, &err),
                           &err, "negative_slope");
     tc_shape two[2] = {S2(1, 5), S2(1, 5)};
-    TCU_ASSERT_FAILS_WITH(make(&lc, "LeakyReLU", NULL, 2, two, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "LeakyReLU", NULL, 2, two, 1, &err), &err,
                           "LeakyReLU takes 1 input, got 2");
 }
 
@@ -204,16 +157,16 @@ static void test_global_avg_pool_hand(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S4(2, 2, 2, 3);
-    TCU_ASSERT_OK(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err);
-    assert_shape(&lc.output.shape, S2(2, 2));
-    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, 5, 6,        /* mean 3.5 */
+    TCU_ASSERT_OK(tcu_make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S2(2, 2));
+    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, 5, 6,        /* mean 3.5 */
                                             -6, 0, 0, 0, 0, 0,       /* mean -1 */
                                             10, 10, 10, 10, 10, 10,  /* mean 10 */
                                             0.5f, 0, 0, 0, 0, 0.25f}); /* mean 0.125 */
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     assert_floats(&lc.output, (const float[]){3.5f, -1, 10, 0.125f}, 1e-7);
-    set_data(&lc.grad_output, (const float[]){6, -3, 1.5f, 0});
-    fill_value(&lc.grad_inputs[0], 99.0f);
+    tcu_set_data(&lc.grad_output, (const float[]){6, -3, 1.5f, 0});
+    tcu_fill_value(&lc.grad_inputs[0], 99.0f);
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     /* every pixel of a plane gets dy / 6 */
     float want[24];
@@ -226,7 +179,7 @@ static void test_global_avg_pool_hand(void)
     /* a plane big enough for the vector lanes and the threads, against a
      * double sum */
     in = S4(3, 8, 61, 67);
-    TCU_ASSERT_OK(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 2, &err), &err);
+    TCU_ASSERT_OK(tcu_make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 2, &err), &err);
     tc_layer_check_fill(&lc, 5, 0);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     double *ref = dalloc(24);
@@ -246,7 +199,7 @@ static void test_global_avg_pool_errors(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S3(2, 3, 4);
-    TCU_ASSERT_FAILS_WITH(make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "GlobalAvgPool2d", NULL, 1, &in, 1, &err), &err,
                           "GlobalAvgPool2d needs a 4-D input [batch, channels, height, width], "
                           "got [2,3,4]");
 }
@@ -258,20 +211,20 @@ static void test_concat_channels_hand(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in[3] = {S4(2, 2, 1, 2), S4(2, 1, 1, 2), S4(2, 1, 1, 2)};
-    TCU_ASSERT_OK(make(&lc, "Concat", NULL, 3, in, 1, &err), &err);
-    assert_shape(&lc.output.shape, S4(2, 4, 1, 2));
-    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, /* sample 1: */ 5, 6, 7, 8});
-    set_data(&lc.inputs[1], (const float[]){10, 20, /* sample 1: */ 30, 40});
-    set_data(&lc.inputs[2], (const float[]){-1, -2, /* sample 1: */ -3, -4});
+    TCU_ASSERT_OK(tcu_make(&lc, "Concat", NULL, 3, in, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S4(2, 4, 1, 2));
+    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4, /* sample 1: */ 5, 6, 7, 8});
+    tcu_set_data(&lc.inputs[1], (const float[]){10, 20, /* sample 1: */ 30, 40});
+    tcu_set_data(&lc.inputs[2], (const float[]){-1, -2, /* sample 1: */ -3, -4});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     /* per sample: the channels of input 0, then 1, then 2 */
     assert_floats(&lc.output,
                   (const float[]){1, 2, 3, 4, 10, 20, -1, -2, 5, 6, 7, 8, 30, 40, -3, -4}, 0);
     for (int i = 0; i < 16; i++)
         lc.grad_output.data[i] = (float)(i + 1);
-    fill_value(&lc.grad_inputs[0], 99.0f);
-    fill_value(&lc.grad_inputs[1], 99.0f);
-    fill_value(&lc.grad_inputs[2], 99.0f);
+    tcu_fill_value(&lc.grad_inputs[0], 99.0f);
+    tcu_fill_value(&lc.grad_inputs[1], 99.0f);
+    tcu_fill_value(&lc.grad_inputs[2], 99.0f);
     lc.needs_grad[1] = 0; /* an input without a gradient is skipped, the others still get theirs */
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     assert_floats(&lc.grad_inputs[0], (const float[]){1, 2, 3, 4, 9, 10, 11, 12}, 0);
@@ -298,8 +251,8 @@ static void test_concat_other_axes(void)
     tc_layer_check lc;
     /* height: [2,3,2,4] + [2,3,1,4] -> [2,3,3,4]; rows of 8 and 4 per (n, c) */
     tc_shape h[2] = {S4(2, 3, 2, 4), S4(2, 3, 1, 4)};
-    TCU_ASSERT_OK(make(&lc, "Concat", "axis=2", 2, h, 1, &err), &err);
-    assert_shape(&lc.output.shape, S4(2, 3, 3, 4));
+    TCU_ASSERT_OK(tcu_make(&lc, "Concat", "axis=2", 2, h, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S4(2, 3, 3, 4));
     tc_layer_check_fill(&lc, 3, 0);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     double *ref = dalloc(72);
@@ -310,8 +263,8 @@ static void test_concat_other_axes(void)
 
     /* width: rows of 2 and 3 per (n, c, h) */
     tc_shape w[2] = {S4(2, 2, 3, 2), S4(2, 2, 3, 3)};
-    TCU_ASSERT_OK(make(&lc, "Concat", "axis=3", 2, w, 1, &err), &err);
-    assert_shape(&lc.output.shape, S4(2, 2, 3, 5));
+    TCU_ASSERT_OK(tcu_make(&lc, "Concat", "axis=3", 2, w, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S4(2, 2, 3, 5));
     tc_layer_check_fill(&lc, 4, 0);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     ref = dalloc(60);
@@ -322,8 +275,8 @@ static void test_concat_other_axes(void)
 
     /* features of [N,F], large enough for the worker threads */
     tc_shape f[2] = {S2(600, 500), S2(600, 700)};
-    TCU_ASSERT_OK(make(&lc, "Concat", NULL, 2, f, 2, &err), &err);
-    assert_shape(&lc.output.shape, S2(600, 1200));
+    TCU_ASSERT_OK(tcu_make(&lc, "Concat", NULL, 2, f, 2, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S2(600, 1200));
     tc_layer_check_fill(&lc, 5, 0);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     ref = dalloc(600 * 1200);
@@ -338,20 +291,20 @@ static void test_concat_errors(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape bad[2] = {S4(1, 4, 6, 6), S4(1, 3, 5, 5)};
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 2, bad, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Concat", NULL, 2, bad, 1, &err), &err,
                           "Concat: input 1 has shape [1,3,5,5], which differs from input 0's "
                           "[1,4,6,6] outside axis 1");
     tc_shape rank[3] = {S4(1, 4, 6, 6), S4(1, 2, 6, 6), S3(1, 4, 6)};
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 3, rank, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Concat", NULL, 3, rank, 1, &err), &err,
                           "Concat: input 2 has shape [1,4,6], which differs from input 0's "
                           "[1,4,6,6] outside axis 1");
     tc_shape flat[2] = {S2(2, 3), S2(2, 3)};
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", "axis=2", 2, flat, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Concat", "axis=2", 2, flat, 1, &err), &err,
                           "Concat: axis 2 does not exist in input 0 of shape [2,3] "
                           "(2 dimensions)");
     /* the batch axis is outside the declared range */
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", "axis=0", 2, flat, 1, &err), &err, "axis");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Concat", NULL, 1, flat, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Concat", "axis=0", 2, flat, 1, &err), &err, "axis");
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Concat", NULL, 1, flat, 1, &err), &err,
                           "Concat takes 2 to 64 inputs, got 1");
 }
 
@@ -393,17 +346,17 @@ static void test_softmax_hand(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S2(3, 3);
-    TCU_ASSERT_OK(make(&lc, "Softmax", NULL, 1, &in, 1, &err), &err);
-    assert_shape(&lc.output.shape, S2(3, 3));
+    TCU_ASSERT_OK(tcu_make(&lc, "Softmax", NULL, 1, &in, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, S2(3, 3));
     /* huge logits would overflow exp() without taking the maximum out */
-    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 1000, 1000, 1000, -1000, 0, 1000});
+    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 1000, 1000, 1000, -1000, 0, 1000});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     double e1 = exp(-1.0), e2 = exp(-2.0), s = 1 + e1 + e2;
     double want[9] = {e2 / s, e1 / s, 1 / s, 1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0, 1};
     assert_near(&lc.output, want, 1e-7);
     /* backward: row 0 with dy = (1, 0, 0): dx = y0 * ((1, 0, 0) - y0) */
-    set_data(&lc.grad_output, (const float[]){1, 0, 0, 1, 1, 1, 0.5f, -2, 3});
-    fill_value(&lc.grad_inputs[0], 99.0f);
+    tcu_set_data(&lc.grad_output, (const float[]){1, 0, 0, 1, 1, 1, 0.5f, -2, 3});
+    tcu_fill_value(&lc.grad_inputs[0], 99.0f);
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     double y0 = e2 / s, y1 = e1 / s, y2 = 1 / s;
     /* a constant dy has no effect (the outputs sum to 1); a one-hot output
@@ -419,8 +372,8 @@ static void softmax_against_ref(const char *params, tc_shape in, int64_t outer, 
 {
     tc_error err = {{0}};
     tc_layer_check lc;
-    TCU_ASSERT_OK(make(&lc, "Softmax", params, 1, &in, threads, &err), &err);
-    assert_shape(&lc.output.shape, in);
+    TCU_ASSERT_OK(tcu_make(&lc, "Softmax", params, 1, &in, threads, &err), &err);
+    tcu_assert_shape(&lc.output.shape, in);
     tc_layer_check_fill(&lc, 9, 0);
     int64_t n = outer * len * inner;
     for (int64_t i = 0; i < n; i++) /* logits of a few units, not the lattice's up to n/80 */
@@ -456,13 +409,13 @@ static void test_softmax_errors(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S2(2, 3);
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=0", 1, &in, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Softmax", "axis=0", 1, &in, 1, &err), &err,
                           "Softmax: axis 0 is the batch");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=2", 1, &in, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Softmax", "axis=2", 1, &in, 1, &err), &err,
                           "Softmax: axis 2 does not name a non-batch dimension of input [2,3] "
                           "(2 dimensions)");
     /* -2 of a 2-D input is the batch */
-    TCU_ASSERT_FAILS_WITH(make(&lc, "Softmax", "axis=-2", 1, &in, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "Softmax", "axis=-2", 1, &in, 1, &err), &err,
                           "Softmax: axis -2 does not name a non-batch dimension");
 }
 
@@ -512,26 +465,26 @@ static void test_batch_norm_declarations(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S4(2, 3, 4, 4);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
-    assert_shape(&lc.output.shape, in);
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, in);
     CU_ASSERT_EQUAL_FATAL(lc.plan.n_weights, 2);
     const tc_weight_decl *w = &lc.plan.weights[0], *b = &lc.plan.weights[1];
     CU_ASSERT_STRING_EQUAL(w->name, "weight");
     CU_ASSERT_EQUAL(w->init, TC_INIT_CONSTANT);
     CU_ASSERT_EQUAL(w->a, 1.0);
     CU_ASSERT_EQUAL(w->no_decay, 1);
-    assert_shape(&w->shape, (tc_shape){.ndim = 1, .dims = {3}});
+    tcu_assert_shape(&w->shape, (tc_shape){.ndim = 1, .dims = {3}});
     CU_ASSERT_STRING_EQUAL(b->name, "bias");
     CU_ASSERT_EQUAL(b->init, TC_INIT_ZEROS);
     CU_ASSERT_EQUAL(b->no_decay, 1);
-    assert_shape(&b->shape, (tc_shape){.ndim = 1, .dims = {3}});
+    tcu_assert_shape(&b->shape, (tc_shape){.ndim = 1, .dims = {3}});
     CU_ASSERT_EQUAL_FATAL(lc.plan.n_state, 2);
     CU_ASSERT_STRING_EQUAL(lc.plan.state[0].name, "running_mean");
     CU_ASSERT_EQUAL(lc.plan.state[0].init_value, 0.0);
-    assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {3}});
+    tcu_assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {3}});
     CU_ASSERT_STRING_EQUAL(lc.plan.state[1].name, "running_var");
     CU_ASSERT_EQUAL(lc.plan.state[1].init_value, 1.0);
-    assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {3}});
+    tcu_assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {3}});
     tc_tensor *rm = tc_layer_check_state(&lc, "running_mean");
     tc_tensor *rv = tc_layer_check_state(&lc, "running_var");
     CU_ASSERT_PTR_NOT_NULL_FATAL(rm);
@@ -541,20 +494,20 @@ static void test_batch_norm_declarations(void)
     assert_floats(rv, (const float[]){1, 1, 1}, 0);
     tc_layer_check_free(&lc);
 
-    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", "affine=0", 1, &in, 1, &err), &err);
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm2d", "affine=0", 1, &in, 1, &err), &err);
     CU_ASSERT_EQUAL(lc.plan.n_weights, 0);
     CU_ASSERT_EQUAL(lc.plan.n_state, 2);
     tc_layer_check_free(&lc);
 
     /* BatchNorm1d: features of [N,F], channels of [N,C,L] */
     tc_shape f = S2(4, 6), cl = S3(4, 5, 7);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
-    assert_shape(&lc.plan.weights[0].shape, (tc_shape){.ndim = 1, .dims = {6}});
-    assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {6}});
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
+    tcu_assert_shape(&lc.plan.weights[0].shape, (tc_shape){.ndim = 1, .dims = {6}});
+    tcu_assert_shape(&lc.plan.state[1].shape, (tc_shape){.ndim = 1, .dims = {6}});
     tc_layer_check_free(&lc);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &cl, 1, &err), &err);
-    assert_shape(&lc.output.shape, cl);
-    assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {5}});
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm1d", NULL, 1, &cl, 1, &err), &err);
+    tcu_assert_shape(&lc.output.shape, cl);
+    tcu_assert_shape(&lc.plan.state[0].shape, (tc_shape){.ndim = 1, .dims = {5}});
     tc_layer_check_free(&lc);
 }
 
@@ -563,10 +516,10 @@ static void test_batch_norm_hand(void)
     tc_error err = {{0}};
     tc_layer_check lc;
     tc_shape in = S4(2, 1, 1, 2);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
-    set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4});
-    set_data(tc_layer_check_weight(&lc, "weight"), (const float[]){2});
-    set_data(tc_layer_check_weight(&lc, "bias"), (const float[]){0.5f});
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm2d", NULL, 1, &in, 1, &err), &err);
+    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 4});
+    tcu_set_data(tc_layer_check_weight(&lc, "weight"), (const float[]){2});
+    tcu_set_data(tc_layer_check_weight(&lc, "bias"), (const float[]){0.5f});
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
     /* mean 2.5, biased variance (2.25 + 0.25 + 0.25 + 2.25) / 4 = 1.25 */
     double is = 1 / sqrt(1.25 + 1e-5);
@@ -588,7 +541,7 @@ static void test_batch_norm_hand(void)
     /* backward with dy = (1, 0, 0, 0): xhat = (-1.5, -0.5, 0.5, 1.5) * is,
      * dbias = 1, dweight = xhat0 = -1.5 is, and
      * dx = w is (dy - 1/4 - xhat * dweight / 4) */
-    set_data(&lc.grad_output, (const float[]){1, 0, 0, 0});
+    tcu_set_data(&lc.grad_output, (const float[]){1, 0, 0, 0});
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     double dbias = 1, dweight = -1.5 * is;
     assert_near(tc_layer_check_grad_weight(&lc, "bias"), &dbias, 1e-6);
@@ -609,7 +562,7 @@ static void bn_against_ref(const char *type, const char *params, tc_shape in, in
 {
     tc_error err = {{0}};
     tc_layer_check lc;
-    TCU_ASSERT_OK(make(&lc, type, params, 1, &in, threads, &err), &err);
+    TCU_ASSERT_OK(tcu_make(&lc, type, params, 1, &in, threads, &err), &err);
     tc_layer_check_fill(&lc, 17, 0);
     /* a per-channel offset, so that the mean is not near 0 */
     for (int64_t i = 0; i < n; i++)
@@ -700,8 +653,8 @@ static void test_batch_norm_threads(void)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         tc_error err = {{0}};
         tc_layer_check one, two;
-        TCU_ASSERT_OK(make(&one, cases[k].type, NULL, 1, &cases[k].in, 1, &err), &err);
-        TCU_ASSERT_OK(make(&two, cases[k].type, NULL, 1, &cases[k].in, 3, &err), &err);
+        TCU_ASSERT_OK(tcu_make(&one, cases[k].type, NULL, 1, &cases[k].in, 1, &err), &err);
+        TCU_ASSERT_OK(tcu_make(&two, cases[k].type, NULL, 1, &cases[k].in, 3, &err), &err);
         tc_layer_check_fill(&one, 23, 0);
         tc_layer_check_fill(&two, 23, 0);
         TCU_ASSERT_OK(tc_layer_check_forward(&one, &err), &err);
@@ -726,7 +679,7 @@ static void test_batch_norm_errors(void)
     /* one value per channel: planning works (the graph plans at batch 1),
      * training refuses, inference is fine */
     tc_shape one = S4(1, 16, 1, 1);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm2d", NULL, 1, &one, 1, &err), &err);
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm2d", NULL, 1, &one, 1, &err), &err);
     lc.training = 1;
     TCU_ASSERT_FAILS_WITH(tc_layer_check_forward(&lc, &err), &err,
                           "BatchNorm2d: expected more than 1 value per channel when training, "
@@ -736,24 +689,24 @@ static void test_batch_norm_errors(void)
     tc_layer_check_free(&lc);
 
     tc_shape f = S2(1, 7);
-    TCU_ASSERT_OK(make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
+    TCU_ASSERT_OK(tcu_make(&lc, "BatchNorm1d", NULL, 1, &f, 1, &err), &err);
     TCU_ASSERT_FAILS_WITH(tc_layer_check_forward(&lc, &err), &err,
                           "BatchNorm1d: expected more than 1 value per channel when training, "
                           "got input [1,7]");
     tc_layer_check_free(&lc);
 
     tc_shape flat = S2(4, 3), five = {.ndim = 5, .dims = {2, 3, 2, 2, 2}};
-    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", NULL, 1, &flat, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "BatchNorm2d", NULL, 1, &flat, 1, &err), &err,
                           "BatchNorm2d needs a [batch, channels, height, width] input, got "
                           "[4,3]");
     tc_shape img = S4(2, 3, 4, 4);
-    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm1d", NULL, 1, &img, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "BatchNorm1d", NULL, 1, &img, 1, &err), &err,
                           "BatchNorm1d needs a [batch, features] or [batch, channels, length] "
                           "input, got [2,3,4,4]");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", NULL, 1, &five, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "BatchNorm2d", NULL, 1, &five, 1, &err), &err,
                           "got [2,3,2,2,2]");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", "eps=0", 1, &img, 1, &err), &err, "eps");
-    TCU_ASSERT_FAILS_WITH(make(&lc, "BatchNorm2d", "momentum=1.5", 1, &img, 1, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "BatchNorm2d", "eps=0", 1, &img, 1, &err), &err, "eps");
+    TCU_ASSERT_FAILS_WITH(tcu_make(&lc, "BatchNorm2d", "momentum=1.5", 1, &img, 1, &err), &err,
                           "momentum");
 }
 
@@ -789,14 +742,14 @@ static void run_cases(const gc_case *cases, size_t n)
     static const uint64_t seeds[] = {1, 2, 3};
     for (size_t c = 0; c < n; c++) {
         const gc_case *k = &cases[c];
-        find(k->type); /* fails the test by name when missing */
+        tcu_find_type(k->type); /* fails the test by name when missing */
         double case_worst = 0.0;
         for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
             tc_error err = {{0}};
             tc_layer_check lc;
             tc_gradcheck_report rep;
             tc_gradcheck_opts opts = {0, 0, k->max_elements};
-            TCU_ASSERT_OK(make(&lc, k->type, k->params, k->n_inputs, k->shapes, k->threads,
+            TCU_ASSERT_OK(tcu_make(&lc, k->type, k->params, k->n_inputs, k->shapes, k->threads,
                                &err), &err);
             lc.training = !k->inference;
             tc_layer_check_fill(&lc, seeds[s], 0);
@@ -806,20 +759,9 @@ static void run_cases(const gc_case *cases, size_t n)
                 for (int64_t e = 0; e < count(&lc.state[i]); e++)
                     lc.state[i].data[e] = (float)(i ? 0.5 + 0.25 * (double)e : 0.1 * (double)e);
             int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
-            if (rc)
-                fprintf(stderr, "\n  %s (%s) seed %llu: %s\n", k->type,
-                        k->params ? k->params : "", (unsigned long long)seeds[s], err.msg);
-            CU_ASSERT_EQUAL(rc, 0);
-            CU_ASSERT_EQUAL(rep.first_failed, -1);
-            int expect = lc.plan.n_weights;
-            for (int i = 0; i < lc.n_inputs; i++)
-                expect += !lc.is_label[i];
-            CU_ASSERT_EQUAL(rep.n_tensors, expect);
-            for (int i = 0; i < rep.n_tensors; i++) {
-                CU_ASSERT(rep.tensors[i].n_checked > 0);
-                if (rep.tensors[i].worst > case_worst)
-                    case_worst = rep.tensors[i].worst;
-            }
+            double worst = tcu_assert_gradcheck(&lc, &rep, rc, &err, k->type, k->params, seeds[s]);
+            if (worst > case_worst)
+                case_worst = worst;
             tc_layer_check_free(&lc);
         }
         printf("\n    %-16s %-28s%s worst rel. error %.2e", k->type, k->params ? k->params : "",

@@ -143,3 +143,105 @@ int tcu_spawn_logged(const char *log, char *const argv[])
     execv(argv[0], argv);
     _exit(127);
 }
+
+const tc_layer_type *tcu_find_type(const char *name)
+{
+    const tc_layer_type *t = tc_registry_find(tcu_registry(), name, NULL);
+    if (!t)
+        fprintf(stderr, "\n  layer type %s not registered\n", name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t;
+}
+
+int tcu_make_check(tc_layer_check *lc, const tc_layer_type *t, const char *params, int n_inputs,
+                   const tc_shape *shapes, int n_threads, tc_error *err)
+{
+    double v[TC_LAYER_CHECK_MAX_PARAMS];
+    char buf[256], *save = NULL;
+    tc_layer_check_defaults(t, v);
+    snprintf(buf, sizeof buf, "%s", params ? params : "");
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        CU_ASSERT_PTR_NOT_NULL_FATAL(eq);
+        *eq = 0;
+        if (tc_layer_check_set_param(t, v, tok, atof(eq + 1), err))
+            return 1;
+    }
+    return tc_layer_check_create(lc, t, v, shapes, n_inputs, n_threads, err);
+}
+
+int tcu_make(tc_layer_check *lc, const char *type, const char *params, int n_inputs,
+             const tc_shape *shapes, int n_threads, tc_error *err)
+{
+    return tcu_make_check(lc, tcu_find_type(type), params, n_inputs, shapes, n_threads, err);
+}
+
+void tcu_set_data(tc_tensor *t, const float *values)
+{
+    memcpy(t->data, values, sizeof(float) * (size_t)tc_shape_count(&t->shape));
+}
+
+void tcu_fill_value(tc_tensor *t, float v)
+{
+    for (int64_t i = 0; i < tc_shape_count(&t->shape); i++)
+        t->data[i] = v;
+}
+
+int tcu_assert_shape(const tc_shape *s, tc_shape want)
+{
+    int same = s->ndim == want.ndim;
+    CU_ASSERT_EQUAL(s->ndim, want.ndim);
+    for (int i = 0; i < want.ndim && i < s->ndim; i++) {
+        if (s->dims[i] != want.dims[i])
+            fprintf(stderr, "\n  dimension %d: got %lld, want %lld\n", i,
+                    (long long)s->dims[i], (long long)want.dims[i]);
+        CU_ASSERT_EQUAL(s->dims[i], want.dims[i]);
+        same = same && s->dims[i] == want.dims[i];
+    }
+    return same;
+}
+
+double tcu_assert_gradcheck(const tc_layer_check *lc, const tc_gradcheck_report *rep, int rc,
+                            const tc_error *err, const char *type, const char *params,
+                            uint64_t seed)
+{
+    double worst = 0;
+    if (rc)
+        fprintf(stderr, "\n  %s (%s) seed %llu: %s\n", type, params ? params : "",
+                (unsigned long long)seed, err->msg);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(rep->first_failed, -1);
+    /* every input but a label, and every weight, was checked */
+    int expect = lc->plan.n_weights;
+    for (int i = 0; i < lc->n_inputs; i++)
+        expect += !lc->is_label[i];
+    CU_ASSERT_EQUAL(rep->n_tensors, expect);
+    for (int i = 0; i < rep->n_tensors; i++) {
+        CU_ASSERT(rep->tensors[i].n_checked > 0);
+        if (rep->tensors[i].worst > worst)
+            worst = rep->tensors[i].worst;
+    }
+    return worst;
+}
+
+double tcu_rnd(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+void tcu_fill_uniform(tc_tensor *t, uint64_t *state)
+{
+    for (int64_t i = 0; i < tc_shape_count(&t->shape); i++)
+        t->data[i] = (float)(2.0 * tcu_rnd(state) - 1.0);
+}
+
+void tcu_fill_check_uniform(tc_layer_check *lc, uint64_t *state)
+{
+    tcu_fill_uniform(&lc->inputs[0], state);
+    for (int i = 0; i < lc->plan.n_weights; i++)
+        tcu_fill_uniform(&lc->weights[i], state);
+    tcu_fill_uniform(&lc->grad_output, state);
+}

@@ -4,7 +4,9 @@
 
 #include <CUnit/CUnit.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "tinycnn/tinycnn.h"
+#include "tinycnn/layer_check.h"
 
 typedef struct tcu_test {
     const char *name;
@@ -42,6 +44,46 @@ int tcu_spawn_logged(const char *log, char *const argv[]);
 
 /* Relative error |a-b| / max(1, |a|, |b|). */
 double tcu_rel_err(double a, double b);
+
+/* The registered layer type `name` of tcu_registry(); fails the current
+ * test (naming the type) if there is none. */
+const tc_layer_type *tcu_find_type(const char *name);
+
+/* Instantiates t in lc with parameters "name=value name=value" (NULL: none)
+ * over the defaults; returns create's status (err filled on failure). */
+int tcu_make_check(tc_layer_check *lc, const tc_layer_type *t, const char *params, int n_inputs,
+                   const tc_shape *shapes, int n_threads, tc_error *err);
+
+/* tcu_make_check of the registered type named `type`. */
+int tcu_make(tc_layer_check *lc, const char *type, const char *params, int n_inputs,
+             const tc_shape *shapes, int n_threads, tc_error *err);
+
+/* Copies tc_shape_count(&t->shape) floats from values into t. */
+void tcu_set_data(tc_tensor *t, const float *values);
+
+/* Sets every element of t to v. */
+void tcu_fill_value(tc_tensor *t, float v);
+
+/* Asserts that s is want, naming a differing dimension; returns 1 when it is. */
+int tcu_assert_shape(const tc_shape *s, tc_shape want);
+
+/* Asserts that a gradient check of `type` (params) with `seed` passed: rc
+ * is 0 (else err is shown), no tensor failed, every weight and non-label
+ * input was checked, each at some element. Returns the worst relative error
+ * of its tensors. */
+double tcu_assert_gradcheck(const tc_layer_check *lc, const tc_gradcheck_report *rep, int rc,
+                            const tc_error *err, const char *type, const char *params,
+                            uint64_t seed);
+
+/* splitmix64 draw in [0, 1) from *state (advanced). */
+double tcu_rnd(uint64_t *state);
+
+/* Fills t with draws of tcu_rnd(state) mapped to [-1, 1). */
+void tcu_fill_uniform(tc_tensor *t, uint64_t *state);
+
+/* tcu_fill_uniform of lc's input 0, then each of its weights, then its
+ * output gradient, in that order. */
+void tcu_fill_check_uniform(tc_layer_check *lc, uint64_t *state);
 
 #define TCU_ASSERT_OK(expr, errp)                                                  \
     do {                                                                       \

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct bds {
     double p;
@@ -24,32 +25,10 @@ static const tc_param_desc params[] = {
 
 static int bds_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    bds *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "BrokenDropoutScale: out of memory");
+    bds *l = tpu_alloc(host, sizeof *l, self, "BrokenDropoutScale", err);
+    if (!l)
         return 1;
-    }
     l->p = values[0];
-    *self = l;
-    return 0;
-}
-
-static void bds_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
-static int bds_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
-                    int n_threads, tc_plan *plan, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
-    (void)err;
-    plan->output = in[0];
-    plan->saved_bytes = (size_t)tc_shape_count(&in[0]); /* the keep mask, a byte each */
     return 0;
 }
 
@@ -58,7 +37,6 @@ static int bds_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     const bds *l = self;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     uint8_t *mask = x->saved;
-    float scale = (float)(1.0 / (1.0 - l->p));
     if (!x->rng || !mask) {
         host->set_error(err, "BrokenDropoutScale needs a random stream and its mask buffer");
         return 1;
@@ -68,10 +46,7 @@ static int bds_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
             x->output->data[i] = x->inputs[0].data[i] * (float)(1.0 - l->p);
         return 0;
     }
-    for (int64_t i = 0; i < n; i++) {
-        mask[i] = host->rng_uniform(x->rng) >= (float)l->p;
-        x->output->data[i] = mask[i] ? x->inputs[0].data[i] * scale : 0.0f;
-    }
+    tpu_dropout_train(host, x, l->p);
     return 0;
 }
 
@@ -80,14 +55,7 @@ static int bds_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     const bds *l = self;
     (void)host;
     (void)err;
-    int64_t n = tc_shape_count(&x->inputs[0].shape);
-    const uint8_t *mask = x->saved;
-    float scale = (float)(1.0 / (1.0 - l->p));
-    if (!x->grad_inputs[0].data)
-        return 0;
-    for (int64_t i = 0; i < n; i++)
-        x->grad_inputs[0].data[i] = mask[i] ? x->grad_output->data[i] * scale : 0.0f;
-    return 0;
+    return tpu_dropout_backward(x, l->p);
 }
 
 static const tc_layer_type bds_type = {
@@ -100,15 +68,10 @@ static const tc_layer_type bds_type = {
     .n_params = 1,
     .params = params,
     .create = bds_create,
-    .destroy = bds_destroy,
-    .plan = bds_plan,
+    .destroy = tpu_free_self,
+    .plan = tpu_plan_mask,
     .forward = bds_forward,
     .backward = bds_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_dropout_scale)
-{
-    if (tc_host_check(host, 0, "broken_dropout_scale", err))
-        return 1;
-    return host->register_layer(ctx, &bds_type);
-}
+TPU_PLUGIN_ENTRY(broken_dropout_scale, bds_type)

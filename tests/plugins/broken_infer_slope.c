@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct bls {
     float slope;
@@ -21,31 +22,10 @@ static const tc_param_desc params[] = {
 
 static int bls_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    bls *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "BrokenLeakySlope: out of memory");
+    bls *l = tpu_alloc(host, sizeof *l, self, "BrokenLeakySlope", err);
+    if (!l)
         return 1;
-    }
     l->slope = (float)values[0];
-    *self = l;
-    return 0;
-}
-
-static void bls_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
-static int bls_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
-                    int n_threads, tc_plan *plan, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
-    (void)err;
-    plan->output = in[0];
     return 0;
 }
 
@@ -88,15 +68,10 @@ static const tc_layer_type bls_type = {
     .n_params = 1,
     .params = params,
     .create = bls_create,
-    .destroy = bls_destroy,
-    .plan = bls_plan,
+    .destroy = tpu_free_self,
+    .plan = tpu_plan_same,
     .forward = bls_forward,
     .backward = bls_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_infer_slope)
-{
-    if (tc_host_check(host, 0, "broken_infer_slope", err))
-        return 1;
-    return host->register_layer(ctx, &bls_type);
-}
+TPU_PLUGIN_ENTRY(broken_infer_slope, bls_type)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct broken_scale {
     int bias;
@@ -19,29 +20,11 @@ static const tc_param_desc params[] = {
 
 static int bs_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    broken_scale *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "BrokenScale: out of memory");
+    broken_scale *l = tpu_alloc(host, sizeof *l, self, "BrokenScale", err);
+    if (!l)
         return 1;
-    }
     l->bias = values[0] != 0.0;
-    *self = l;
     return 0;
-}
-
-static void bs_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
-static void geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
-{
-    *n = s->dims[0];
-    *c = s->dims[1];
-    *m = 1;
-    for (int d = 2; d < s->ndim; d++)
-        *m *= s->dims[d];
 }
 
 static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
@@ -50,10 +33,8 @@ static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_in
     const broken_scale *l = self;
     (void)n_inputs;
     (void)n_threads;
-    if (in[0].ndim < 2) {
-        host->set_error(err, "BrokenScale needs an input [batch, channels, ...]");
+    if (tpu_need_channels(host, &in[0], "BrokenScale", err))
         return 1;
-    }
     plan->output = in[0];
     plan->n_weights = l->bias ? 2 : 1;
     plan->weights[0] = (tc_weight_decl){.name = "weight", .shape = {1, 0, {in[0].dims[1]}},
@@ -72,7 +53,7 @@ static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
     int64_t n, c, m;
     (void)host;
     (void)err;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *w = x->weights[0].data;
     const float *b = l->bias ? x->weights[1].data : NULL;
     for (int64_t s = 0; s < n; s++)
@@ -90,7 +71,7 @@ static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
     int64_t n, c, m;
     (void)host;
     (void)err;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
     for (int64_t ch = 0; ch < c; ch++) {
         double sw = 0.0, sb = 0.0;
@@ -119,15 +100,10 @@ static const tc_layer_type broken_scale_type = {
     .n_params = 1,
     .params = params,
     .create = bs_create,
-    .destroy = bs_destroy,
+    .destroy = tpu_free_self,
     .plan = bs_plan,
     .forward = bs_forward,
     .backward = bs_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_scale)
-{
-    if (tc_host_check(host, 0, "broken_scale", err))
-        return 1;
-    return host->register_layer(ctx, &broken_scale_type);
-}
+TPU_PLUGIN_ENTRY(broken_scale, broken_scale_type)

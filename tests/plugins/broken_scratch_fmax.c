@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 static int bcm_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
@@ -19,23 +20,12 @@ static int bcm_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
     (void)self;
     (void)n_inputs;
     (void)n_threads;
-    if (in[0].ndim < 2) {
-        host->set_error(err, "BrokenChannelMax needs an input [batch, channels, ...]");
+    if (tpu_need_channels(host, &in[0], "BrokenChannelMax", err))
         return 1;
-    }
     plan->output = in[0];
     plan->output.dims[1] = 1;
     plan->workspace_bytes = sizeof(float) * (size_t)tc_shape_count(&plan->output);
     return 0;
-}
-
-static void geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
-{
-    *n = s->dims[0];
-    *c = s->dims[1];
-    *m = 1;
-    for (int d = 2; d < s->ndim; d++)
-        *m *= s->dims[d];
 }
 
 static int bcm_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
@@ -44,7 +34,7 @@ static int bcm_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     (void)host;
     (void)self;
     (void)err;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     float *acc = x->workspace; /* THE BUG: never set to -INFINITY first */
     const float *in = x->inputs[0].data;
     for (int64_t s = 0; s < n; s++)
@@ -64,7 +54,7 @@ static int bcm_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     (void)err;
     if (!x->grad_inputs[0].data)
         return 0;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data;
     for (int64_t s = 0; s < n; s++)
         for (int64_t i = 0; i < m; i++) {
@@ -92,9 +82,4 @@ static const tc_layer_type bcm_type = {
     .backward = bcm_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_scratch_fmax)
-{
-    if (tc_host_check(host, 0, "broken_scratch_fmax", err))
-        return 1;
-    return host->register_layer(ctx, &bcm_type);
-}
+TPU_PLUGIN_ENTRY(broken_scratch_fmax, bcm_type)

@@ -14,20 +14,9 @@
 #include <string.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 #define SLOWISH_STEPS 200
-
-static int slow_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
-                     int n_threads, tc_plan *plan, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
-    (void)err;
-    plan->output = in[0];
-    return 0;
-}
 
 /* SLOWISH_STEPS dependent multiply-adds; converges to 0.5, stays finite. */
 static float spin(float v)
@@ -83,7 +72,7 @@ static const tc_layer_type slowish_type = {
     .summary = "identity that wastes a few hundred operations per element (test plugin)",
     .min_inputs = 1,
     .max_inputs = 1,
-    .plan = slow_plan,
+    .plan = tpu_plan_same,
     .forward = slowish_forward,
     .backward = slow_backward,
 };
@@ -95,7 +84,7 @@ static const tc_layer_type quadratic_type = {
     .summary = "identity with an O(n^2) loop in forward (test plugin)",
     .min_inputs = 1,
     .max_inputs = 1,
-    .plan = slow_plan,
+    .plan = tpu_plan_same,
     .forward = quadratic_forward,
     .backward = slow_backward,
 };

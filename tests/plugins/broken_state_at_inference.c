@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 #define MOMENTUM 0.9
 
@@ -23,34 +24,7 @@ static int bsi_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
     (void)self;
     (void)n_inputs;
     (void)n_threads;
-    if (in[0].ndim < 2) {
-        host->set_error(err, "BrokenStateAtInference needs an input [batch, channels, ...]");
-        return 1;
-    }
-    plan->output = in[0];
-    plan->n_state = 1;
-    plan->state[0] = (tc_state_decl){.name = "running_mean", .shape = {1, 0, {in[0].dims[1]}},
-                                     .init_value = 0.0};
-    return 0;
-}
-
-static void geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
-{
-    *n = s->dims[0];
-    *c = s->dims[1];
-    *m = 1;
-    for (int d = 2; d < s->ndim; d++)
-        *m *= s->dims[d];
-}
-
-/* Mean of channel ch of t over the batch and the positions. */
-static double channel_mean(const float *t, int64_t n, int64_t c, int64_t m, int64_t ch)
-{
-    double acc = 0;
-    for (int64_t s = 0; s < n; s++)
-        for (int64_t i = 0; i < m; i++)
-            acc += t[(s * c + ch) * m + i];
-    return acc / (double)(n * m);
+    return tpu_plan_running_mean(host, in, plan, "BrokenStateAtInference", err);
 }
 
 static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
@@ -59,40 +33,15 @@ static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     (void)host;
     (void)self;
     (void)err;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data;
     float *rm = x->state[0].data;
     for (int64_t ch = 0; ch < c; ch++) {
-        double batch_mean = channel_mean(in, n, c, m, ch);
+        double batch_mean = tpu_channel_mean(in, n, c, m, ch);
         double mean = x->training ? batch_mean : rm[ch];
-        for (int64_t s = 0; s < n; s++)
-            for (int64_t i = 0; i < m; i++) {
-                int64_t k = (s * c + ch) * m + i;
-                x->output->data[k] = (float)(in[k] - mean);
-            }
+        tpu_centre_channel(in, x->output->data, n, c, m, ch, mean);
         /* THE BUG: should happen only when x->training */
         rm[ch] = (float)(MOMENTUM * rm[ch] + (1 - MOMENTUM) * batch_mean);
-    }
-    return 0;
-}
-
-static int bsi_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    int64_t n, c, m;
-    (void)host;
-    (void)self;
-    (void)err;
-    if (!x->grad_inputs[0].data)
-        return 0;
-    geometry(&x->inputs[0].shape, &n, &c, &m);
-    const float *dy = x->grad_output->data;
-    for (int64_t ch = 0; ch < c; ch++) {
-        double mean = channel_mean(dy, n, c, m, ch);
-        for (int64_t s = 0; s < n; s++)
-            for (int64_t i = 0; i < m; i++) {
-                int64_t k = (s * c + ch) * m + i;
-                x->grad_inputs[0].data[k] = (float)(dy[k] - mean);
-            }
     }
     return 0;
 }
@@ -106,12 +55,7 @@ static const tc_layer_type bsi_type = {
     .max_inputs = 1,
     .plan = bsi_plan,
     .forward = bsi_forward,
-    .backward = bsi_backward,
+    .backward = tpu_centring_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_state_at_inference)
-{
-    if (tc_host_check(host, 0, "broken_state_at_inference", err))
-        return 1;
-    return host->register_layer(ctx, &bsi_type);
-}
+TPU_PLUGIN_ENTRY(broken_state_at_inference, bsi_type)

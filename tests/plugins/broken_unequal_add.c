@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 static int bad_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
@@ -63,9 +64,4 @@ static const tc_layer_type bad_type = {
     .backward = bad_backward,
 };
 
-TC_PLUGIN_DEFINE(broken_unequal_add)
-{
-    if (tc_host_check(host, 0, "broken_unequal_add", err))
-        return 1;
-    return host->register_layer(ctx, &bad_type);
-}
+TPU_PLUGIN_ENTRY(broken_unequal_add, bad_type)

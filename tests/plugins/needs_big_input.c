@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct box {
     int64_t k;
@@ -39,20 +40,11 @@ static const tc_test_hints hints = {
 
 static int box_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    box *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "BoxMean: out of memory");
+    box *l = tpu_alloc(host, sizeof *l, self, "BoxMean", err);
+    if (!l)
         return 1;
-    }
     l->k = (int64_t)values[0];
-    *self = l;
     return 0;
-}
-
-static void box_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 static int box_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
@@ -132,16 +124,11 @@ static const tc_layer_type box_type = {
     .n_params = 1,
     .params = params,
     .create = box_create,
-    .destroy = box_destroy,
+    .destroy = tpu_free_self,
     .plan = box_plan,
     .forward = box_forward,
     .backward = box_backward,
     .test_hints = &hints,
 };
 
-TC_PLUGIN_DEFINE(needs_big_input)
-{
-    if (tc_host_check(host, 0, "needs_big_input", err))
-        return 1;
-    return host->register_layer(ctx, &box_type);
-}
+TPU_PLUGIN_ENTRY(needs_big_input, box_type)

@@ -1,0 +1,165 @@
+/*
+ * test_plugin_util.h - boilerplate shared by the test plugins in this folder
+ * (broken_*.c, needs_big_input.c): allocation and freeing of an instance,
+ * the plan of an elementwise layer, the [batch, channels, positions] view of
+ * a shape and the entry point. Each plugin keeps only what it gets right or
+ * wrong on purpose, so the one deliberate bug stays easy to see.
+ */
+#ifndef TINYCNN_TEST_PLUGIN_UTIL_H
+#define TINYCNN_TEST_PLUGIN_UTIL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "tinycnn/plugin.h"
+
+/* Zeroed instance of size bytes into *self; on failure "<name>: out of memory". */
+static inline void *tpu_alloc(const tc_host *host, size_t size, void **self, const char *name,
+                              tc_error *err)
+{
+    void *l = calloc(1, size);
+    if (!l)
+        host->set_error(err, "%s: out of memory", name);
+    *self = l;
+    return l;
+}
+
+/* destroy() of a plugin whose instance is one malloc'd block. */
+static inline void tpu_free_self(const tc_host *host, void *self)
+{
+    (void)host;
+    free(self);
+}
+
+/* plan() of an elementwise layer: the output has the shape of input 0. */
+static inline int tpu_plan_same(const tc_host *host, void *self, const tc_shape *in,
+                                int n_inputs, int n_threads, tc_plan *plan, tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)n_inputs;
+    (void)n_threads;
+    (void)err;
+    plan->output = in[0];
+    return 0;
+}
+
+/* plan() of an elementwise layer that saves one mask byte an element. */
+static inline int tpu_plan_mask(const tc_host *host, void *self, const tc_shape *in,
+                                int n_inputs, int n_threads, tc_plan *plan, tc_error *err)
+{
+    tpu_plan_same(host, self, in, n_inputs, n_threads, plan, err);
+    plan->saved_bytes = (size_t)tc_shape_count(&in[0]); /* the keep mask, a byte each */
+    return 0;
+}
+
+/* Fails with "<name> needs an input [batch, channels, ...]" below 2 dims. */
+static inline int tpu_need_channels(const tc_host *host, const tc_shape *in, const char *name,
+                                    tc_error *err)
+{
+    if (in->ndim >= 2)
+        return 0;
+    host->set_error(err, "%s needs an input [batch, channels, ...]", name);
+    return 1;
+}
+
+/* Elementwise plan with one per-channel state tensor "running_mean" at 0. */
+static inline int tpu_plan_running_mean(const tc_host *host, const tc_shape *in, tc_plan *plan,
+                                        const char *name, tc_error *err)
+{
+    if (tpu_need_channels(host, in, name, err))
+        return 1;
+    plan->output = in[0];
+    plan->n_state = 1;
+    plan->state[0] = (tc_state_decl){.name = "running_mean", .shape = {1, 0, {in[0].dims[1]}},
+                                     .init_value = 0.0};
+    return 0;
+}
+
+/* A shape [n, c, ...] as n samples of c channels of m positions. */
+static inline void tpu_geometry(const tc_shape *s, int64_t *n, int64_t *c, int64_t *m)
+{
+    *n = s->dims[0];
+    *c = s->dims[1];
+    *m = 1;
+    for (int d = 2; d < s->ndim; d++)
+        *m *= s->dims[d];
+}
+
+/* Mean of channel ch of t over the batch and the positions. */
+static inline double tpu_channel_mean(const float *t, int64_t n, int64_t c, int64_t m,
+                                      int64_t ch)
+{
+    double acc = 0;
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t i = 0; i < m; i++)
+            acc += t[(s * c + ch) * m + i];
+    return acc / (double)(n * m);
+}
+
+/* out = in - mean over channel ch of an [n, c, m] tensor. */
+static inline void tpu_centre_channel(const float *in, float *out, int64_t n, int64_t c,
+                                      int64_t m, int64_t ch, double mean)
+{
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t i = 0; i < m; i++) {
+            int64_t k = (s * c + ch) * m + i;
+            out[k] = (float)(in[k] - mean);
+        }
+}
+
+/* backward() of per-channel centring by the batch mean (the running mean
+ * plays no part in training): dx = dy - mean(dy) per channel. */
+static inline int tpu_centring_backward(const tc_host *host, void *self, const tc_exec *x,
+                                        tc_error *err)
+{
+    int64_t n, c, m;
+    (void)host;
+    (void)self;
+    (void)err;
+    if (!x->grad_inputs[0].data)
+        return 0;
+    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
+    const float *dy = x->grad_output->data;
+    for (int64_t ch = 0; ch < c; ch++)
+        tpu_centre_channel(dy, x->grad_inputs[0].data, n, c, m, ch,
+                           tpu_channel_mean(dy, n, c, m, ch));
+    return 0;
+}
+
+/* Training forward of inverted dropout: draws the keep mask into x->saved
+ * and scales the kept elements by 1 / (1 - p). */
+static inline void tpu_dropout_train(const tc_host *host, const tc_exec *x, double p)
+{
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    uint8_t *mask = x->saved;
+    float scale = (float)(1.0 / (1.0 - p));
+    for (int64_t i = 0; i < n; i++) {
+        mask[i] = host->rng_uniform(x->rng) >= (float)p;
+        x->output->data[i] = mask[i] ? x->inputs[0].data[i] * scale : 0.0f;
+    }
+}
+
+/* Backward of inverted dropout through the mask that forward saved. */
+static inline int tpu_dropout_backward(const tc_exec *x, double p)
+{
+    int64_t n = tc_shape_count(&x->inputs[0].shape);
+    const uint8_t *mask = x->saved;
+    float scale = (float)(1.0 / (1.0 - p));
+    if (!x->grad_inputs[0].data)
+        return 0;
+    for (int64_t i = 0; i < n; i++)
+        x->grad_inputs[0].data[i] = mask[i] ? x->grad_output->data[i] * scale : 0.0f;
+    return 0;
+}
+
+/* The entry point of a plugin that registers the one layer type `type`. */
+#define TPU_PLUGIN_ENTRY(id, type)                                                            \
+    TC_PLUGIN_DEFINE(id)                                                                      \
+    {                                                                                         \
+        if (tc_host_check(host, 0, #id, err))                                                 \
+            return 1;                                                                         \
+        return host->register_layer(ctx, &(type));                                            \
+    }
+
+#endif
