@@ -5,7 +5,6 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <png.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "image_util.h" /* iu_write_png */
 #include "testutil.h"
 
 #define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
@@ -377,26 +377,6 @@ static void test_eval_checkpoint(void)
     free(out);
 }
 
-static void write_png(const char *path, const uint8_t *px, int h, int w)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) {
-        CU_FAIL_FATAL("libpng failed writing the test image");
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int r = 0; r < h; r++)
-        png_write_row(png, (png_bytep)(px + (size_t)r * (size_t)w));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
-}
-
 static void test_predict(void)
 {
     CU_ASSERT_FATAL(trained_accuracy >= 0);
@@ -409,7 +389,7 @@ static void test_predict(void)
     size_t o = 0;
     for (int i = 0; i < N; i++) {
         snprintf(paths[i], sizeof paths[i], "%s/digit%d.png", tcu_tmpdir(), i);
-        write_png(paths[i], test.pixels + (size_t)i * 784, 28, 28);
+        iu_write_png(paths[i], 1, 28, 28, test.pixels + (size_t)i * 784);
         o += (size_t)snprintf(args + o, sizeof args - o, " %s", paths[i]);
     }
     char *out;
@@ -455,7 +435,7 @@ static void test_predict(void)
     /* an image of the wrong size is named */
     uint8_t small[100] = {0};
     const char *bad = tmp_path("small.png");
-    write_png(bad, small, 10, 10);
+    iu_write_png(bad, 1, 10, 10, small);
     rc = tinycnn(&out, "predict %s %s", ck, bad);
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "small.png");

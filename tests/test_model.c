@@ -11,7 +11,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <omp.h>
-#include <png.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "image_util.h" /* iu_write_png */
 #include "testutil.h"
 #include "tinycnn/model.h"
 
@@ -64,26 +64,6 @@ static int run_cmd(char **out, const char *fmt, ...)
     int st = pclose(p);
     *out = buf;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void write_png(const char *path, const uint8_t *px, int h, int w)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png))) {
-        CU_FAIL_FATAL("libpng failed writing the test image");
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int r = 0; r < h; r++)
-        png_write_row(png, (png_bytep)(px + (size_t)r * (size_t)w));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
 }
 
 static tc_model_options opts_threads(int threads)
@@ -182,7 +162,7 @@ static void test_matches_runner(void)
         char name[32];
         snprintf(name, sizeof name, "digit%d.png", i);
         const char *p = tmp_path(name);
-        write_png(p, digit(i), 28, 28);
+        iu_write_png(p, 1, 28, 28, digit(i));
         o += (size_t)snprintf(args + o, sizeof args - o, " '%s'", p);
     }
     /* one batch of N_CLI in both, at the same thread count: same arithmetic */

@@ -231,39 +231,6 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
 
 /* ---- models, data, checkpoints ----------------------------------------- */
 
-int cli_image_geometry(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
-{
-    int i = tc_graph_image_input(g);
-    if (i < 0)
-        return tc_error_set(err, "model %s has no image input", tc_graph_name(g));
-    const tc_input_info *in = tc_graph_input(g, i);
-    const tc_shape *s = &in->shape;
-    if (s->ndim == 3) {
-        *c = (int)s->dims[0];
-        *h = (int)s->dims[1];
-        *w = (int)s->dims[2];
-    } else if (s->ndim == 2) {
-        *c = 1;
-        *h = (int)s->dims[0];
-        *w = (int)s->dims[1];
-    } else {
-        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; the runner needs "
-                                 "[channels, height, width]",
-                            tc_graph_name(g), in->name, (int)s->ndim);
-    }
-    /* Compare before narrowing: dims are int64 and may be up to 2^31. */
-    for (int d = 0; d < s->ndim; d++)
-        if (s->dims[d] > TC_PNG_MAX_DIM)
-            return tc_error_set(err, "model %s: image input '%s' has size %lld in dimension %d; "
-                                     "images larger than %d on a side are not supported",
-                                tc_graph_name(g), in->name, (long long)s->dims[d], d,
-                                TC_PNG_MAX_DIM);
-    if (*c != 1 && *c != 3)
-        return tc_error_set(err, "model %s: image input '%s' has %d channels; images have 1 or 3",
-                            tc_graph_name(g), in->name, *c);
-    return 0;
-}
-
 const char *cli_data_dir(const char *opt)
 {
     if (opt && *opt)

@@ -105,9 +105,6 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err);
 
 /* ---- models, data, checkpoints -----------------------------------------*/
 
-/* The image geometry of g's image input: [C,H,W] or [H,W] (C = 1). */
-int cli_image_geometry(const tc_graph *g, int *c, int *h, int *w, tc_error *err);
-
 /* --data, else $TINYCNN_DATA, else data/mnist. */
 const char *cli_data_dir(const char *opt);
 

@@ -121,7 +121,7 @@ static int run(cli_globals *g, int argc, char **argv)
 
     if (cli_load_registry(g, &reg, &err) != 0 ||
         cli_open_checkpoint(reg, ckpt_path, &ck, &graph, &err) != 0 ||
-        cli_image_geometry(graph, &c, &h, &w, &err) != 0) {
+        tc_session_image_size(graph, &c, &h, &w, &err) != 0) {
         cli_fail("%s", err.msg);
         goto out;
     }

@@ -16,6 +16,7 @@
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/snapshot.h"
+#include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/status.h"
 #include "train_settings_json.h"
 
@@ -51,13 +52,6 @@ struct tc_session {
     tc_optim_kind saved_kind;
     int have_good;         /* out_path holds a sound checkpoint */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -299,8 +293,8 @@ int tc_session_image_size(const tc_graph *g, int *c, int *h, int *w, tc_error *e
     const tc_input_info *in = tc_graph_input(g, i);
     const tc_shape *s = &in->shape;
     if (s->ndim != 2 && s->ndim != 3)
-        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; training needs "
-                                 "[channels, height, width]",
+        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; an image input "
+                                 "is [channels, height, width]",
                             tc_graph_name(g), in->name, (int)s->ndim);
     /* Compare before narrowing: dims are int64 and may be up to 2^31. */
     for (int d = 0; d < s->ndim; d++)
@@ -510,7 +504,7 @@ tc_session *tc_session_new(const tc_session_config *c, tc_error *err)
         tc_error_set(err, "out of memory");
         return NULL;
     }
-    s->t_start = now_s();
+    s->t_start = tc_monotonic_seconds();
     s->best_acc = s->last_acc = -1;
     s->test_limit = c->test_limit;
     s->profile = c->profile;
@@ -560,7 +554,7 @@ static int note_last_good(const tc_session *s, tc_error *err)
 /* Writes the checkpoint of the current position (atomically). */
 static int save(tc_session *s, tc_error *err)
 {
-    double now = now_s();
+    double now = tc_monotonic_seconds();
     s->wall_before += now - s->t_start;
     s->t_start = now;
     char *meta = state_text(s);
@@ -625,18 +619,18 @@ static void close_epoch(tc_session *s, int64_t correct, int64_t total, tc_epoch_
 /* After an epoch's training: evaluate, record, write the checkpoint. */
 static int end_epoch(tc_session *s, double ep_start, tc_epoch_record *r, tc_error *err)
 {
-    double ev_start = now_s();
+    double ev_start = tc_monotonic_seconds();
     int64_t correct = 0, total = 0;
     if (evaluate(s, &correct, &total, err) != 0)
         return 1;
     close_epoch(s, correct, total, r);
-    r->seconds = now_s() - ep_start; /* as the checkpoint keeps it */
+    r->seconds = tc_monotonic_seconds() - ep_start; /* as the checkpoint keeps it */
     if (push_record(s, r) != 0)
         return tc_error_set(err, "out of memory");
     if (save(s, err) != 0)
         return 1;
-    r->overhead_seconds = now_s() - ev_start;
-    r->seconds = now_s() - ep_start;
+    r->overhead_seconds = tc_monotonic_seconds() - ev_start;
+    r->seconds = tc_monotonic_seconds() - ep_start;
     s->history[s->n_history - 1].seconds = r->seconds;
     return 0;
 }
@@ -654,7 +648,7 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
         status = &ignored;
     *status = TC_SESSION_COMPLETED;
     while (s->epoch < s->cfg.epochs) {
-        double ep_start = now_s();
+        double ep_start = tc_monotonic_seconds();
         tc_epoch_stats es;
         if (tc_train_epoch(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks, &es,
                            err) != 0) {
@@ -707,7 +701,7 @@ void tc_session_get_state(const tc_session *s, tc_session_state *st)
     st->last_accuracy = s->last_acc;
     st->best_accuracy = s->best_acc;
     st->best_epoch = s->best_epoch;
-    st->wall_seconds = s->wall_before + (now_s() - s->t_start);
+    st->wall_seconds = s->wall_before + (tc_monotonic_seconds() - s->t_start);
     st->resumed = s->resume_path != NULL;
     st->threads = s->threads;
     st->threads_before = s->threads_before;

@@ -9,14 +9,8 @@
 
 #include "rng.h"
 #include "tinycnn/augment.h"
+#include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/status.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 const char *tc_lr_schedule_name(tc_lr_schedule s)
 {
@@ -271,7 +265,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
     tc_train_order(cfg->seed, epoch, cfg->shuffle, order, n);
 
     int every = hooks && hooks->progress_every > 0 ? hooks->progress_every : 10;
-    double t0 = now_seconds();
+    double t0 = tc_monotonic_seconds();
     double loss_sum = 0.0, lr = 0.0;
     int64_t correct = 0, images = 0;
     int rc = 0;
@@ -312,7 +306,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
         images += cnt;
         stats->batches_done = b + 1;
         if (hooks && hooks->progress && ((b + 1) % every == 0 || b + 1 == n_batches)) {
-            double el = now_seconds() - t0;
+            double el = tc_monotonic_seconds() - t0;
             tc_train_progress p = {
                 .epoch = epoch,
                 .batch = b + 1,
@@ -328,7 +322,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
         }
     }
     free(order);
-    stats->seconds = now_seconds() - t0;
+    stats->seconds = tc_monotonic_seconds() - t0;
     stats->images = images;
     stats->loss_sum = loss_sum;
     stats->correct = correct;

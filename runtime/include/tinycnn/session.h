@@ -110,8 +110,9 @@ void tc_session_get_state(const tc_session *s, tc_session_state *st);
 const tc_train_config *tc_session_settings(const tc_session *s);
 tc_graph *tc_session_graph(tc_session *s);
 
-/* The image size a model's data sets must have: its image input's
- * [channels, height, width], or [height, width] with 1 channel. */
+/* The image size a model's data sets and images must have (train, eval,
+ * predict): its image input's [channels, height, width], or [height, width]
+ * with 1 channel. */
 int tc_session_image_size(const tc_graph *g, int *channels, int *height, int *width,
                           tc_error *err);
 
