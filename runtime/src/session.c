@@ -285,33 +285,6 @@ static int read_state(tc_session *s, const char *path, const char *meta,
 
 /* ---- opening ------------------------------------------------------------- */
 
-int tc_session_image_size(const tc_graph *g, int *c, int *h, int *w, tc_error *err)
-{
-    int i = tc_graph_image_input(g);
-    if (i < 0)
-        return tc_error_set(err, "model %s has no image input", tc_graph_name(g));
-    const tc_input_info *in = tc_graph_input(g, i);
-    const tc_shape *s = &in->shape;
-    if (s->ndim != 2 && s->ndim != 3)
-        return tc_error_set(err, "model %s: image input '%s' has %d dimensions; an image input "
-                                 "is [channels, height, width]",
-                            tc_graph_name(g), in->name, (int)s->ndim);
-    /* Compare before narrowing: dims are int64 and may be up to 2^31. */
-    for (int d = 0; d < s->ndim; d++)
-        if (s->dims[d] > TC_PNG_MAX_DIM)
-            return tc_error_set(err, "model %s: image input '%s' has size %lld in dimension %d; "
-                                     "images larger than %d on a side are not supported",
-                                tc_graph_name(g), in->name, (long long)s->dims[d], d,
-                                TC_PNG_MAX_DIM);
-    *c = s->ndim == 3 ? (int)s->dims[0] : 1;
-    *h = (int)s->dims[s->ndim - 2];
-    *w = (int)s->dims[s->ndim - 1];
-    if (*c != 1 && *c != 3)
-        return tc_error_set(err, "model %s: image input '%s' has %d channels; images have 1 or 3",
-                            tc_graph_name(g), in->name, *c);
-    return 0;
-}
-
 /* The model file, or the checkpoint and (unless a model file is given)
  * the model it holds. */
 static int open_model(tc_session *s, const tc_session_config *c, tc_checkpoint *ck,

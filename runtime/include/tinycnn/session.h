@@ -116,6 +116,18 @@ tc_graph *tc_session_graph(tc_session *s);
 int tc_session_image_size(const tc_graph *g, int *channels, int *height, int *width,
                           tc_error *err);
 
+/* The data options the model's image input asks for (size, channels, and
+ * what the model file says of resizing and classes). Pointers in *opt
+ * point into g and live as long as it. */
+int tc_session_data_options(const tc_graph *g, tc_data_options *opt, tc_error *err);
+
+/* Loads split "train", "val" or "test" of data_dir as the training that
+ * wrote a checkpoint saw it: the model's data options, the class list of
+ * the checkpoint's metadata meta_json (NULL or "": none). Owner of out:
+ * the caller (tc_dataset_free). */
+int tc_session_load_split(const tc_graph *g, const char *meta_json, const char *data_dir,
+                          const char *split, tc_dataset *out, tc_error *err);
+
 /* The finished epochs, resumed ones included, oldest first. */
 const tc_epoch_record *tc_session_history(const tc_session *s, int *n);
 
