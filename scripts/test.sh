@@ -10,8 +10,9 @@
 #   5. every libFuzzer target for TINYCNN_FUZZ_SECONDS (default 60) seconds
 #      (scripts/fuzz.sh): any crash, leak, timeout or sanitizer report fails.
 # Every section runs even if an earlier one failed; the exit status is 0
-# only if all passed. Installs what is missing first. MNIST is read from
-# $TINYCNN_DATA, else ../shared/data/mnist.
+# only if all passed. Installs what is missing first. MNIST is found as the
+# quickstart finds it (scripts/find-data.sh): $TINYCNN_DATA, else data/mnist,
+# else ../shared/data/mnist, else downloaded into data/mnist.
 #   TINYCNN_FUZZ_SECONDS=5 scripts/test.sh    a quicker local run
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,8 @@ run_section() {
 }
 
 scripts/install-deps.sh --test || exit 1
-export TINYCNN_DATA="${TINYCNN_DATA:-$(cd .. && pwd)/shared/data/mnist}"
+source scripts/find-data.sh
+tinycnn_find_mnist || exit 1
 echo "test: MNIST from $TINYCNN_DATA"
 
 release() {

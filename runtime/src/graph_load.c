@@ -70,8 +70,13 @@ void tc_graph_free(tc_graph *g)
         free(g->values[i].grad);
     }
     free(g->values);
-    for (int i = 0; i < g->n_inputs; i++)
+    for (int i = 0; i < g->n_inputs; i++) {
         free(g->input_names[i]);
+        /* the class names are the graph's: const only for readers */
+        for (int k = 0; k < g->inputs[i].n_class_names; k++)
+            free((void *)g->inputs[i].class_names[k]);
+        free((void *)g->inputs[i].class_names);
+    }
     free(g->input_names);
     free(g->inputs);
     for (int i = 0; i < g->n_weights; i++) {
@@ -331,9 +336,138 @@ static int parse_norm(const char *o, tc_input_info *info, json_t *mean, json_t *
     return 0;
 }
 
+/* A JSON value as compact text for a message ("?" when out of memory).
+ * Owner: the caller (free()). */
+static char *json_text_of(const json_t *v)
+{
+    char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    return t ? t : strdup("?");
+}
+
+/* The option `key` of input info applies to images only: it needs a
+ * [channels, height, width] or [height, width] input that is not the
+ * labels. */
+static int image_option(const char *o, const tc_input_info *info, const char *key,
+                        tc_error *err)
+{
+    if (info->is_label)
+        return tc_error_set(err, "%s: input '%s': \"%s\" is an option of the image input, "
+                                 "not of the label input", o, info->name, key);
+    if (info->shape.ndim != 2 && info->shape.ndim != 3)
+        return tc_error_set(err, "%s: input '%s': \"%s\" needs an image input (shape "
+                                 "[channels, height, width] or [height, width]), the shape "
+                                 "has %d sizes", o, info->name, key, (int)info->shape.ndim);
+    return 0;
+}
+
+/* "resize"'s mode: "none", "stretch" or "crop". */
+static int resize_mode(const char *o, const tc_input_info *info, json_t *mode,
+                       tc_resize_mode *out, tc_error *err)
+{
+    static const char *const names[] = {"none", "stretch", "crop"};
+    static const tc_resize_mode modes[] = {TC_RESIZE_NONE, TC_RESIZE_STRETCH, TC_RESIZE_CROP};
+    for (int k = 0; k < 3; k++)
+        if (json_is_string(mode) && strcmp(json_string_value(mode), names[k]) == 0) {
+            *out = modes[k];
+            return 0;
+        }
+    char *t = mode ? json_text_of(mode) : strdup("nothing");
+    tc_error_set(err, "%s: input '%s': \"resize\" must be \"crop\", \"stretch\", \"none\" "
+                      "or {\"mode\": \"crop\", \"size\": N}; got %s", o, info->name,
+                 t ? t : "?");
+    free(t);
+    return 1;
+}
+
+/* "resize": a mode, or {"mode": MODE, "size": N} where only "crop" takes a
+ * size (the shorter side's length before the centre cut, at least the
+ * larger of height and width). Absent: TC_RESIZE_NONE. */
+static int parse_resize(const char *o, tc_input_info *info, json_t *v, tc_error *err)
+{
+    static const char *const keys[] = {"mode", "size", NULL};
+    if (!v)
+        return 0;
+    if (image_option(o, info, "resize", err))
+        return 1;
+    json_t *mode = v, *size = NULL;
+    if (json_is_object(v)) {
+        char where[160];
+        snprintf(where, sizeof where, "input '%s': \"resize\"", info->name);
+        if (check_keys(o, where, v, keys, err))
+            return 1;
+        mode = json_object_get(v, "mode");
+        size = json_object_get(v, "size");
+    }
+    if (resize_mode(o, info, mode, &info->resize, err))
+        return 1;
+    if (!size)
+        return 0;
+    if (info->resize != TC_RESIZE_CROP)
+        return tc_error_set(err, "%s: input '%s': \"resize\": \"size\" is for mode \"crop\" "
+                                 "only (mode \"%s\" makes the image height x width)", o,
+                            info->name, json_string_value(mode));
+    const int64_t *hw = &info->shape.dims[info->shape.ndim - 2]; /* height, width */
+    int64_t lo = hw[0] > hw[1] ? hw[0] : hw[1];
+    if (!json_is_integer(size) || json_integer_value(size) < lo ||
+        json_integer_value(size) > TC_PNG_MAX_DIM) {
+        char *t = json_text_of(size);
+        tc_error_set(err, "%s: input '%s': \"resize\": \"size\" must be an integer from %lld "
+                          "(the larger of height and width) to %d, got %s", o, info->name,
+                     (long long)lo, TC_PNG_MAX_DIM, t ? t : "?");
+        free(t);
+        return 1;
+    }
+    info->resize_size = (int)json_integer_value(size);
+    return 0;
+}
+
+/* Is name one of list[0..n)? */
+static int listed(char *const *list, int n, const char *name)
+{
+    for (int k = 0; k < n; k++)
+        if (strcmp(list[k], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* "classes": a non-empty array of distinct non-empty names, at most
+ * TC_MAX_CLASSES (the count is checked against the output later,
+ * check_classes). The names are copied into info (graph-owned). */
+static int parse_classes(const char *o, tc_input_info *info, json_t *v, tc_error *err)
+{
+    if (!v)
+        return 0;
+    if (image_option(o, info, "classes", err))
+        return 1;
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n == 0 || n > TC_MAX_CLASSES)
+        return tc_error_set(err, "%s: input '%s': \"classes\" must be an array of 1 to %d "
+                                 "class names (strings), label 0 first", o, info->name,
+                            TC_MAX_CLASSES);
+    char **list = calloc(n, sizeof *list);
+    if (!list)
+        return tc_error_set(err, "out of memory");
+    info->class_names = (const char *const *)list;
+    for (size_t k = 0; k < n; k++) {
+        json_t *e = json_array_get(v, k);
+        const char *name = json_string_value(e);
+        if (!name || !name[0]) /* (the JSON parser refuses NUL bytes) */
+            return tc_error_set(err, "%s: input '%s': \"classes\"[%zu] must be a non-empty "
+                                     "string", o, info->name, k);
+        if (listed(list, (int)k, name))
+            return tc_error_set(err, "%s: input '%s': \"classes\"[%zu]: class '%s' is listed "
+                                     "twice", o, info->name, k, name);
+        if (!(list[k] = strdup(name)))
+            return tc_error_set(err, "out of memory");
+        info->n_class_names = (int)k + 1;
+    }
+    return 0;
+}
+
 static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
 {
-    static const char *const keys[] = {"name", "shape", "role", "mean", "std", NULL};
+    static const char *const keys[] = {"name", "shape", "role", "mean", "std", "resize",
+                                       "classes", NULL};
     const char *o = g->origin;
     if (!json_is_array(arr) || json_array_size(arr) == 0)
         return tc_error_set(err, "%s: \"inputs\" must be a non-empty array of "
@@ -389,7 +523,9 @@ static int parse_inputs(tc_graph *g, json_t *arr, tc_error *err)
             return tc_error_set(err, "%s: input '%s': a label input has shape [] (one class "
                                      "index per sample)", o, info->name);
         if (parse_norm(o, info, json_object_get(in, "mean"), json_object_get(in, "std"),
-                       err) != 0)
+                       err) != 0 ||
+            parse_resize(o, info, json_object_get(in, "resize"), err) != 0 ||
+            parse_classes(o, info, json_object_get(in, "classes"), err) != 0)
             return 1;
         tc_shape full = info->shape;
         full.ndim = info->shape.ndim + 1;
@@ -991,6 +1127,22 @@ static int resolve_output(tc_graph *g, json_t *out, tc_error *err)
     return 0;
 }
 
+/* Phase 7a': an input's "classes" name every class of the output. */
+static int check_classes(const tc_graph *g, tc_error *err)
+{
+    int nc = tc_graph_n_classes(g);
+    for (int i = 0; i < g->n_inputs; i++) {
+        const tc_input_info *in = &g->inputs[i];
+        if (in->class_names && in->n_class_names != nc)
+            return tc_error_set(err, "%s: input '%s': \"classes\" lists %d class%s but the "
+                                     "model %s has %d (the size of its output '%s')",
+                                g->origin, in->name, in->n_class_names,
+                                in->n_class_names == 1 ? "" : "es", g->name, nc,
+                                g->nodes[g->output_value - g->n_inputs].name);
+    }
+    return 0;
+}
+
 /* Phase 7b: "loss", when given, names the one loss node; no other is one. */
 static int resolve_loss(tc_graph *g, json_t *loss, tc_error *err)
 {
@@ -1065,7 +1217,7 @@ static int build_phases(const tc_registry *reg, json_t *root, tc_graph *g, build
     if (resolve_inputs(g, b, err) ||
         topo_order(g->origin, b->n, b->raw, b->in_ids, b->n_in, b->order, err) ||
         place_nodes(g, b, err) || instantiate_nodes(reg, g, b, err) ||
-        resolve_output(g, json_object_get(root, "output"), err) ||
+        resolve_output(g, json_object_get(root, "output"), err) || check_classes(g, err) ||
         resolve_loss(g, json_object_get(root, "loss"), err) || mark_needed(g, err) ||
         setup_weights(g, err) || setup_states(g, err))
         return 1;

@@ -20,7 +20,9 @@
 #include <string.h>
 
 #include "graph_internal.h"
+#include "tinycnn/dataset.h"
 #include "tinycnn/kernels.h"
+#include "tinycnn/session.h"
 #include "tinycnn/snapshot.h"
 #include "tinycnn/status.h"
 
@@ -579,4 +581,41 @@ int tc_model_predict(tc_model *m, const float *input, size_t input_len, int n, f
 {
     return predict(m, "tc_model_predict", 0, input, input_len, n, probs, probs_len, out,
                    out_len, err);
+}
+
+/* ---- image files --------------------------------------------------------- */
+
+int tc_graph_load_image(const tc_graph *g, const char *path, uint8_t *out, size_t out_len,
+                        tc_error *err)
+{
+    tc_data_options opt;
+    if (!g || !path || !out)
+        return tc_error_set(err, "tc_graph_load_image: NULL %s",
+                            !g ? "graph" : !path ? "path" : "output buffer");
+    if (tc_session_data_options(g, &opt, err) != 0)
+        return 1;
+    size_t need = (size_t)opt.channels * (size_t)opt.height * (size_t)opt.width;
+    if (out_len < need)
+        return tc_error_set(err, "%s: %zu bytes of room for a %dx%dx%d image of %zu bytes", path,
+                            out_len, opt.channels, opt.height, opt.width, need);
+    /* Without resizing the size is judged from the header, before any pixel
+     * memory is taken. */
+    if (opt.resize == TC_RESIZE_NONE)
+        return tc_image_load(path, opt.channels, opt.height, opt.width, out, err);
+    uint8_t *px;
+    int h, w;
+    if (tc_image_load_any(path, opt.channels, &px, &h, &w, err) != 0)
+        return 1;
+    int rc = tc_image_fit(px, opt.channels, h, w, opt.resize, opt.resize_size, out, opt.height,
+                          opt.width, path, err);
+    free(px);
+    return rc;
+}
+
+int tc_model_load_image(const tc_model *m, const char *path, uint8_t *pixels,
+                        size_t pixels_len, tc_error *err)
+{
+    if (!m)
+        return tc_error_set(err, "tc_model_load_image: NULL model");
+    return tc_graph_load_image(m->master, path, pixels, pixels_len, err);
 }

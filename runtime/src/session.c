@@ -1,7 +1,7 @@
 /* A training session (see tinycnn/session.h): the epoch loop, evaluation,
  * the checkpoint schedule, resumption, and the training state that the
  * checkpoints carry - written and read here only. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "tinycnn/session.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include "tinycnn/snapshot.h"
 #include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/status.h"
+#include "session_internal.h"
 #include "train_settings_json.h"
 
 #define STATE_FORMAT "tinycnn-training-state"
@@ -26,10 +27,12 @@
 struct tc_session {
     tc_graph *graph;
     tc_optimizer *opt;
-    tc_dataset own_train, own_test; /* loaded from data_dir */
-    const tc_dataset *train, *test;
+    tc_dataset own_train, own_test, own_val; /* loaded from data_dir, or held out */
+    const tc_dataset *train, *test, *val;    /* val NULL: no validation set */
+    tc_val_source val_from;
     tc_train_config cfg;
-    char *out_path, *resume_path;
+    char *out_path, *resume_path, *best_path;
+    char *data_dir;        /* the folder read (absolute); NULL: data sets in memory */
     int64_t test_limit;
     int profile;
 
@@ -38,8 +41,10 @@ struct tc_session {
     int64_t n_batches;
     tc_epoch_record *history;
     int n_history, cap_history;
-    double best_acc, last_acc; /* -1: none yet */
+    double best_acc, last_acc, last_val; /* -1: none yet; best_acc on val, else test */
     int best_epoch;
+    int stopped_early;     /* the epoch early_stop ended the run at; 0: none */
+    int best_written;      /* best_path holds this run's best epoch */
     /* sums over the finished batches of an interrupted epoch, so that its
      * record, once the epoch is done, covers all of it */
     double part_loss_sum, part_seconds;
@@ -51,6 +56,7 @@ struct tc_session {
     int switched;
     tc_optim_kind saved_kind;
     int have_good;         /* out_path holds a sound checkpoint */
+    int saved_on_val;      /* the resumed checkpoint chose its best on validation */
 };
 
 static char *dup_or_null(const char *s)
@@ -74,6 +80,12 @@ static json_t *record_json(const tc_epoch_record *r)
     json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
     json_object_set_new(o, "test_correct", json_integer(r->test_correct));
     json_object_set_new(o, "test_total", json_integer(r->test_total));
+    if (r->val_total > 0) {
+        json_object_set_new(o, "val_loss", json_real(r->val_loss));
+        json_object_set_new(o, "val_accuracy", json_real(r->val_accuracy));
+        json_object_set_new(o, "val_correct", json_integer(r->val_correct));
+        json_object_set_new(o, "val_total", json_integer(r->val_total));
+    }
     json_object_set_new(o, "lr", json_real(r->lr));
     json_object_set_new(o, "train_seconds", json_real(r->train_seconds));
     json_object_set_new(o, "images_per_second", json_real(r->images_per_second));
@@ -91,6 +103,10 @@ static void record_from_json(json_t *o, tc_epoch_record *r)
     r->test_accuracy = json_number_value(json_object_get(o, "test_accuracy"));
     r->test_correct = json_integer_value(json_object_get(o, "test_correct"));
     r->test_total = json_integer_value(json_object_get(o, "test_total"));
+    r->val_loss = json_number_value(json_object_get(o, "val_loss"));
+    r->val_accuracy = json_number_value(json_object_get(o, "val_accuracy"));
+    r->val_correct = json_integer_value(json_object_get(o, "val_correct"));
+    r->val_total = json_integer_value(json_object_get(o, "val_total"));
     r->lr = json_number_value(json_object_get(o, "lr"));
     r->train_seconds = json_number_value(json_object_get(o, "train_seconds"));
     r->images_per_second = json_number_value(json_object_get(o, "images_per_second"));
@@ -149,8 +165,16 @@ static char *state_text(const tc_session *s)
     json_object_set_new(o, "batch", json_integer(s->batch));
     json_object_set_new(o, "steps_per_epoch", json_integer(s->n_batches));
     json_object_set_new(o, "threads", json_integer(s->threads));
-    json_object_set_new(o, "finished", json_boolean(s->batch == 0 && s->epoch >= s->cfg.epochs));
+    json_object_set_new(o, "finished", json_boolean(s->batch == 0 && (s->epoch >= s->cfg.epochs ||
+                                                                     s->stopped_early)));
     json_object_set_new(o, "accuracy", acc_json(s->last_acc));
+    json_object_set_new(o, "val_accuracy", acc_json(s->last_val));
+    json_object_set_new(o, "selection", json_string(s->val ? "val" : "test"));
+    json_object_set_new(o, "stopped_early", json_integer(s->stopped_early));
+    static const char *const sources[] = {"none", "folder", "split", "given"};
+    json_object_set_new(o, "validation", json_string(sources[s->val_from]));
+    if (s->data_dir)
+        json_object_set_new(o, "data", json_string(s->data_dir));
     json_object_set_new(o, "best_accuracy", acc_json(s->best_acc));
     json_object_set_new(o, "best_epoch", json_integer(s->best_epoch));
     json_object_set_new(o, "wall_seconds", json_real(s->wall_before));
@@ -207,7 +231,13 @@ static void read_results(json_t *o, tc_session *s)
 {
     json_t *a = json_object_get(o, "accuracy"), *b = json_object_get(o, "best_accuracy");
     json_t *be = json_object_get(o, "best_epoch"), *w = json_object_get(o, "wall_seconds");
+    json_t *v = json_object_get(o, "val_accuracy"), *d = json_object_get(o, "data");
     s->last_acc = json_is_number(a) ? json_number_value(a) : -1;
+    s->last_val = json_is_number(v) ? json_number_value(v) : -1;
+    json_t *sel = json_object_get(o, "selection");
+    s->saved_on_val = json_is_string(sel) ? strcmp(json_string_value(sel), "val") == 0 : 0;
+    if (json_is_string(d))
+        s->data_dir = strdup(json_string_value(d)); /* NULL (out of memory): as if none */
     s->best_acc = json_is_number(b) ? json_number_value(b) : -1;
     s->best_epoch = json_is_integer(be) ? (int)json_integer_value(be) : 0;
     s->wall_before = json_is_number(w) ? json_number_value(w) : 0.0;
@@ -368,36 +398,93 @@ static int take_settings(tc_session *s, const tc_session_config *c, const tc_che
         return tc_error_set(err, "out of memory");
     if (check_output_dir(s->out_path, err) != 0)
         return 1;
+    if (c->best_path) {
+        if (!*c->best_path || strcmp(c->best_path, s->out_path) == 0)
+            return tc_error_set(err, "the best checkpoint needs a file of its own, not '%s' (the "
+                                     "last checkpoint is %s)", c->best_path, s->out_path);
+        if (!(s->best_path = strdup(c->best_path)))
+            return tc_error_set(err, "out of memory");
+        if (check_output_dir(s->best_path, err) != 0)
+            return 1;
+    }
     s->have_good = s->resume_path && strcmp(s->out_path, s->resume_path) == 0;
     return 0;
 }
 
+/* Data sets given in memory: borrowed, the training set copied only to
+ * hold out a validation split. */
+static int take_data_sets(tc_session *s, const tc_session_config *c, tc_error *err)
+{
+    if (!c->train || !c->test)
+        return tc_error_set(err, "tc_session_new: give both data sets, or a data folder");
+    if (c->val && s->cfg.val_split > 0)
+        return tc_error_set(err, "tc_session_new: a validation set was given and a validation "
+                                 "split of %g asked for: use one of them", s->cfg.val_split);
+    s->train = c->train;
+    s->test = c->test;
+    s->val = c->val;
+    s->val_from = c->val ? TC_VAL_GIVEN : TC_VAL_NONE;
+    if (tc_session_check_labels(s->graph, c->train, "the training set", err) ||
+        tc_session_check_labels(s->graph, c->test, "the test set", err) ||
+        (c->val && tc_session_check_labels(s->graph, c->val, "the validation set", err)))
+        return 1;
+    if (s->cfg.val_split > 0) {
+        int64_t *all = malloc((size_t)(c->train->count ? c->train->count : 1) * sizeof *all);
+        if (!all)
+            return tc_error_set(err, "out of memory");
+        for (int64_t i = 0; i < c->train->count; i++)
+            all[i] = i;
+        int rc = tc_dataset_subset(c->train, all, c->train->count, &s->own_train, err);
+        free(all);
+        if (rc || tc_session_hold_out(&s->own_train, s->cfg.val_split, s->cfg.seed, &s->own_val,
+                                      err))
+            return 1;
+        s->train = &s->own_train;
+        s->val = &s->own_val;
+        s->val_from = TC_VAL_SPLIT;
+    }
+    return 0;
+}
+
+/* The folder read, absolute where it resolves, so that a resume from
+ * elsewhere finds it. */
+static int keep_data_dir(tc_session *s, const char *dir, tc_error *err)
+{
+    char *abs = realpath(dir, NULL);
+    free(s->data_dir);
+    s->data_dir = abs ? abs : strdup(dir);
+    return s->data_dir ? 0 : tc_error_set(err, "out of memory");
+}
+
+/* The splits of a data folder: given, or (resuming) the checkpoint's. */
 static int load_data(tc_session *s, const tc_session_config *c, tc_error *err)
 {
-    if (c->train || c->test) {
-        if (!c->train || !c->test)
-            return tc_error_set(err, "tc_session_new: give both data sets, or a data folder");
-        s->train = c->train;
-        s->test = c->test;
-        return 0;
-    }
-    int ch, h, w;
-    if (!c->data_dir)
+    if (c->train || c->test)
+        return take_data_sets(s, c, err);
+    const char *dir = c->data_dir ? c->data_dir : s->data_dir;
+    if (!dir && c->resume_path)
+        return tc_error_set(err, "%s names no data folder (written before checkpoints kept "
+                                 "it): give one (--data DIR)", c->resume_path);
+    if (!dir)
         return tc_error_set(err, "tc_session_new: no data sets and no data folder");
-    if (tc_session_image_size(s->graph, &ch, &h, &w, err) != 0)
-        return 1;
-    /* the test split takes the training split's class list, so that a class
-     * missing from one folder cannot shift the labels of the others */
-    tc_data_options opt = {.channels = ch, .height = h, .width = w};
-    if (tc_dataset_load_with(c->data_dir, "train", &opt, &s->own_train, err) != 0)
-        return 1;
-    opt.class_names = (const char *const *)s->own_train.class_names;
-    opt.n_class_names = s->own_train.class_names ? s->own_train.n_classes : 0;
-    if (tc_dataset_load_with(c->data_dir, "test", &opt, &s->own_test, err) != 0)
+    tc_data_options opt;
+    if (tc_session_data_options(s->graph, &opt, err) != 0 ||
+        tc_session_load_train_val(s->graph, dir, &opt, s->cfg.val_split, s->cfg.seed,
+                                  &s->own_train, &s->own_val, &s->val_from, err) != 0)
         return 1;
     s->train = &s->own_train;
+    s->val = s->val_from != TC_VAL_NONE ? &s->own_val : NULL;
+    /* the test split takes the training split's class list, so that a class
+     * missing from one folder cannot shift the labels of the others */
+    opt.class_names = (const char *const *)s->own_train.class_names;
+    opt.n_class_names = s->own_train.class_names ? s->own_train.n_classes : 0;
+    char what[4200];
+    snprintf(what, sizeof what, "%s (test split)", dir);
+    if (tc_dataset_load_with(dir, "test", &opt, &s->own_test, err) != 0 ||
+        tc_session_check_labels(s->graph, &s->own_test, what, err) != 0)
+        return 1;
     s->test = &s->own_test;
-    return 0;
+    return keep_data_dir(s, dir, err);
 }
 
 /* Weights and optimiser state must fit in one checkpoint, or every epoch
@@ -442,6 +529,13 @@ static int restore(tc_session *s, const tc_checkpoint *ck, int64_t steps_per_epo
     return 0;
 }
 
+/* early_stop epochs since the best one, at an epoch boundary. */
+static int early_stop_due(const tc_session *s)
+{
+    return s->cfg.early_stop > 0 && s->batch == 0 && s->best_epoch > 0 &&
+           s->epoch - s->best_epoch >= s->cfg.early_stop;
+}
+
 static int start(tc_session *s, const tc_session_config *c, tc_error *err)
 {
     tc_checkpoint ck;
@@ -458,6 +552,12 @@ static int start(tc_session *s, const tc_session_config *c, tc_error *err)
     if (c->resume_path) {
         if (restore(s, &ck, steps_per_epoch, err))
             goto out;
+        if (s->saved_on_val != (s->val != NULL)) {
+            /* the best was chosen on another set: choose afresh */
+            s->best_acc = -1;
+            s->best_epoch = 0;
+        }
+        s->stopped_early = early_stop_due(s) ? s->epoch : 0;
     } else {
         tc_graph_init_weights(s->graph, s->cfg.seed);
     }
@@ -478,7 +578,7 @@ tc_session *tc_session_new(const tc_session_config *c, tc_error *err)
         return NULL;
     }
     s->t_start = tc_monotonic_seconds();
-    s->best_acc = s->last_acc = -1;
+    s->best_acc = s->last_acc = s->last_val = -1;
     s->test_limit = c->test_limit;
     s->profile = c->profile;
     s->threads = tc_get_threads();
@@ -504,7 +604,10 @@ void tc_session_free(tc_session *s)
         tc_graph_free(s->graph);
     tc_dataset_free(&s->own_train);
     tc_dataset_free(&s->own_test);
+    tc_dataset_free(&s->own_val);
     free(s->history);
+    free(s->data_dir);
+    free(s->best_path);
     free(s->out_path);
     free(s->resume_path);
     free(s);
@@ -551,24 +654,37 @@ static int diverged(const tc_session *s, tc_error *err)
     return tc_error_set(err, "%s; no checkpoint was written", msg);
 }
 
-/* Evaluation is no part of the training profile. */
-static int evaluate(tc_session *s, int64_t *correct, int64_t *total, tc_error *err)
+/* Evaluation is no part of the training profile. The validation set
+ * (when there is one) with its loss, then the test set. */
+static int evaluate(tc_session *s, tc_epoch_record *r, int64_t *correct, int64_t *total,
+                    tc_error *err)
 {
     if (s->profile)
         tc_graph_set_profiling(s->graph, 0);
     int bs = s->cfg.batch_size < 256 ? 256 : s->cfg.batch_size;
-    int rc = tc_evaluate(s->graph, s->test, bs, s->test_limit, NULL, correct, total, err);
+    double loss_sum = 0;
+    int rc = 0;
+    memset(r, 0, sizeof *r);
+    if (s->val && (rc = tc_evaluate_loss(s->graph, s->val, bs, 0, NULL, &r->val_correct,
+                                         &r->val_total, &loss_sum, err)) != 0)
+        tc_error_prefix(err, "validation set");
+    if (rc == 0)
+        rc = tc_evaluate(s->graph, s->test, bs, s->test_limit, NULL, correct, total, err);
+    if (r->val_total > 0) {
+        r->val_loss = loss_sum / (double)r->val_total;
+        r->val_accuracy = (double)r->val_correct / (double)r->val_total;
+    }
     if (s->profile)
         tc_graph_set_profiling(s->graph, 1);
     return rc;
 }
 
-/* The epoch's record from the sums of its batches and the evaluation; the
- * position moves to the next epoch. */
-static void close_epoch(tc_session *s, int64_t correct, int64_t total, tc_epoch_record *r)
+/* The epoch's record (its validation part filled by evaluate) from the
+ * sums of its batches and the test evaluation; the position moves to the
+ * next epoch. Returns 1 when the best improved. */
+static int close_epoch(tc_session *s, int64_t correct, int64_t total, tc_epoch_record *r)
 {
     double images = (double)s->part_images;
-    memset(r, 0, sizeof *r);
     r->epoch = s->epoch + 1;
     r->loss = s->part_images ? s->part_loss_sum / images : 0.0;
     r->train_accuracy = s->part_images ? (double)s->part_correct / images : 0.0;
@@ -583,24 +699,45 @@ static void close_epoch(tc_session *s, int64_t correct, int64_t total, tc_epoch_
     s->part_loss_sum = s->part_seconds = 0;
     s->part_correct = s->part_images = 0;
     s->last_acc = r->test_accuracy;
-    if (r->test_accuracy > s->best_acc) {
-        s->best_acc = r->test_accuracy;
-        s->best_epoch = s->epoch;
-    }
+    s->last_val = s->val ? r->val_accuracy : -1;
+    /* with a validation set the test set is only reported */
+    double chosen = s->val ? r->val_accuracy : r->test_accuracy;
+    if (chosen <= s->best_acc)
+        return 0;
+    s->best_acc = chosen;
+    s->best_epoch = s->epoch;
+    return 1;
 }
 
-/* After an epoch's training: evaluate, record, write the checkpoint. */
+/* The best epoch's full checkpoint, beside the last one. */
+static int save_best(tc_session *s, tc_error *err)
+{
+    char *meta = state_text(s);
+    int rc = meta ? tc_snapshot_save(s->best_path, s->graph, s->opt, meta, err)
+                  : tc_error_set(err, "out of memory");
+    free(meta);
+    if (rc != 0)
+        return tc_error_prefix(err, "writing the best checkpoint %s (the last checkpoint %s is "
+                                    "written)", s->best_path, s->out_path);
+    s->best_written = 1;
+    return 0;
+}
+
+/* After an epoch's training: evaluate, record, write the checkpoint (and
+ * the best one when it improved). */
 static int end_epoch(tc_session *s, double ep_start, tc_epoch_record *r, tc_error *err)
 {
     double ev_start = tc_monotonic_seconds();
     int64_t correct = 0, total = 0;
-    if (evaluate(s, &correct, &total, err) != 0)
+    if (evaluate(s, r, &correct, &total, err) != 0)
         return 1;
-    close_epoch(s, correct, total, r);
+    int improved = close_epoch(s, correct, total, r);
+    if (early_stop_due(s) && s->epoch < s->cfg.epochs)
+        s->stopped_early = s->epoch;
     r->seconds = tc_monotonic_seconds() - ep_start; /* as the checkpoint keeps it */
     if (push_record(s, r) != 0)
         return tc_error_set(err, "out of memory");
-    if (save(s, err) != 0)
+    if (save(s, err) != 0 || (improved && s->best_path && save_best(s, err) != 0))
         return 1;
     r->overhead_seconds = tc_monotonic_seconds() - ev_start;
     r->seconds = tc_monotonic_seconds() - ep_start;
@@ -620,7 +757,7 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
     if (!status)
         status = &ignored;
     *status = TC_SESSION_COMPLETED;
-    while (s->epoch < s->cfg.epochs) {
+    while (s->epoch < s->cfg.epochs && !s->stopped_early) {
         double ep_start = tc_monotonic_seconds();
         tc_epoch_stats es;
         if (tc_train_epoch(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks, &es,
@@ -648,7 +785,7 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
             hooks->epoch_end(hooks->user, &r);
         /* stopped during evaluation: the checkpoint just written is at an
          * epoch boundary */
-        if (cancelled(hooks) && s->epoch < s->cfg.epochs) {
+        if (cancelled(hooks) && s->epoch < s->cfg.epochs && !s->stopped_early) {
             *status = TC_SESSION_INTERRUPTED;
             return 0;
         }
@@ -671,9 +808,15 @@ void tc_session_get_state(const tc_session *s, tc_session_state *st)
     st->n_batches = s->n_batches;
     st->train_images = used(s->train, s->cfg.limit);
     st->test_images = used(s->test, s->test_limit);
+    st->val_images = s->val ? s->val->count : 0;
+    st->val_from = (int)s->val_from;
     st->last_accuracy = s->last_acc;
+    st->last_val_accuracy = s->last_val;
     st->best_accuracy = s->best_acc;
     st->best_epoch = s->best_epoch;
+    st->stopped_early = s->stopped_early;
+    st->data_dir = s->data_dir;
+    st->best_checkpoint = s->best_written ? s->best_path : NULL;
     st->wall_seconds = s->wall_before + (tc_monotonic_seconds() - s->t_start);
     st->resumed = s->resume_path != NULL;
     st->threads = s->threads;

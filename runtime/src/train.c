@@ -332,9 +332,37 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
     return rc;
 }
 
+/* The sum over the batch of -log softmax(row)[label], in double with the
+ * row maximum subtracted. */
+static double cross_entropy_sum(const tc_tensor *out, const tc_dataset *ds, const int64_t *idx,
+                                int n)
+{
+    int64_t per = n > 0 ? tc_shape_count(&out->shape) / n : 0;
+    double sum = 0.0;
+    for (int i = 0; i < n && per > 0; i++) {
+        const float *x = out->data + (int64_t)i * per;
+        double mx = x[0], e = 0.0;
+        for (int64_t k = 1; k < per; k++)
+            mx = x[k] > mx ? x[k] : mx;
+        for (int64_t k = 0; k < per; k++)
+            e += exp((double)x[k] - mx);
+        sum += log(e) + mx - (double)x[ds->labels[idx[i]]];
+    }
+    return sum;
+}
+
 int tc_evaluate(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit, int64_t *confusion,
                 int64_t *correct, int64_t *total, tc_error *err)
 {
+    return tc_evaluate_loss(g, ds, batch, limit, confusion, correct, total, NULL, err);
+}
+
+int tc_evaluate_loss(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
+                     int64_t *confusion, int64_t *correct, int64_t *total, double *loss_sum,
+                     tc_error *err)
+{
+    if (loss_sum)
+        *loss_sum = 0.0;
     if (correct)
         *correct = 0;
     if (total)
@@ -363,6 +391,8 @@ int tc_evaluate(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit, int
             break;
         }
         ok += count_correct(tc_graph_output(g), ds, idx, cnt, confusion, io.n_classes);
+        if (loss_sum)
+            *loss_sum += cross_entropy_sum(tc_graph_output(g), ds, idx, cnt);
         done += cnt;
     }
     free(idx);

@@ -98,6 +98,17 @@ static const entry table[] = {
       .def = {.i = 0}, .flag_value = 1, .in_model = 1,
       .help = "flip each training image horizontally with probability 1/2"},
      AS_INT, OFF(augment_flip)},
+    {{"val_split", "--val-split", "F", "validation split", NUM(0.0, 0, 0.9, 0, 0.0),
+      .in_model = 1,
+      .help = "hold out this fraction of the training set (seeded by --seed, the same share "
+              "of every class) to validate on and choose the best epoch by (0: the data's "
+              "val/ folder, if any)"},
+     AS_DOUBLE, OFF(val_split)},
+    {{"early_stop", "--early-stop", "N", "early stop patience", INT(0, TC_TRAIN_MAX_EPOCHS, 0),
+      .in_model = 1,
+      .help = "stop after N epochs without a better validation (else test) accuracy (0: "
+              "never)"},
+     AS_INT, OFF(early_stop)},
 };
 #define N_SETTINGS ((int)(sizeof table / sizeof table[0]))
 _Static_assert(sizeof table / sizeof table[0] <= TC_TRAIN_MAX_SETTINGS, "overrides hold them all");

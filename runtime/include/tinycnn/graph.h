@@ -4,6 +4,7 @@
 #ifndef TINYCNN_GRAPH_H
 #define TINYCNN_GRAPH_H
 
+#include "tinycnn/dataset.h" /* tc_resize_mode */
 #include "tinycnn/plugin.h"
 #include "tinycnn/registry.h"
 
@@ -28,6 +29,19 @@ typedef struct tc_input_info {
      * [channels, height, width] input, at most TC_MAX_INPUT_CHANNELS). */
     float mean[TC_MAX_INPUT_CHANNELS], std[TC_MAX_INPUT_CHANNELS];
     int n_norm;
+    /* Images: what becomes of an image of another size than the input's
+     * height x width ("resize"): TC_RESIZE_NONE, an error naming the file
+     * (the default); TC_RESIZE_STRETCH; TC_RESIZE_CROP, the shorter side
+     * scaled to resize_size (0: max(height, width)), then the centre cut
+     * out (tc_image_fit). */
+    tc_resize_mode resize;
+    int resize_size;
+    /* Images: the class list the model file fixes ("classes"), in label
+     * order, n_class_names of them, as many as the output's classes;
+     * NULL and 0 when it gives none (the classes come from the data).
+     * Graph-owned. */
+    const char *const *class_names;
+    int n_class_names;
 } tc_input_info;
 
 /* channel c's mean and std, whichever form the model file used */
@@ -129,6 +143,21 @@ void tc_graph_profile_reset(tc_graph *g);
 
 /* Bytes the graph holds in planned buffers (activations, grads, workspace). */
 size_t tc_graph_planned_bytes(const tc_graph *g);
+
+/* What the graph is executing now, for a runner's crash report, exit
+ * handler or watchdog: the index of the node whose layer callback is
+ * running (-1: none), its kind into *phase (may be NULL) and into *passes
+ * (may be NULL) how many forward and backward passes have started. Lock-free
+ * atomic reads only: safe in a signal handler and from another thread; the
+ * answer is a snapshot (the callback may return meanwhile). */
+enum { TC_CALLBACK_NONE = 0, TC_CALLBACK_PLAN = 1, TC_CALLBACK_FORWARD = 2,
+       TC_CALLBACK_BACKWARD = 3 };
+int tc_graph_running_node(const tc_graph *g, int *phase, uint64_t *passes);
+
+/* The file that provides node i's layer type (a plugin path, or the name
+ * given to tc_registry_add for a built-in type); NULL if unknown. Owned by
+ * the registry. Safe in a signal handler. */
+const char *tc_graph_node_origin(const tc_graph *g, int i);
 
 #ifdef __cplusplus
 }

@@ -107,6 +107,15 @@ typedef struct tc_prediction {
 int tc_model_predict_u8(tc_model *m, const uint8_t *pixels, size_t pixels_len, int n,
                         tc_prediction *out, size_t out_len, tc_error *err);
 
+/* Reads a PNG or JPEG file (told apart by content) as the model takes it:
+ * converted to its channel count (tc_image_load) and made height x width
+ * as its image input's "resize" says (docs/model-format.md); without one,
+ * an image of another size is an error naming the file and both sizes.
+ * pixels gets C*H*W bytes (pixels_len of room), ready for predict_u8.
+ * Safe from several threads (the model is only read). */
+int tc_model_load_image(const tc_model *m, const char *path, uint8_t *pixels,
+                        size_t pixels_len, tc_error *err);
+
 /* The same from already normalised floats (n * floats_per_sample of them,
  * NCHW; input_len floats of room), writing every class probability
  * (softmax of the logits) into probs: n * n_classes floats, probs_len of
@@ -140,6 +149,13 @@ void tc_normalize_u8(const uint8_t *pixels, int64_t n, int channels, int64_t pla
  * graph itself (evaluation, the runner). Owner of *graph: the caller. */
 int tc_checkpoint_graph(const tc_registry *reg, const tc_checkpoint *ck, const char *origin,
                         tc_graph **graph, tc_error *err);
+
+/* tc_model_load_image for the image input of a graph (the geometry of
+ * tc_session_image_size, the options of tc_session_data_options): what
+ * `tinycnn predict` reads a file with. out gets channels * height * width
+ * bytes (out_len of room). */
+int tc_graph_load_image(const tc_graph *g, const char *path, uint8_t *out, size_t out_len,
+                        tc_error *err);
 
 #ifdef __cplusplus
 }

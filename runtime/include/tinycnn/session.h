@@ -13,6 +13,21 @@
  * and SIGTERM). A failed training step (a NaN or infinite loss, a layer's
  * error) writes nothing: the last good checkpoint stays as it was.
  *
+ * Validation: the data folder's val/ split (class folders or numbered
+ * folders, read with the training split's class list), or the setting
+ * val_split F, a seeded (by the setting seed), stratified hold-out of F of
+ * the training split (tc_session_hold_out), which then trains on the rest;
+ * both at once is an error. After every epoch the session evaluates the
+ * validation set (loss and accuracy) as well as the test set. With a
+ * validation set the best epoch is the one of the highest validation
+ * accuracy, and the test set is only reported; without one it is the
+ * highest test accuracy. A best_path receives a full checkpoint of the best
+ * epoch (atomically) whenever the best improves; the output keeps the last
+ * weights. The setting early_stop N ends the run, completed, once N epochs
+ * have passed without a better selection accuracy (state.stopped_early).
+ * Labels beyond the model's classes are refused when the session opens
+ * (tc_session_check_labels).
+ *
  * The training state (the checkpoint's metadata, one JSON object, written
  * and read by this module only):
  *   "format": "tinycnn-training-state", "version": 2, "model": name,
@@ -20,8 +35,12 @@
  *   an epoch boundary), "steps_per_epoch", "threads", "finished",
  *   "accuracy" / "best_accuracy" (null: none yet), "best_epoch",
  *   "wall_seconds", "config": every setting (tinycnn/train_settings.h),
+ *   "data": the data folder (absent for data sets given in memory),
+ *   "validation": "folder", "split", "given" or "none", "selection": "val" or
+ *   "test" (what best_accuracy is), "val_accuracy" (the last one; null:
+ *   none), "stopped_early": the epoch it stopped at (0: did not),
  *   "history": one object per epoch (the fields of tc_epoch_record but
- *   overhead_seconds), "partial" (mid-epoch only: "loss_sum", "correct",
+ *   overhead_seconds; the val_ ones only with a validation set), "partial" (mid-epoch only: "loss_sum", "correct",
  *   "images", "seconds" of the epoch's finished batches), and
  *   "optimizer_steps", the one step count (set by tc_snapshot_save).
  * Version 1 (which also held "step" and "seed") is read as well. */
@@ -47,9 +66,12 @@ typedef struct tc_session_config {
     const char *resume_path;      /* checkpoint to continue; NULL: a fresh run */
     const char *output_path;      /* checkpoint to write; NULL: resume_path, else
                                      "<model name>.ckpt" */
-    const char *data_dir;         /* the "train" and "test" splits (tc_dataset_load) */
+    const char *data_dir;         /* the "train", "test" and "val" splits (tc_dataset_load_with);
+                                     NULL when resuming: the checkpoint's folder */
     const tc_dataset *train;      /* borrowed, with test; NULL: loaded from data_dir */
     const tc_dataset *test;
+    const tc_dataset *val;        /* borrowed, may be NULL (with train and test only) */
+    const char *best_path;        /* checkpoint of the best epoch; NULL: none */
     const tc_train_overrides *overrides; /* over the model's or the checkpoint's settings;
                                             may be NULL */
     int64_t test_limit;           /* evaluate on the first N test images; 0: all */
@@ -91,9 +113,16 @@ typedef struct tc_session_state {
     int64_t n_batches;        /* batches per epoch */
     int64_t train_images;     /* images trained on per epoch (after the limit) */
     int64_t test_images;      /* images evaluated (after test_limit) */
+    int64_t val_images;       /* 0: no validation set */
+    int val_from;             /* 0 none, 1 the val/ folder, 2 the val_split hold-out,
+                                 3 the data set given (tc_session_config.val) */
     double last_accuracy;     /* test accuracy after the last epoch; -1: none yet */
-    double best_accuracy;     /* -1: none yet */
+    double last_val_accuracy; /* validation accuracy after the last epoch; -1: none */
+    double best_accuracy;     /* the best selection accuracy (validation, else test); -1: none */
     int best_epoch;
+    int stopped_early;        /* the epoch early_stop ended the run at; 0: it did not */
+    const char *data_dir;     /* the data folder; NULL: data sets given in memory */
+    const char *best_checkpoint; /* best_path when one was written, else NULL */
     double wall_seconds;      /* this run and the earlier runs of the checkpoint */
     int resumed;              /* 1: continued from a checkpoint */
     int threads;              /* worker threads of this run */
@@ -121,12 +150,28 @@ int tc_session_image_size(const tc_graph *g, int *channels, int *height, int *wi
  * point into g and live as long as it. */
 int tc_session_data_options(const tc_graph *g, tc_data_options *opt, tc_error *err);
 
-/* Loads split "train", "val" or "test" of data_dir as the training that
- * wrote a checkpoint saw it: the model's data options, the class list of
- * the checkpoint's metadata meta_json (NULL or "": none). Owner of out:
- * the caller (tc_dataset_free). */
+/* Loads split "train", "val" or "test" of data_dir (NULL: the folder the
+ * checkpoint's metadata meta_json names) as the training that wrote the
+ * checkpoint saw it: the model's data options, the class list of the
+ * metadata (NULL or "": none), and its validation set: the val/ folder, or
+ * the same hold-out of the training split with the checkpoint's val_split
+ * and seed, "train" then being the part trained on. Owner of out: the
+ * caller (tc_dataset_free). */
 int tc_session_load_split(const tc_graph *g, const char *meta_json, const char *data_dir,
                           const char *split, tc_dataset *out, tc_error *err);
+
+/* Splits *train (whose labels it reads) into a held-out validation set
+ * *val of about fraction (in (0, 1)) of every class and the rest, which
+ * replaces *train: tc_split_stratified with seed, images kept in their
+ * order. Refused when the hold-out would be empty. Owner of *val: the
+ * caller (tc_dataset_free). */
+int tc_session_hold_out(tc_dataset *train, double fraction, uint64_t seed, tc_dataset *val,
+                        tc_error *err);
+
+/* Refuses a data set with more classes than g's output or a label beyond
+ * them, naming `what`, the image's index, its label and the class count. */
+int tc_session_check_labels(const tc_graph *g, const tc_dataset *ds, const char *what,
+                            tc_error *err);
 
 /* The finished epochs, resumed ones included, oldest first. */
 const tc_epoch_record *tc_session_history(const tc_session *s, int *n);

@@ -47,6 +47,10 @@ typedef struct tc_train_config {
                                 (tinycnn/augment.h); 0: none */
     int augment_crop;        /* random crop with this padding; 0: none */
     int augment_flip;        /* 1: random horizontal flips */
+    double val_split;        /* a training session holds out this fraction of the training
+                                set for validation (seeded, stratified); 0: none */
+    int early_stop;          /* a session stops after this many epochs without a better
+                                selection accuracy; 0: never */
 } tc_train_config;
 
 /* The built-in defaults of the table of settings (tinycnn/train_settings.h):
@@ -106,6 +110,9 @@ typedef struct tc_epoch_record {
     double train_accuracy;    /* 0..1, of those images */
     double test_accuracy;     /* 0..1, evaluated after the epoch */
     int64_t test_correct, test_total;
+    double val_loss;          /* mean cross-entropy on the validation set; val_total 0: none */
+    double val_accuracy;      /* 0..1 */
+    int64_t val_correct, val_total;
     double lr;                /* of the epoch's last step */
     double train_seconds;     /* training steps only, over every run of the epoch */
     double images_per_second; /* of training */
@@ -157,6 +164,13 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
  * A label outside [0, n_classes) is an error naming the image. */
 int tc_evaluate(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
                 int64_t *confusion, int64_t *correct, int64_t *total, tc_error *err);
+
+/* tc_evaluate that also sums over the images the cross-entropy of the
+ * softmax of the output, -log softmax(output)[label] (SoftmaxCrossEntropy's
+ * loss, which inference does not run): *loss_sum / *total is the mean. */
+int tc_evaluate_loss(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
+                     int64_t *confusion, int64_t *correct, int64_t *total, double *loss_sum,
+                     tc_error *err);
 
 /* Index of the largest of x[0..n) (the first one on ties; NaN never wins). */
 int tc_argmax(const float *x, int64_t n);

@@ -1,0 +1,33 @@
+/* Internal: the training and validation sets of a data folder as a
+ * training session reads them, shared by the session (session.c) and
+ * tc_session_load_split (session_data.c), so that both see the same
+ * images. */
+#ifndef TC_SESSION_INTERNAL_H
+#define TC_SESSION_INTERNAL_H
+
+#include "tinycnn/session.h"
+
+/* Where a session's validation set comes from. */
+typedef enum tc_val_source {
+    TC_VAL_NONE = 0,
+    TC_VAL_FOLDER, /* the data folder's val/ split */
+    TC_VAL_SPLIT,  /* the val_split hold-out of the training split */
+    TC_VAL_GIVEN   /* a data set given in memory (tc_session_config.val) */
+} tc_val_source;
+
+/* 1 when dir has a val/ folder. */
+int tc_session_has_val_folder(const char *dir);
+
+/* Loads the train split of dir with opt and the validation set: the val/
+ * folder (with the training split's class list) or, val_split > 0, the
+ * hold-out of the training split (tc_session_hold_out with seed), which
+ * *train then lacks. Both at once is an error. *val stays zeroed when there
+ * is none; *from says which. g (may be NULL) checks the labels of the
+ * training split (before the hold-out, so that an image's index is its
+ * place in the split) and of the val/ folder (tc_session_check_labels). Owner of *train and *val: the caller
+ * (tc_dataset_free). */
+int tc_session_load_train_val(const tc_graph *g, const char *dir, const tc_data_options *opt,
+                              double val_split, uint64_t seed, tc_dataset *train,
+                              tc_dataset *val, tc_val_source *from, tc_error *err);
+
+#endif
