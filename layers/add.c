@@ -3,8 +3,6 @@
  * identical shape (residual connections). Inputs are summed in input order,
  * so the result does not depend on the thread count.
  */
-#include <string.h>
-
 #include "layer_util.h"
 
 #define ADD_MAX_INPUTS 16
@@ -29,11 +27,7 @@ static int add_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
             return 1;
         }
     }
-    plan->output = in[0];
-    plan->n_weights = 0;
-    plan->workspace_bytes = 0;
-    plan->saved_bytes = 0;
-    return 0;
+    return lu_plan_simple(plan, in[0], 0);
 }
 
 typedef struct job {
@@ -73,33 +67,18 @@ static int add_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     (void)host;
     (void)self;
     (void)err;
-    size_t bytes = sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape);
-    for (int i = 0; x->grad_inputs && i < x->n_inputs; i++)
-        if (x->grad_inputs[i].data && x->grad_inputs[i].data != x->grad_output->data)
-            memcpy(x->grad_inputs[i].data, x->grad_output->data, bytes);
+    for (int i = 0; i < x->n_inputs; i++)
+        if (lu_grad_in(x, i))
+            lu_copy(x->grad_inputs[i].data, x->grad_output->data,
+                    tc_shape_count(&x->inputs[0].shape));
     return 0;
 }
 
 static const tc_layer_type add_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Add",
-    .summary = "elementwise sum of 2 to 16 inputs of identical shape",
-    .flags = 0,
-    .min_inputs = 2,
-    .max_inputs = ADD_MAX_INPUTS,
-    .n_params = 0,
-    .params = NULL,
-    .create = NULL,
-    .destroy = NULL,
+    LU_TYPE_HEAD("Add", "elementwise sum of 2 to 16 inputs of identical shape", 2, ADD_MAX_INPUTS),
     .plan = add_plan,
     .forward = add_forward,
     .backward = add_backward,
 };
 
-TC_PLUGIN_DEFINE(add)
-{
-    if (tc_host_check(host, 0, "Add", err))
-        return 1;
-    return host->register_layer(ctx, &add_type);
-}
+LU_PLUGIN(add, "Add", add_type)

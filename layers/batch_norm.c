@@ -50,16 +50,13 @@ static const tc_param_desc bn_params[] = {
 static int bn_create(const bn_kind *kind, const tc_host *host, const double *v, void **self,
                      tc_error *err)
 {
-    batch_norm *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "%s: out of memory", kind->name);
+    batch_norm *l = lu_new(host, kind->name, sizeof *l, self, err);
+    if (!l)
         return 1;
-    }
     l->kind = kind;
     l->momentum = v[0];
     l->eps = v[1];
     l->affine = v[2] != 0.0;
-    *self = l;
     return 0;
 }
 
@@ -71,12 +68,6 @@ static int bn2d_create(const tc_host *host, const double *v, void **self, tc_err
 static int bn1d_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
     return bn_create(&bn1d, host, v, self, err);
-}
-
-static void bn_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 /* The input as [n, c, l]; m = n * l values per channel. */
@@ -480,38 +471,24 @@ static const tc_test_hints bn1d_hints = {
     .cases = bn1d_cases,
 };
 
+/* What the two types share: parameters and callbacks. */
+#define BN_TYPE_BODY                                                                      \
+    LU_TYPE_PARAMS(bn_params), .destroy = lu_destroy, .plan = bn_plan, .forward = bn_forward, \
+    .backward = bn_backward
+
 static const tc_layer_type bn2d_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BatchNorm2d",
-    .summary = "batch normalisation per channel of [N,C,H,W] (running statistics at inference)",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof bn_params / sizeof bn_params[0]),
-    .params = bn_params,
+    LU_TYPE_HEAD("BatchNorm2d",
+                 "batch normalisation per channel of [N,C,H,W] (running statistics at inference)",
+                 1, 1),
+    BN_TYPE_BODY,
     .create = bn2d_create,
-    .destroy = bn_destroy,
-    .plan = bn_plan,
-    .forward = bn_forward,
-    .backward = bn_backward,
 };
 
 static const tc_layer_type bn1d_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BatchNorm1d",
-    .summary = "batch normalisation per feature of [N,F] or per channel of [N,C,L]",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof bn_params / sizeof bn_params[0]),
-    .params = bn_params,
+    LU_TYPE_HEAD("BatchNorm1d",
+                 "batch normalisation per feature of [N,F] or per channel of [N,C,L]", 1, 1),
+    BN_TYPE_BODY,
     .create = bn1d_create,
-    .destroy = bn_destroy,
-    .plan = bn_plan,
-    .forward = bn_forward,
-    .backward = bn_backward,
     .test_hints = &bn1d_hints,
 };
 

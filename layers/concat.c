@@ -26,26 +26,16 @@ static const tc_param_desc concat_params[] = {
 
 static int concat_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    concat *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Concat: out of memory");
-        return 1;
-    }
-    l->axis = (int)v[0];
-    if (l->axis < 1 || l->axis >= TC_MAX_DIMS) {
+    int axis = (int)v[0];
+    if (axis < 1 || axis >= TC_MAX_DIMS) {
         host->set_error(err, "Concat: axis must be in [1, %d] (0, the batch, cannot be "
                              "joined), got %g", TC_MAX_DIMS - 1, v[0]);
-        free(l);
         return 1;
     }
-    *self = l;
-    return 0;
-}
-
-static void concat_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
+    concat *l = lu_new(host, "Concat", sizeof *l, self, err);
+    if (l)
+        l->axis = axis;
+    return !l;
 }
 
 /* 1 when a and b agree in every dimension but `axis`. */
@@ -100,10 +90,7 @@ static int concat_plan(const tc_host *host, void *self, const tc_shape *in, int 
     (void)n_threads;
     if (concat_shapes(self, host, in, n_inputs, &plan->output, err))
         return 1;
-    plan->n_weights = 0;
-    plan->workspace_bytes = 0;
-    plan->saved_bytes = 0;
-    return 0;
+    return lu_plan_simple(plan, plan->output, 0);
 }
 
 /* Rows [begin, end) of the [outer, ...] views: out row = the inputs' rows
@@ -188,25 +175,15 @@ static int concat_backward(const tc_host *host, void *self, const tc_exec *x, tc
 }
 
 static const tc_layer_type concat_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Concat",
-    .summary = "joins 2 to 64 inputs along one non-batch axis (channels by default)",
-    .flags = 0,
-    .min_inputs = 2,
-    .max_inputs = CONCAT_MAX_INPUTS,
-    .n_params = (int32_t)(sizeof concat_params / sizeof concat_params[0]),
-    .params = concat_params,
+    LU_TYPE_HEAD("Concat",
+                 "joins 2 to 64 inputs along one non-batch axis (channels by default)",
+                 2, CONCAT_MAX_INPUTS),
+    LU_TYPE_PARAMS(concat_params),
     .create = concat_create,
-    .destroy = concat_destroy,
+    .destroy = lu_destroy,
     .plan = concat_plan,
     .forward = concat_forward,
     .backward = concat_backward,
 };
 
-TC_PLUGIN_DEFINE(concat)
-{
-    if (tc_host_check(host, 0, "Concat", err))
-        return 1;
-    return host->register_layer(ctx, &concat_type);
-}
+LU_PLUGIN(concat, "Concat", concat_type)

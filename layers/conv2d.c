@@ -164,12 +164,6 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
     return 0;
 }
 
-static void conv2d_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
 /* Per-slice workspace for `slices` slices: sets g->slices, the method,
  * g->group and the byte sizes. Non-zero on overflow. */
 static int slice_layout(geom *g, int64_t slices)
@@ -935,27 +929,16 @@ static const tc_test_hints conv2d_hints = {
 };
 
 static const tc_layer_type conv2d_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Conv2d",
-    .summary = "2-D convolution of NCHW images (im2col + GEMM): groups, dilation, "
-               "per-axis kernel, stride and padding, optional bias",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof conv2d_params / sizeof conv2d_params[0]),
-    .params = conv2d_params,
+    LU_TYPE_HEAD("Conv2d",
+                 "2-D convolution of NCHW images (im2col + GEMM): groups, dilation, "
+                 "per-axis kernel, stride and padding, optional bias", 1, 1),
+    LU_TYPE_PARAMS(conv2d_params),
     .create = conv2d_create,
-    .destroy = conv2d_destroy,
+    .destroy = lu_destroy,
     .plan = conv2d_plan,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .test_hints = &conv2d_hints,
 };
 
-TC_PLUGIN_DEFINE(conv2d)
-{
-    if (tc_host_check(host, 0, "Conv2d", err))
-        return 1;
-    return host->register_layer(ctx, &conv2d_type);
-}
+LU_PLUGIN(conv2d, "Conv2d", conv2d_type)

@@ -24,20 +24,10 @@ static int dropout_create(const tc_host *host, const double *v, void **self, tc_
         host->set_error(err, "Dropout p must be in [0, 0.99], got %g", v[0]);
         return 1;
     }
-    dropout *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Dropout: out of memory");
-        return 1;
-    }
-    l->p = v[0];
-    *self = l;
-    return 0;
-}
-
-static void dropout_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
+    dropout *l = lu_new(host, "Dropout", sizeof *l, self, err);
+    if (l)
+        l->p = v[0];
+    return !l;
 }
 
 static int dropout_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
@@ -126,25 +116,15 @@ static int dropout_backward(const tc_host *host, void *self, const tc_exec *x, t
 }
 
 static const tc_layer_type dropout_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Dropout",
-    .summary = "inverted dropout: zero with probability p in training, identity at inference",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof dropout_params / sizeof dropout_params[0]),
-    .params = dropout_params,
+    LU_TYPE_HEAD("Dropout",
+                 "inverted dropout: zero with probability p in training, identity at inference",
+                 1, 1),
+    LU_TYPE_PARAMS(dropout_params),
     .create = dropout_create,
-    .destroy = dropout_destroy,
+    .destroy = lu_destroy,
     .plan = dropout_plan,
     .forward = dropout_forward,
     .backward = dropout_backward,
 };
 
-TC_PLUGIN_DEFINE(dropout)
-{
-    if (tc_host_check(host, 0, "Dropout", err))
-        return 1;
-    return host->register_layer(ctx, &dropout_type);
-}
+LU_PLUGIN(dropout, "Dropout", dropout_type)

@@ -32,11 +32,7 @@ static int gap_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
     if (lu_check_inputs(host, "GlobalAvgPool2d", in, n_inputs, 1, 1, err) ||
         gap_geom(host, &in[0], &planes, &hw, err))
         return 1;
-    plan->output = (tc_shape){.ndim = 2, .dims = {in[0].dims[0], in[0].dims[1]}};
-    plan->n_weights = 0;
-    plan->workspace_bytes = 0;
-    plan->saved_bytes = 0;
-    return 0;
+    return lu_plan_simple(plan, (tc_shape){.ndim = 2, .dims = {in[0].dims[0], in[0].dims[1]}}, 0);
 }
 
 typedef struct job {
@@ -111,25 +107,10 @@ static int gap_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type gap_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "GlobalAvgPool2d",
-    .summary = "mean of each H x W plane: [N,C,H,W] -> [N,C]",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = 0,
-    .params = NULL,
-    .create = NULL,
-    .destroy = NULL,
+    LU_TYPE_HEAD("GlobalAvgPool2d", "mean of each H x W plane: [N,C,H,W] -> [N,C]", 1, 1),
     .plan = gap_plan,
     .forward = gap_forward,
     .backward = gap_backward,
 };
 
-TC_PLUGIN_DEFINE(global_avg_pool2d)
-{
-    if (tc_host_check(host, 0, "GlobalAvgPool2d", err))
-        return 1;
-    return host->register_layer(ctx, &gap_type);
-}
+LU_PLUGIN(global_avg_pool2d, "GlobalAvgPool2d", gap_type)

@@ -3,16 +3,20 @@
  *
  * Header-only on purpose: every plugin is still built only against
  * tinycnn/plugin.h and libc/libm and links nothing of the runtime; this file
- * just saves each layer from repeating input checks, shape printing and
- * overflow-checked sizes. (The host check at the entry is plugin.h's
- * tc_host_check.) Helpers that report errors or use the worker threads take
- * the host table the callback was given.
+ * just saves each layer from repeating input checks, shape printing,
+ * overflow-checked sizes, instance allocation, the type's fixed fields and
+ * the entry (LU_TYPE_HEAD, LU_PLUGIN), the plans of simple layers, the whole
+ * skeleton of an elementwise activation (LU_ELEMENTWISE: a layer gives only
+ * its per-element functions) and the window geometry, parameters and plan
+ * of the 2-D pooling layers (LU_POOL_LAYER). Helpers that report errors or
+ * use the worker threads take the host table the callback was given.
  */
 #ifndef TC_LAYER_UTIL_H
 #define TC_LAYER_UTIL_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tinycnn/plugin.h"
@@ -145,5 +149,300 @@ static inline void lu_for_work(const tc_host *host, int64_t n, int64_t work, int
     else
         host->parallel_for(n, fn, arg);
 }
+
+/* ---- instances and registration ----------------------------------------- */
+
+/* A zeroed instance of `size` bytes into *self (the caller's destroy, e.g.
+ * lu_destroy, frees it); on failure "<layer>: out of memory" and NULL. */
+static inline void *lu_new(const tc_host *host, const char *layer, size_t size, void **self,
+                           tc_error *err)
+{
+    void *l = calloc(1, size);
+    if (!l)
+        host->set_error(err, "%s: out of memory", layer);
+    *self = l;
+    return l;
+}
+
+/* destroy() of a layer whose instance is one calloc'd block. */
+static inline void lu_destroy(const tc_host *host, void *self)
+{
+    (void)host;
+    free(self);
+}
+
+/* The fields every layer type starts with: sizes, ABI, names, input count. */
+#define LU_TYPE_HEAD(layer, what, min_in, max_in)                                          \
+    .struct_size = sizeof(tc_layer_type), .abi_version = TC_PLUGIN_ABI_VERSION,            \
+    .name = (layer), .summary = (what), .min_inputs = (min_in), .max_inputs = (max_in)
+
+/* The parameter table fields, from a static array of tc_param_desc. */
+#define LU_TYPE_PARAMS(table)                                                              \
+    .n_params = (int32_t)(sizeof(table) / sizeof((table)[0])), .params = (table)
+
+/* The entry of a plugin registering the one layer type `type` named `layer`. */
+#define LU_PLUGIN(id, layer, type)                                                         \
+    TC_PLUGIN_DEFINE(id)                                                                   \
+    {                                                                                      \
+        if (tc_host_check(host, 0, (layer), err))                                          \
+            return 1;                                                                      \
+        return host->register_layer(ctx, &(type));                                         \
+    }
+
+/* ---- plans --------------------------------------------------------------- */
+
+/* Fills a plan with output shape `out`, no weights and no scratch but
+ * `saved` bytes. */
+static inline int lu_plan_simple(tc_plan *plan, tc_shape out, size_t saved)
+{
+    plan->output = out;
+    plan->n_weights = 0;
+    plan->workspace_bytes = 0;
+    plan->saved_bytes = saved;
+    return 0;
+}
+
+/* plan() of a one-input layer whose output has its input's shape. */
+static inline int lu_plan_same(const tc_host *host, const char *layer, const tc_shape *in,
+                               int n_inputs, tc_plan *plan, tc_error *err)
+{
+    if (lu_check_inputs(host, layer, in, n_inputs, 1, 1, err))
+        return 1;
+    return lu_plan_simple(plan, in[0], 0);
+}
+
+/* The gradient buffer of input i, or NULL when none is wanted. */
+static inline float *lu_grad_in(const tc_exec *x, int i)
+{
+    return x->grad_inputs ? x->grad_inputs[i].data : NULL;
+}
+
+/* Copies n floats unless dst already is src (the graph may alias them). */
+static inline void lu_copy(float *dst, const float *src, int64_t n)
+{
+    if (dst != src)
+        memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+
+/* ---- elementwise layers --------------------------------------------------
+ * A one-input elementwise layer (ReLU, Sigmoid, ...) defines only its two
+ * per-element functions, as static inline functions
+ *     float fwd(float x, float p)
+ *     float bwd(float x, float y, float dy, float p)
+ * (x the input, y the forward output, dy the upstream gradient, p the
+ * layer's one float hyperparameter, or 0 without one), and gets its plan(),
+ * forward() and backward() (prefix_plan, ...; LU_ELEMENTWISE_CALLBACKS
+ * names them in the type) from LU_ELEMENTWISE. Both loops run over the
+ * worker threads from `min_work` elements on; `attrs` is LU_AVX2_CLONES or
+ * empty. The functions are inlined into the loops, so a loop is as fast as a
+ * hand-written one. */
+typedef struct lu_eltwise_job {
+    float p;
+    const float *x, *y, *dy;
+    float *out;
+} lu_eltwise_job;
+
+/* self is NULL or points to the layer's float hyperparameter. */
+static inline float lu_eltwise_param(const void *self)
+{
+    return self ? *(const float *)self : 0.0f;
+}
+
+#define LU_ELEMENTWISE(prefix, layer, attrs, min_work, fwd, bwd)                           \
+    static int prefix##_plan(const tc_host *host, void *self, const tc_shape *in,           \
+                             int n_inputs, int n_threads, tc_plan *plan, tc_error *err)    \
+    {                                                                                      \
+        (void)self;                                                                        \
+        (void)n_threads;                                                                   \
+        return lu_plan_same(host, (layer), in, n_inputs, plan, err);                       \
+    }                                                                                      \
+    attrs static void prefix##_forward_chunk(void *arg, int64_t begin, int64_t end,         \
+                                             int worker)                                   \
+    {                                                                                      \
+        const lu_eltwise_job *j = arg;                                                     \
+        const float p = j->p;                                                              \
+        (void)worker;                                                                      \
+        for (int64_t i = begin; i < end; i++)                                              \
+            j->out[i] = fwd(j->x[i], p);                                                   \
+    }                                                                                      \
+    attrs static void prefix##_backward_chunk(void *arg, int64_t begin, int64_t end,        \
+                                              int worker)                                  \
+    {                                                                                      \
+        const lu_eltwise_job *j = arg;                                                     \
+        const float p = j->p;                                                              \
+        (void)worker;                                                                      \
+        for (int64_t i = begin; i < end; i++)                                              \
+            j->out[i] = bwd(j->x[i], j->y[i], j->dy[i], p);                                \
+    }                                                                                      \
+    static int prefix##_forward(const tc_host *host, void *self, const tc_exec *x,          \
+                                tc_error *err)                                             \
+    {                                                                                      \
+        (void)err;                                                                         \
+        lu_eltwise_job j = {.p = lu_eltwise_param(self), .x = x->inputs[0].data,           \
+                            .out = x->output->data};                                       \
+        int64_t n = tc_shape_count(&x->inputs[0].shape);                                   \
+        lu_for_work(host, n, n, (min_work), prefix##_forward_chunk, &j);                   \
+        return 0;                                                                          \
+    }                                                                                      \
+    static int prefix##_backward(const tc_host *host, void *self, const tc_exec *x,         \
+                                 tc_error *err)                                            \
+    {                                                                                      \
+        (void)err;                                                                         \
+        lu_eltwise_job j = {.p = lu_eltwise_param(self), .x = x->inputs[0].data,           \
+                            .y = x->output->data, .dy = x->grad_output->data,              \
+                            .out = lu_grad_in(x, 0)};                                      \
+        int64_t n = tc_shape_count(&x->inputs[0].shape);                                   \
+        if (j.out)                                                                         \
+            lu_for_work(host, n, n, (min_work), prefix##_backward_chunk, &j);              \
+        return 0;                                                                          \
+    }
+
+#define LU_ELEMENTWISE_CALLBACKS(prefix)                                                   \
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward
+
+/* ---- 2-D pooling windows (MaxPool2d, AvgPool2d) -------------------------- */
+
+typedef struct lu_pool {
+    int64_t kernel, stride, padding;
+} lu_pool;
+
+/* The parameter table of a pooling layer, in the order lu_pool_create reads. */
+#define LU_POOL_PARAMS                                                                     \
+    {"kernel_size", TC_VALUE_INT, 1, 0, 1, 1024, "square window side"},                    \
+    {"stride", TC_VALUE_INT, 0, 0, 0, 1024, "step between windows; 0 means kernel_size"},  \
+    {"padding", TC_VALUE_INT, 0, 0, 0, 1024, "border added on each side, at most kernel_size/2"}
+
+/* create() of a pooling layer: an lu_pool (freed by lu_destroy) from
+ * kernel_size, stride (0: the kernel size) and padding (at most k/2). */
+static inline int lu_pool_create(const tc_host *host, const char *layer, const double *v,
+                                 void **self, tc_error *err)
+{
+    lu_pool m = {(int64_t)v[0], v[1] == 0.0 ? (int64_t)v[0] : (int64_t)v[1], (int64_t)v[2]};
+    if (m.kernel < 1 || m.stride < 1 || m.padding < 0) {
+        host->set_error(err, "%s: kernel_size must be >= 1, stride >= 0 and "
+                             "padding >= 0 (got %g, %g, %g)", layer, v[0], v[1], v[2]);
+        return 1;
+    }
+    if (m.padding > m.kernel / 2) {
+        /* a window made only of padding would have no maximum, and as in
+         * PyTorch, a mean mostly of padding is meaningless */
+        host->set_error(err, "%s padding %lld must be at most kernel_size/2 = %lld", layer,
+                        (long long)m.padding, (long long)(m.kernel / 2));
+        return 1;
+    }
+    lu_pool *l = lu_new(host, layer, sizeof *l, self, err);
+    if (l)
+        *l = m;
+    return !l;
+}
+
+/* The geometry of one pooling call on an NCHW input. */
+typedef struct lu_pool_geom {
+    int64_t n, c, h, w, k, s, p, oh, ow;
+    int64_t planes, hw, ohw, outputs; /* N*C, H*W, OH*OW, N*C*OH*OW */
+    size_t saved_bytes;               /* the int32 argmax per output, when kept */
+} lu_pool_geom;
+
+/* Window [*b, *e) along one axis of `size` pixels for output index o,
+ * clipped to the image (the padding lies outside it). */
+static inline void lu_pool_span(const lu_pool_geom *g, int64_t o, int64_t size, int64_t *b,
+                                int64_t *e)
+{
+    int64_t o0 = o * g->s - g->p;
+    *b = o0 < 0 ? 0 : o0;
+    *e = o0 + g->k > size ? size : o0 + g->k;
+}
+
+/* The output size and the counts of g from the padded input ph x pw; with
+ * `argmax`, the saved bytes of an int32 in-plane position per output. */
+static inline int lu_pool_sizes(const tc_host *host, const char *layer, const tc_shape *in,
+                                int64_t ph, int64_t pw, int argmax, lu_pool_geom *g,
+                                tc_error *err)
+{
+    char buf[LU_SHAPE_BUF];
+    if (g->k > ph || g->k > pw) {
+        host->set_error(err, "%s kernel %lldx%lld is larger than the padded input "
+                             "%lldx%lld (input %s, padding %lld)", layer,
+                        (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
+                        lu_shape_str(in, buf, sizeof buf), (long long)g->p);
+        return 1;
+    }
+    g->oh = (ph - g->k) / g->s + 1;
+    g->ow = (pw - g->k) / g->s + 1;
+    if (lu_mul3(g->n, g->c, 1, &g->planes) || lu_mul3(g->h, g->w, 1, &g->hw) ||
+        lu_mul3(g->oh, g->ow, 1, &g->ohw) || lu_mul3(g->planes, g->ohw, 1, &g->outputs) ||
+        (argmax && (lu_bytes(g->outputs, sizeof(int32_t), &g->saved_bytes) ||
+                    g->hw > INT32_MAX))) {
+        host->set_error(err, "%s on input %s: sizes overflow%s", layer,
+                        lu_shape_str(in, buf, sizeof buf),
+                        argmax ? " (a plane must have fewer than 2^31 pixels)" : "");
+        return 1;
+    }
+    return 0;
+}
+
+/* Checks a 4-D input against the window m and fills g (see lu_pool_sizes
+ * for `argmax`); the message on failure names the layer and the input. */
+static inline int lu_pool_geometry(const tc_host *host, const char *layer, const lu_pool *m,
+                                   const tc_shape *in, int argmax, lu_pool_geom *g,
+                                   tc_error *err)
+{
+    char buf[LU_SHAPE_BUF];
+    if (in->ndim != 4) {
+        host->set_error(err, "%s needs a 4-D input [batch, channels, height, width], "
+                             "got %s", layer, lu_shape_str(in, buf, sizeof buf));
+        return 1;
+    }
+    *g = (lu_pool_geom){.n = in->dims[0], .c = in->dims[1], .h = in->dims[2],
+                        .w = in->dims[3], .k = m->kernel, .s = m->stride, .p = m->padding};
+    int64_t ph, pw;
+    if (__builtin_add_overflow(g->h, 2 * g->p, &ph) ||
+        __builtin_add_overflow(g->w, 2 * g->p, &pw)) {
+        host->set_error(err, "%s on input %s: padded size overflows", layer,
+                        lu_shape_str(in, buf, sizeof buf));
+        return 1;
+    }
+    return lu_pool_sizes(host, layer, in, ph, pw, argmax, g, err);
+}
+
+/* plan() of a pooling layer: [N, C, OH, OW], and the argmax bytes. */
+static inline int lu_pool_plan(const tc_host *host, const char *layer, const lu_pool *m,
+                               const tc_shape *in, int n_inputs, int argmax, tc_plan *plan,
+                               tc_error *err)
+{
+    lu_pool_geom g;
+    if (lu_check_inputs(host, layer, in, n_inputs, 1, 1, err) ||
+        lu_pool_geometry(host, layer, m, &in[0], argmax, &g, err))
+        return 1;
+    return lu_plan_simple(plan, (tc_shape){.ndim = 4, .dims = {g.n, g.c, g.oh, g.ow}},
+                          g.saved_bytes);
+}
+
+/* The parameter table, create(), plan() and pool_geom() (the geometry of
+ * one call) of the pooling layer `prefix` named `layer`; argmax as in
+ * lu_pool_sizes. LU_POOL_CALLBACKS names them, with prefix_forward and
+ * prefix_backward, in the type. */
+#define LU_POOL_LAYER(prefix, layer, argmax)                                               \
+    static const tc_param_desc prefix##_params[] = {LU_POOL_PARAMS};                       \
+    static int prefix##_create(const tc_host *host, const double *v, void **self,           \
+                               tc_error *err)                                              \
+    {                                                                                      \
+        return lu_pool_create(host, (layer), v, self, err);                                \
+    }                                                                                      \
+    static int pool_geom(const tc_host *host, const lu_pool *m, const tc_shape *in,         \
+                         lu_pool_geom *g, tc_error *err)                                   \
+    {                                                                                      \
+        return lu_pool_geometry(host, (layer), m, in, (argmax), g, err);                   \
+    }                                                                                      \
+    static int prefix##_plan(const tc_host *host, void *self, const tc_shape *in,           \
+                             int n_inputs, int n_threads, tc_plan *plan, tc_error *err)    \
+    {                                                                                      \
+        (void)n_threads;                                                                   \
+        return lu_pool_plan(host, (layer), self, in, n_inputs, (argmax), plan, err);       \
+    }
+
+#define LU_POOL_CALLBACKS(prefix)                                                          \
+    LU_TYPE_PARAMS(prefix##_params), .create = prefix##_create, .destroy = lu_destroy,     \
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward
 
 #endif

@@ -20,26 +20,16 @@ static const tc_param_desc linear_params[] = {
 
 static int linear_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    linear *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Linear: out of memory");
+    if ((int64_t)v[0] < 1) {
+        host->set_error(err, "Linear: out_features must be >= 1, got %g", v[0]);
         return 1;
     }
+    linear *l = lu_new(host, "Linear", sizeof *l, self, err);
+    if (!l)
+        return 1;
     l->out_features = (int64_t)v[0];
     l->bias = v[1] != 0.0;
-    if (l->out_features < 1) {
-        host->set_error(err, "Linear: out_features must be >= 1, got %g", v[0]);
-        free(l);
-        return 1;
-    }
-    *self = l;
     return 0;
-}
-
-static void linear_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 static int linear_shape(const tc_host *host, const linear *l, const tc_shape *in, int64_t *n,
@@ -151,25 +141,13 @@ static int linear_backward(const tc_host *host, void *self, const tc_exec *x, tc
 }
 
 static const tc_layer_type linear_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Linear",
-    .summary = "fully connected layer y = x W^T + b on [batch, features]",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof linear_params / sizeof linear_params[0]),
-    .params = linear_params,
+    LU_TYPE_HEAD("Linear", "fully connected layer y = x W^T + b on [batch, features]", 1, 1),
+    LU_TYPE_PARAMS(linear_params),
     .create = linear_create,
-    .destroy = linear_destroy,
+    .destroy = lu_destroy,
     .plan = linear_plan,
     .forward = linear_forward,
     .backward = linear_backward,
 };
 
-TC_PLUGIN_DEFINE(linear)
-{
-    if (tc_host_check(host, 0, "Linear", err))
-        return 1;
-    return host->register_layer(ctx, &linear_type);
-}
+LU_PLUGIN(linear, "Linear", linear_type)

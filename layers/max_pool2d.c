@@ -8,118 +8,13 @@
  * Ties go to the first maximum in row-major window order.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "layer_util.h"
 
-typedef struct max_pool2d {
-    int64_t kernel, stride, padding;
-} max_pool2d;
+typedef lu_pool_geom geom;
 
-typedef struct geom {
-    int64_t n, c, h, w, k, s, p, oh, ow;
-    int64_t planes, hw, ohw; /* N*C, H*W, OH*OW */
-    size_t saved_bytes;
-} geom;
-
-static const tc_param_desc max_pool2d_params[] = {
-    {"kernel_size", TC_VALUE_INT, 1, 0, 1, 1024, "square window side"},
-    {"stride", TC_VALUE_INT, 0, 0, 0, 1024, "step between windows; 0 means kernel_size"},
-    {"padding", TC_VALUE_INT, 0, 0, 0, 1024, "border added on each side, at most kernel_size/2"},
-};
-
-static int max_pool2d_create(const tc_host *host, const double *v, void **self, tc_error *err)
-{
-    max_pool2d *m = calloc(1, sizeof *m);
-    if (!m) {
-        host->set_error(err, "MaxPool2d: out of memory");
-        return 1;
-    }
-    m->kernel = (int64_t)v[0];
-    m->stride = v[1] == 0.0 ? m->kernel : (int64_t)v[1];
-    m->padding = (int64_t)v[2];
-    if (m->kernel < 1 || m->stride < 1 || m->padding < 0) {
-        host->set_error(err, "MaxPool2d: kernel_size must be >= 1, stride >= 0 and "
-                             "padding >= 0 (got %g, %g, %g)", v[0], v[1], v[2]);
-        free(m);
-        return 1;
-    }
-    if (m->padding > m->kernel / 2) {
-        /* a window made only of padding would have no maximum */
-        host->set_error(err, "MaxPool2d padding %lld must be at most kernel_size/2 = %lld",
-                        (long long)m->padding, (long long)(m->kernel / 2));
-        free(m);
-        return 1;
-    }
-    *self = m;
-    return 0;
-}
-
-static void max_pool2d_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
-static int pool_geom(const tc_host *host, const max_pool2d *m, const tc_shape *in, geom *g,
-                     tc_error *err)
-{
-    char buf[LU_SHAPE_BUF];
-    if (in->ndim != 4) {
-        host->set_error(err, "MaxPool2d needs a 4-D input [batch, channels, height, width], "
-                             "got %s", lu_shape_str(in, buf, sizeof buf));
-        return 1;
-    }
-    memset(g, 0, sizeof *g);
-    g->n = in->dims[0];
-    g->c = in->dims[1];
-    g->h = in->dims[2];
-    g->w = in->dims[3];
-    g->k = m->kernel;
-    g->s = m->stride;
-    g->p = m->padding;
-    int64_t ph, pw, out;
-    if (__builtin_add_overflow(g->h, 2 * g->p, &ph) ||
-        __builtin_add_overflow(g->w, 2 * g->p, &pw)) {
-        host->set_error(err, "MaxPool2d on input %s: padded size overflows",
-                        lu_shape_str(in, buf, sizeof buf));
-        return 1;
-    }
-    if (g->k > ph || g->k > pw) {
-        host->set_error(err, "MaxPool2d kernel %lldx%lld is larger than the padded input "
-                             "%lldx%lld (input %s, padding %lld)",
-                        (long long)g->k, (long long)g->k, (long long)ph, (long long)pw,
-                        lu_shape_str(in, buf, sizeof buf), (long long)g->p);
-        return 1;
-    }
-    g->oh = (ph - g->k) / g->s + 1;
-    g->ow = (pw - g->k) / g->s + 1;
-    if (lu_mul3(g->n, g->c, 1, &g->planes) || lu_mul3(g->h, g->w, 1, &g->hw) ||
-        lu_mul3(g->oh, g->ow, 1, &g->ohw) || lu_mul3(g->planes, g->ohw, 1, &out) ||
-        lu_bytes(out, sizeof(int32_t), &g->saved_bytes) || g->hw > INT32_MAX) {
-        host->set_error(err, "MaxPool2d on input %s: sizes overflow (a plane must have "
-                             "fewer than 2^31 pixels)", lu_shape_str(in, buf, sizeof buf));
-        return 1;
-    }
-    return 0;
-}
-
-static int max_pool2d_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
-                           int n_threads, tc_plan *plan, tc_error *err)
-{
-    max_pool2d *m = self;
-    geom g;
-    (void)n_threads;
-    if (lu_check_inputs(host, "MaxPool2d", in, n_inputs, 1, 1, err) ||
-        pool_geom(host, m, &in[0], &g, err))
-        return 1;
-    plan->output = (tc_shape){.ndim = 4, .dims = {g.n, g.c, g.oh, g.ow}};
-    plan->n_weights = 0;
-    plan->workspace_bytes = 0;
-    plan->saved_bytes = g.saved_bytes;
-    return 0;
-}
+LU_POOL_LAYER(max_pool2d, "MaxPool2d", 1)
 
 typedef struct job {
     const geom *g;
@@ -140,11 +35,11 @@ static inline int beats(float v, float best)
 static void forward_plane_any(const geom *g, const float *x, float *y, int32_t *am)
 {
     for (int64_t oh = 0; oh < g->oh; oh++) {
-        int64_t h0 = oh * g->s - g->p;
-        int64_t hb = h0 < 0 ? 0 : h0, he = h0 + g->k > g->h ? g->h : h0 + g->k;
+        int64_t hb, he;
+        lu_pool_span(g, oh, g->h, &hb, &he);
         for (int64_t ow = 0; ow < g->ow; ow++) {
-            int64_t w0 = ow * g->s - g->p;
-            int64_t wb = w0 < 0 ? 0 : w0, we = w0 + g->k > g->w ? g->w : w0 + g->k;
+            int64_t wb, we;
+            lu_pool_span(g, ow, g->w, &wb, &we);
             /* padding <= k/2 guarantees at least one real pixel per window */
             float best = x[hb * g->w + wb];
             int64_t at = hb * g->w + wb;
@@ -490,7 +385,7 @@ static void backward_planes(void *arg, int64_t begin, int64_t end, int worker)
 
 static int max_pool2d_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    max_pool2d *m = self;
+    const lu_pool *m = self;
     geom g;
     if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
@@ -504,7 +399,7 @@ static int max_pool2d_forward(const tc_host *host, void *self, const tc_exec *x,
 
 static int max_pool2d_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    max_pool2d *m = self;
+    const lu_pool *m = self;
     geom g;
     if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
         return 1;
@@ -523,20 +418,8 @@ static int max_pool2d_backward(const tc_host *host, void *self, const tc_exec *x
 }
 
 static const tc_layer_type max_pool2d_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "MaxPool2d",
-    .summary = "maximum over k x k windows of NCHW images",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof max_pool2d_params / sizeof max_pool2d_params[0]),
-    .params = max_pool2d_params,
-    .create = max_pool2d_create,
-    .destroy = max_pool2d_destroy,
-    .plan = max_pool2d_plan,
-    .forward = max_pool2d_forward,
-    .backward = max_pool2d_backward,
+    LU_TYPE_HEAD("MaxPool2d", "maximum over k x k windows of NCHW images", 1, 1),
+    LU_POOL_CALLBACKS(max_pool2d),
 };
 
 TC_PLUGIN_DEFINE(max_pool2d)

@@ -24,26 +24,15 @@ static const tc_param_desc softmax_params[] = {
 
 static int softmax_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    softmax *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "Softmax: out of memory");
-        return 1;
-    }
-    l->axis = (int)v[0];
-    if (l->axis == 0) {
+    if ((int)v[0] == 0) {
         host->set_error(err, "Softmax: axis 0 is the batch; normalise over a sample's "
                              "dimension (axis 1 or -1, ...)");
-        free(l);
         return 1;
     }
-    *self = l;
-    return 0;
-}
-
-static void softmax_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
+    softmax *l = lu_new(host, "Softmax", sizeof *l, self, err);
+    if (l)
+        l->axis = (int)v[0];
+    return !l;
 }
 
 /* The input seen as [outer, len, inner], softmax over len. */
@@ -80,11 +69,7 @@ static int softmax_plan(const tc_host *host, void *self, const tc_shape *in, int
     if (lu_check_inputs(host, "Softmax", in, n_inputs, 1, 1, err) ||
         softmax_geom(self, host, &in[0], &g, err))
         return 1;
-    plan->output = in[0];
-    plan->n_weights = 0;
-    plan->workspace_bytes = 0;
-    plan->saved_bytes = 0;
-    return 0;
+    return lu_plan_simple(plan, in[0], 0);
 }
 
 typedef struct job {
@@ -165,25 +150,13 @@ static int softmax_backward(const tc_host *host, void *self, const tc_exec *x, t
 }
 
 static const tc_layer_type softmax_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Softmax",
-    .summary = "softmax along one non-batch axis (the last by default)",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof softmax_params / sizeof softmax_params[0]),
-    .params = softmax_params,
+    LU_TYPE_HEAD("Softmax", "softmax along one non-batch axis (the last by default)", 1, 1),
+    LU_TYPE_PARAMS(softmax_params),
     .create = softmax_create,
-    .destroy = softmax_destroy,
+    .destroy = lu_destroy,
     .plan = softmax_plan,
     .forward = softmax_forward,
     .backward = softmax_backward,
 };
 
-TC_PLUGIN_DEFINE(softmax)
-{
-    if (tc_host_check(host, 0, "Softmax", err))
-        return 1;
-    return host->register_layer(ctx, &softmax_type);
-}
+LU_PLUGIN(softmax, "Softmax", softmax_type)

@@ -136,25 +136,13 @@ static int softmax_ce_backward(const tc_host *host, void *self, const tc_exec *x
 }
 
 static const tc_layer_type softmax_ce_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "SoftmaxCrossEntropy",
-    .summary = "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
+    LU_TYPE_HEAD("SoftmaxCrossEntropy",
+                 "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
+                 2, 2),
     .flags = TC_LAYER_LOSS,
-    .min_inputs = 2,
-    .max_inputs = 2,
-    .n_params = 0,
-    .params = NULL,
-    .create = NULL,
-    .destroy = NULL,
     .plan = softmax_ce_plan,
     .forward = softmax_ce_forward,
     .backward = softmax_ce_backward,
 };
 
-TC_PLUGIN_DEFINE(softmax_cross_entropy)
-{
-    if (tc_host_check(host, 0, "SoftmaxCrossEntropy", err))
-        return 1;
-    return host->register_layer(ctx, &softmax_ce_type);
-}
+LU_PLUGIN(softmax_cross_entropy, "SoftmaxCrossEntropy", softmax_ce_type)

@@ -9,6 +9,7 @@
 
 #include "testutil.h"
 #include "tinycnn/layer_check.h"
+#include "plugins/test_plugin_util.h"
 
 #define S1(a) ((tc_shape){.ndim = 1, .dims = {a}})
 #define S2(a, b) ((tc_shape){.ndim = 2, .dims = {a, b}})
@@ -293,12 +294,7 @@ static int ts_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type test_scale_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "TestScale",
-    .summary = "per-feature scale and shift, with optional deliberate bugs",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("TestScale", "per-feature scale and shift, with optional deliberate bugs", 1, 1),
     .n_params = 1,
     .params = test_scale_params,
     .create = ts_create,

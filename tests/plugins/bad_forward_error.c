@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct fail_forward {
     long fail_at, raise_at;
@@ -27,29 +28,12 @@ static const tc_param_desc params[] = {
 
 static int create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    fail_forward *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "FailForward: out of memory");
+    fail_forward *l = tpu_alloc(host, sizeof *l, self, "FailForward", err);
+    if (!l)
         return 1;
-    }
     l->fail_at = (long)v[0];
     l->raise_at = (long)v[1];
     l->sig = (int)v[2];
-    *self = l;
-    return 0;
-}
-
-static void destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
-
-static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
-                tc_error *err)
-{
-    (void)host, (void)self, (void)n, (void)nt, (void)err;
-    p->output = in[0];
     return 0;
 }
 
@@ -68,34 +52,16 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
     return 0;
 }
 
-static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    (void)host, (void)self, (void)err;
-    if (x->grad_inputs[0].data)
-        memcpy(x->grad_inputs[0].data, x->grad_output->data,
-               (size_t)tc_shape_count(&x->grad_output->shape) * sizeof(float));
-    return 0;
-}
-
 static const tc_layer_type type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "FailForward",
-    .summary = "identity that fails (or raises a signal) at a chosen forward call (tests)",
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = 3,
-    .params = params,
+    TPU_TYPE_HEAD("FailForward",
+                  "identity that fails (or raises a signal) at a chosen forward call (tests)",
+                  1, 1),
+    TPU_TYPE_PARAMS(params),
     .create = create,
-    .destroy = destroy,
-    .plan = plan,
+    .destroy = tpu_free_self,
+    .plan = tpu_plan_same,
     .forward = forward,
-    .backward = backward,
+    .backward = tpu_identity_backward,
 };
 
-TC_PLUGIN_DEFINE(bad_forward_error)
-{
-    if (tc_host_check(host, 0, "bad_forward_error", err))
-        return 1;
-    return host->register_layer(ctx, &type);
-}
+TPU_PLUGIN_ENTRY(bad_forward_error, type)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tinycnn/plugin.h"
+#include "test_plugin_util.h"
 
 typedef struct inf_loss {
     long inf_at;
@@ -20,20 +21,11 @@ static const tc_param_desc params[] = {
 
 static int create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    inf_loss *l = calloc(1, sizeof *l);
-    if (!l) {
-        host->set_error(err, "InfLoss: out of memory");
+    inf_loss *l = tpu_alloc(host, sizeof *l, self, "InfLoss", err);
+    if (!l)
         return 1;
-    }
     l->inf_at = (long)v[0];
-    *self = l;
     return 0;
-}
-
-static void destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
@@ -66,25 +58,14 @@ static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error 
 }
 
 static const tc_layer_type type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "InfLoss",
-    .summary = "a loss that becomes +Inf at a chosen training step (tests)",
+    TPU_TYPE_HEAD("InfLoss", "a loss that becomes +Inf at a chosen training step (tests)", 2, 2),
     .flags = TC_LAYER_LOSS,
-    .min_inputs = 2,
-    .max_inputs = 2,
-    .n_params = 1,
-    .params = params,
+    TPU_TYPE_PARAMS(params),
     .create = create,
-    .destroy = destroy,
+    .destroy = tpu_free_self,
     .plan = plan,
     .forward = forward,
     .backward = backward,
 };
 
-TC_PLUGIN_DEFINE(bad_inf_loss)
-{
-    if (tc_host_check(host, 0, "bad_inf_loss", err))
-        return 1;
-    return host->register_layer(ctx, &type);
-}
+TPU_PLUGIN_ENTRY(bad_inf_loss, type)

@@ -52,12 +52,8 @@ static int bda_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bda_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenDropoutActive",
-    .summary = "dropout that stays active at inference (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenDropoutActive",
+                  "dropout that stays active at inference (test plugin)", 1, 1),
     .n_params = 1,
     .params = params,
     .create = bda_create,

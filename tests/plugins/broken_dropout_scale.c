@@ -59,12 +59,8 @@ static int bds_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bds_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenDropoutScale",
-    .summary = "inverted dropout that scales by 1 - p at inference too (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenDropoutScale",
+                  "inverted dropout that scales by 1 - p at inference too (test plugin)", 1, 1),
     .n_params = 1,
     .params = params,
     .create = bds_create,

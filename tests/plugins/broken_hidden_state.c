@@ -63,12 +63,9 @@ static int bhs_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type bhs_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenHiddenState",
-    .summary = "running-mean centring that keeps its step count in the instance (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenHiddenState",
+                  "running-mean centring that keeps its step count in the instance (test plugin)",
+                  1, 1),
     .create = bhs_create,
     .destroy = tpu_free_self,
     .plan = bhs_plan,

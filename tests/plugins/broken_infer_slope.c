@@ -59,12 +59,8 @@ static int bls_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bls_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenLeakySlope",
-    .summary = "LeakyReLU with another slope at inference (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenLeakySlope",
+                  "LeakyReLU with another slope at inference (test plugin)", 1, 1),
     .n_params = 1,
     .params = params,
     .create = bls_create,

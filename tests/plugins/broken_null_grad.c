@@ -35,12 +35,8 @@ static int bng_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bng_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenNullGrad",
-    .summary = "x * x whose backward writes through a NULL input gradient (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenNullGrad",
+                  "x * x whose backward writes through a NULL input gradient (test plugin)", 1, 1),
     .plan = tpu_plan_same,
     .forward = bng_forward,
     .backward = bng_backward,

@@ -91,12 +91,8 @@ static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type broken_scale_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenScale",
-    .summary = "per-channel scale with a sign error in its weight gradient (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenScale",
+                  "per-channel scale with a sign error in its weight gradient (test plugin)", 1, 1),
     .n_params = 1,
     .params = params,
     .create = bs_create,

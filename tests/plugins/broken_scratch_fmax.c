@@ -70,13 +70,9 @@ static int bcm_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bcm_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenChannelMax",
-    .summary = "maximum over channels, accumulated in workspace it never initialises (test "
-               "plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenChannelMax",
+                  "maximum over channels, accumulated in workspace it never initialises (test "
+                  "plugin)", 1, 1),
     .plan = bcm_plan,
     .forward = bcm_forward,
     .backward = bcm_backward,

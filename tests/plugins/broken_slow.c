@@ -54,39 +54,19 @@ static int quadratic_forward(const tc_host *host, void *self, const tc_exec *x, 
     return 0;
 }
 
-static int slow_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)err;
-    if (x->grad_inputs[0].data)
-        memcpy(x->grad_inputs[0].data, x->grad_output->data,
-               sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape));
-    return 0;
-}
-
 static const tc_layer_type slowish_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenSlowish",
-    .summary = "identity that wastes a few hundred operations per element (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenSlowish",
+                  "identity that wastes a few hundred operations per element (test plugin)", 1, 1),
     .plan = tpu_plan_same,
     .forward = slowish_forward,
-    .backward = slow_backward,
+    .backward = tpu_identity_backward,
 };
 
 static const tc_layer_type quadratic_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenQuadratic",
-    .summary = "identity with an O(n^2) loop in forward (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenQuadratic", "identity with an O(n^2) loop in forward (test plugin)", 1, 1),
     .plan = tpu_plan_same,
     .forward = quadratic_forward,
-    .backward = slow_backward,
+    .backward = tpu_identity_backward,
 };
 
 TC_PLUGIN_DEFINE(broken_slow)

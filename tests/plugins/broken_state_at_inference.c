@@ -47,12 +47,8 @@ static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type bsi_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenStateAtInference",
-    .summary = "running-mean centring that updates its state at inference (test plugin)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BrokenStateAtInference",
+                  "running-mean centring that updates its state at inference (test plugin)", 1, 1),
     .plan = bsi_plan,
     .forward = bsi_forward,
     .backward = tpu_centring_backward,

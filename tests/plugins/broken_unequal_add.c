@@ -52,13 +52,9 @@ static int bad_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type bad_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BrokenAdd",
-    .summary = "sum of two inputs that accepts unequal shapes and assumes equal ones (test "
-               "plugin)",
-    .min_inputs = 2,
-    .max_inputs = 2,
+    TPU_TYPE_HEAD("BrokenAdd",
+                  "sum of two inputs that accepts unequal shapes and assumes equal ones (test "
+                  "plugin)", 2, 2),
     .plan = bad_plan,
     .forward = bad_forward,
     .backward = bad_backward,

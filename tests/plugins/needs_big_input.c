@@ -114,13 +114,9 @@ static int box_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 }
 
 static const tc_layer_type box_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "BoxMean",
-    .summary = "mean over window x window squares; needs inputs of at least 8 x 8 (test plugin "
-               "with test hints)",
-    .min_inputs = 1,
-    .max_inputs = 1,
+    TPU_TYPE_HEAD("BoxMean",
+                  "mean over window x window squares; needs inputs of at least 8 x 8 (test plugin "
+                  "with test hints)", 1, 1),
     .n_params = 1,
     .params = params,
     .create = box_create,

@@ -1,17 +1,29 @@
 /*
  * test_plugin_util.h - boilerplate shared by the test plugins in this folder
- * (broken_*.c, needs_big_input.c): allocation and freeing of an instance,
- * the plan of an elementwise layer, the [batch, channels, positions] view of
- * a shape and the entry point. Each plugin keeps only what it gets right or
- * wrong on purpose, so the one deliberate bug stays easy to see.
+ * (broken_*.c, bad_forward_error.c, bad_inf_loss.c, needs_big_input.c,
+ * faults/fault.c): the fixed fields of a layer type, allocation and freeing
+ * of an instance, the plan of an elementwise layer, the identity's backward,
+ * the [batch, channels, positions] view of a shape and the entry point. Each
+ * plugin keeps only what it gets right or wrong on purpose, so the one
+ * deliberate bug stays easy to see.
  */
 #ifndef TINYCNN_TEST_PLUGIN_UTIL_H
 #define TINYCNN_TEST_PLUGIN_UTIL_H
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tinycnn/plugin.h"
+
+/* The fields every layer type starts with: sizes, ABI, names, input count. */
+#define TPU_TYPE_HEAD(layer, what, min_in, max_in)                                         \
+    .struct_size = sizeof(tc_layer_type), .abi_version = TC_PLUGIN_ABI_VERSION,            \
+    .name = (layer), .summary = (what), .min_inputs = (min_in), .max_inputs = (max_in)
+
+/* The parameter table fields, from a static array of tc_param_desc. */
+#define TPU_TYPE_PARAMS(table)                                                             \
+    .n_params = (int32_t)(sizeof(table) / sizeof((table)[0])), .params = (table)
 
 /* Zeroed instance of size bytes into *self; on failure "<name>: out of memory". */
 static inline void *tpu_alloc(const tc_host *host, size_t size, void **self, const char *name,
@@ -150,6 +162,19 @@ static inline int tpu_dropout_backward(const tc_exec *x, double p)
         return 0;
     for (int64_t i = 0; i < n; i++)
         x->grad_inputs[0].data[i] = mask[i] ? x->grad_output->data[i] * scale : 0.0f;
+    return 0;
+}
+
+/* backward() of the identity: dx = dy. */
+static inline int tpu_identity_backward(const tc_host *host, void *self, const tc_exec *x,
+                                        tc_error *err)
+{
+    (void)host;
+    (void)self;
+    (void)err;
+    if (x->grad_inputs[0].data)
+        memcpy(x->grad_inputs[0].data, x->grad_output->data,
+               sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape));
     return 0;
 }
 

@@ -2,15 +2,11 @@
  * construction with default parameters, and refusal of bad parameters (each
  * tried in a child process, so that a crash is reported, not suffered). */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "conformance.h"
 #include "tinycnn/graph.h"
@@ -19,8 +15,8 @@
 
 /* ---- the helper identity layer (y = x), to give a loss a logits node ---- */
 
-static int id_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
-                   tc_error *err)
+static int id_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                   int n_threads, tc_plan *plan, tc_error *err)
 {
     (void)host;
     (void)self;
@@ -285,62 +281,44 @@ static void params_with(const cf_subject *s, int skip, const char *extra, char *
         snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", extra);
 }
 
-/* Runs one model load in a child. Returns 0 accepted, 1 refused (message
- * in msg), 2 crashed or hung (description in msg). */
-static int try_in_child(const char *model, char *msg, size_t cap)
+typedef struct load_job {
+    const char *what, *model;
+} load_job;
+
+static int ends_with(const char *s, const char *tail)
 {
-    int fd[2];
-    msg[0] = 0;
-    if (pipe(fd) != 0) {
-        snprintf(msg, cap, "pipe: %s", strerror(errno));
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* In a child: loads the model, and sends "0" (accepted) or "1<message>". */
+static void load_in_child(cf_subject *s, void *arg)
+{
+    const load_job *j = arg;
+    tc_error err = {{0}};
+    (void)s;
+    cf_child_step("%s: loading the model", j->what);
+    tc_graph *g = tc_graph_load_string(cf_registry, j->model, "model", &err);
+    char out[TC_ERROR_CAP + 2];
+    snprintf(out, sizeof out, "%c%s", g ? '0' : '1', g ? "" : err.msg);
+    cf_child_result(out);
+}
+
+/* Runs one model load in a child. Returns 0 accepted, 1 refused (message
+ * in msg), 2 crashed or hung (reported as a failure of "bad parameters"). */
+static int try_in_child(cf_subject *s, const char *what, const char *model, char *msg,
+                        size_t cap)
+{
+    load_job j = {what, model};
+    if (cf_in_child_result(s, "bad parameters", load_in_child, &j, msg, cap))
+        return 2;
+    if (!msg[0]) {
+        snprintf(msg, cap, "the child process sent no result");
         return 2;
     }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(msg, cap, "fork: %s", strerror(errno));
-        close(fd[0]);
-        close(fd[1]);
-        return 2;
-    }
-    if (pid == 0) {
-        close(fd[0]);
-        alarm(CF_CHILD_SECONDS);
-        tc_error err = {{0}};
-        tc_graph *g = tc_graph_load_string(cf_registry, model, "model", &err);
-        char out[TC_ERROR_CAP + 2];
-        int n = snprintf(out, sizeof out, "%c%s", g ? '0' : '1', g ? "" : err.msg);
-        if (n > 0 && write(fd[1], out, (size_t)n) < 0)
-            _exit(3);
-        _exit(0);
-    }
-    close(fd[1]);
-    char buf[TC_ERROR_CAP + 2];
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof buf - 1 &&
-           ((r = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
-        if (r > 0)
-            got += (size_t)r;
-    buf[got] = 0;
-    close(fd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFSIGNALED(st)) {
-        int sig = WTERMSIG(st);
-        if (sig == SIGALRM)
-            snprintf(msg, cap, "did not finish within %d s", CF_CHILD_SECONDS);
-        else
-            snprintf(msg, cap, "crashed (signal %d, %s)", sig, strsignal(sig));
-        return 2;
-    }
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || got == 0) {
-        snprintf(msg, cap, "the child process failed (status %d)", st);
-        return 2;
-    }
-    snprintf(msg, cap, "%s", buf + 1);
-    return buf[0] == '0' ? 0 : 1;
+    int accepted = msg[0] == '0';
+    memmove(msg, msg + 1, strlen(msg));
+    return accepted ? 0 : 1;
 }
 
 static int add_attempt(attempt *a, int n, int cap, const cf_subject *s, int param,
@@ -366,36 +344,28 @@ static int add_attempt(attempt *a, int n, int cap, const cf_subject *s, int para
     return n + 1;
 }
 
-void cf_check_bad_params(cf_subject *s)
+/* The tries of the bad-parameters check into a[0, cap): an unknown
+ * parameter, then for each declared one a missing value (if required),
+ * wrong JSON types, and numbers in and out of its range. Returns the count. */
+static int make_attempts(const cf_subject *s, attempt *a, int cap)
 {
     const tc_layer_type *t = s->type;
-    cf_probe(s);
-    if (!s->usable) {
-        cf_fail(s, "bad parameters", "not run: no working configuration (%s)", s->why);
-        return;
-    }
-    enum { CAP = 16 * TC_LAYER_CHECK_MAX_PARAMS + 1 }; /* at most 13 tries per parameter */
-    attempt *a = calloc(CAP, sizeof *a);
-    if (!a) {
-        cf_fail(s, "bad parameters", "out of memory");
-        return;
-    }
-    int n = add_attempt(a, 0, CAP, s, -1, "1", 1);
+    int n = add_attempt(a, 0, cap, s, -1, "1", 1);
     for (int p = 0; p < t->n_params; p++) {
         const tc_param_desc *d = &t->params[p];
         if (d->required)
-            n = add_attempt(a, n, CAP, s, p, NULL, 1);
+            n = add_attempt(a, n, cap, s, p, NULL, 1);
         /* wrong JSON types */
-        n = add_attempt(a, n, CAP, s, p, "\"3\"", 1);
-        n = add_attempt(a, n, CAP, s, p, "[1]", 1);
-        n = add_attempt(a, n, CAP, s, p, "{}", 1);
+        n = add_attempt(a, n, cap, s, p, "\"3\"", 1);
+        n = add_attempt(a, n, cap, s, p, "[1]", 1);
+        n = add_attempt(a, n, cap, s, p, "{}", 1);
         if (d->type == TC_VALUE_INT) {
-            n = add_attempt(a, n, CAP, s, p, "2.5", 1);
-            n = add_attempt(a, n, CAP, s, p, "true", 1);
+            n = add_attempt(a, n, cap, s, p, "2.5", 1);
+            n = add_attempt(a, n, cap, s, p, "true", 1);
         } else if (d->type == TC_VALUE_FLOAT) {
-            n = add_attempt(a, n, CAP, s, p, "true", 1);
+            n = add_attempt(a, n, cap, s, p, "true", 1);
         } else {
-            n = add_attempt(a, n, CAP, s, p, "1", 1);
+            n = add_attempt(a, n, cap, s, p, "1", 1);
             continue;
         }
         /* zero, negative, absurdly large, and both ends of the declared
@@ -413,9 +383,23 @@ void cf_check_bad_params(cf_subject *s)
                 continue;
             char j[64];
             value_json(d, v, j, sizeof j);
-            n = add_attempt(a, n, CAP, s, p, j, v < d->min_value || v > d->max_value);
+            n = add_attempt(a, n, cap, s, p, j, v < d->min_value || v > d->max_value);
         }
     }
+    return n;
+}
+
+void cf_check_bad_params(cf_subject *s)
+{
+    if (cf_not_usable(s, "bad parameters"))
+        return;
+    enum { CAP = 16 * TC_LAYER_CHECK_MAX_PARAMS + 1 }; /* at most 13 tries per parameter */
+    attempt *a = calloc(CAP, sizeof *a);
+    if (!a) {
+        cf_fail(s, "bad parameters", "out of memory");
+        return;
+    }
+    int n = make_attempts(s, a, CAP);
     int refused = 0, accepted = 0, refused_in_range = 0;
     char acc_list[512];
     size_t al = 0;
@@ -427,9 +411,10 @@ void cf_check_bad_params(cf_subject *s)
             cf_fail(s, "bad parameters", "%s: model text too long", a[i].what);
             continue;
         }
-        int r = try_in_child(model.buf, msg, sizeof msg);
+        int r = try_in_child(s, a[i].what, model.buf, msg, sizeof msg);
         if (r == 2) {
-            cf_fail(s, "bad parameters", "%s: loading the model %s", a[i].what, msg);
+            if (msg[0]) /* a crash or hang is reported already */
+                cf_fail(s, "bad parameters", "%s: loading the model: %s", a[i].what, msg);
         } else if (r == 0 && a[i].must_refuse) {
             cf_fail(s, "bad parameters", "%s was accepted; it must be refused", a[i].what);
         } else if (r == 0) {
@@ -437,8 +422,7 @@ void cf_check_bad_params(cf_subject *s)
             if (al < sizeof acc_list)
                 al += (size_t)snprintf(acc_list + al, sizeof acc_list - al, "%s%s",
                                        al ? ", " : "", a[i].what);
-        } else if (strstr(msg, "): invalid parameters") &&
-                   strlen(strstr(msg, "): invalid parameters")) == strlen("): invalid parameters")) {
+        } else if (ends_with(msg, "): invalid parameters")) {
             cf_fail(s, "bad parameters", "%s: create() refused it without an error message",
                     a[i].what);
         } else {

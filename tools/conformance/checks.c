@@ -23,24 +23,39 @@ int cf_fails_in_test;
 
 void cf_done(const cf_subject *s, int performed)
 {
-    for (int i = cf_fails_in_test; i < performed; i++)
+    cf_record_passes(s, performed - cf_fails_in_test);
+}
+
+void cf_record_passes(const cf_subject *s, int n)
+{
+    if (cf_in_child_process && n > 0) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%d", n);
+        cf_child_send('P', buf);
+        return;
+    }
+    for (int i = 0; i < n; i++)
         CU_assertImplementation(CU_TRUE, 0, "passed", s->origin ? s->origin : "?", "", CU_FALSE);
+}
+
+/* "<type>: <check>: <detail>" into msg (CF_MSG_CAP bytes). */
+#define CF_MSG_CAP 1800
+static void format_msg(char *msg, const cf_subject *s, const char *check, const char *fmt,
+                       va_list ap)
+{
+    char detail[1536];
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    snprintf(msg, CF_MSG_CAP, "%s: %s: %s", s->type->name, check, detail);
 }
 
 void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
 {
-    char detail[1536], msg[1800];
+    char msg[CF_MSG_CAP];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    format_msg(msg, s, check, fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof msg, "%s: %s: %s", s->type->name, check, detail);
-    if (cf_in_child_process) {
-        cf_child_send('F', msg);
-        cf_fails_in_test++; /* the child's own count */
-    } else {
-        cf_record(s, msg);
-    }
+    cf_record(s, msg);
 }
 
 char *cf_warnings[CF_MAX_WARNINGS];
@@ -48,19 +63,30 @@ int cf_n_warnings;
 
 void cf_warn(const cf_subject *s, const char *check, const char *fmt, ...)
 {
-    char detail[1536], msg[1800];
+    char msg[CF_MSG_CAP];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    format_msg(msg, s, check, fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof msg, "%s: %s: %s", s->type->name, check, detail);
     printf("\n    WARNING %s", msg);
-    if (cf_n_warnings < CF_MAX_WARNINGS && (cf_warnings[cf_n_warnings] = strdup(msg)))
+    cf_keep_warning(msg);
+}
+
+void cf_keep_warning(const char *msg)
+{
+    if (cf_in_child_process)
+        cf_child_send('W', msg);
+    else if (cf_n_warnings < CF_MAX_WARNINGS && (cf_warnings[cf_n_warnings] = strdup(msg)))
         cf_n_warnings++;
 }
 
 void cf_record(const cf_subject *s, const char *msg)
 {
+    if (cf_in_child_process) {
+        cf_child_send('F', msg);
+        cf_fails_in_test++; /* the child's own count */
+        return;
+    }
     printf("\n    FAIL %s", msg);
     cf_fails_in_test++;
     /* CUnit copies the condition text and the file name */
@@ -588,153 +614,202 @@ static int forward_from(tc_layer_check *lc, const cf_states *st, tc_error *err)
     return tc_layer_check_forward(lc, err);
 }
 
-static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, uint64_t seed)
-{
-    const char *C = "determinism";
-    char where[300], sh[200], nm[96];
-    snprintf(where, sizeof where, "inputs %s, seed %llu", cf_shapes_str(cfg, batch, sh, sizeof sh),
-             (unsigned long long)seed);
-    tc_error err = {{0}};
+/* One determinism run: the instances, the copies they are compared with. */
+typedef struct det_run {
+    cf_subject *s;
+    char where[300];
+    tc_error err;
     tc_layer_check a, b;
-    memset(&b, 0, sizeof b);
-    float *in0[TC_LAYER_CHECK_MAX_INPUTS] = {0}, *w0[TC_MAX_WEIGHTS] = {0};
-    float *out1 = NULL, *r0 = NULL, *out_train = NULL;
+    int made_b;
+    float *in0[TC_LAYER_CHECK_MAX_INPUTS], *w0[TC_MAX_WEIGHTS];
+    float *out1, *r0, *out_train;
     cf_grads g1;
     cf_states st0;
-    memset(&g1, 0, sizeof g1);
-    memset(&st0, 0, sizeof st0);
-    int made_b = 0;
-    if (cf_make(&a, s, cfg, batch, 1, &err)) {
-        cf_fail(s, C, "%s (%s)", err.msg, where);
-        tc_layer_check_free(&a);
-        return;
-    }
-    tc_layer_check_fill(&a, seed, 0);
-    int oom = 0;
-    for (int i = 0; i < a.n_inputs; i++)
-        oom |= !(in0[i] = cf_copy(&a.inputs[i]));
-    for (int i = 0; i < a.plan.n_weights; i++)
-        oom |= !(w0[i] = cf_copy(&a.weights[i]));
-    oom |= !(r0 = cf_copy(&a.grad_output));
-    oom |= cf_states_copy(&a, &st0);
-    if (oom)
-        goto oom;
+} det_run;
 
+#define DET "determinism"
+
+/* The failure of a harness call (d->err) or of an allocation; returns 1. */
+static int det_error(det_run *d)
+{
+    cf_fail(d->s, DET, "%s (%s)", d->err.msg, d->where);
+    return 1;
+}
+
+static int det_oom(det_run *d)
+{
+    cf_fail(d->s, DET, "out of memory (%s)", d->where);
+    return 1;
+}
+
+/* 1 (reported) when a call (`call`: "forward", "backward") changed an input
+ * or a weight. */
+static int det_touched(det_run *d, const char *in_what, const char *w_what, const char *where)
+{
+    tc_layer_check *a = &d->a;
+    char nm[96];
+    for (int i = 0; i < a->n_inputs; i++) {
+        int64_t at = cf_first_diff(&a->inputs[i], d->in0[i]);
+        if (at >= 0) {
+            snprintf(nm, sizeof nm, "input %d", i);
+            cf_diff_fail(d->s, DET, in_what, nm, &a->inputs[i], d->in0[i], at, where);
+            return 1;
+        }
+    }
+    for (int i = 0; i < a->plan.n_weights; i++) {
+        int64_t at = cf_first_diff(&a->weights[i], d->w0[i]);
+        if (at >= 0) {
+            cf_diff_fail(d->s, DET, w_what, a->plan.weights[i].name, &a->weights[i], d->w0[i],
+                         at, where);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Instance a, filled from seed, and copies of what no call may change. */
+static int det_setup(det_run *d, const cf_config *cfg, int64_t batch, uint64_t seed)
+{
+    tc_layer_check *a = &d->a;
+    if (cf_make(a, d->s, cfg, batch, 1, &d->err))
+        return det_error(d);
+    tc_layer_check_fill(a, seed, 0);
+    int oom = 0;
+    for (int i = 0; i < a->n_inputs; i++)
+        oom |= !(d->in0[i] = cf_copy(&a->inputs[i]));
+    for (int i = 0; i < a->plan.n_weights; i++)
+        oom |= !(d->w0[i] = cf_copy(&a->weights[i]));
+    oom |= !(d->r0 = cf_copy(&a->grad_output));
+    oom |= cf_states_copy(a, &d->st0);
+    return oom ? det_oom(d) : 0;
+}
+
+/* Training, then inference: forward leaves inputs and weights alone and
+ * repeats its output; keeps the training output in out_train. */
+static int det_forwards(det_run *d)
+{
+    tc_layer_check *a = &d->a;
     for (int training = 1; training >= 0; training--) {
         const char *mode = training ? "training" : "inference";
-        a.training = training;
-        if (forward_from(&a, &st0, &err))
-            goto failed;
-        free(out1);
-        if (!(out1 = cf_copy(&a.output)))
-            goto oom;
-        for (int i = 0; i < a.n_inputs; i++) {
-            int64_t at = cf_first_diff(&a.inputs[i], in0[i]);
-            if (at >= 0) {
-                snprintf(nm, sizeof nm, "input %d", i);
-                cf_diff_fail(s, C, "forward modified its input", nm, &a.inputs[i], in0[i], at,
-                          mode);
-                goto out;
-            }
-        }
-        for (int i = 0; i < a.plan.n_weights; i++) {
-            int64_t at = cf_first_diff(&a.weights[i], w0[i]);
-            if (at >= 0) {
-                cf_diff_fail(s, C, "forward modified a weight", a.plan.weights[i].name,
-                          &a.weights[i], w0[i], at, mode);
-                goto out;
-            }
-        }
-        if (forward_from(&a, &st0, &err))
-            goto failed;
-        int64_t at = cf_first_diff(&a.output, out1);
+        a->training = training;
+        if (forward_from(a, &d->st0, &d->err))
+            return det_error(d);
+        free(d->out1);
+        if (!(d->out1 = cf_copy(&a->output)))
+            return det_oom(d);
+        if (det_touched(d, "forward modified its input", "forward modified a weight", mode))
+            return 1;
+        if (forward_from(a, &d->st0, &d->err))
+            return det_error(d);
+        int64_t at = cf_first_diff(&a->output, d->out1);
         if (at >= 0) {
             char w2[400];
-            snprintf(w2, sizeof w2, "%s, %s", mode, where);
-            cf_diff_fail(s, C, "a second forward on the same inputs gave another output",
-                      "output", &a.output, out1, at, w2);
-            goto out;
+            snprintf(w2, sizeof w2, "%s, %s", mode, d->where);
+            cf_diff_fail(d->s, DET, "a second forward on the same inputs gave another output",
+                         "output", &a->output, d->out1, at, w2);
+            return 1;
         }
-        if (training && !(out_train = cf_copy(&a.output)))
-            goto oom;
+        if (training && !(d->out_train = cf_copy(&a->output)))
+            return det_oom(d);
     }
-    /* backward, after a training forward */
-    a.training = 1;
-    if (forward_from(&a, &st0, &err) || tc_layer_check_backward(&a, &err))
-        goto failed;
-    if (cf_grads_copy(&a, &g1))
-        goto oom;
-    int64_t at = cf_first_diff(&a.grad_output, r0);
+    return 0;
+}
+
+/* Backward after a training forward: it leaves the output gradient, the
+ * output, inputs and weights alone, and repeats its gradients (kept in g1). */
+static int det_backward(det_run *d)
+{
+    tc_layer_check *a = &d->a;
+    const tc_tensor *t;
+    const float *ref;
+    char nm[96];
+    a->training = 1;
+    if (forward_from(a, &d->st0, &d->err) || tc_layer_check_backward(a, &d->err))
+        return det_error(d);
+    if (cf_grads_copy(a, &d->g1))
+        return det_oom(d);
+    int64_t at = cf_first_diff(&a->grad_output, d->r0);
     if (at >= 0) {
-        cf_diff_fail(s, C, "backward modified the output gradient it was given", "d(output)",
-                  &a.grad_output, r0, at, where);
-        goto out;
+        cf_diff_fail(d->s, DET, "backward modified the output gradient it was given",
+                     "d(output)", &a->grad_output, d->r0, at, d->where);
+        return 1;
     }
-    if ((at = cf_first_diff(&a.output, out_train)) >= 0) {
-        cf_diff_fail(s, C, "backward modified the forward output", "output", &a.output, out_train,
-                  at, where);
-        goto out;
+    if ((at = cf_first_diff(&a->output, d->out_train)) >= 0) {
+        cf_diff_fail(d->s, DET, "backward modified the forward output", "output", &a->output,
+                     d->out_train, at, d->where);
+        return 1;
     }
-    for (int i = 0; i < a.n_inputs; i++)
-        if ((at = cf_first_diff(&a.inputs[i], in0[i])) >= 0) {
-            snprintf(nm, sizeof nm, "input %d", i);
-            cf_diff_fail(s, C, "backward modified an input", nm, &a.inputs[i], in0[i], at, where);
-            goto out;
-        }
-    for (int i = 0; i < a.plan.n_weights; i++)
-        if ((at = cf_first_diff(&a.weights[i], w0[i])) >= 0) {
-            cf_diff_fail(s, C, "backward modified a weight", a.plan.weights[i].name,
-                      &a.weights[i], w0[i], at, where);
-            goto out;
-        }
-    if (forward_from(&a, &st0, &err) || tc_layer_check_backward(&a, &err))
-        goto failed;
-    {
-        const tc_tensor *t;
-        const float *ref;
-        if (cf_grads_differ(&a, &g1, nm, sizeof nm, &t, &ref, &at)) {
-            cf_diff_fail(s, C, "a second forward + backward gave another gradient", nm, t, ref,
-                      at, where);
-            goto out;
-        }
+    if (det_touched(d, "backward modified an input", "backward modified a weight", d->where))
+        return 1;
+    if (forward_from(a, &d->st0, &d->err) || tc_layer_check_backward(a, &d->err))
+        return det_error(d);
+    if (cf_grads_differ(a, &d->g1, nm, sizeof nm, &t, &ref, &at)) {
+        cf_diff_fail(d->s, DET, "a second forward + backward gave another gradient", nm, t, ref,
+                     at, d->where);
+        return 1;
     }
-    /* a second instance with the same inputs, weights and stream agrees */
-    made_b = 1;
-    if (cf_make(&b, s, cfg, batch, 1, &err))
-        goto failed;
-    tc_layer_check_fill(&b, seed, 0);
-    if (forward_from(&b, &st0, &err) || tc_layer_check_backward(&b, &err))
-        goto failed;
-    if ((at = cf_first_diff(&b.output, out_train)) >= 0) {
-        cf_diff_fail(s, C, "a second instance gave another output", "output", &b.output,
-                  out_train, at, where);
-        goto out;
+    return 0;
+}
+
+/* A second instance with the same inputs, weights and stream agrees. */
+static int det_second_instance(det_run *d, const cf_config *cfg, int64_t batch, uint64_t seed)
+{
+    tc_layer_check *b = &d->b;
+    const tc_tensor *t;
+    const float *ref;
+    char nm[96];
+    int64_t at;
+    d->made_b = 1;
+    if (cf_make(b, d->s, cfg, batch, 1, &d->err))
+        return det_error(d);
+    tc_layer_check_fill(b, seed, 0);
+    if (forward_from(b, &d->st0, &d->err) || tc_layer_check_backward(b, &d->err))
+        return det_error(d);
+    if ((at = cf_first_diff(&b->output, d->out_train)) >= 0) {
+        cf_diff_fail(d->s, DET, "a second instance gave another output", "output", &b->output,
+                     d->out_train, at, d->where);
+        return 1;
     }
-    {
-        const tc_tensor *t;
-        const float *ref;
-        if (cf_grads_differ(&b, &g1, nm, sizeof nm, &t, &ref, &at))
-            cf_diff_fail(s, C, "a second instance gave another gradient", nm, t, ref, at, where);
-    }
-    goto out;
-oom:
-    cf_fail(s, C, "out of memory (%s)", where);
-    goto out;
-failed:
-    cf_fail(s, C, "%s (%s)", err.msg, where);
-out:
+    if (cf_grads_differ(b, &d->g1, nm, sizeof nm, &t, &ref, &at))
+        cf_diff_fail(d->s, DET, "a second instance gave another gradient", nm, t, ref, at,
+                     d->where);
+    return 0;
+}
+
+static void det_free(det_run *d)
+{
     for (int i = 0; i < TC_LAYER_CHECK_MAX_INPUTS; i++)
-        free(in0[i]);
+        free(d->in0[i]);
     for (int i = 0; i < TC_MAX_WEIGHTS; i++)
-        free(w0[i]);
-    free(out1);
-    free(out_train);
-    free(r0);
-    cf_grads_free(&g1);
-    cf_states_free(&st0);
-    tc_layer_check_free(&a);
-    if (made_b)
-        tc_layer_check_free(&b);
+        free(d->w0[i]);
+    free(d->out1);
+    free(d->out_train);
+    free(d->r0);
+    cf_grads_free(&d->g1);
+    cf_states_free(&d->st0);
+    tc_layer_check_free(&d->a);
+    if (d->made_b)
+        tc_layer_check_free(&d->b);
+}
+
+/* The phases stop at the first difference, which they report. */
+static void determinism_one(cf_subject *s, const cf_config *cfg, int64_t batch, uint64_t seed)
+{
+    static det_run zero;
+    det_run *d = malloc(sizeof *d);
+    char sh[200];
+    if (!d) {
+        cf_fail(s, DET, "out of memory");
+        return;
+    }
+    *d = zero;
+    d->s = s;
+    snprintf(d->where, sizeof d->where, "inputs %s, seed %llu",
+             cf_shapes_str(cfg, batch, sh, sizeof sh), (unsigned long long)seed);
+    if (!det_setup(d, cfg, batch, seed) && !det_forwards(d) && !det_backward(d))
+        det_second_instance(d, cfg, batch, seed);
+    det_free(d);
+    free(d);
 }
 
 void cf_check_determinism(cf_subject *s)

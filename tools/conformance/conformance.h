@@ -101,16 +101,32 @@ int cf_hints_valid(const tc_layer_type *t, char *why, size_t cap);
 /* The hints of t, or NULL when it has none (or --no-hints). */
 const tc_test_hints *cf_hints(const tc_layer_type *t);
 
-/* ---- child.c: running a risky part of a check in a child process ----
- * fn runs in a forked child: its cf_fail() calls travel back through a pipe
- * and are recorded in the parent, so a crash (a write through NULL, a read
- * off a guard page) becomes a failure that says what was being done. Each
- * cf_child_step() names the step a crash would be reported against. */
+/* ---- child.c: running a check, or a risky part of one, in a child process
+ * fn runs in a forked child: its cf_fail(), cf_done() and cf_warn() calls
+ * travel back through a pipe and are recorded in the parent, so a crash (a
+ * write through NULL, a read off a guard page, a fault in a thread), an
+ * exit() or an endless loop becomes a failure that says what was being
+ * done. Each cf_child_step() names the step a crash would be reported
+ * against. The subjects live in memory shared with the children, so what
+ * a child's probe finds serves the later checks. */
 typedef void (*cf_child_fn)(cf_subject *s, void *arg);
 /* Returns 0 when the child finished (its failures are recorded), 1 when it
- * crashed or hung (recorded as a failure of `check`: "<step> crashed
- * (signal 11, Segmentation fault)"). */
+ * crashed, hung or left early (recorded as a failure of `check`: "<step>
+ * crashed (signal 11 SIGSEGV: Segmentation fault)", "<step> did not finish
+ * within 60 s", "<step> called exit(0): ..."). A step gets at most
+ * CF_CHILD_SECONDS, and never more than cf_check_seconds. */
 int cf_in_child(cf_subject *s, const char *check, cf_child_fn fn, void *arg);
+/* The same, and what fn passed to cf_child_result() last into result ("" when
+ * it passed nothing or did not finish). */
+int cf_in_child_result(cf_subject *s, const char *check, cf_child_fn fn, void *arg,
+                       char *result, size_t cap);
+void cf_child_result(const char *text);
+/* Runs one whole check in a child given cf_check_seconds; a failure of the
+ * child is a failure of the check `name`. Returns as cf_in_child. */
+int cf_run_check(cf_subject *s, const char *name, void (*check)(cf_subject *s));
+/* The time limit of one check, in seconds (--check-timeout); set by main. */
+extern int cf_check_seconds;
+#define CF_CHECK_SECONDS 300
 void cf_child_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 inside such a child. */
 extern int cf_in_child_process;
@@ -185,12 +201,17 @@ void cf_warn(const cf_subject *s, const char *check, const char *fmt, ...)
 extern char *cf_warnings[CF_MAX_WARNINGS];
 extern int cf_n_warnings;
 
-/* Records and prints one finished message. */
+/* Records and prints one finished message (in a child: sends it). */
 void cf_record(const cf_subject *s, const char *msg);
+/* Records n passed sub-checks (in a child: sends the count). */
+void cf_record_passes(const cf_subject *s, int n);
+/* Keeps a printed warning for the summary (in a child: sends it). */
+void cf_keep_warning(const char *msg);
 /* child.c: sends one record to the parent. */
 void cf_child_send(char kind, const char *text);
 
-/* A child gets this long for one step before it counts as hung. */
+/* A child gets this long for one step before it counts as hung (or the
+ * check's own limit, when that is shorter). */
 #define CF_CHILD_SECONDS 60
 
 /* Failures recorded since the current CUnit test began (reset by main). */

@@ -3,12 +3,14 @@
  * them and prints the CUnit summary. Exit status 0 only when every check of
  * every type passed. */
 #define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,9 +72,14 @@ static const char help[] =
     "                  the same estimated FLOPs: a WARNING above 30x, a failure above\n"
     "                  1000x\n"
     "\n"
-    "Each check prints its wall time; a summary of them ends the run. A layer type\n"
-    "may give test hints (tc_layer_type.test_hints): the input shapes and parameter\n"
-    "values to check it with, and its gradient tolerance and step.\n"
+    "Each check runs in its own child process with a time limit (--check-timeout):\n"
+    "a plugin that crashes (a signal, in any thread), calls exit() or does not\n"
+    "finish fails that check with the reason (\"crashed (signal 11 SIGSEGV: ...)\",\n"
+    "\"called exit(0)\", \"did not finish within N s\"), and the other checks still\n"
+    "run. Each check prints its wall time; a summary of them ends the run.\n"
+    "\n"
+    "A layer type may give test hints (tc_layer_type.test_hints): the input shapes\n"
+    "and parameter values to check it with, and its gradient tolerance and step.\n"
     "\n"
     "options:\n"
     "  --type NAME       check only the layer type NAME (repeatable)\n"
@@ -83,6 +90,9 @@ static const char help[] =
     "                    bad-parameters, shapes, unequal-shapes, gradients,\n"
     "                    null-gradients, determinism, scratch, inference, threads,\n"
     "                    save-load, speed\n"
+    "  --check-timeout SECONDS\n"
+    "                    time limit of each check (default %d; also the variable\n"
+    "                    TINYCNN_CHECK_TIMEOUT); a check past it is killed and fails\n"
     "  -h, --help        show this help\n"
     "\n"
     "exit status: 0 every check passed, 1 a check failed or a plugin did not load,\n"
@@ -105,6 +115,7 @@ static int is_dir(const char *p)
 /* ---- subjects and the CUnit glue ------------------------------------------ */
 
 static cf_subject *subjects;
+static size_t subjects_bytes;
 static int n_subjects;
 
 static cf_subject *current(void)
@@ -124,17 +135,25 @@ static void print_wall_time(double t)
         printf("\n    wall time %.3g s\n  ", t);
 }
 
-/* Each check's wall time is printed after it and kept for the summary. */
+static const char *test_name(int id);
+
+/* Each check runs in a child process (child.c); its wall time is printed
+ * after it and kept for the summary. */
+static void run_test(void (*check)(cf_subject *s), int id)
+{
+    cf_subject *s = current();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    cf_fails_in_test = 0;
+    double t0 = tc_monotonic_seconds();
+    cf_run_check(s, test_name(id), check);
+    s->seconds[id] = tc_monotonic_seconds() - t0;
+    print_wall_time(s->seconds[id]);
+}
+
 #define TEST_FN(fn, check, id)                                                         \
     static void fn(void)                                                               \
     {                                                                                  \
-        cf_subject *s = current();                                                     \
-        CU_ASSERT_PTR_NOT_NULL_FATAL(s);                                               \
-        cf_fails_in_test = 0;                                                          \
-        double t0 = tc_monotonic_seconds();                                            \
-        check(s);                                                                      \
-        s->seconds[id] = tc_monotonic_seconds() - t0;                                  \
-        print_wall_time(s->seconds[id]);                                               \
+        run_test(check, id);                                                           \
     }
 TEST_FN(t_metadata, cf_check_metadata, CF_T_METADATA)
 TEST_FN(t_defaults, cf_check_defaults, CF_T_CONSTRUCTION)
@@ -171,6 +190,11 @@ static const struct {
     {"speed", "speed", t_speed},
 };
 #define N_TESTS (int)(sizeof tests / sizeof tests[0])
+
+static const char *test_name(int id)
+{
+    return tests[id].name;
+}
 _Static_assert(N_TESTS == CF_N_CHECKS, "one CUnit test per check id");
 
 /* Per type: total wall time and the slowest check. */
@@ -214,9 +238,12 @@ static int check_select(const char *id)
 
 /* ---- loading -------------------------------------------------------------- */
 
+static pid_t main_pid;
+
+/* At exit of the suite itself, not of a child a plugin made call exit(). */
 static void remove_tmpdir(void)
 {
-    if (cf_tmpdir)
+    if (cf_tmpdir && getpid() == main_pid)
         rmdir(cf_tmpdir);
 }
 
@@ -226,18 +253,38 @@ typedef struct cf_args {
     int n_files, n_dirs, n_types, list_only;
 } cf_args;
 
+/* cf_check_seconds from text; 1 when it is not 1..86400 whole seconds. */
+static int set_timeout(const char *v)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 86400)
+        return 1;
+    cf_check_seconds = (int)n;
+    return 0;
+}
+
 /* -1 to go on, or the exit status (help, a usage error). */
 static int parse_args(int argc, char **argv, cf_args *o)
 {
+    const char *env = getenv("TINYCNN_CHECK_TIMEOUT");
+    if (env && *env && set_timeout(env))
+        return usage("TINYCNN_CHECK_TIMEOUT needs a whole number of seconds, 1 to 86400, "
+                     "got '%s'", env);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf(help, TC_GRADCHECK_TOLERANCE);
+            printf(help, TC_GRADCHECK_TOLERANCE, CF_CHECK_SECONDS);
             return EXIT_PASS;
         } else if (strcmp(a, "--list") == 0) {
             o->list_only = 1;
         } else if (strcmp(a, "--no-hints") == 0) {
             cf_no_hints = 1;
+        } else if (strcmp(a, "--check-timeout") == 0 || strncmp(a, "--check-timeout=", 16) == 0) {
+            const char *v = a[15] == '=' ? a + 16 : i + 1 < argc ? argv[++i] : "";
+            if (set_timeout(v))
+                return usage("--check-timeout needs a whole number of seconds, 1 to 86400, "
+                             "got '%s'", v);
         } else if (strcmp(a, "--check") == 0 || strncmp(a, "--check=", 8) == 0) {
             const char *id = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : "";
             if (check_select(id))
@@ -317,9 +364,15 @@ static int load_plugins(tc_registry *reg, const cf_args *o, int *n_checked)
  * when any is; 1 (said on stderr) when a --type names none of them. */
 static int select_subjects(tc_registry *reg, const cf_args *o, int n_checked)
 {
-    subjects = calloc((size_t)n_checked, sizeof *subjects);
-    if (!subjects)
+    /* shared with the checks' child processes: what a probe finds stays */
+    subjects_bytes = (size_t)n_checked * sizeof *subjects;
+    void *m = mmap(NULL, subjects_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        perror("tinycnn-conformance: mmap");
         return 1;
+    }
+    subjects = m; /* zeroed */
     for (int i = 0; i < n_checked; i++) {
         const char *origin = NULL;
         const tc_layer_type *t = tc_registry_get(reg, i, &origin);
@@ -353,6 +406,7 @@ static int make_tmpdir(void)
         return 1;
     }
     cf_tmpdir = tmp;
+    main_pid = getpid();
     atexit(remove_tmpdir);
     return 0;
 }
@@ -448,7 +502,8 @@ int main(int argc, char **argv)
     if (make_tmpdir() == 0)
         rc = run_checks();
 out:
-    free(subjects);
+    if (subjects)
+        munmap(subjects, subjects_bytes);
     tc_registry_free(reg);
     return rc;
 }

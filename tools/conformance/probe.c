@@ -279,6 +279,8 @@ void cf_probe(cf_subject *s)
         return;
     s->probed = 1;
     s->usable = 0;
+    /* what later checks report should this probe's child not come back */
+    snprintf(s->why, sizeof s->why, "probing it did not finish");
     s->n_configs = 0;
     s->grad_step = TC_GRADCHECK_STEP;
     s->grad_tolerance = TC_GRADCHECK_TOLERANCE;
@@ -325,5 +327,6 @@ void cf_probe(cf_subject *s)
         if (works(s, &cfg, &err))
             s->configs[s->n_configs++] = cfg;
     }
+    s->why[0] = 0;
     s->usable = 1;
 }
