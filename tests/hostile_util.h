@@ -34,7 +34,7 @@ typedef struct hu_run {
 /* How to start it: all fields optional (zero: as usual). */
 typedef struct hu_opts {
     const char *cwd;         /* run in this folder */
-    long fsize_limit;        /* RLIMIT_FSIZE in bytes, SIGXFSZ ignored: a full disk */
+    long fsize_limit;        /* RLIMIT_FSIZE in bytes: a full disk */
     const char *plugin_path; /* $TINYCNN_PLUGIN_PATH ("" unsets it) */
 } hu_opts;
 
@@ -106,8 +106,10 @@ static inline hu_run hu_tinycnn_v(const hu_opts *o, const char *fmt, va_list ap)
         close(fe);
         if (o && o->fsize_limit > 0) {
             /* Writes past the limit then fail with EFBIG, as on a full disk;
-             * this works for root too (unlike a read-only folder). */
-            signal(SIGXFSZ, SIG_IGN);
+             * this works for root too (unlike a read-only folder). SIGXFSZ
+             * keeps its default action, as a user's shell leaves it: the
+             * runner itself must ignore it. */
+            signal(SIGXFSZ, SIG_DFL);
             struct rlimit rl = {(rlim_t)o->fsize_limit, (rlim_t)o->fsize_limit};
             if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
                 _exit(126);

@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -292,16 +293,82 @@ const char *cli_duration(char *buf, size_t cap, double s)
     return buf;
 }
 
-void cli_print_json(json_t *v)
+/* The errno of the first failed write to stdout (0: none yet), and whether
+ * the loss was reported. */
+static int stdout_errno;
+static int stdout_reported;
+
+static int note_stdout_error(int e)
+{
+    if (!stdout_errno)
+        stdout_errno = e ? e : EIO;
+    return stdout_errno;
+}
+
+int cli_flush_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return note_stdout_error(errno);
+    return 0;
+}
+
+int cli_print_json(json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        free(s);
-    }
-    fflush(stdout);
     json_decref(v);
+    if (!s) {
+        cli_fail("out of memory formatting the JSON output");
+        return note_stdout_error(ENOMEM);
+    }
+    errno = 0;
+    int bad = fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF;
+    free(s);
+    if (bad)
+        return note_stdout_error(errno);
+    return cli_flush_stdout();
+}
+
+void cli_output_init(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* read-only on stdout: a closed stdout stays an error, never a file */
+        int nfd = open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY);
+        if (nfd >= 0 && nfd != fd) {
+            dup2(nfd, fd);
+            close(nfd);
+        }
+    }
+}
+
+void cli_stdout_lost(const char *fmt, ...)
+{
+    if (stdout_reported)
+        return;
+    stdout_reported = 1;
+    char more[1024] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(more, sizeof more, fmt, ap);
+        va_end(ap);
+    }
+    fprintf(stderr, "tinycnn: writing standard output: %s%s%s\n",
+            strerror(stdout_errno ? stdout_errno : EIO), *more ? "; " : "", more);
+}
+
+int cli_finish_output(int status)
+{
+    cli_flush_stdout();
+    errno = 0;
+    if (fclose(stdout) != 0 && errno != EBADF) /* EBADF with nothing pending: fine */
+        note_stdout_error(errno);
+    if (!stdout_errno)
+        return status;
+    cli_stdout_lost(NULL);
+    return status == CLI_EXIT_OK ? CLI_EXIT_RUNTIME : status;
 }
 
 json_t *cli_class_names(const tc_checkpoint *ck, int64_t n_classes)

@@ -3,6 +3,7 @@
 #ifndef TC_CLI_COMMON_H
 #define TC_CLI_COMMON_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,10 +128,89 @@ const char *cli_group(char *buf, size_t cap, int64_t v);
 /* "1h02m", "3m05s", "12s". */
 const char *cli_duration(char *buf, size_t cap, double seconds);
 
-/* Prints a JSON value to stdout followed by a newline; frees it. */
-void cli_print_json(json_t *v);
+/* Prints a JSON value to stdout followed by a newline and flushes; frees
+ * it. Returns 0, or the errno of a failed write (cli_finish_output reports
+ * it). */
+int cli_print_json(json_t *v);
+
+/* ---- standard output: part of the result -------------------------------
+ * A write to stdout that fails (full disk, closed pipe, closed descriptor,
+ * file-size limit) fails the command. cli_output_init (first thing in main)
+ * puts /dev/null on closed descriptors 0-2 so that no file the command opens
+ * becomes its stdout (a closed stdout gets a read-only one: writes fail with
+ * EBADF). cli_flush_stdout flushes and returns 0 or the errno of the failed
+ * write, remembered. cli_stdout_lost prints once "tinycnn: writing standard
+ * output: <reason>" plus what follows (may be NULL). cli_finish_output (last
+ * thing in main) flushes and closes stdout and returns status, or
+ * CLI_EXIT_RUNTIME (after the message, if not printed yet) when any write
+ * failed. */
+void cli_output_init(void);
+int cli_flush_stdout(void);
+void cli_stdout_lost(const char *fmt, ...) TC_PRINTF(1, 2);
+int cli_finish_output(int status);
+
+/* ---- signals (cli_signals.c) -------------------------------------------
+ * The library never changes signal settings; the runner does.
+ * cli_signals_init (main): SIGPIPE and SIGXFSZ ignored, so that a closed
+ * pipe or a file-size limit is a failed write (EPIPE, EFBIG) reported like a
+ * full disk; SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT reported from a
+ * handler on an alternate stack (stack overflows too), naming the node,
+ * layer type and plugin whose callback was running when a graph is watched,
+ * then the process dies of the same signal (status 128+N).
+ * cli_watch_run (train, around the run): watches g; the crash report, an
+ * exit() called meanwhile (reported, exit status 1) and a second SIGINT or
+ * SIGTERM name its running node and the checkpoint: last_good (may be NULL)
+ * until cli_watch_saved says out_path was written. The first SIGINT or
+ * SIGTERM sets *stop (to the signal) and says that the run stops at the next
+ * batch boundary; the second ends the run at once. step_timeout > 0: a
+ * forward or backward pass running longer ends the run (exit status 1).
+ * cli_watch_end restores SIGINT and SIGTERM and stops watching. */
+void cli_signals_init(void);
+void cli_watch_run(const tc_graph *g, const char *out_path, const char *last_good,
+                   volatile sig_atomic_t *stop, double step_timeout);
+void cli_watch_saved(void);
+void cli_watch_end(void);
 
 /* Returns 1 if s ends with --help / -h anywhere among argv[1..argc). */
 int cli_wants_help(int argc, char **argv);
+
+/* ---- option tables (cli_opts.c) -----------------------------------------
+ * A command's options as a table, parsed with the cli_args walk above: each
+ * entry names an option, its kind and where its value goes. Messages are
+ * those of cli_value, cli_no_value, cli_int, cli_double and cli_unknown. */
+typedef enum cli_opt_kind {
+    CLI_OPT_FLAG,   /* int *: set to 1; a value with '=' is refused */
+    CLI_OPT_INT,    /* int64_t *, in [lo, hi] */
+    CLI_OPT_DOUBLE, /* double *, in [dlo, dhi] (lo_open / hi_open: the end refused) */
+    CLI_OPT_STRING  /* const char **; one of choices (NULL-terminated) when given */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name; /* "--limit"; NULL ends the table */
+    cli_opt_kind kind;
+    void *out;
+    int64_t lo, hi;
+    double dlo, dhi;
+    int lo_open, hi_open;
+    const char *const *choices;
+} cli_opt;
+
+/* Parses argv[1..) of a against opts: options into their outputs, the
+ * positional arguments, in order, into pos[0..max_pos) with their count in
+ * *n_pos (more than max_pos is the usage error "unexpected argument 'X'").
+ * Returns 0, or CLI_EXIT_USAGE after printing the usage error. */
+int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, int *n_pos);
+
+/* Table entries (designated, so that the unused fields stay zero). */
+#define CLI_FLAG(n, p) {.name = (n), .kind = CLI_OPT_FLAG, .out = (int *){p}}
+#define CLI_INT(n, p, l, h) \
+    {.name = (n), .kind = CLI_OPT_INT, .out = (int64_t *){p}, .lo = (l), .hi = (h)}
+#define CLI_DOUBLE(n, p, l, lopen, h, hopen)                                          \
+    {.name = (n), .kind = CLI_OPT_DOUBLE, .out = (double *){p}, .dlo = (l), .dhi = (h), \
+     .lo_open = (lopen), .hi_open = (hopen)}
+#define CLI_STRING(n, p) {.name = (n), .kind = CLI_OPT_STRING, .out = (const char **){p}}
+#define CLI_CHOICE(n, p, c) \
+    {.name = (n), .kind = CLI_OPT_STRING, .out = (const char **){p}, .choices = (c)}
+#define CLI_OPT_END {.name = NULL}
 
 #endif

@@ -18,8 +18,10 @@ static const char help_head[] =
     "usage: tinycnn train MODEL.json [options]\n"
     "       tinycnn train --resume CHECKPOINT [MODEL.json] [options]\n"
     "\n"
-    "Trains the model on the train split, evaluates it on the test split after\n"
-    "every epoch and then writes the checkpoint (atomically). Options override\n"
+    "Trains the model on the train split, evaluates it on the validation set (a\n"
+    "val/ folder or --val-split) and the test split after every epoch and then\n"
+    "writes the checkpoint (atomically). The best epoch is chosen on the\n"
+    "validation set when there is one, else on the test set. Options override\n"
     "the model's \"training\" object; when resuming, they override the settings\n"
     "stored in the checkpoint, and the model comes from the checkpoint unless\n"
     "MODEL.json is given.\n"
@@ -30,22 +32,35 @@ static const char help_head[] =
 static const char help_tail[] =
     "\n"
     "other options:\n"
-    "  --data DIR            data folder (default: $TINYCNN_DATA, else data/mnist)\n"
+    "  --data DIR            data folder (default: $TINYCNN_DATA, else data/mnist;\n"
+    "                        when resuming, the checkpoint's folder)\n"
     "  --threads N           worker threads (default: all cores); results are\n"
     "                        reproducible for a given seed and thread count\n"
-    "  --test-limit N        evaluate on the first N test images only (0: all)\n"
+    "  --test-limit N        evaluate on a sample of N test images that keeps every\n"
+    "                        class (the same one each run; 0: all)\n"
     "  -o, --output FILE     checkpoint to write (default: <model name>.ckpt, or the\n"
     "                        --resume checkpoint)\n"
     "  --resume CHECKPOINT   continue a run where its checkpoint left off\n"
+    "  --allow-changes       resume although MODEL.json, --data, --limit or\n"
+    "                        --val-split differ from the checkpoint's (refused\n"
+    "                        otherwise, listing the differences)\n"
+    "  --save-best FILE      also write the best epoch's checkpoint to FILE whenever\n"
+    "                        the best improves\n"
     "  --profile             print per-node forward/backward times at the end\n"
     "  --json                print one JSON object (epochs and summary) to stdout\n"
     "  --quiet               no progress bar and no per-epoch lines\n"
     "  --plugin-dir DIR      also load the plugins in DIR (repeatable)\n"
+    "  --step-timeout SEC    end the run (exit status 1) when one forward or\n"
+    "                        backward pass runs longer than SEC seconds, naming\n"
+    "                        the node that runs\n"
     "\n"
     "SIGINT or SIGTERM stops at the end of the current batch and writes the\n"
-    "checkpoint (exit status 130 or 143); --resume continues from that batch with\n"
-    "the same results as an uninterrupted run. A NaN or infinite loss stops with\n"
-    "exit status 1 and leaves the last good checkpoint in place.\n";
+    "checkpoint (exit status 130 or 143); a second one stops at once, naming the\n"
+    "node that runs, and leaves the last checkpoint as it was. --resume continues\n"
+    "from that batch with the same results as an uninterrupted run. A NaN or\n"
+    "infinite loss stops with exit status 1 and leaves the last good checkpoint in\n"
+    "place; so does lost standard output (a closed pipe, a full disk), after the\n"
+    "epoch's checkpoint.\n";
 
 static char help[8192];
 
@@ -119,14 +134,10 @@ static const char *train_help(void)
     return help;
 }
 
-/* The signal that asked us to stop (0: none). A static because a signal
- * handler can reach nothing else; the library only ever sees a pointer. */
+/* The signal that asked us to stop (0: none; SIGPIPE: standard output was
+ * lost). A static because a signal handler (cli_signals.c) can reach
+ * nothing else; the library only ever sees a pointer. */
 static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static double now_s(void)
 {
@@ -138,9 +149,10 @@ static double now_s(void)
 /* ---- options ------------------------------------------------------------- */
 
 typedef struct train_opts {
-    const char *model_path, *data_opt, *out_path, *resume_path;
+    const char *model_path, *data_opt, *out_path, *resume_path, *best_path;
     int64_t test_limit, threads;
-    int profile, json, quiet;
+    double step_timeout; /* seconds, 0: none */
+    int profile, json, quiet, allow_changes;
     tc_train_overrides settings;
 } train_opts;
 
@@ -170,6 +182,8 @@ static int *flag_of(const char *opt, train_opts *o)
 {
     if (strcmp(opt, "--profile") == 0)
         return &o->profile;
+    if (strcmp(opt, "--allow-changes") == 0)
+        return &o->allow_changes;
     if (strcmp(opt, "--json") == 0)
         return &o->json;
     if (strcmp(opt, "--quiet") == 0 || strcmp(opt, "-q") == 0)
@@ -185,8 +199,12 @@ static int runner_opt(cli_args *a, const char *opt, train_opts *o)
         return cli_value(a, &o->data_opt);
     if (strcmp(opt, "--resume") == 0)
         return cli_value(a, &o->resume_path);
+    if (strcmp(opt, "--save-best") == 0)
+        return cli_value(a, &o->best_path);
     if (strcmp(opt, "--threads") == 0)
         return cli_value(a, &v) || cli_int(a, v, 1, 1024, &o->threads);
+    if (strcmp(opt, "--step-timeout") == 0)
+        return cli_value(a, &v) || cli_double(a, v, 0, 1, 1e6, 0, &o->step_timeout);
     if (strcmp(opt, "--test-limit") == 0)
         return cli_value(a, &v) || cli_int(a, v, 0, INT64_MAX, &o->test_limit);
     if (strcmp(opt, "-o") == 0 || strcmp(opt, "--output") == 0) {
@@ -296,14 +314,19 @@ static void epoch_line(void *user, const tc_epoch_record *r)
 {
     progress_ui *ui = user;
     clear_bar(ui);
+    cli_watch_saved(); /* the epoch's checkpoint is written */
     ui->epoch_overhead = r->overhead_seconds;
     if (!ui->lines)
         return;
-    char ips[32];
-    printf("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1f s  %s img/s\n", r->epoch,
-           ui->epochs, r->loss, 100.0 * r->train_accuracy, 100.0 * r->test_accuracy, r->seconds,
-           cli_group(ips, sizeof ips, (int64_t)(r->images_per_second + 0.5)));
-    fflush(stdout);
+    char ips[32], val[64] = "";
+    if (r->val_total > 0)
+        snprintf(val, sizeof val, "  val %.2f%% (loss %.4f)", 100.0 * r->val_accuracy,
+                 r->val_loss);
+    printf("epoch %d/%d  loss %.4f  train %.2f%%%s  test %.2f%%  %.1f s  %s img/s\n", r->epoch,
+           ui->epochs, r->loss, 100.0 * r->train_accuracy, val, 100.0 * r->test_accuracy,
+           r->seconds, cli_group(ips, sizeof ips, (int64_t)(r->images_per_second + 0.5)));
+    if (cli_flush_stdout() != 0 && !stop_signal)
+        stop_signal = SIGPIPE; /* output lost: stop here, the checkpoint just written */
 }
 
 /* ---- profile --------------------------------------------------------------- */
@@ -387,7 +410,11 @@ static void print_banner(const train_opts *o, tc_session *s)
     tc_session_get_state(s, &st);
     const tc_train_config *c = tc_session_settings(s);
     tc_graph *g = tc_session_graph(s);
-    char nw[32], ntr[32], nte[32], aug[96] = "";
+    char nw[32], ntr[32], nte[32], nva[32], val[96] = "", aug[96] = "";
+    if (st.val_images > 0)
+        snprintf(val, sizeof val, "%s validation images (%s), ",
+                 cli_group(nva, sizeof nva, st.val_images),
+                 st.val_from == 1 ? "val/ folder" : "held out of the training set");
     size_t al = 0;
     if (c->augment_shift > 0)
         al += (size_t)snprintf(aug + al, sizeof aug - al, "shifts up to %d px, ",
@@ -400,11 +427,11 @@ static void print_banner(const train_opts *o, tc_session *s)
     if (o->resume_path)
         printf("resuming %s from %s at epoch %d, batch %lld of %lld\n", tc_graph_name(g),
                o->resume_path, st.epoch + 1, (long long)st.batch, (long long)st.n_batches);
-    printf("training %s: %s weights, %s training images (%lld batches of %d), %s test "
+    printf("training %s: %s weights, %s training images (%lld batches of %d), %s%s test "
            "images, %s, lr %g (%s), %s%d threads\n",
            tc_graph_name(g), cli_group(nw, sizeof nw, tc_graph_n_weight_elements(g)),
            cli_group(ntr, sizeof ntr, st.train_images), (long long)st.n_batches, c->batch_size,
-           cli_group(nte, sizeof nte, st.test_images), tc_optimizer_kind_name(c->optim.kind),
+           val, cli_group(nte, sizeof nte, st.test_images), tc_optimizer_kind_name(c->optim.kind),
            c->lr, tc_lr_schedule_name(c->schedule), aug, st.threads);
     fflush(stdout);
 }
@@ -418,6 +445,44 @@ static json_t *json_of(char *text)
     return v ? v : json_null();
 }
 
+/* The history's record of epoch e (1-based), or NULL. */
+static const tc_epoch_record *record_of(tc_session *s, int e)
+{
+    int n = 0;
+    const tc_epoch_record *h = tc_session_history(s, &n);
+    for (int i = 0; i < n; i++)
+        if (h[i].epoch == e)
+            return &h[i];
+    return NULL;
+}
+
+static json_t *acc_or_null(double a)
+{
+    return a < 0 ? json_null() : json_real(a);
+}
+
+/* The summary's selection fields: the best epoch is chosen on the
+ * validation set when there is one (the test accuracy is that epoch's). */
+static void json_selection(json_t *j, tc_session *s, const tc_session_state *st)
+{
+    const tc_epoch_record *b = record_of(s, st->best_epoch);
+    int on_val = st->val_images > 0;
+    json_object_set_new(j, "selection", json_string(on_val ? "val" : "test"));
+    json_object_set_new(j, "best_epoch", json_integer(st->best_epoch));
+    json_object_set_new(j, "best_val_accuracy",
+                        on_val ? acc_or_null(st->best_accuracy) : json_null());
+    json_object_set_new(j, "best_test_accuracy",
+                        !on_val ? acc_or_null(st->best_accuracy)
+                                : b ? json_real(b->test_accuracy) : json_null());
+    json_object_set_new(j, "final_val_accuracy", acc_or_null(st->last_val_accuracy));
+    json_object_set_new(j, "final_test_accuracy", acc_or_null(st->last_accuracy));
+    json_object_set_new(j, "stopped_early",
+                        st->stopped_early ? json_integer(st->stopped_early) : json_null());
+    json_object_set_new(j, "best_checkpoint", st->best_checkpoint
+                                                  ? json_string(st->best_checkpoint)
+                                                  : json_null());
+}
+
 static void print_json_summary(const train_opts *o, tc_session *s, const char *status,
                                const char *error)
 {
@@ -426,7 +491,7 @@ static void print_json_summary(const train_opts *o, tc_session *s, const char *s
     json_t *root = json_object();
     json_object_set_new(root, "model", json_string(tc_graph_name(tc_session_graph(s))));
     json_object_set_new(root, "checkpoint", json_string(st.checkpoint));
-    json_object_set_new(root, "data", json_string(cli_data_dir(o->data_opt)));
+    json_object_set_new(root, "data", st.data_dir ? json_string(st.data_dir) : json_null());
     json_object_set_new(root, "threads", json_integer(tc_get_threads()));
     json_object_set_new(root, "config", json_of(tc_train_config_json(tc_session_settings(s))));
     json_object_set_new(root, "epochs", json_of(tc_session_history_json(s)));
@@ -437,11 +502,7 @@ static void print_json_summary(const train_opts *o, tc_session *s, const char *s
     json_object_set_new(j, "epochs_done", json_integer(st.epoch));
     json_object_set_new(j, "batch", json_integer(st.batch));
     json_object_set_new(j, "wall_seconds", json_real(st.wall_seconds));
-    json_object_set_new(j, "best_test_accuracy",
-                        st.best_accuracy < 0 ? json_null() : json_real(st.best_accuracy));
-    json_object_set_new(j, "best_epoch", json_integer(st.best_epoch));
-    json_object_set_new(j, "final_test_accuracy",
-                        st.last_accuracy < 0 ? json_null() : json_real(st.last_accuracy));
+    json_selection(j, s, &st);
     json_object_set_new(j, "checkpoint",
                         st.checkpoint_written ? json_string(st.checkpoint) : json_null());
     json_object_set_new(root, "summary", j);
@@ -461,15 +522,28 @@ static void print_summary(const train_opts *o, tc_session *s, const char *status
     tc_session_get_state(s, &st);
     int epochs = tc_session_settings(s)->epochs;
     char wb[32];
-    if (st.last_accuracy >= 0)
+    const tc_epoch_record *b = record_of(s, st.best_epoch);
+    if (st.last_accuracy >= 0 && st.val_images > 0 && st.last_val_accuracy >= 0)
+        printf("%s: %d/%d epochs in %s; validation accuracy: best %.2f%% (epoch %d, test "
+               "%.2f%%), final %.2f%% (test %.2f%%)\n",
+               status, st.epoch, epochs, cli_duration(wb, sizeof wb, st.wall_seconds),
+               100.0 * st.best_accuracy, st.best_epoch, b ? 100.0 * b->test_accuracy : 0.0,
+               100.0 * st.last_val_accuracy, 100.0 * st.last_accuracy);
+    else if (st.last_accuracy >= 0)
         printf("%s: %d/%d epochs in %s; test accuracy: best %.2f%% (epoch %d), final %.2f%%\n",
                status, st.epoch, epochs, cli_duration(wb, sizeof wb, st.wall_seconds),
                100.0 * st.best_accuracy, st.best_epoch, 100.0 * st.last_accuracy);
     else
         printf("%s: %d/%d epochs in %s\n", status, st.epoch, epochs,
                cli_duration(wb, sizeof wb, st.wall_seconds));
+    if (st.stopped_early)
+        printf("stopped early at epoch %d: no better %s accuracy for %d epochs\n",
+               st.stopped_early, st.val_images > 0 ? "validation" : "test",
+               tc_session_settings(s)->early_stop);
     if (st.checkpoint_written)
         printf("checkpoint: %s\n", st.checkpoint);
+    if (st.best_checkpoint)
+        printf("best checkpoint: %s (epoch %d)\n", st.best_checkpoint, st.best_epoch);
     if (o->profile)
         print_profile(tc_session_graph(s), stdout);
     fflush(stdout);
@@ -480,6 +554,12 @@ static int report_interrupt(const train_opts *o, const cli_globals *g, tc_sessio
 {
     tc_session_state st;
     tc_session_get_state(s, &st);
+    if (stop_signal == SIGPIPE) {
+        cli_stdout_lost("training stopped after epoch %d of %d; checkpoint written to %s",
+                        st.epoch, tc_session_settings(s)->epochs, st.checkpoint);
+        resume_hint(o, g, st.checkpoint);
+        return CLI_EXIT_RUNTIME;
+    }
     int sig = stop_signal ? stop_signal : SIGINT;
     const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
     if (st.batch > 0 || st.epoch == 0)
@@ -501,6 +581,13 @@ static int train(const train_opts *o, const cli_globals *g, tc_session *s)
     tc_session_state st;
     tc_session_get_state(s, &st);
     const tc_train_config *c = tc_session_settings(s);
+    if (st.stopped_early) {
+        if (!o->json)
+            printf("%s stopped early at epoch %d; pass a larger --early-stop (or 0) to train "
+                   "on\n", o->resume_path ? o->resume_path : st.checkpoint, st.stopped_early);
+        print_summary(o, s, "completed", NULL);
+        return CLI_EXIT_OK;
+    }
     if (st.epoch >= c->epochs) {
         if (!o->json)
             printf("%s has already trained %d of %d epochs; pass --epochs N (N > %d) to train "
@@ -535,6 +622,7 @@ static int train(const train_opts *o, const cli_globals *g, tc_session *s)
         print_summary(o, s, "diverged", err.msg);
         return CLI_EXIT_RUNTIME;
     case TC_SESSION_FAILED:
+        print_summary(o, s, "failed", err.msg);
         break;
     }
     return CLI_EXIT_RUNTIME;
@@ -547,10 +635,13 @@ static tc_session *open_session(const train_opts *o, const tc_registry *reg, tc_
         .model_path = o->model_path,
         .resume_path = o->resume_path,
         .output_path = o->out_path,
-        .data_dir = cli_data_dir(o->data_opt),
+        /* a resumed run reads the checkpoint's folder unless told otherwise */
+        .data_dir = o->resume_path && !o->data_opt ? NULL : cli_data_dir(o->data_opt),
+        .best_path = o->best_path,
         .overrides = &o->settings,
         .test_limit = o->test_limit,
         .profile = o->profile,
+        .allow_changes = o->allow_changes,
     };
     return tc_session_new(&sc, err);
 }
@@ -572,20 +663,17 @@ static int run(cli_globals *g, int argc, char **argv)
     }
     print_notes(&o, s);
 
-    /* From here on a signal means: stop at the next batch boundary. One
-     * shot: a second Ctrl-C kills at once (the checkpoint write is atomic). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* From here on a signal means: stop at the next batch boundary; a
+     * second one ends the run at once (the checkpoint write is atomic). A
+     * crash, an exit() or a stuck step names the node that was running. */
+    tc_session_state st0;
+    tc_session_get_state(s, &st0);
+    cli_watch_run(tc_session_graph(s), st0.checkpoint, st0.last_good, &stop_signal,
+                  o.step_timeout);
     if (!o.json && !o.quiet)
         print_banner(&o, s);
     int rc = train(&o, g, s);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    cli_watch_end();
     tc_session_free(s);
     tc_registry_free(reg);
     return rc;

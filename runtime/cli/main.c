@@ -1,5 +1,6 @@
 /* tinycnn: the command-line runner. Dispatches to the subcommands and takes
- * the global options (--help, --version, --plugin-dir). */
+ * the global options (--help, --version, --plugin-dir); sets up the signals
+ * and checks that standard output was written. */
 #include <stdio.h>
 #include <string.h>
 
@@ -36,8 +37,10 @@ static void print_main_help(FILE *f)
             "folder of $TINYCNN_PLUGIN_PATH (colon-separated), then each --plugin-dir.\n"
             "Data is read from --data DIR, else $TINYCNN_DATA, else data/mnist.\n"
             "\n"
-            "exit status: 0 success, 1 runtime error, 2 usage error,\n"
-            "             130/143 training stopped by SIGINT/SIGTERM (checkpoint written)\n");
+            "exit status: 0 success, 1 runtime error (a failed write to standard output\n"
+            "             too), 2 usage error, 130/143 training stopped by SIGINT/SIGTERM\n"
+            "             (checkpoint written), 128+N killed by signal N (a crash: the\n"
+            "             message names the node and plugin that were running)\n");
 }
 
 static void print_version(void)
@@ -54,7 +57,7 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     cli_globals globals;
     memset(&globals, 0, sizeof globals);
@@ -110,4 +113,13 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     return c->run(&globals, cargc, cargv);
+}
+
+/* Output is part of the result: a command whose stdout could not be
+ * written fails (cli_finish_output), whichever command it was. */
+int main(int argc, char **argv)
+{
+    cli_output_init();
+    cli_signals_init();
+    return cli_finish_output(dispatch(argc, argv));
 }

@@ -56,6 +56,21 @@ const char *tc_graph_node_type(const tc_graph *g, int i)
     return i >= 0 && i < g->n_nodes ? g->nodes[i].type->name : NULL;
 }
 
+const char *tc_graph_node_origin(const tc_graph *g, int i)
+{
+    return i >= 0 && i < g->n_nodes ? g->nodes[i].origin : NULL;
+}
+
+int tc_graph_running_node(const tc_graph *g, int *phase, uint64_t *passes)
+{
+    int r = atomic_load_explicit(&((tc_graph *)g)->running, memory_order_relaxed);
+    if (phase)
+        *phase = r & 3;
+    if (passes)
+        *passes = atomic_load_explicit(&((tc_graph *)g)->passes, memory_order_relaxed);
+    return (r >> 2) - 1;
+}
+
 tc_shape tc_graph_node_shape(const tc_graph *g, int i)
 {
     return g->values[g->n_inputs + i].shape1;
@@ -192,8 +207,12 @@ void tc_graph_init_weights(tc_graph *g, uint64_t seed)
 
 /* ---- planning ---------------------------------------------------------- */
 
-/* Grows *buf to at least bytes (64-byte aligned, zeroed). */
-static int grow(void **buf, size_t *cap, size_t bytes)
+/* Grows *buf to at least bytes (64-byte aligned). Node buffers are not
+ * zeroed: each is written before it is read (forward writes its output,
+ * backward overwrites the gradients it is given), and fresh pages left
+ * untouched cost nothing until used. The graph's inputs (small beside the
+ * activations) start zeroed, as callers may fill only part of them. */
+static int grow(void **buf, size_t *cap, size_t bytes, int zero)
 {
     if (bytes <= *cap && *buf)
         return 0;
@@ -202,27 +221,69 @@ static int grow(void **buf, size_t *cap, size_t bytes)
     void *p = NULL;
     if (posix_memalign(&p, 64, want) != 0)
         return 1;
-    memset(p, 0, want);
+    if (zero)
+        memset(p, 0, want);
     free(*buf);
     *buf = p;
     *cap = want;
     return 0;
 }
 
-static int grow_floats(float **buf, size_t *cap_floats, int64_t n)
+static int grow_floats(float **buf, size_t *cap_floats, int64_t n, int zero)
 {
     size_t cap = *cap_floats * sizeof(float);
     void *p = *buf;
-    if (grow(&p, &cap, (size_t)n * sizeof(float)))
+    if (grow(&p, &cap, (size_t)n * sizeof(float), zero))
         return 1;
     *buf = p;
     *cap_floats = cap / sizeof(float);
     return 0;
 }
 
-static int node_active(const tc_node *nd, int training)
+static int node_oom(const tc_graph *g, const tc_node *nd, const char *what, size_t bytes,
+                    int batch, tc_error *err)
 {
-    return training ? 1 : nd->needed;
+    return tc_error_set(err, "%s: node '%s' (%s): out of memory for %zu bytes of %s at batch %d",
+                        g->origin, nd->name, nd->type->name, bytes, what, batch);
+}
+
+/* Allocates what tc_graph_plan_batch planned for node k. */
+static int alloc_node(tc_graph *g, int k, int batch, int training, tc_error *err)
+{
+    tc_node *nd = &g->nodes[k];
+    tc_value *v = &g->values[g->n_inputs + k];
+    int64_t n = tc_shape_count(&v->shape);
+    if (grow_floats(&v->data, &v->data_cap, n, 0))
+        return node_oom(g, nd, "output", (size_t)n * sizeof(float), batch, err);
+    if (training && v->needs_grad && grow_floats(&v->grad, &v->grad_cap, n, 0))
+        return node_oom(g, nd, "output gradient", (size_t)n * sizeof(float), batch, err);
+    if (nd->plan.saved_bytes && grow(&nd->saved, &nd->saved_cap, nd->plan.saved_bytes, 0))
+        return node_oom(g, nd, "saved state", nd->plan.saved_bytes, batch, err);
+    return 0;
+}
+
+/* Workspace, gradient scratch and the weights' gradients. */
+static int alloc_shared(tc_graph *g, const tc_batch_need *need, int training, tc_error *err)
+{
+    if (grow(&g->workspace, &g->workspace_cap, need->workspace, 0))
+        return tc_error_set(err, "%s: out of memory for %zu bytes of workspace", g->origin,
+                            need->workspace);
+    if (!training)
+        return 0;
+    if (grow_floats(&g->scratch, &g->scratch_cap, (int64_t)need->scratch, 0))
+        return tc_error_set(err, "%s: out of memory for %zu bytes of gradient scratch",
+                            g->origin, need->scratch * sizeof(float));
+    for (int i = 0; i < g->n_weights; i++) {
+        tc_weight *w = &g->weights[i];
+        if (!w->grad.data) {
+            int64_t n = tc_shape_count(&w->value.shape);
+            w->grad.data = calloc((size_t)n, sizeof(float));
+            if (!w->grad.data)
+                return tc_error_set(err, "%s: out of memory for %zu bytes of the gradient of "
+                                         "'%s'", g->origin, (size_t)n * sizeof(float), w->name);
+        }
+    }
+    return 0;
 }
 
 int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
@@ -238,91 +299,28 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
     int threads = tc_get_threads();
     if (batch == g->batch && training <= g->prepared_training && threads == g->planned_threads)
         return 0;
-    /* graph inputs */
-    for (int i = 0; i < g->n_inputs; i++) {
-        tc_value *v = &g->values[i];
-        v->shape = v->shape1;
-        v->shape.dims[0] = batch;
-        int64_t n;
-        if (__builtin_mul_overflow(tc_shape_count(&v->shape1), (int64_t)batch, &n) ||
-            n > ((int64_t)1 << 36))
-            return tc_error_set(err, "%s: input '%s' at batch %d is too large", g->origin,
-                                g->inputs[i].name, batch);
-        if (grow_floats(&v->data, &v->data_cap, n))
-            return tc_error_set(err, "%s: out of memory for input '%s' at batch %d", g->origin,
-                                g->inputs[i].name, batch);
-    }
-    size_t ws = 0, scratch = 0;
-    for (int k = 0; k < g->n_nodes; k++) {
-        tc_node *nd = &g->nodes[k];
-        tc_value *v = &g->values[g->n_inputs + k];
-        if (!node_active(nd, training))
-            continue;
-        if (tc_graph_plan_node(g, nd, 0, &nd->plan, err))
+    g->batch = 0; /* unprepared until every buffer is in place */
+    if (threads != g->planned_threads && tc_threads_check(threads, err))
+        return tc_error_prefix(err, "%s", g->origin);
+    tc_batch_need need;
+    if (tc_graph_plan_batch(g, batch, training, &need, err))
+        return 1;
+    for (int i = 0; i < g->n_inputs; i++)
+        if (grow_floats(&g->values[i].data, &g->values[i].data_cap, need.input_floats[i], 1))
+            return tc_error_set(err, "%s: input '%s': out of memory for %zu bytes at batch %d",
+                                g->origin, g->inputs[i].name,
+                                (size_t)need.input_floats[i] * sizeof(float), batch);
+    for (int k = 0; k < g->n_nodes; k++)
+        if (tc_node_active(&g->nodes[k], training) && alloc_node(g, k, batch, training, err))
             return 1;
-        if (nd->plan.n_weights != nd->plan1.n_weights || nd->plan.n_state != nd->plan1.n_state)
-            return tc_error_set(err, "%s: node '%s' (%s): the number of weights or state "
-                                     "tensors changed with the batch size", g->origin, nd->name,
-                                nd->type->name);
-        for (int w = 0; w < nd->plan.n_state; w++) {
-            const tc_shape *a = &nd->plan.state[w].shape, *b = &nd->plan1.state[w].shape;
-            if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
-                return tc_error_set(err, "%s: node '%s' (%s): state '%s' changed shape with "
-                                         "the batch size", g->origin, nd->name, nd->type->name,
-                                    nd->plan.state[w].name);
-        }
-        for (int w = 0; w < nd->plan.n_weights; w++) {
-            const tc_shape *a = &nd->plan.weights[w].shape, *b = &nd->plan1.weights[w].shape;
-            if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
-                return tc_error_set(err, "%s: node '%s' (%s): weight '%s' changed shape with "
-                                         "the batch size", g->origin, nd->name, nd->type->name,
-                                    nd->plan.weights[w].name);
-        }
-        v->shape = nd->plan.output;
-        int64_t n = tc_shape_count(&v->shape);
-        if (grow_floats(&v->data, &v->data_cap, n))
-            goto oom;
-        if (training && v->needs_grad) {
-            if (grow_floats(&v->grad, &v->grad_cap, n))
-                goto oom;
-            if ((size_t)n * (size_t)nd->n_inputs > scratch)
-                scratch = (size_t)n * (size_t)nd->n_inputs;
-        }
-        for (int j = 0; j < nd->n_inputs && training; j++) {
-            size_t m = (size_t)tc_shape_count(&g->values[nd->inputs[j]].shape);
-            if (m * (size_t)nd->n_inputs > scratch)
-                scratch = m * (size_t)nd->n_inputs;
-        }
-        if (nd->plan.workspace_bytes > ws)
-            ws = nd->plan.workspace_bytes;
-        if (nd->plan.saved_bytes && grow(&nd->saved, &nd->saved_cap, nd->plan.saved_bytes))
-            goto oom;
-    }
-    if (grow(&g->workspace, &g->workspace_cap, ws))
-        return tc_error_set(err, "%s: out of memory for %zu bytes of workspace", g->origin, ws);
-    if (training) {
-        if (grow_floats(&g->scratch, &g->scratch_cap, (int64_t)scratch))
-            return tc_error_set(err, "%s: out of memory for gradient scratch", g->origin);
-        for (int i = 0; i < g->n_weights; i++) {
-            tc_weight *w = &g->weights[i];
-            if (!w->grad.data) {
-                int64_t n = tc_shape_count(&w->value.shape);
-                w->grad.data = calloc((size_t)n, sizeof(float));
-                if (!w->grad.data)
-                    return tc_error_set(err, "%s: out of memory for the gradient of '%s'",
-                                        g->origin, w->name);
-            }
-        }
-    }
+    if (alloc_shared(g, &need, training, err))
+        return 1;
     g->batch = batch;
     g->prepared_training = training;
     g->output_view.data = g->values[g->output_value].data;
     g->output_view.shape = g->values[g->output_value].shape;
     g->planned_threads = threads;
     return 0;
-oom:
-    return tc_error_set(err, "%s: out of memory planning node buffers at batch %d", g->origin,
-                        batch);
 }
 
 size_t tc_graph_planned_bytes(const tc_graph *g)
@@ -376,9 +374,10 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         return tc_error_set(err, "%s: call tc_graph_prepare(%s) before the %s pass", g->origin,
                             training ? "training" : "inference", training ? "training" : "forward");
     tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS], sts[TC_MAX_STATE];
+    atomic_fetch_add_explicit(&g->passes, 1, memory_order_relaxed);
     for (int k = 0; k < g->n_nodes; k++) {
         tc_node *nd = &g->nodes[k];
-        if (!node_active(nd, training))
+        if (!tc_node_active(nd, training))
             continue;
         tc_rng rng;
         tc_rng_seed(&rng, g->seed, nd->name, "step", step);
@@ -386,7 +385,9 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         fill_exec(g, nd, &x, ins, &out, wts, sts, &rng, training);
         tc_error local = {{0}};
         double t0 = g->profiling ? tc_monotonic_seconds() : 0;
+        tc_graph_enter(g, nd, TC_CALLBACK_FORWARD);
         int rc = nd->type->forward(tc_host_table(), nd->self, &x, &local);
+        tc_graph_leave(g);
         if (g->profiling) {
             nd->fwd_seconds += tc_monotonic_seconds() - t0;
             nd->calls++;
@@ -409,6 +410,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
 {
     if (!g->prepared_training || g->loss_node < 0)
         return tc_error_set(err, "%s: backward needs a training forward first", g->origin);
+    atomic_fetch_add_explicit(&g->passes, 1, memory_order_relaxed);
     for (int i = 0; i < g->n_values; i++)
         g->values[i].grad_set = 0;
     tc_value *lv = &g->values[g->n_inputs + g->loss_node];
@@ -464,7 +466,9 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
         x.grad_weights = gws;
         tc_error local = {{0}};
         double t0 = g->profiling ? tc_monotonic_seconds() : 0;
+        tc_graph_enter(g, nd, TC_CALLBACK_BACKWARD);
         int rc = nd->type->backward(tc_host_table(), nd->self, &x, &local);
+        tc_graph_leave(g);
         if (g->profiling)
             nd->bwd_seconds += tc_monotonic_seconds() - t0;
         if (rc != 0)

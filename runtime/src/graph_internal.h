@@ -4,6 +4,7 @@
 #ifndef TC_GRAPH_INTERNAL_H
 #define TC_GRAPH_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "tinycnn/graph.h"
@@ -82,12 +83,58 @@ struct tc_graph {
     float *scratch;       /* fan-out gradient sums */
     size_t scratch_cap;   /* floats */
     float one;            /* d loss / d loss */
+
+    /* The layer callback running now, for tc_graph_running_node (a crash
+     * report reads it from a signal handler): (node index + 1) << 2 | the
+     * TC_CALLBACK_ kind, 0 when none; one atomic word so that node and kind
+     * are read together. passes counts forward and backward passes. */
+    _Atomic int running;
+    _Atomic uint64_t passes;
 };
+
+/* Around every layer callback: cheap (a relaxed store), and the store is
+ * ordered before the indirect call, which the compiler cannot see into. */
+static inline void tc_graph_enter(tc_graph *g, const tc_node *nd, int kind)
+{
+    atomic_store_explicit(&g->running, (int)((nd - g->nodes) + 1) << 2 | kind,
+                          memory_order_relaxed);
+}
+
+static inline void tc_graph_leave(tc_graph *g)
+{
+    atomic_store_explicit(&g->running, 0, memory_order_relaxed);
+}
 
 /* Plans node nd at the shapes of its inputs' values (batch1: 1 = the
  * batch-1 shapes into nd's plan1, 0 = the prepared batch) and checks what
  * the layer declared (graph_plan.c). */
 int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_error *err);
+
+/* Whether node nd runs in a pass: training runs every node, inference
+ * only those the output needs. */
+static inline int tc_node_active(const tc_node *nd, int training)
+{
+    return training ? 1 : nd->needed;
+}
+
+/* What the buffers of one batch size need (tc_graph_plan_batch). */
+typedef struct tc_batch_need {
+    int64_t input_floats[64]; /* per graph input */
+    size_t workspace;         /* bytes, the largest of any node */
+    size_t scratch;           /* floats of fan-out gradient sums */
+    size_t total;             /* bytes of every buffer at this batch */
+    size_t fresh;             /* bytes still to allocate (buffers only grow) */
+    int largest;              /* the node whose buffers are largest, -1: none */
+    size_t largest_bytes;
+} tc_batch_need;
+
+/* Plans every node that runs at this batch (values' shapes and nodes' plans
+ * set), totals the bytes the buffers need and refuses, before anything is
+ * allocated, a batch that needs more than the memory available (the least
+ * of MemAvailable, the address-space limit and a cgroup limit), naming the
+ * largest node (graph_plan.c). */
+int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *need,
+                        tc_error *err);
 
 /* Frees what a node owns. */
 void tc_node_release(tc_node *n);

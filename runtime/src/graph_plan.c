@@ -1,9 +1,15 @@
 /* Planning one node: asks its layer for the output shape, weights, state
  * and scratch sizes at the current input shapes, and checks the answer.
  * The loader plans every node at batch 1; the executor plans again at
- * each prepared batch size. */
+ * each prepared batch size, and totals here what that batch's buffers
+ * need before allocating any of them. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "graph_internal.h"
 #include "shape.h"
@@ -20,8 +26,11 @@ int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_e
     memset(plan, 0, sizeof *plan);
     plan->struct_size = sizeof *plan;
     tc_error local = {{0}};
-    if (nd->type->plan(tc_host_table(), nd->self, in, nd->n_inputs, tc_get_threads(), plan,
-                       &local) != 0)
+    tc_graph_enter(g, nd, TC_CALLBACK_PLAN);
+    int rc = nd->type->plan(tc_host_table(), nd->self, in, nd->n_inputs, tc_get_threads(), plan,
+                            &local);
+    tc_graph_leave(g);
+    if (rc != 0)
         return tc_error_set(err, "%s: node '%s' (%s): %s", g->origin, nd->name, nd->type->name,
                             local.msg[0] ? local.msg : "shape inference failed");
     int64_t count;
@@ -57,4 +66,208 @@ int tc_graph_plan_node(tc_graph *g, tc_node *nd, int batch1, tc_plan *plan, tc_e
         return tc_error_set(err, "%s: node '%s' (%s): asks for an absurd scratch size",
                             g->origin, nd->name, nd->type->name);
     return 0;
+}
+
+/* ---- a whole batch ------------------------------------------------------ */
+
+/* "3.1 GB", "512.0 MB", "4096 bytes" into buf. */
+static const char *format_bytes(char *buf, size_t cap, size_t bytes)
+{
+    if (bytes >= 1000000000)
+        snprintf(buf, cap, "%.1f GB", (double)bytes / 1e9);
+    else if (bytes >= 1000000)
+        snprintf(buf, cap, "%.1f MB", (double)bytes / 1e6);
+    else
+        snprintf(buf, cap, "%zu bytes", bytes);
+    return buf;
+}
+
+/* The number after `key` in a "key value" text file (/proc/meminfo,
+ * memory.max, statm), times unit; 0 if the file or key is missing. */
+static size_t read_number(const char *path, const char *key, size_t unit)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[256];
+    size_t v = 0, klen = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0) {
+            unsigned long long x = strtoull(line + klen, NULL, 10);
+            v = x > SIZE_MAX / unit ? SIZE_MAX : (size_t)x * unit;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* What the cgroup (v2) this process is in still allows; SIZE_MAX if it has
+ * no limit or none is known. */
+static size_t cgroup_left(void)
+{
+    char line[512], path[700];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return SIZE_MAX;
+    int found = fgets(line, sizeof line, f) && strncmp(line, "0::", 3) == 0;
+    fclose(f);
+    if (!found)
+        return SIZE_MAX;
+    line[strcspn(line, "\n")] = 0;
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
+    size_t max = read_number(path, "", 1); /* "max" reads as 0: no limit */
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", line + 3);
+    size_t cur = read_number(path, "", 1);
+    if (max == 0)
+        return SIZE_MAX;
+    return max > cur ? max - cur : 0;
+}
+
+/* Bytes this process can still allocate: the least of MemAvailable, the
+ * address-space limit (ulimit -v) less what is mapped, and the cgroup's
+ * limit less its usage; *what names the one that binds. */
+static size_t memory_available(const char **what)
+{
+    size_t best = read_number("/proc/meminfo", "MemAvailable:", 1024);
+    *what = "MemAvailable";
+    if (best == 0)
+        best = SIZE_MAX;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t mapped = read_number("/proc/self/statm", "", (size_t)sysconf(_SC_PAGESIZE));
+        size_t left = rl.rlim_cur > mapped ? (size_t)rl.rlim_cur - mapped : 0;
+        if (left < best) {
+            best = left;
+            *what = "the address-space limit, ulimit -v";
+        }
+    }
+    size_t cg = cgroup_left();
+    if (cg < best) {
+        best = cg;
+        *what = "the cgroup's memory limit";
+    }
+    return best;
+}
+
+/* 64-byte rounded bytes still to allocate for a buffer of want bytes that
+ * now holds have. */
+static size_t to_grow(size_t want, size_t have)
+{
+    want = want < 64 ? 64 : (want + 63) & ~(size_t)63;
+    return want > have ? want : 0;
+}
+
+/* Weights and state keep their shapes whatever the batch size. */
+static int same_decls(const tc_graph *g, const tc_node *nd, tc_error *err)
+{
+    if (nd->plan.n_weights != nd->plan1.n_weights || nd->plan.n_state != nd->plan1.n_state)
+        return tc_error_set(err, "%s: node '%s' (%s): the number of weights or state "
+                                 "tensors changed with the batch size", g->origin, nd->name,
+                            nd->type->name);
+    for (int w = 0; w < nd->plan.n_state + nd->plan.n_weights; w++) {
+        int st = w < nd->plan.n_state;
+        int i = st ? w : w - nd->plan.n_state;
+        const tc_shape *a = st ? &nd->plan.state[i].shape : &nd->plan.weights[i].shape;
+        const tc_shape *b = st ? &nd->plan1.state[i].shape : &nd->plan1.weights[i].shape;
+        if (a->ndim != b->ndim || memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->ndim))
+            return tc_error_set(err, "%s: node '%s' (%s): %s '%s' changed shape with the batch "
+                                     "size", g->origin, nd->name, nd->type->name,
+                                st ? "state" : "weight",
+                                st ? nd->plan.state[i].name : nd->plan.weights[i].name);
+    }
+    return 0;
+}
+
+/* Plans node k at the batch and adds what its buffers need to *need. */
+static int need_node(tc_graph *g, int k, int training, tc_batch_need *need, tc_error *err)
+{
+    tc_node *nd = &g->nodes[k];
+    tc_value *v = &g->values[g->n_inputs + k];
+    if (tc_graph_plan_node(g, nd, 0, &nd->plan, err) || same_decls(g, nd, err))
+        return 1;
+    v->shape = nd->plan.output;
+    size_t n = (size_t)tc_shape_count(&v->shape);
+    int grad = training && v->needs_grad;
+    size_t bytes = n * sizeof(float) * (grad ? 2 : 1) + nd->plan.saved_bytes;
+    need->fresh += to_grow(n * sizeof(float), v->data_cap * sizeof(float)) +
+                   (grad ? to_grow(n * sizeof(float), v->grad_cap * sizeof(float)) : 0) +
+                   (nd->plan.saved_bytes ? to_grow(nd->plan.saved_bytes, nd->saved_cap) : 0);
+    need->total += bytes;
+    if (need->largest < 0 || bytes > need->largest_bytes) {
+        need->largest = k;
+        need->largest_bytes = bytes;
+    }
+    if (grad && n * (size_t)nd->n_inputs > need->scratch)
+        need->scratch = n * (size_t)nd->n_inputs;
+    for (int j = 0; j < nd->n_inputs && training; j++) {
+        size_t m = (size_t)tc_shape_count(&g->values[nd->inputs[j]].shape);
+        if (m * (size_t)nd->n_inputs > need->scratch)
+            need->scratch = m * (size_t)nd->n_inputs;
+    }
+    if (nd->plan.workspace_bytes > need->workspace)
+        need->workspace = nd->plan.workspace_bytes;
+    return 0;
+}
+
+static int plan_inputs(tc_graph *g, int batch, tc_batch_need *need, tc_error *err)
+{
+    for (int i = 0; i < g->n_inputs; i++) {
+        tc_value *v = &g->values[i];
+        v->shape = v->shape1;
+        v->shape.dims[0] = batch;
+        int64_t n;
+        if (__builtin_mul_overflow(tc_shape_count(&v->shape1), (int64_t)batch, &n) ||
+            n > ((int64_t)1 << 36))
+            return tc_error_set(err, "%s: input '%s' at batch %d is too large", g->origin,
+                                g->inputs[i].name, batch);
+        need->input_floats[i] = n;
+        need->total += (size_t)n * sizeof(float);
+        need->fresh += to_grow((size_t)n * sizeof(float), v->data_cap * sizeof(float));
+    }
+    return 0;
+}
+
+/* Refuses a batch whose new buffers would not fit in the memory left. */
+static int check_memory(const tc_graph *g, int batch, const tc_batch_need *need, tc_error *err)
+{
+    const char *what;
+    size_t avail = need->fresh ? memory_available(&what) : SIZE_MAX;
+    if (need->fresh <= avail)
+        return 0;
+    char a[32], b[32], c[32];
+    if (need->largest < 0)
+        return tc_error_set(err, "%s: batch %d needs %s of buffers; %s available (%s); use a "
+                                 "smaller batch size", g->origin, batch,
+                            format_bytes(a, sizeof a, need->total),
+                            format_bytes(c, sizeof c, avail), what);
+    const tc_node *nd = &g->nodes[need->largest];
+    return tc_error_set(err, "%s: node '%s' (%s) needs %s at batch %d, all buffers %s; %s "
+                             "available (%s); use a smaller batch size", g->origin, nd->name,
+                        nd->type->name, format_bytes(a, sizeof a, need->largest_bytes), batch,
+                        format_bytes(b, sizeof b, need->total),
+                        format_bytes(c, sizeof c, avail), what);
+}
+
+int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *need,
+                        tc_error *err)
+{
+    memset(need, 0, sizeof *need);
+    need->largest = -1;
+    if (plan_inputs(g, batch, need, err))
+        return 1;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (tc_node_active(&g->nodes[k], training) && need_node(g, k, training, need, err))
+            return 1;
+    need->total += need->workspace + need->scratch * sizeof(float);
+    need->fresh += to_grow(need->workspace, g->workspace_cap);
+    if (training) {
+        need->fresh += to_grow(need->scratch * sizeof(float), g->scratch_cap * sizeof(float));
+        for (int i = 0; i < g->n_weights; i++)
+            if (!g->weights[i].grad.data) {
+                size_t wb = (size_t)tc_shape_count(&g->weights[i].value.shape) * sizeof(float);
+                need->fresh += wb;
+                need->total += wb;
+            }
+    }
+    return check_memory(g, batch, need, err);
 }

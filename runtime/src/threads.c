@@ -17,9 +17,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tinycnn/kernels.h"
 
+#include <ctype.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "tinycnn/status.h"
 
 /* A worker finishing this much after the first was not running: normal
  * wake-ups and imbalance take microseconds. */
@@ -33,6 +39,17 @@
  * by address) the time one chunk took last. */
 static _Atomic int64_t serial_until_ns;
 static _Atomic int64_t late_wait_ns;
+
+/* The largest team known to start: one that ran, or that
+ * tc_threads_check started (a heuristic like the two above). */
+static _Atomic int team_ok = 1;
+
+static void note_team(int n)
+{
+    int cur = atomic_load_explicit(&team_ok, memory_order_relaxed);
+    while (n > cur && !atomic_compare_exchange_weak(&team_ok, &cur, n))
+        ;
+}
 
 #define CHUNK_TABLE 64
 static struct {
@@ -146,6 +163,7 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         }
         first_end = last_end = mono_ns() - t0;
     }
+    note_team(nt);
     /* the fastest thread's time is about one chunk's work: nt of them is
      * what the calling thread alone would have taken */
     note_chunk_time(fn, first_end);
@@ -157,4 +175,72 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         atomic_store_explicit(&serial_until_ns, mono_ns() + CONTENDED_BACKOFF_NS,
                               memory_order_relaxed);
     }
+}
+
+/* ---- can the workers start? --------------------------------------------- */
+
+/* OMP_STACKSIZE as libgomp reads it ("512K", "8M", a bare number is K);
+ * 0 when unset or unreadable: the default thread stack. */
+static size_t omp_stack_size(void)
+{
+    const char *s = getenv("OMP_STACKSIZE");
+    if (!s || !*s)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    int unit = toupper((unsigned char)*end);
+    size_t mul = unit == 'B' ? 1 : unit == 'M' ? 1 << 20 : unit == 'G' ? 1 << 30 : 1 << 10;
+    return end == s ? 0 : (size_t)v * mul;
+}
+
+typedef struct probe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int go;
+} probe;
+
+/* Stays alive (its stack mapped) until all are started. */
+static void *probe_wait(void *arg)
+{
+    probe *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->go)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int tc_threads_check(int n, tc_error *err)
+{
+    if (n <= atomic_load_explicit(&team_ok, memory_order_relaxed))
+        return 0;
+    enum { MAX_PROBE = 1024 };
+    pthread_t t[MAX_PROBE];
+    probe p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    size_t stack = omp_stack_size();
+    if (stack)
+        pthread_attr_setstacksize(&attr, stack);
+    int started = 0, rc = 0;
+    while (started < n - 1 && started < MAX_PROBE &&
+           (rc = pthread_create(&t[started], &attr, probe_wait, &p)) == 0)
+        started++;
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&p.mu);
+    p.go = 1;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(t[i], NULL);
+    if (rc != 0)
+        return tc_error_set(err, "cannot start %d worker threads: thread %d of %d failed to "
+                                 "start: %s; use fewer threads or raise the memory limit "
+                                 "(ulimit -v)%s%s", n, started + 1, n - 1, strerror(rc),
+                            stack ? " or lower OMP_STACKSIZE=" : "",
+                            stack ? getenv("OMP_STACKSIZE") : "");
+    note_team(n);
+    return 0;
 }

@@ -288,6 +288,7 @@ int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
         if (!isfinite(loss)) {
             /* Stop before the update so the weights stay those of the last
              * finite step; the caller keeps its last good checkpoint. */
+            stats->diverged = 1;
             rc = tc_error_set(err, "the loss became %s at epoch %d, step %llu (batch %lld of %lld)",
                               isnan(loss) ? "NaN" : "infinite", epoch + 1,
                               (unsigned long long)step + 1, (long long)b + 1,

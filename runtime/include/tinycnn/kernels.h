@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "tinycnn/plugin.h" /* tc_error */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,6 +39,11 @@ int tc_get_threads(void);
 int tc_set_local_threads(int n);
 /* The cores available to this process (what tc_set_threads(0) uses). */
 int tc_cpu_count(void);
+/* Checks that n worker threads can start (OpenMP's runtime ends the process
+ * when it cannot create one, e.g. under a low ulimit -v): starts n - 1
+ * threads with OpenMP's stack size, all alive at once, then ends them.
+ * Cheap when a team of n already ran. Returns 0, or 1 with a message. */
+int tc_threads_check(int n, tc_error *err);
 
 /* Static split of [0, n) into tc_get_threads() contiguous chunks; fn runs once
  * per non-empty chunk with that chunk's worker index. Nested calls run

@@ -74,11 +74,20 @@ typedef struct tc_session_config {
     const char *best_path;        /* checkpoint of the best epoch; NULL: none */
     const tc_train_overrides *overrides; /* over the model's or the checkpoint's settings;
                                             may be NULL */
-    int64_t test_limit;           /* evaluate on the first N test images; 0: all */
+    int64_t test_limit;           /* evaluate on N test images (tc_dataset_limit); 0: all */
     int profile;                  /* time the nodes during training steps (not evaluation) */
+    int allow_changes;            /* resume although the model file, the data folder, limit
+                                     or val_split differ from the checkpoint's */
 } tc_session_config;
 
 /* Opens a session: loads the model (or the checkpoint and its model),
+ * takes the advisory lock of the output (and best_path) checkpoint, so
+ * that a second session writing it is refused, naming the holder's pid,
+ * and removes the temporary files killed writers left (tc_checkpoint_lock_take;
+ * released by tc_session_free); when resuming, refuses a model file, data
+ * folder, limit or val_split other than the checkpoint's, listing what
+ * differs, unless allow_changes; applies the image limits (the setting
+ * limit, test_limit) as the stratified sample of tc_dataset_limit;
  * takes the settings (built-in defaults < the model's "training" < the
  * checkpoint's < overrides, all checked), checks that the output can be
  * written, loads the data, creates the optimiser and initialises the
@@ -94,9 +103,12 @@ typedef enum tc_session_status {
     TC_SESSION_COMPLETED = 0,   /* every epoch trained (or none was left) */
     TC_SESSION_INTERRUPTED = 1, /* stopped by the cancel flag; checkpoint written unless the
                                    call failed */
-    TC_SESSION_DIVERGED = 2,    /* a training step failed: err names the epoch and step and
-                                   the last good checkpoint (or that none was written) */
-    TC_SESSION_FAILED = 3       /* evaluation or writing the epoch's checkpoint failed */
+    TC_SESSION_DIVERGED = 2,    /* the loss became NaN or infinite: err names the epoch and
+                                   step and the last good checkpoint (or that none was
+                                   written) */
+    TC_SESSION_FAILED = 3       /* another error: a training step's (out of memory, a layer's
+                                   error; err then names the last good checkpoint too),
+                                   evaluation, or writing the epoch's checkpoint */
 } tc_session_status;
 
 /* Trains the remaining epochs. hooks (may be NULL): progress and cancel as

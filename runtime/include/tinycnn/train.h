@@ -41,7 +41,8 @@ typedef struct tc_train_config {
     int step_epochs;         /* TC_LR_STEP period; 0: a third of epochs, at least 1 */
     double step_gamma;       /* TC_LR_STEP factor */
     uint64_t seed;
-    int64_t limit;           /* train on the first `limit` images only; 0: all */
+    int64_t limit;           /* train on the first `limit` images only; 0: all (a
+                                session first samples that many: tc_dataset_limit) */
     int shuffle;             /* 1: reshuffle every epoch */
     int augment_shift;       /* shift each training image by up to +-N pixels
                                 (tinycnn/augment.h); 0: none */
@@ -143,6 +144,8 @@ typedef struct tc_epoch_stats {
     double seconds;
     double images_per_s;
     int cancelled;        /* 1: stopped early by hooks->cancel */
+    int diverged;         /* 1: failed because the loss became NaN or infinite (not
+                             another error: out of memory, a layer's error) */
 } tc_epoch_stats;
 
 /* Trains one epoch (0-based `epoch`) of g on the first cfg->limit images of

@@ -1,0 +1,136 @@
+/* A plugin whose layer "FaultLayer" goes wrong the way real plugins do, at
+ * forward call `at` (counted per instance): it passes its input through
+ * until then, and then, by `mode`:
+ *   1 writes to an unmapped address in the calling thread (SIGSEGV),
+ *   2 does so in an OpenMP worker thread (a chunk of parallel_for that runs
+ *     on another thread than the caller's; none such: the call passes),
+ *   3 calls abort() (SIGABRT),
+ *   4 recurses until the stack overflows (SIGSEGV on the guard page),
+ *   5 calls exit(0), as if the plugin had finished the program,
+ *   6 never returns (sleeps in a loop), a stuck layer.
+ * The runner must name the node, the type and this file for each, keep the
+ * last checkpoint, and end with the signal's status (1-4), 1 (5), or stop
+ * on a second SIGINT or a step timeout (6). It has no weights, so a model
+ * with it trains like the same model without it until it fails. */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_plugin_util.h"
+
+typedef struct fault_layer {
+    long mode, at, calls;
+} fault_layer;
+
+static const tc_param_desc params[] = {
+    {"mode", TC_VALUE_INT, 0, 1, 1, 6, "what goes wrong (see fault_layer.c)"},
+    {"at", TC_VALUE_INT, 0, 1, 1, 1e9, "the forward call (1-based) where it goes wrong"},
+};
+
+static int create(const tc_host *host, const double *v, void **self, tc_error *err)
+{
+    fault_layer *l = tpu_alloc(host, sizeof *l, self, "FaultLayer", err);
+    if (!l)
+        return 1;
+    l->mode = (long)v[0];
+    l->at = (long)v[1];
+    return 0;
+}
+
+/* A plain invalid store, which the sanitizer builds must not catch first
+ * (UBSan reports a NULL store and exits): what the runner sees is the
+ * signal. */
+__attribute__((no_sanitize_address, no_sanitize_undefined)) static void write_null(void)
+{
+    volatile int *volatile p = (volatile int *)(uintptr_t)16;
+    *p = 1;
+}
+
+/* Not a tail call (the frame is used after it returns), so it cannot
+ * become a loop; `limit` is never reached in practice. */
+static long recurse(long depth, long limit)
+{
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    if (depth >= limit)
+        return frame[0];
+    return recurse(depth + 1, limit) + frame[0];
+}
+
+/* The calling thread's chunks take a while, so that the pool keeps the
+ * region parallel even on a busy machine (short regions may run in the
+ * calling thread alone, see runtime/src/threads.c). */
+static void crash_off_main(void *arg, int64_t begin, int64_t end, int worker)
+{
+    (void)arg, (void)begin, (void)end, (void)worker;
+    if (syscall(SYS_gettid) != getpid())
+        write_null();
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+}
+
+static void go_wrong(const tc_host *host, const fault_layer *l)
+{
+    switch (l->mode) {
+    case 1:
+        write_null();
+        break;
+    case 2:
+        host->parallel_for(2, crash_off_main, NULL);
+        break;
+    case 3:
+        abort();
+    case 4:
+        recurse(0, (long)1 << 40);
+        break;
+    case 5:
+        exit(0);
+    case 6:
+        for (;;) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    fault_layer *l = self;
+    (void)err;
+    if (++l->calls >= l->at)
+        go_wrong(host, l);
+    memcpy(x->output->data, x->inputs[0].data,
+           (size_t)tc_shape_count(&x->inputs[0].shape) * sizeof(float));
+    return 0;
+}
+
+static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)host, (void)self, (void)err;
+    if (x->grad_inputs[0].data)
+        memcpy(x->grad_inputs[0].data, x->grad_output->data,
+               (size_t)tc_shape_count(&x->grad_output->shape) * sizeof(float));
+    return 0;
+}
+
+static const tc_layer_type type = {
+    .struct_size = sizeof(tc_layer_type),
+    .abi_version = TC_PLUGIN_ABI_VERSION,
+    .name = "FaultLayer",
+    .summary = "identity that crashes, aborts, exits or hangs at a chosen forward call (tests)",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .n_params = 2,
+    .params = params,
+    .create = create,
+    .destroy = tpu_free_self,
+    .plan = tpu_plan_same,
+    .forward = forward,
+    .backward = backward,
+};
+
+TPU_PLUGIN_ENTRY(fault_layer, type)
