@@ -205,7 +205,21 @@ static void test_matches_runner(void)
             double pj = json_number_value(json_object_get(e, "probability"));
             CU_ASSERT_EQUAL(probs[i * 10 + c], (float)pj);
         }
+        /* one file at a time: the same class and, one image per batch,
+         * a probability within float rounding of the batched one */
+        char name[32];
+        snprintf(name, sizeof name, "digit%d.png", i);
+        tc_prediction one[3];
+        TCU_ASSERT_OK(tc_model_predict_file(m, tmp_path(name), one, 3, &err), &err);
+        CU_ASSERT_EQUAL(one[0].label, best[i].label);
+        CU_ASSERT_DOUBLE_EQUAL(one[0].prob, best[i].prob, 1e-5);
+        CU_ASSERT(one[1].prob <= one[0].prob && one[2].prob <= one[1].prob);
     }
+    tc_prediction none;
+    CU_ASSERT_NOT_EQUAL(tc_model_predict_file(m, tmp_path("no-such.png"), &none, 1, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no-such.png"));
+    CU_ASSERT_NOT_EQUAL(tc_model_predict_file(NULL, "x.png", &none, 1, &err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NULL model"));
     json_decref(root);
     tc_model_close(m);
 }

@@ -619,3 +619,20 @@ int tc_model_load_image(const tc_model *m, const char *path, uint8_t *pixels,
         return tc_error_set(err, "tc_model_load_image: NULL model");
     return tc_graph_load_image(m->master, path, pixels, pixels_len, err);
 }
+
+int tc_model_predict_file(tc_model *m, const char *path, tc_prediction *out, size_t out_len,
+                          tc_error *err)
+{
+    tc_model_input in;
+    if (!m || !path)
+        return tc_error_set(err, "tc_model_predict_file: NULL %s", !m ? "model" : "path");
+    tc_model_input_info(m, &in);
+    size_t len = (size_t)in.floats_per_sample; /* one byte per value */
+    uint8_t *px = malloc(len);
+    if (!px)
+        return tc_error_set(err, "%s: out of memory for a %zu-byte image", path, len);
+    int rc = tc_model_load_image(m, path, px, len, err) ||
+             tc_model_predict_u8(m, px, len, 1, out, out_len, err);
+    free(px);
+    return rc;
+}

@@ -116,6 +116,11 @@ int tc_model_predict_u8(tc_model *m, const uint8_t *pixels, size_t pixels_len, i
 int tc_model_load_image(const tc_model *m, const char *path, uint8_t *pixels,
                         size_t pixels_len, tc_error *err);
 
+/* tc_model_load_image then tc_model_predict_u8 for one image file: its
+ * out_len most probable classes. Safe from several threads. */
+int tc_model_predict_file(tc_model *m, const char *path, tc_prediction *out, size_t out_len,
+                          tc_error *err);
+
 /* The same from already normalised floats (n * floats_per_sample of them,
  * NCHW; input_len floats of room), writing every class probability
  * (softmax of the logits) into probs: n * n_classes floats, probs_len of
