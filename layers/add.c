@@ -74,11 +74,20 @@ static int add_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
+/* n - 1 additions per element. */
+static int64_t add_flops(const tc_host *host, void *self, const tc_shape *in, int n_inputs)
+{
+    (void)host;
+    (void)self;
+    return (int64_t)(n_inputs - 1) * tc_shape_count(&in[0]);
+}
+
 static const tc_layer_type add_type = {
     LU_TYPE_HEAD("Add", "elementwise sum of 2 to 16 inputs of identical shape", 2, ADD_MAX_INPUTS),
     .plan = add_plan,
     .forward = add_forward,
     .backward = add_backward,
+    .flops = add_flops,
 };
 
 LU_PLUGIN(add, "Add", add_type)

@@ -471,10 +471,14 @@ static const tc_test_hints bn1d_hints = {
     .cases = bn1d_cases,
 };
 
+/* At inference the statistics and the affine fold into one multiply-add per
+ * element. */
+LU_FLOPS_PER_INPUT(bn, 2)
+
 /* What the two types share: parameters and callbacks. */
 #define BN_TYPE_BODY                                                                      \
     LU_TYPE_PARAMS(bn_params), .destroy = lu_destroy, .plan = bn_plan, .forward = bn_forward, \
-    .backward = bn_backward
+    .backward = bn_backward, .flops = bn_flops
 
 static const tc_layer_type bn2d_type = {
     LU_TYPE_HEAD("BatchNorm2d",

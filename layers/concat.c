@@ -174,6 +174,8 @@ static int concat_backward(const tc_host *host, void *self, const tc_exec *x, tc
     return 0;
 }
 
+LU_FLOPS_PER_INPUT(concat, 0) /* copies only */
+
 static const tc_layer_type concat_type = {
     LU_TYPE_HEAD("Concat",
                  "joins 2 to 64 inputs along one non-batch axis (channels by default)",
@@ -184,6 +186,7 @@ static const tc_layer_type concat_type = {
     .plan = concat_plan,
     .forward = concat_forward,
     .backward = concat_backward,
+    .flops = concat_flops,
 };
 
 LU_PLUGIN(concat, "Concat", concat_type)

@@ -928,6 +928,16 @@ static const tc_test_hints conv2d_hints = {
     .cases = conv2d_cases,
 };
 
+/* Per output element, C/groups * kh * kw multiply-adds and the bias. */
+static int64_t conv2d_flops(const tc_host *host, void *self, const tc_shape *in, int n_inputs)
+{
+    const conv2d *l = self;
+    if (n_inputs != 1 || in[0].ndim != 4)
+        return -1;
+    int64_t ckk = in[0].dims[1] / l->groups * l->kh * l->kw;
+    return lu_flops_per_output(conv2d_plan, host, self, in, n_inputs, 2 * ckk + l->bias);
+}
+
 static const tc_layer_type conv2d_type = {
     LU_TYPE_HEAD("Conv2d",
                  "2-D convolution of NCHW images (im2col + GEMM): groups, dilation, "
@@ -939,6 +949,7 @@ static const tc_layer_type conv2d_type = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .test_hints = &conv2d_hints,
+    .flops = conv2d_flops,
 };
 
 LU_PLUGIN(conv2d, "Conv2d", conv2d_type)

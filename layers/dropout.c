@@ -115,6 +115,8 @@ static int dropout_backward(const tc_host *host, void *self, const tc_exec *x, t
     return 0;
 }
 
+LU_FLOPS_PER_INPUT(dropout, 0) /* the identity at inference */
+
 static const tc_layer_type dropout_type = {
     LU_TYPE_HEAD("Dropout",
                  "inverted dropout: zero with probability p in training, identity at inference",
@@ -125,6 +127,7 @@ static const tc_layer_type dropout_type = {
     .plan = dropout_plan,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .flops = dropout_flops,
 };
 
 LU_PLUGIN(dropout, "Dropout", dropout_type)

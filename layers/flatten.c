@@ -44,11 +44,14 @@ static int flatten_backward(const tc_host *host, void *self, const tc_exec *x, t
     return 0;
 }
 
+LU_FLOPS_PER_INPUT(flatten, 0) /* a copy */
+
 static const tc_layer_type flatten_type = {
     LU_TYPE_HEAD("Flatten", "reshape [batch, ...] to [batch, features]", 1, 1),
     .plan = flatten_plan,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .flops = flatten_flops,
 };
 
 LU_PLUGIN(flatten, "Flatten", flatten_type)

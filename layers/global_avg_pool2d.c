@@ -106,11 +106,22 @@ static int gap_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
+/* An addition per input element and a division per plane. */
+static int64_t gap_flops(const tc_host *host, void *self, const tc_shape *in, int n_inputs)
+{
+    (void)host;
+    (void)self;
+    if (n_inputs != 1 || in[0].ndim != 4)
+        return -1;
+    return tc_shape_count(&in[0]) + in[0].dims[0] * in[0].dims[1];
+}
+
 static const tc_layer_type gap_type = {
     LU_TYPE_HEAD("GlobalAvgPool2d", "mean of each H x W plane: [N,C,H,W] -> [N,C]", 1, 1),
     .plan = gap_plan,
     .forward = gap_forward,
     .backward = gap_backward,
+    .flops = gap_flops,
 };
 
 LU_PLUGIN(global_avg_pool2d, "GlobalAvgPool2d", gap_type)

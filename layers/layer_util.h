@@ -224,6 +224,39 @@ static inline void lu_copy(float *dst, const float *src, int64_t n)
         memcpy(dst, src, sizeof(float) * (size_t)n);
 }
 
+/* ---- forward FLOPs (plugin ABI 2.1: tc_layer_type.flops) -----------------
+ * What `tinycnn summary` shows, per image (the runtime passes batch-1
+ * shapes): a multiply-add counts 2; a comparison, addition, division or exp
+ * counts 1. */
+typedef int (*lu_plan_fn)(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
+                          int n_threads, tc_plan *plan, tc_error *err);
+
+/* `per` operations per element of the output that `plan` gives for these
+ * inputs: for layers whose cost follows their output. -1 (unknown) when
+ * plan refuses the shapes. */
+static inline int64_t lu_flops_per_output(lu_plan_fn plan, const tc_host *host, void *self,
+                                          const tc_shape *in, int n_inputs, int64_t per)
+{
+    tc_plan p;
+    tc_error e;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    if (plan(host, self, in, n_inputs, 1, &p, &e) != 0)
+        return -1;
+    return per * tc_shape_count(&p.output);
+}
+
+/* flops() of a layer doing `per` operations per element of its first input. */
+#define LU_FLOPS_PER_INPUT(prefix, per)                                                    \
+    static int64_t prefix##_flops(const tc_host *host, void *self, const tc_shape *in,      \
+                                  int n_inputs)                                            \
+    {                                                                                      \
+        (void)host;                                                                        \
+        (void)self;                                                                        \
+        (void)n_inputs;                                                                    \
+        return (int64_t)(per) * tc_shape_count(&in[0]);                                    \
+    }
+
 /* ---- elementwise layers --------------------------------------------------
  * A one-input elementwise layer (ReLU, Sigmoid, ...) defines only its two
  * per-element functions, as static inline functions
@@ -298,7 +331,8 @@ static inline float lu_eltwise_param(const void *self)
     }
 
 #define LU_ELEMENTWISE_CALLBACKS(prefix)                                                   \
-    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,      \
+    .flops = prefix##_flops /* LU_FLOPS_PER_INPUT(prefix, per element) */
 
 /* ---- 2-D pooling windows (MaxPool2d, AvgPool2d) -------------------------- */
 
@@ -439,10 +473,19 @@ static inline int lu_pool_plan(const tc_host *host, const char *layer, const lu_
     {                                                                                      \
         (void)n_threads;                                                                   \
         return lu_pool_plan(host, (layer), self, in, n_inputs, (argmax), plan, err);       \
+    }                                                                                      \
+    /* k*k per output: k*k - 1 comparisons or additions, and the pick or the scaling */     \
+    static int64_t prefix##_flops(const tc_host *host, void *self, const tc_shape *in,      \
+                                  int n_inputs)                                            \
+    {                                                                                      \
+        const lu_pool *m = self;                                                           \
+        return lu_flops_per_output(prefix##_plan, host, self, in, n_inputs,                 \
+                                   m->kernel * m->kernel);                                 \
     }
 
 #define LU_POOL_CALLBACKS(prefix)                                                          \
     LU_TYPE_PARAMS(prefix##_params), .create = prefix##_create, .destroy = lu_destroy,     \
-    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,      \
+    .flops = prefix##_flops
 
 #endif

@@ -38,6 +38,7 @@ static inline float leaky_bwd(float x, float y, float dy, float s)
 
 LU_ELEMENTWISE(leaky_relu, "LeakyReLU", LU_AVX2_CLONES, LU_PARALLEL_MIN_CHEAP, leaky_fwd,
                leaky_bwd)
+LU_FLOPS_PER_INPUT(leaky_relu, 2) /* a comparison and a multiply */
 
 static const tc_layer_type leaky_relu_type = {
     LU_TYPE_HEAD("LeakyReLU",

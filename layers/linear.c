@@ -140,6 +140,15 @@ static int linear_backward(const tc_host *host, void *self, const tc_exec *x, tc
     return 0;
 }
 
+/* Per output, in_features multiply-adds and the bias. */
+static int64_t linear_flops(const tc_host *host, void *self, const tc_shape *in, int n_inputs)
+{
+    const linear *l = self;
+    if (n_inputs != 1 || in[0].ndim != 2)
+        return -1;
+    return lu_flops_per_output(linear_plan, host, self, in, n_inputs, 2 * in[0].dims[1] + l->bias);
+}
+
 static const tc_layer_type linear_type = {
     LU_TYPE_HEAD("Linear", "fully connected layer y = x W^T + b on [batch, features]", 1, 1),
     LU_TYPE_PARAMS(linear_params),
@@ -148,6 +157,7 @@ static const tc_layer_type linear_type = {
     .plan = linear_plan,
     .forward = linear_forward,
     .backward = linear_backward,
+    .flops = linear_flops,
 };
 
 LU_PLUGIN(linear, "Linear", linear_type)

@@ -21,6 +21,7 @@ static inline float relu_bwd(float x, float y, float dy, float p)
 
 /* No hyperparameters: no create/destroy, self is always NULL. */
 LU_ELEMENTWISE(relu, "ReLU", LU_AVX2_CLONES, LU_PARALLEL_MIN_CHEAP, relu_fwd, relu_bwd)
+LU_FLOPS_PER_INPUT(relu, 1) /* a comparison */
 
 static const tc_layer_type relu_type = {
     LU_TYPE_HEAD("ReLU", "rectified linear unit max(x, 0), elementwise", 1, 1),

@@ -23,6 +23,7 @@ static inline float sigmoid_bwd(float x, float y, float dy, float p)
 
 /* No hyperparameters: no create/destroy, self is always NULL. */
 LU_ELEMENTWISE(sigmoid, "Sigmoid", , LU_PARALLEL_MIN, sigmoid_fwd, sigmoid_bwd)
+LU_FLOPS_PER_INPUT(sigmoid, 3) /* exp, add, divide */
 
 static const tc_layer_type sigmoid_type = {
     LU_TYPE_HEAD("Sigmoid", "logistic sigmoid 1 / (1 + exp(-x)), elementwise", 1, 1),

@@ -149,6 +149,8 @@ static int softmax_backward(const tc_host *host, void *self, const tc_exec *x, t
     return 0;
 }
 
+LU_FLOPS_PER_INPUT(softmax, 5) /* max, subtract, exp, sum, divide */
+
 static const tc_layer_type softmax_type = {
     LU_TYPE_HEAD("Softmax", "softmax along one non-batch axis (the last by default)", 1, 1),
     LU_TYPE_PARAMS(softmax_params),
@@ -157,6 +159,7 @@ static const tc_layer_type softmax_type = {
     .plan = softmax_plan,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .flops = softmax_flops,
 };
 
 LU_PLUGIN(softmax, "Softmax", softmax_type)

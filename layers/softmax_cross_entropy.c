@@ -135,6 +135,17 @@ static int softmax_ce_backward(const tc_host *host, void *self, const tc_exec *x
     return 0;
 }
 
+/* Per logit max, subtract, exp, sum; per image a log and the mean's share. */
+static int64_t softmax_ce_flops(const tc_host *host, void *self, const tc_shape *in,
+                                int n_inputs)
+{
+    (void)host;
+    (void)self;
+    if (n_inputs != 2 || in[0].ndim < 1)
+        return -1;
+    return 4 * tc_shape_count(&in[0]) + 2 * in[0].dims[0];
+}
+
 static const tc_layer_type softmax_ce_type = {
     LU_TYPE_HEAD("SoftmaxCrossEntropy",
                  "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
@@ -143,6 +154,7 @@ static const tc_layer_type softmax_ce_type = {
     .plan = softmax_ce_plan,
     .forward = softmax_ce_forward,
     .backward = softmax_ce_backward,
+    .flops = softmax_ce_flops,
 };
 
 LU_PLUGIN(softmax_cross_entropy, "SoftmaxCrossEntropy", softmax_ce_type)

@@ -23,6 +23,7 @@ static inline float tanh_bwd(float x, float y, float dy, float p)
 
 /* No hyperparameters: no create/destroy, self is always NULL. */
 LU_ELEMENTWISE(tanh_layer, "Tanh", , LU_PARALLEL_MIN, tanh_fwd, tanh_bwd)
+LU_FLOPS_PER_INPUT(tanh_layer, 1) /* one tanh */
 
 static const tc_layer_type tanh_layer_type = {
     LU_TYPE_HEAD("Tanh", "hyperbolic tangent, elementwise", 1, 1),

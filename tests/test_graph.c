@@ -75,7 +75,7 @@ static int scale_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error
 }
 static const tc_layer_type t_scale = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TScale", "y = w x", 0, 1, 1, 1,
-    scale_params, scale_create, scale_destroy, scale_plan, scale_fwd, scale_bwd, NULL, {0}};
+    scale_params, scale_create, scale_destroy, scale_plan, scale_fwd, scale_bwd, NULL, NULL, {0}};
 
 /* TAdd: y = a + b */
 static int add_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
@@ -112,7 +112,7 @@ static int add_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *
 }
 static const tc_layer_type t_add = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TAdd", "a + b", 0, 2, 2, 0, NULL,
-    NULL, NULL, add_plan, add_fwd, add_bwd, NULL, {0}};
+    NULL, NULL, add_plan, add_fwd, add_bwd, NULL, NULL, {0}};
 
 /* TIdent: y = x */
 static int ident_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
@@ -136,7 +136,7 @@ static int ident_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error
 }
 static const tc_layer_type t_ident = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TIdent", "y = x", 0, 1, 1, 0, NULL,
-    NULL, NULL, add_plan, ident_fwd, ident_bwd, NULL, {0}};
+    NULL, NULL, add_plan, ident_fwd, ident_bwd, NULL, NULL, {0}};
 
 /* TLoss: loss = sum(x) (ignores the label); counts its forward calls. */
 static int loss_calls;
@@ -178,7 +178,7 @@ static int loss_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error 
 }
 static const tc_layer_type t_loss = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TLoss", "sum", TC_LAYER_LOSS, 2, 2, 0, NULL,
-    NULL, NULL, loss_plan, loss_fwd, loss_bwd, NULL, {0}};
+    NULL, NULL, loss_plan, loss_fwd, loss_bwd, NULL, NULL, {0}};
 
 static tc_registry *test_registry(void)
 {

@@ -6,12 +6,15 @@
 
 #include "cli_common.h"
 
+extern const cli_command cli_summary_command, cli_report_command; /* cli_summary.c, cli_report.c */
 static const cli_command *const commands[] = {
     &cli_train_command,
     &cli_eval_command,
     &cli_predict_command,
     &cli_plugins_command,
     &cli_check_command,
+    &cli_summary_command,
+    &cli_report_command,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

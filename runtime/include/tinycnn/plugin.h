@@ -66,7 +66,7 @@ extern "C" {
 #endif
 
 #define TC_PLUGIN_ABI_VERSION 2u /* major version */
-#define TC_HOST_LEVEL 0u         /* feature level of this header's host table */
+#define TC_HOST_LEVEL 1u         /* feature level of this header (2.1: tc_layer_type.flops) */
 #define TC_PLUGIN_ENTRY "tc_plugin_init"
 #define TC_MAX_DIMS 6
 #define TC_MAX_WEIGHTS 8
@@ -280,7 +280,16 @@ typedef struct tc_layer_type {
     /* ABI 2.0, optional (NULL: the suite's defaults). */
     const tc_test_hints *test_hints;
 
-    void *reserved[8];
+    /* ABI 2.1, optional (NULL: unknown): the floating-point operations of
+     * one forward call at these input shapes (the runtime passes batch 1, so
+     * the count is per image), a multiply-add counting as 2; comparisons,
+     * exp() and the like count 1 each. A negative value means unknown too.
+     * `tinycnn summary` and `tinycnn report` show it. Takes the place of a
+     * reserved slot: a type built before 2.1 has NULL there. */
+    int64_t (*flops)(const struct tc_host *host, void *self, const tc_shape *inputs,
+                     int n_inputs);
+
+    void *reserved[7];
 } tc_layer_type;
 
 /* The smallest tc_layer_type the runtime accepts for this major version. */

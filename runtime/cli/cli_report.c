@@ -1,0 +1,106 @@
+/* tinycnn report: a checkpoint's training run as an HTML page with pictures. */
+#include <string.h>
+
+#include "cli_common.h"
+#include "tinycnn/report.h"
+
+static const char help[] =
+    "usage: tinycnn report CHECKPOINT -o DIR [--data DIR] [--limit N] [--mistakes N]\n"
+    "                      [--batch-size N] [--threads N]\n"
+    "\n"
+    "Writes DIR/index.html, one self-contained page (open it in a browser; it\n"
+    "loads nothing from elsewhere): the loss, accuracy and learning-rate curves\n"
+    "over the epochs of the checkpoint's history, the test split's confusion\n"
+    "matrix as a heat map with per-class precision, recall and F1, the most\n"
+    "confidently misclassified test images, the model graph and its summary.\n"
+    "The pictures are also written alone: curves.svg, confusion.svg, graph.svg,\n"
+    "mistakes.png (with mistakes.json: the test image of each tile).\n"
+    "\n"
+    "options:\n"
+    "  -o, --output DIR  folder to write (made if missing)\n"
+    "  --data DIR        data folder (default: $TINYCNN_DATA, else data/mnist)\n"
+    "  --limit N         evaluate only the first N test images (0: all)\n"
+    "  --mistakes N      show at most N misclassified images (default 32)\n"
+    "  --batch-size N    images per forward pass (default 256)\n"
+    "  --threads N       worker threads (default: all cores)\n"
+    "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
+
+typedef struct report_args {
+    const char *ckpt, *out, *data;
+    int64_t limit, mistakes, batch, threads;
+} report_args;
+
+static int parse_option(cli_args *a, report_args *r)
+{
+    const char *v;
+    if (strcmp(a->opt, "-o") == 0 || strcmp(a->opt, "--output") == 0)
+        return cli_value(a, &r->out);
+    if (strcmp(a->opt, "--data") == 0)
+        return cli_value(a, &r->data);
+    if (strcmp(a->opt, "--limit") == 0)
+        return cli_value(a, &v) || cli_int(a, v, 0, INT64_MAX, &r->limit);
+    if (strcmp(a->opt, "--mistakes") == 0)
+        return cli_value(a, &v) || cli_int(a, v, 1, 1024, &r->mistakes);
+    if (strcmp(a->opt, "--batch-size") == 0)
+        return cli_value(a, &v) || cli_int(a, v, 1, 65536, &r->batch);
+    if (strcmp(a->opt, "--threads") == 0)
+        return cli_value(a, &v) || cli_int(a, v, 1, 1024, &r->threads);
+    cli_unknown(a);
+    return 1;
+}
+
+static int parse(cli_globals *g, int argc, char **argv, report_args *r)
+{
+    cli_args a;
+    cli_args_init(&a, "report", argc, argv, g);
+    const char *pos;
+    int k;
+    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
+        if (k == CLI_ARG_ERROR)
+            return 1;
+        if (k == CLI_ARG_POSITIONAL) {
+            if (r->ckpt)
+                return cli_usage("report", "unexpected argument '%s'", pos) != 0;
+            r->ckpt = pos;
+        } else if (parse_option(&a, r)) {
+            return 1;
+        }
+    }
+    if (!r->ckpt)
+        return cli_usage("report", "missing CHECKPOINT") != 0;
+    if (!r->out)
+        return cli_usage("report", "missing -o DIR (the folder to write)") != 0;
+    return 0;
+}
+
+static int run(cli_globals *g, int argc, char **argv)
+{
+    report_args r = {0};
+    if (parse(g, argc, argv, &r))
+        return CLI_EXIT_USAGE;
+    if (cli_parse_only)
+        return CLI_EXIT_OK;
+    tc_set_threads((int)r.threads);
+    tc_error err = {{0}};
+    tc_registry *reg = NULL;
+    if (cli_load_registry(g, &reg, &err) != 0)
+        return cli_fail("%s", err.msg);
+    tc_report_options o = {reg, r.ckpt, cli_data_dir(r.data), r.limit, (int)r.batch,
+                           (int)r.mistakes};
+    tc_report_result res;
+    int rc = tc_report_write(&o, r.out, &res, &err);
+    tc_registry_free(reg);
+    if (rc != 0)
+        return cli_fail("%s", err.msg);
+    printf("report of %s: %d epochs, test accuracy %.2f%% (%lld/%lld), %d mistakes shown\n",
+           r.ckpt, res.epochs,
+           res.test_images ? 100.0 * (double)res.correct / (double)res.test_images : 0.0,
+           (long long)res.correct, (long long)res.test_images, res.n_mistakes);
+    printf("wrote %s/index.html (and curves.svg, confusion.svg, graph.svg, mistakes.png, "
+           "mistakes.json)\n", r.out);
+    return CLI_EXIT_OK;
+}
+
+const cli_command cli_report_command = {
+    "report", "a training run as an HTML page: curves, confusion, mistakes", help,
+    run, NULL};
