@@ -4,6 +4,10 @@
  * Conventions: functions return 0 on success and non-zero on failure, filling
  * a caller-provided tc_error with a message that names the file, node and
  * value at fault. The library never prints and never exits.
+ *
+ * A program that only classifies needs tinycnn/model.h alone. The layer-check
+ * harness (tinycnn/layer_check.h) is not included here: it is a separate
+ * library (libtinycnn_check.a, CMake target tinycnn::check) for tests.
  */
 #ifndef TINYCNN_TINYCNN_H
 #define TINYCNN_TINYCNN_H
@@ -20,7 +24,9 @@
 #include "tinycnn/train_settings.h"
 #include "tinycnn/session.h"
 #include "tinycnn/model.h"
-#include "tinycnn/layer_check.h"
+#include "tinycnn/metrics.h"
+#include "tinycnn/summary.h"
+#include "tinycnn/report.h"
 #include "tinycnn/augment.h"
 #include "tinycnn/kernels.h"
 
