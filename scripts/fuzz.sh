@@ -13,10 +13,10 @@ secs=${1:-60}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTINYCNN_FUZZ=ON -DTINYCNN_TESTS=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target fuzz_model fuzz_checkpoint fuzz_idx fuzz_png fuzz_jpeg \
-      fuzz_cifar
+      fuzz_cifar fuzz_onnx fuzz_cli
 mkdir -p build-fuzz/findings
 status=0
-for t in model checkpoint idx png jpeg cifar; do
+for t in model checkpoint idx png jpeg cifar onnx cli; do
   work=$(mktemp -d)             # new inputs found this run; the committed seeds stay as they are
   cp tests/fuzz/corpus/$t/* "$work"/
   extra=()

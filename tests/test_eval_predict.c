@@ -342,11 +342,28 @@ static void test_eval_per_image(void)
     if (n > 0)
         check_records(label, pred, prob, n, conf);
 
-    /* --limit: that many records */
+    /* --limit: that many records, a sample that keeps every class (not the
+     * first 5, all of class 0), each with its index in the whole split */
     r = hu_tinycnn("eval %s --data %s --limit 5 --per-image %s", ckpt, data_dir, jl);
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
-    CU_ASSERT_EQUAL(read_jsonl(jl, label, pred, prob, CAP), 5);
+    char *text = hu_slurp(jl, NULL), *save = NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    int records = 0, classes = 0;
+    long last = -1;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *rec = json_loads(line, 0, NULL);
+        long index = (long)json_integer_value(json_object_get(rec, "index"));
+        int l = (int)json_integer_value(json_object_get(rec, "label"));
+        CU_ASSERT(index > last && index < 3 * N_TEST && l == index / N_TEST);
+        last = index;
+        classes |= 1 << (l & 7);
+        records++;
+        json_decref(rec);
+    }
+    free(text);
+    CU_ASSERT_EQUAL(records, 5);
+    CU_ASSERT_EQUAL(classes, 7);
     json_decref(plain);
 }
 

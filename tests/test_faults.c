@@ -108,8 +108,8 @@ static void test_inf_loss(void)
 
     /* 256 images in batches of 16: 16 steps an epoch, so epoch 2's third
      * step is global step 19 */
-    r = hu_tinycnn("--plugin-dir %s train --resume %s %s --data %s --epochs 3 %s", plugins(), ck,
-                   bad, data(), common);
+    r = hu_tinycnn("--plugin-dir %s train --resume %s %s --allow-changes --data %s --epochs 3 %s",
+                   plugins(), ck, bad, data(), common);
     char last_good[800];
     snprintf(last_good, sizeof last_good, "the last good checkpoint is %s", ck);
     HU_EXPECT_ERROR(r, "the loss became infinite at epoch 2, step 19 (batch 3 of 16)", last_good);
@@ -188,7 +188,8 @@ static void signal_case(const char *tag, int raise_at, int sig, int want_status,
 
     /* resume with the same model minus the signal: same settings, from the
      * checkpoint */
-    r = hu_tinycnn("--plugin-dir %s train --resume %s %s --data %s %s", plugins(), ck, plain,
+    r = hu_tinycnn("--plugin-dir %s train --resume %s %s --allow-changes --data %s %s", plugins(), ck,
+                   plain,
                    data(), common);
     if (r.status != 0)
         fprintf(stderr, "\n  resume: exit %d:\n%s%s\n", r.status, r.out, r.err);
@@ -327,7 +328,8 @@ static void test_full_disk(void)
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     hu_copy(ck2, ref2, 0644);
-    r = hu_tinycnn_opt(&o, "--plugin-dir %s train --resume %s %s --data %s --epochs 2 %s",
+    r = hu_tinycnn_opt(&o, "--plugin-dir %s train --resume %s %s --allow-changes --data %s "
+                           "--epochs 2 %s",
                        plugins(), ck2, raising, data(), common);
     snprintf(unchanged, sizeof unchanged, "the last good checkpoint %s is unchanged", ck2);
     /* the signal's acknowledgement first, then the one error */

@@ -1144,6 +1144,11 @@ static void test_checkpoint_other_model(void)
     const char *out = hu_path(tcu_tmpdir(), "other-out.ckpt");
     hu_run r = hu_tinycnn("train --resume %s %s --data %s --epochs 2 --quiet -o %s",
                           trained_checkpoint(), tiny, data(), out);
+    HU_EXPECT_ERROR(r, trained_checkpoint(), "node 'conv1' removed", "--allow-changes");
+    hu_run_free(&r);
+    /* allowed, the weights still have to fit */
+    r = hu_tinycnn("train --resume %s %s --allow-changes --data %s --epochs 2 --quiet -o %s",
+                   trained_checkpoint(), tiny, data(), out);
     HU_EXPECT_ERROR(r, trained_checkpoint(), "weight 'fc.weight'");
     hu_run_free(&r);
 
@@ -1153,8 +1158,8 @@ static void test_checkpoint_other_model(void)
     const char *bigp = hu_path(tcu_tmpdir(), "lenet-plus.json");
     hu_write(bigp, big, strlen(big));
     free(big);
-    r = hu_tinycnn("train --resume %s %s --data %s --epochs 2 --quiet -o %s", trained_checkpoint(),
-                   bigp, data(), out);
+    r = hu_tinycnn("train --resume %s %s --allow-changes --data %s --epochs 2 --quiet -o %s",
+                   trained_checkpoint(), bigp, data(), out);
     CU_ASSERT_EQUAL(r.status, 0); /* same weights, one more weightless node: compatible */
     hu_run_free(&r);
 }

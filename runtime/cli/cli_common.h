@@ -41,6 +41,10 @@ static inline const char *cli_help(const cli_command *c)
     return c->help_fn ? c->help_fn() : c->help;
 }
 
+/* Set by the option-parser fuzzer (tests/fuzz/fuzz_cli.c): each command
+ * returns right after parsing its options, 0 when they parse. */
+extern int cli_parse_only;
+
 extern const cli_command cli_train_command;
 extern const cli_command cli_eval_command;
 extern const cli_command cli_predict_command;

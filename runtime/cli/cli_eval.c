@@ -28,7 +28,8 @@ static const char help[] =
     "                    the split as loaded), label, prediction, probability of\n"
     "                    the prediction, and the class names when the checkpoint\n"
     "                    has them; CSV when FILE ends in .csv, else JSON lines\n"
-    "  --limit N         evaluate only the first N images of the split (0: all)\n"
+    "  --limit N         evaluate a sample of N images of the split that keeps\n"
+    "                    every class (the same as train's limits; 0: all)\n"
     "  --batch-size N    images per forward pass (default 256)\n"
     "  --threads N       worker threads (default: all cores)\n"
     "  --json            print one JSON object instead of text\n"
@@ -52,12 +53,14 @@ typedef struct eval_state {
     tc_class_metrics *per_class;
     tc_metrics_summary sum;
     const char *data_dir;
+    int64_t *origin;         /* after --limit: the split's index of each image kept */
 } eval_state;
 
 static void eval_free(eval_state *s)
 {
     free(s->confusion);
     free(s->per_class);
+    free(s->origin);
     json_decref(s->names);
     tc_dataset_free(&s->ds);
     if (s->graph)
@@ -99,6 +102,7 @@ typedef struct per_image {
     const char *path;
     int csv;
     const json_t *names;
+    const int64_t *origin; /* the split's index of each image evaluated; NULL: the same */
 } per_image;
 
 static int ends_with(const char *s, const char *tail)
@@ -147,7 +151,7 @@ static int per_image_open(per_image *w, const char *path, const json_t *names, t
 static int per_image_jsonl(const per_image *w, const tc_image_result *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "index", json_integer(r->index));
+    json_object_set_new(o, "index", json_integer(w->origin ? w->origin[r->index] : r->index));
     json_object_set_new(o, "label", json_integer(r->label));
     json_object_set_new(o, "prediction", json_integer(r->prediction));
     json_object_set_new(o, "probability",
@@ -168,7 +172,8 @@ static int per_image_row(void *user, const tc_image_result *r, tc_error *err)
     errno = 0;
     if (!w->csv)
         return per_image_jsonl(w, r) ? write_failed(w, err) : 0;
-    fprintf(w->f, "%lld,%d,%d,%.9g", (long long)r->index, r->label, r->prediction,
+    fprintf(w->f, "%lld,%d,%d,%.9g",
+            (long long)(w->origin ? w->origin[r->index] : r->index), r->label, r->prediction,
             (double)r->probability);
     if (w->names) {
         csv_field(w->f, cli_class_name(w->names, r->label));
@@ -214,12 +219,16 @@ static int evaluate(const eval_opts *o, eval_state *s, tc_error *err)
     if (!s->confusion || !s->per_class)
         return tc_error_set(err, "out of memory for a %lld x %lld confusion matrix",
                             (long long)s->nc, (long long)s->nc);
+    /* --limit keeps the same stratified sample as training's limits */
     per_image w = {0};
+    if (tc_dataset_limit(&s->ds, o->limit, &s->origin, err) != 0)
+        return 1;
+    w.origin = s->origin;
     if (o->per_image && per_image_open(&w, o->per_image, s->names, err) != 0) {
         per_image_close(&w, &(tc_error){{0}});
         return 1;
     }
-    int rc = tc_evaluate_each(s->graph, &s->ds, (int)o->batch, o->limit, s->confusion, NULL,
+    int rc = tc_evaluate_each(s->graph, &s->ds, (int)o->batch, 0, s->confusion, NULL,
                               NULL, w.f ? per_image_row : NULL, &w, err);
     if (per_image_close(&w, rc ? &(tc_error){{0}} : err) != 0)
         rc = 1;
@@ -368,7 +377,7 @@ static int run(cli_globals *g, int argc, char **argv)
 {
     eval_opts o = {.split = "test", .batch = 256};
     int rc = parse(g, argc, argv, &o);
-    if (rc != 0)
+    if (rc != 0 || cli_parse_only)
         return rc;
     tc_set_threads((int)o.threads);
     tc_error err = {{0}};

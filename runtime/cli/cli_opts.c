@@ -3,6 +3,8 @@
 
 #include "cli_common.h"
 
+int cli_parse_only;
+
 /* "train, val or test" */
 static void choice_list(const char *const *choices, char *buf, size_t cap)
 {

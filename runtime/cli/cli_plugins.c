@@ -77,6 +77,8 @@ static int run(cli_globals *g, int argc, char **argv)
             return CLI_EXIT_USAGE;
         }
     }
+    if (cli_parse_only)
+        return CLI_EXIT_OK;
 
     tc_error err = {{0}};
     tc_registry *reg;

@@ -651,6 +651,8 @@ static int run(cli_globals *g, int argc, char **argv)
     train_opts o;
     if (parse_opts(g, argc, argv, &o) != 0)
         return CLI_EXIT_USAGE;
+    if (cli_parse_only)
+        return CLI_EXIT_OK;
     tc_set_threads((int)o.threads);
     tc_error err = {{0}};
     tc_registry *reg = NULL;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -407,6 +408,40 @@ int tc_checkpoint_write_fd(int fd, const char *origin, const tc_checkpoint *ck, 
     return 0;
 }
 
+/* Creates tmp ("....XXXXXX", the X replaced) exclusively. Replacing a
+ * file, the new one takes its mode (a 0600 checkpoint stays private);
+ * a new file gets 0666 less the umask, which open() applies itself (the
+ * umask cannot be read without changing it, which is not thread-safe).
+ * Returns the descriptor, or -1 with errno set. */
+static int create_temp(char *tmp, const struct stat *old)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    char *x = tmp + strlen(tmp) - 6;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t v = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
+                 (uint64_t)(uintptr_t)tmp;
+    for (int tries = 0; tries < 1000; tries++) {
+        v = v * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t r = v >> 16;
+        for (int i = 0; i < 6; i++, r /= 62)
+            x[i] = digits[r % 62];
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, old ? 0600 : 0666);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd >= 0 && old && fchmod(fd, old->st_mode & 07777) != 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            errno = e;
+            return -1;
+        }
+        return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err)
 {
     char eb[128];
@@ -427,7 +462,8 @@ int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err
      * as a file (think -o /dev/null as root): only regular files are
      * replaced. A symbolic link to a regular file is replaced by the file. */
     struct stat pst;
-    if (stat(path, &pst) == 0 && !S_ISREG(pst.st_mode))
+    int pst_ok = stat(path, &pst) == 0;
+    if (pst_ok && !S_ISREG(pst.st_mode))
         return tc_error_set(err, "%s: exists and is not a regular file (%s); refusing to replace "
                             "it", path, S_ISDIR(pst.st_mode) ? "a folder" : "a device, FIFO or "
                             "socket");
@@ -442,7 +478,7 @@ int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err
     strcpy(tmp, path);
     strcat(tmp, ".tmp.XXXXXX");
 
-    int fd = mkstemp(tmp);
+    int fd = create_temp(tmp, pst_ok ? &pst : NULL);
     if (fd < 0) {
         int e = errno;
         tc_error_set(err, "%s: cannot create a temporary file in '%s': %s", path, dir,
@@ -450,11 +486,6 @@ int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err
         free(dir);
         free(tmp);
         return 1;
-    }
-    if (fchmod(fd, 0644) != 0) {
-        int e = errno;
-        tc_error_set(err, "%s: cannot set the mode of '%s': %s", path, tmp, errstr(e, eb, sizeof eb));
-        goto fail;
     }
     if (tc_checkpoint_write_fd(fd, path, ck, err))
         goto fail;

@@ -7,11 +7,13 @@
 #include "tinycnn/status.h"
 #include "dataset_internal.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int is_dir(const char *path)
 {
@@ -122,6 +124,20 @@ static int load_cifar(const char *dir, const char *split, const char *folder,
     return 0;
 }
 
+/* Nothing was found under dir: when that is because dir or its split
+ * folder cannot be read, say so rather than list what was looked for. */
+static int unreadable(const char *dir, const char *folder, tc_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return errno == EACCES ? tc_error_set(err, "%s: %s", dir, strerror(errno)) : 0;
+    if (S_ISDIR(st.st_mode) && access(dir, R_OK | X_OK) != 0 && errno == EACCES)
+        return tc_error_set(err, "%s: %s (cannot read the data folder)", dir, strerror(EACCES));
+    if (stat(folder, &st) != 0 && errno == EACCES)
+        return tc_error_set(err, "%s: %s", folder, strerror(EACCES));
+    return 0;
+}
+
 int tc_dataset_load_with(const char *dir, const char *split, const tc_data_options *opt,
                          tc_dataset *out, tc_error *err)
 {
@@ -142,6 +158,8 @@ int tc_dataset_load_with(const char *dir, const char *split, const tc_data_optio
         return tc_error_set(err, "%s: path too long", dir);
     if (is_dir(folder))
         return tc_image_folder_load(folder, opt, out, err); /* checks each image's size */
+    if (unreadable(dir, folder, err))
+        return 1;
     if (is_mnist_split)
         return tc_error_set(err,
                             "%s: no %s data: looked for MNIST %s (or .gz), CIFAR-10 %s (also "

@@ -56,6 +56,7 @@ struct tc_session {
     int switched;
     tc_optim_kind saved_kind;
     int have_good;         /* out_path holds a sound checkpoint */
+    tc_checkpoint_lock *lock, *best_lock; /* of out_path and best_path, held while open */
     int saved_on_val;      /* the resumed checkpoint chose its best on validation */
 };
 
@@ -388,15 +389,24 @@ static int take_settings(tc_session *s, const tc_session_config *c, const tc_che
     if (c->resume_path && read_state(s, c->resume_path, ck->meta_json, steps_per_epoch, err))
         return 1;
     s->saved_kind = s->cfg.optim.kind;
+    tc_train_config stored = s->cfg;
     if (tc_train_overrides_apply(c->overrides, &s->cfg, err) != 0 ||
         tc_train_config_check(&s->cfg, err) != 0)
+        return 1;
+    tc_resume_check rc = {c->resume_path, ck->model_json,
+                          c->model_path ? tc_graph_json(s->graph) : NULL,
+                          s->data_dir, c->data_dir, &stored, &s->cfg, c->allow_changes};
+    if (c->resume_path && tc_session_check_resume(&rc, err) != 0)
         return 1;
     const char *out = c->output_path ? c->output_path : c->resume_path;
     s->out_path = out ? strdup(out) : default_output(tc_graph_name(s->graph));
     s->resume_path = dup_or_null(c->resume_path);
     if (!s->out_path || (c->resume_path && !s->resume_path))
         return tc_error_set(err, "out of memory");
-    if (check_output_dir(s->out_path, err) != 0)
+    /* one writer per checkpoint: a second run with the same output stops
+     * here, and the temporary files of a writer killed mid-write go */
+    if (check_output_dir(s->out_path, err) != 0 ||
+        !(s->lock = tc_checkpoint_lock_take(s->out_path, NULL, err)))
         return 1;
     if (c->best_path) {
         if (!*c->best_path || strcmp(c->best_path, s->out_path) == 0)
@@ -404,7 +414,8 @@ static int take_settings(tc_session *s, const tc_session_config *c, const tc_che
                                      "last checkpoint is %s)", c->best_path, s->out_path);
         if (!(s->best_path = strdup(c->best_path)))
             return tc_error_set(err, "out of memory");
-        if (check_output_dir(s->best_path, err) != 0)
+        if (check_output_dir(s->best_path, err) != 0 ||
+            !(s->best_lock = tc_checkpoint_lock_take(s->best_path, NULL, err)))
             return 1;
     }
     s->have_good = s->resume_path && strcmp(s->out_path, s->resume_path) == 0;
@@ -487,6 +498,31 @@ static int load_data(tc_session *s, const tc_session_config *c, tc_error *err)
     return keep_data_dir(s, dir, err);
 }
 
+/* The image limits (the setting limit on the training set, test_limit on
+ * the test set) keep the seeded stratified sample of tc_dataset_sample,
+ * never the first N of the listing; a borrowed data set is copied. */
+static int limit_one(const tc_dataset **ds, tc_dataset *own, int64_t n, tc_error *err)
+{
+    if (n <= 0 || n >= (*ds)->count)
+        return 0;
+    if (*ds == own)
+        return tc_dataset_limit(own, n, NULL, err);
+    int64_t *kept, m;
+    if (tc_dataset_sample((*ds)->labels, (*ds)->count, n, &kept, &m, err) != 0)
+        return 1;
+    int rc = tc_dataset_subset(*ds, kept, m, own, err);
+    free(kept);
+    if (rc == 0)
+        *ds = own;
+    return rc;
+}
+
+static int apply_limits(tc_session *s, tc_error *err)
+{
+    return limit_one(&s->train, &s->own_train, s->cfg.limit, err) ||
+           limit_one(&s->test, &s->own_test, s->test_limit, err);
+}
+
 /* Weights and optimiser state must fit in one checkpoint, or every epoch
  * would end in a failed write: better said before the first one. The
  * estimate counts the float data and the model text; names and headers add
@@ -536,6 +572,18 @@ static int early_stop_due(const tc_session *s)
            s->epoch - s->best_epoch >= s->cfg.early_stop;
 }
 
+/* Plans the training batch now, so that a batch size the memory cannot
+ * hold is refused (naming the node and the bytes) before the first epoch,
+ * not called a failed step. */
+static int plan_training_batch(tc_session *s, tc_error *err)
+{
+    int64_t n = s->train->count;
+    if (s->cfg.limit > 0 && s->cfg.limit < n)
+        n = s->cfg.limit;
+    int64_t bs = s->cfg.batch_size < n ? s->cfg.batch_size : n;
+    return bs < 1 ? 0 : tc_graph_prepare(s->graph, (int)bs, 1, err);
+}
+
 static int start(tc_session *s, const tc_session_config *c, tc_error *err)
 {
     tc_checkpoint ck;
@@ -543,12 +591,14 @@ static int start(tc_session *s, const tc_session_config *c, tc_error *err)
     int64_t steps_per_epoch = 0;
     int rc = 1;
     if (open_model(s, c, &ck, err) || take_settings(s, c, &ck, &steps_per_epoch, err) ||
-        load_data(s, c, err))
+        load_data(s, c, err) || apply_limits(s, err))
         goto out;
     if (!(s->opt = tc_optimizer_new(s->graph, &s->cfg.optim, err)) ||
         check_checkpoint_size(s->graph, s->opt, s->cfg.optim.kind, err))
         goto out;
     s->n_batches = tc_train_batches(&s->cfg, s->train);
+    if (plan_training_batch(s, err))
+        goto out;
     if (c->resume_path) {
         if (restore(s, &ck, steps_per_epoch, err))
             goto out;
@@ -602,6 +652,8 @@ void tc_session_free(tc_session *s)
         tc_optimizer_free(s->opt);
     if (s->graph)
         tc_graph_free(s->graph);
+    tc_checkpoint_unlock(s->lock);
+    tc_checkpoint_unlock(s->best_lock);
     tc_dataset_free(&s->own_train);
     tc_dataset_free(&s->own_test);
     tc_dataset_free(&s->own_val);
@@ -644,7 +696,7 @@ static int save(tc_session *s, tc_error *err)
 }
 
 /* A failed training step: the error, then what is left. */
-static int diverged(const tc_session *s, tc_error *err)
+static int step_failed(const tc_session *s, tc_error *err)
 {
     char msg[TC_ERROR_CAP];
     snprintf(msg, sizeof msg, "%s", err->msg);
@@ -762,8 +814,10 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
         tc_epoch_stats es;
         if (tc_train_epoch(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks, &es,
                            err) != 0) {
-            *status = TC_SESSION_DIVERGED;
-            return diverged(s, err);
+            /* only a non-finite loss is divergence; out of memory or a
+             * layer's error is a failure of the run, said as such */
+            *status = es.diverged ? TC_SESSION_DIVERGED : TC_SESSION_FAILED;
+            return step_failed(s, err);
         }
         s->part_loss_sum += es.loss_sum;
         s->part_correct += es.correct;

@@ -30,4 +30,23 @@ int tc_session_load_train_val(const tc_graph *g, const char *dir, const tc_data_
                               double val_split, uint64_t seed, tc_dataset *train,
                               tc_dataset *val, tc_val_source *from, tc_error *err);
 
+/* What a resumed run compares with its checkpoint. */
+typedef struct tc_resume_check {
+    const char *checkpoint;
+    const char *stored_model;       /* the checkpoint's model text */
+    const char *model_text;         /* the model file given; NULL: the checkpoint's own */
+    const char *stored_data_dir;    /* the checkpoint's data folder; NULL: unknown */
+    const char *data_dir;           /* the folder given; NULL: the checkpoint's */
+    const tc_train_config *stored;  /* the checkpoint's settings */
+    const tc_train_config *now;     /* with this run's overrides */
+    int allow;                      /* report nothing: changes were allowed */
+} tc_resume_check;
+
+/* Refuses (unless r->allow) a resume whose model (compared as JSON, less
+ * "training" and "description"), data folder, limit or val_split differ
+ * from the checkpoint's, listing the first differences by node name and
+ * key: `node 'relu1'.type: "ReLU" -> "Tanh"`, `node 'drop' added`,
+ * `limit 20000 -> 19990`. */
+int tc_session_check_resume(const tc_resume_check *r, tc_error *err);
+
 #endif

@@ -81,7 +81,7 @@ static const entry table[] = {
       .help = "seed of the weights, the shuffle, dropout and augmentation"},
      AS_U64, OFF(seed)},
     {{"limit", "--limit", "N", "image limit", INT(0, INT64_MAX, 0),
-      .help = "train on the first N training images only (0: all)"}, AS_INT64, OFF(limit)},
+      .help = "train on N training images only, a sample that keeps every class (0: all)"}, AS_INT64, OFF(limit)},
     {{"shuffle", "--no-shuffle", NULL, "shuffle", .type = TC_SETTING_BOOL, .def = {.i = 1},
       .flag_value = 0, .help = "visit the training images in file order, not reshuffled"},
      AS_INT, OFF(shuffle)},

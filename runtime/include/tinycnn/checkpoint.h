@@ -53,8 +53,23 @@ typedef struct tc_checkpoint {
  * checkpoint larger than TC_CHECKPOINT_MAX_BYTES (the reader would refuse
  * it) and a path that exists but is not a regular file (rename() would
  * replace a device or FIFO). The struct is only read. NULL texts are
- * written as empty texts. The new file gets mode 0644. */
+ * written as empty texts. The new file keeps the mode of the file it
+ * replaces (a 0600 checkpoint stays 0600); a new one gets 0666 less the
+ * umask. */
 int tc_checkpoint_write(const char *path, const tc_checkpoint *ck, tc_error *err);
+
+/* The advisory lock of a checkpoint path, held by one writer at a time
+ * (tinycnn train takes it for its output before training): flock() on
+ * "PATH.lock", which holds the holder's pid. Taking it fails at once,
+ * naming that pid, when another process holds it. Once held, the
+ * temporary files "PATH.tmp.XXXXXX" that tc_checkpoint_write left behind
+ * when its process died (kill -9 during a write) are removed: with the
+ * lock held no other writer can be using them. *stale (may be NULL) gets
+ * how many were. Owner: the caller (tc_checkpoint_unlock, which removes
+ * the lock file). NULL on failure, err saying why. */
+typedef struct tc_checkpoint_lock tc_checkpoint_lock;
+tc_checkpoint_lock *tc_checkpoint_lock_take(const char *path, int *stale, tc_error *err);
+void tc_checkpoint_unlock(tc_checkpoint_lock *lock);
 
 /* Serialises ck to an open descriptor, as is: no temporary file, no fsync.
  * origin names the destination in errors. */

@@ -81,17 +81,17 @@ typedef struct tc_session_config {
 } tc_session_config;
 
 /* Opens a session: loads the model (or the checkpoint and its model),
- * takes the advisory lock of the output (and best_path) checkpoint, so
- * that a second session writing it is refused, naming the holder's pid,
- * and removes the temporary files killed writers left (tc_checkpoint_lock_take;
- * released by tc_session_free); when resuming, refuses a model file, data
- * folder, limit or val_split other than the checkpoint's, listing what
- * differs, unless allow_changes; applies the image limits (the setting
- * limit, test_limit) as the stratified sample of tc_dataset_limit;
  * takes the settings (built-in defaults < the model's "training" < the
  * checkpoint's < overrides, all checked), checks that the output can be
- * written, loads the data, creates the optimiser and initialises the
- * weights or restores them, the optimiser state and the position from the
+ * written and takes its advisory lock (and best_path's: a second session
+ * writing one is refused, naming the holder's pid; the temporary files of
+ * writers killed mid-write are removed; tc_checkpoint_lock_take, released
+ * by tc_session_free); when resuming, refuses a model file, data folder,
+ * limit or val_split other than the checkpoint's, listing what differs,
+ * unless allow_changes; loads the data and keeps of it what the image
+ * limits (the setting limit, test_limit) ask for, the stratified sample of
+ * tc_dataset_limit; creates the optimiser and initialises the weights or
+ * restores them, the optimiser state and the position from the
  * checkpoint. Resuming with another optimizer kind starts its state afresh
  * (state.optimizer_switched); resuming mid-epoch with settings that change
  * the batches of an epoch is refused. Errors name the file and value.
