@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "tinycnn/session.h"
+#include "tinycnn/train_log.h"
 
 /* ---- help: the settings' lines come from the table of settings ---------- */
 
@@ -44,6 +45,10 @@ static const char help_tail[] =
     "  --allow-changes       resume although MODEL.json, --data, --limit or\n"
     "                        --val-split differ from the checkpoint's (refused\n"
     "                        otherwise, listing the differences)\n"
+    "  --log FILE            stream a training log while training: one line per\n"
+    "                        epoch, JSON lines (CSV when FILE ends in .csv);\n"
+    "                        appended to when resuming\n"
+    "  --log-every N         also a line every N steps\n"
     "  --save-best FILE      also write the best epoch's checkpoint to FILE whenever\n"
     "                        the best improves\n"
     "  --profile             print per-node forward/backward times at the end\n"
@@ -149,7 +154,8 @@ static double now_s(void)
 /* ---- options ------------------------------------------------------------- */
 
 typedef struct train_opts {
-    const char *model_path, *data_opt, *out_path, *resume_path, *best_path;
+    const char *model_path, *data_opt, *out_path, *resume_path, *best_path, *log_path;
+    int64_t log_every;
     int64_t test_limit, threads;
     double step_timeout; /* seconds, 0: none */
     int profile, json, quiet, allow_changes;
@@ -201,6 +207,10 @@ static int runner_opt(cli_args *a, const char *opt, train_opts *o)
         return cli_value(a, &o->resume_path);
     if (strcmp(opt, "--save-best") == 0)
         return cli_value(a, &o->best_path);
+    if (strcmp(opt, "--log") == 0)
+        return cli_value(a, &o->log_path);
+    if (strcmp(opt, "--log-every") == 0)
+        return cli_value(a, &v) || cli_int(a, v, 1, INT64_MAX, &o->log_every);
     if (strcmp(opt, "--threads") == 0)
         return cli_value(a, &v) || cli_int(a, v, 1, 1024, &o->threads);
     if (strcmp(opt, "--step-timeout") == 0)
@@ -257,6 +267,11 @@ static int parse_opts(cli_globals *g, int argc, char **argv, train_opts *o)
 /* ---- progress bar and epoch lines ---------------------------------------- */
 
 typedef struct progress_ui {
+    tc_train_log *log;     /* --log, or NULL */
+    int64_t log_every;     /* step lines every N steps; 0: none */
+    int64_t n_batches;     /* per epoch, for the step count */
+    tc_error log_error;    /* the log's first write error */
+    int tty;               /* draw the progress bar */
     int epochs;
     int epoch;             /* the epoch drawn */
     double last_draw;
@@ -310,11 +325,36 @@ static void draw_progress(void *user, const tc_train_progress *p)
     ui->drawn = 1;
 }
 
+/* A log line that cannot be written is lost output: stop at the next batch
+ * boundary, as when standard output is lost, and say why at the end. */
+static void log_failed(progress_ui *ui)
+{
+    tc_train_log_close(ui->log, NULL);
+    ui->log = NULL;
+    if (!stop_signal)
+        stop_signal = SIGPIPE;
+}
+
+static void on_progress(void *user, const tc_train_progress *p)
+{
+    progress_ui *ui = user;
+    if (ui->log && ui->log_every > 0 && p->batch > p->start_batch &&
+        (p->batch % ui->log_every == 0 || p->batch == p->n_batches) &&
+        tc_train_log_step(ui->log, p, (int64_t)p->epoch * ui->n_batches + p->batch,
+                          &ui->log_error) != 0)
+        log_failed(ui);
+    if (ui->tty)
+        draw_progress(user, p);
+}
+
 static void epoch_line(void *user, const tc_epoch_record *r)
 {
     progress_ui *ui = user;
     clear_bar(ui);
     cli_watch_saved(); /* the epoch's checkpoint is written */
+    if (ui->log && tc_train_log_epoch(ui->log, r, (int64_t)r->epoch * ui->n_batches,
+                                      &ui->log_error) != 0)
+        log_failed(ui);
     ui->epoch_overhead = r->overhead_seconds;
     if (!ui->lines)
         return;
@@ -576,6 +616,31 @@ static int report_interrupt(const train_opts *o, const cli_globals *g, tc_sessio
 /* ---- the command ------------------------------------------------------------ */
 
 /* Trains what is left and reports it; returns the exit status. */
+/* The --log file could not be written: the run stopped at the next batch
+ * boundary with its checkpoint (or had failed on its own). */
+static int finish_log_lost(const train_opts *o, const cli_globals *g, tc_session *s,
+                           const tc_error *log_err, int rc, const tc_error *err)
+{
+    if (rc != 0)
+        cli_fail("%s", err->msg);
+    tc_session_state st;
+    tc_session_get_state(s, &st);
+    if (st.batch > 0)
+        cli_fail("%s; training stopped at epoch %d, batch %lld of %lld%s%s", log_err->msg,
+                 st.epoch + 1, (long long)st.batch, (long long)st.n_batches,
+                 st.checkpoint_written ? "; checkpoint written to " : "",
+                 st.checkpoint_written ? st.checkpoint : "");
+    else
+        cli_fail("%s; training stopped after epoch %d of %d%s%s", log_err->msg, st.epoch,
+                 tc_session_settings(s)->epochs,
+                 st.checkpoint_written ? "; checkpoint written to " : "",
+                 st.checkpoint_written ? st.checkpoint : "");
+    if (st.checkpoint_written && st.epoch < tc_session_settings(s)->epochs)
+        resume_hint(o, g, st.checkpoint);
+    print_summary(o, s, "failed", log_err->msg);
+    return CLI_EXIT_RUNTIME;
+}
+
 static int train(const train_opts *o, const cli_globals *g, tc_session *s)
 {
     tc_session_state st;
@@ -596,18 +661,25 @@ static int train(const train_opts *o, const cli_globals *g, tc_session *s)
         print_summary(o, s, "completed", NULL);
         return CLI_EXIT_OK;
     }
-    progress_ui ui = {.epochs = c->epochs, .epoch = -1, .lines = !o->json && !o->quiet};
+    progress_ui ui = {.epochs = c->epochs, .epoch = -1, .lines = !o->json && !o->quiet,
+                      .tty = isatty(STDERR_FILENO) && !o->quiet, .log_every = o->log_every,
+                      .n_batches = st.n_batches};
+    tc_error err = {{0}};
+    if (o->log_path &&
+        !(ui.log = tc_train_log_open(o->log_path, o->resume_path != NULL, st.wall_seconds, &err)))
+        return cli_fail("%s", err.msg);
     tc_train_hooks hooks = {
-        .progress = isatty(STDERR_FILENO) && !o->quiet ? draw_progress : NULL,
+        .progress = ui.tty || (ui.log && ui.log_every > 0) ? on_progress : NULL,
         .user = &ui,
         .progress_every = 1,
         .cancel = &stop_signal,
         .epoch_end = epoch_line,
     };
-    tc_error err = {{0}};
     tc_session_status status;
     int rc = tc_session_run(s, &hooks, &status, &err);
     clear_bar(&ui);
+    if (tc_train_log_close(ui.log, &ui.log_error) != 0 || ui.log_error.msg[0])
+        return finish_log_lost(o, g, s, &ui.log_error, rc, &err);
     if (rc != 0)
         cli_fail("%s", err.msg);
     switch (status) {

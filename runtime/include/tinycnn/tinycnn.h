@@ -23,6 +23,7 @@
 #include "tinycnn/train.h"
 #include "tinycnn/train_settings.h"
 #include "tinycnn/session.h"
+#include "tinycnn/train_log.h"
 #include "tinycnn/model.h"
 #include "tinycnn/metrics.h"
 #include "tinycnn/summary.h"
