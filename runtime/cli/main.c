@@ -6,6 +6,7 @@
 
 #include "cli_common.h"
 
+extern const cli_command cli_export_command, cli_import_command; /* cli_export.c, cli_import.c */
 extern const cli_command cli_summary_command, cli_report_command; /* cli_summary.c, cli_report.c */
 static const cli_command *const commands[] = {
     &cli_train_command,
@@ -13,6 +14,8 @@ static const cli_command *const commands[] = {
     &cli_predict_command,
     &cli_plugins_command,
     &cli_check_command,
+    &cli_export_command,
+    &cli_import_command,
     &cli_summary_command,
     &cli_report_command,
 };

@@ -28,6 +28,7 @@
 #include "tinycnn/metrics.h"
 #include "tinycnn/summary.h"
 #include "tinycnn/report.h"
+#include "tinycnn/onnx.h"
 #include "tinycnn/augment.h"
 #include "tinycnn/kernels.h"
 

@@ -1,0 +1,87 @@
+/* tinycnn export: a checkpoint's inference graph as an ONNX model. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "tinycnn/onnx.h"
+
+static const char help[] =
+    "usage: tinycnn export CHECKPOINT [-o MODEL.onnx]\n"
+    "\n"
+    "Writes the model and weights of CHECKPOINT as an ONNX model (opset 13, IR\n"
+    "version 7) for ONNX Runtime and other frameworks: the inference graph\n"
+    "without the loss, weights and BatchNorm running statistics as initializers,\n"
+    "a symbolic batch dimension N, the model's input and output names, and the\n"
+    "class names in the metadata (\"class_names\"). The model's mean/std\n"
+    "normalisation is part of the graph, so the ONNX model takes pixel/255\n"
+    "(float32 NCHW in [0, 1]). A layer type without an ONNX mapping is an error\n"
+    "naming the node; no file is written then. See docs/onnx.md.\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE  the ONNX file (default: CHECKPOINT with .onnx for its\n"
+    "                     extension)\n"
+    "  --plugin-dir DIR   also load the plugins in DIR (repeatable)\n";
+
+/* "dir/lenet5.ckpt" -> "dir/lenet5.onnx". Owner: the caller. */
+static char *default_output(const char *ckpt)
+{
+    size_t n = strlen(ckpt);
+    const char *dot = strrchr(ckpt, '.'), *slash = strrchr(ckpt, '/');
+    if (dot && (!slash || dot > slash) && dot != ckpt)
+        n = (size_t)(dot - ckpt);
+    char *out = malloc(n + 6);
+    if (out) {
+        memcpy(out, ckpt, n);
+        memcpy(out + n, ".onnx", 6);
+    }
+    return out;
+}
+
+static int run(cli_globals *g, int argc, char **argv)
+{
+    const char *ckpt = NULL, *out = NULL, *pos;
+    cli_args a;
+    cli_args_init(&a, "export", argc, argv, g);
+    int k;
+    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
+        if (k == CLI_ARG_ERROR)
+            return CLI_EXIT_USAGE;
+        if (k == CLI_ARG_POSITIONAL) {
+            if (ckpt)
+                return cli_usage("export", "unexpected argument '%s'", pos);
+            ckpt = pos;
+        } else if (strcmp(a.opt, "-o") == 0 || strcmp(a.opt, "--output") == 0) {
+            if (cli_value(&a, &out))
+                return CLI_EXIT_USAGE;
+        } else {
+            cli_unknown(&a);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!ckpt)
+        return cli_usage("export", "missing CHECKPOINT");
+    if (cli_parse_only)
+        return CLI_EXIT_OK;
+    char *def = out ? NULL : default_output(ckpt);
+    if (!out && !(out = def))
+        return cli_fail("out of memory");
+    if (strcmp(out, ckpt) == 0) {
+        free(def);
+        return cli_usage("export", "the ONNX file '%s' would overwrite the checkpoint", out);
+    }
+    tc_error err = {{0}};
+    tc_registry *reg = NULL;
+    int rc = CLI_EXIT_OK;
+    if (cli_load_registry(g, &reg, &err) != 0 || tc_onnx_export_file(reg, ckpt, out, &err) != 0)
+        rc = cli_fail("%s", err.msg);
+    else
+        printf("wrote %s (ONNX opset %d, IR version %d)\n", out, TC_ONNX_OPSET,
+               TC_ONNX_IR_VERSION);
+    if (reg)
+        tc_registry_free(reg);
+    free(def);
+    return rc;
+}
+
+const cli_command cli_export_command = {"export", "write a checkpoint as an ONNX model", help,
+                                        run, NULL};
