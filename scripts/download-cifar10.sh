@@ -17,23 +17,10 @@
 # them intact and keeps them. Exits non-zero if anything is missing or wrong.
 set -u
 
-usage() {
-    echo "usage: $0 [--from SRC_DIR] [DEST_DIR]   (DEST_DIR defaults to data/cifar10)" >&2
-    exit 2
-}
-
-from=""
-dest=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --from) [ $# -ge 2 ] || usage; from="$2"; shift 2 ;;
-    --from=*) from="${1#--from=}"; shift ;;
-    -h|--help) usage ;;
-    -*) echo "$0: unknown option $1" >&2; usage ;;
-    *) [ -z "$dest" ] || usage; dest="$1"; shift ;;
-    esac
-done
-dest="${dest:-data/cifar10}"
+DEFAULT_DEST=data/cifar10
+# shellcheck source=download_util.sh
+. "$(dirname "$0")/download_util.sh"
+parse_args "$@"
 if [ -n "$from" ] && [ ! -d "$from" ]; then
     echo "$0: --from folder '$from' does not exist" >&2
     exit 1
@@ -48,29 +35,7 @@ test_batch.bin"
 FILES="$BATCHES batches.meta.txt"
 BATCH_BYTES=30730000
 
-md5_of() {
-    if command -v md5sum >/dev/null 2>&1; then
-        md5sum "$1" | cut -d' ' -f1
-    elif command -v md5 >/dev/null 2>&1; then
-        md5 -q "$1"
-    else
-        echo "$0: need md5sum or md5 to check the files" >&2
-        exit 1
-    fi
-}
-
 size_of() { wc -c <"$1" | tr -d ' '; }
-
-fetch_url() { # url out
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsSL --retry 2 --connect-timeout 20 -o "$2" "$1"
-    elif command -v wget >/dev/null 2>&1; then
-        wget -q -T 20 -t 2 -O "$2" "$1"
-    else
-        echo "$0: need curl or wget to download (or use --from DIR)" >&2
-        return 1
-    fi
-}
 
 # Checks the unpacked files in folder $1: sizes and the names count.
 check_files() {
@@ -110,6 +75,18 @@ unpack() {
     rm -rf "$tmp"
 }
 
+# Checks archive $1 against ARCHIVE_MD5 (a mismatch reported as "MD5 MISMATCH
+# $2", a match as "ok (from $3)") and unpacks it into $dest.
+check_and_unpack() {
+    got=$(md5_of "$1")
+    if [ "$got" != "$ARCHIVE_MD5" ]; then
+        echo "  $ARCHIVE: MD5 MISMATCH $2: got $got, expected $ARCHIVE_MD5" >&2
+        return 1
+    fi
+    echo "  $ARCHIVE: ok (from $3)"
+    unpack "$1"
+}
+
 record_md5s() {
     : >"$dest/MD5SUMS.part"
     for f in $FILES; do echo "$(md5_of "$dest/$f")  $f" >>"$dest/MD5SUMS.part"; done
@@ -140,14 +117,7 @@ fi
 
 failed=0
 if [ -n "$from" ] && [ -f "$from/$ARCHIVE" ]; then
-    got=$(md5_of "$from/$ARCHIVE")
-    if [ "$got" != "$ARCHIVE_MD5" ]; then
-        echo "  $ARCHIVE: MD5 MISMATCH in $from: got $got, expected $ARCHIVE_MD5" >&2
-        failed=1
-    else
-        echo "  $ARCHIVE: ok (from $from)"
-        unpack "$from/$ARCHIVE" || failed=1
-    fi
+    check_and_unpack "$from/$ARCHIVE" "in $from" "$from" || failed=1
 elif [ -n "$from" ]; then
     src="$from"
     [ -f "$src/data_batch_1.bin" ] || [ ! -d "$from/$SUBDIR" ] || src="$from/$SUBDIR"
@@ -167,14 +137,7 @@ else
         echo "  $ARCHIVE: download failed from $URL" >&2
         failed=1
     else
-        got=$(md5_of "$part")
-        if [ "$got" != "$ARCHIVE_MD5" ]; then
-            echo "  $ARCHIVE: MD5 MISMATCH from $URL: got $got, expected $ARCHIVE_MD5" >&2
-            failed=1
-        else
-            echo "  $ARCHIVE: ok (from $URL)"
-            unpack "$part" || failed=1
-        fi
+        check_and_unpack "$part" "from $URL" "$URL" || failed=1
     fi
     rm -f "$part"
 fi

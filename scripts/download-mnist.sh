@@ -10,23 +10,10 @@
 # Exits non-zero if any file is missing or has the wrong MD5 at the end.
 set -u
 
-usage() {
-    echo "usage: $0 [--from SRC_DIR] [DEST_DIR]   (DEST_DIR defaults to data/mnist)" >&2
-    exit 2
-}
-
-from=""
-dest=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --from) [ $# -ge 2 ] || usage; from="$2"; shift 2 ;;
-    --from=*) from="${1#--from=}"; shift ;;
-    -h|--help) usage ;;
-    -*) echo "$0: unknown option $1" >&2; usage ;;
-    *) [ -z "$dest" ] || usage; dest="$1"; shift ;;
-    esac
-done
-dest="${dest:-data/mnist}"
+DEFAULT_DEST=data/mnist
+# shellcheck source=download_util.sh
+. "$(dirname "$0")/download_util.sh"
+parse_args "$@"
 if [ -z "$from" ] && [ -n "${TINYCNN_DATA:-}" ]; then
     from="$TINYCNN_DATA"
 fi
@@ -46,28 +33,6 @@ expected_md5() {
     t10k-images-idx3-ubyte) echo 2646ac647ad5339dbf082846283269ea ;;
     t10k-labels-idx1-ubyte) echo 27ae3e4e09519cfbb04c329615203637 ;;
     esac
-}
-
-md5_of() {
-    if command -v md5sum >/dev/null 2>&1; then
-        md5sum "$1" | cut -d' ' -f1
-    elif command -v md5 >/dev/null 2>&1; then
-        md5 -q "$1"
-    else
-        echo "$0: need md5sum or md5 to check the files" >&2
-        exit 1
-    fi
-}
-
-fetch_url() { # url out
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsSL --retry 2 --connect-timeout 20 -o "$2" "$1"
-    elif command -v wget >/dev/null 2>&1; then
-        wget -q -T 20 -t 2 -O "$2" "$1"
-    else
-        echo "$0: need curl or wget to download (or use --from DIR)" >&2
-        return 1
-    fi
 }
 
 # Checks $part against the MD5 of $name; moves it into place on success.

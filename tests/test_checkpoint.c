@@ -155,6 +155,29 @@ static void make_small(tc_checkpoint *ck)
     TCU_ASSERT_OK(tc_checkpoint_add(ck, "fc.bias", &bs, b, &err), &err);
 }
 
+/* make_small encoded: *p (malloc'd, the caller frees it) of *n bytes. */
+static void encode_small(uint8_t **p, size_t *n)
+{
+    tc_error err;
+    tc_checkpoint ck;
+    make_small(&ck);
+    TCU_ASSERT_OK(tc_checkpoint_encode(&ck, p, n, &err), &err);
+    tc_checkpoint_free(&ck);
+}
+
+/* A file of empty model and metadata texts and the tensor section t, which
+ * must be refused with `needle`. */
+static void expect_tensors_refused(const bytes *t, const char *needle)
+{
+    bytes b;
+    b_header(&b, 1, 3);
+    b_text(&b, 1, "{}");
+    b_text(&b, 2, "{}");
+    b_section(&b, 3, t->b, t->n);
+    b_crc(&b);
+    expect_refused(b.b, b.n, needle);
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 /* The writer's bytes equal a file assembled by hand from the documented
@@ -330,12 +353,9 @@ static void test_empty_checkpoint(void)
 static void test_every_truncation(void)
 {
     tc_error err;
-    tc_checkpoint ck;
-    make_small(&ck);
     uint8_t *p;
     size_t n;
-    TCU_ASSERT_OK(tc_checkpoint_encode(&ck, &p, &n, &err), &err);
-    tc_checkpoint_free(&ck);
+    encode_small(&p, &n);
     size_t expect_n = 16 + (12 + strlen(small_model)) + (12 + strlen(small_meta)) + 12 + 4 +
                       (4 + 12 + 4 + 32 + 600) + (4 + 7 + 4 + 8 + 12) + 4;
     CU_ASSERT_EQUAL_FATAL(n, expect_n);
@@ -377,12 +397,9 @@ static void test_every_truncation(void)
 static void test_every_corruption(void)
 {
     tc_error err;
-    tc_checkpoint ck;
-    make_small(&ck);
     uint8_t *p;
     size_t n;
-    TCU_ASSERT_OK(tc_checkpoint_encode(&ck, &p, &n, &err), &err);
-    tc_checkpoint_free(&ck);
+    encode_small(&p, &n);
 
     static const uint8_t flips[] = {0x01, 0x80, 0xFF, 0x10};
     int tried = 0, refused = 0, named = 0;
@@ -461,13 +478,9 @@ static void test_versions(void)
 /* Lengths and counts far beyond the file are refused before any use. */
 static void test_hostile_lengths(void)
 {
-    tc_checkpoint ck;
-    tc_error err;
-    make_small(&ck);
     uint8_t *p;
     size_t n;
-    TCU_ASSERT_OK(tc_checkpoint_encode(&ck, &p, &n, &err), &err);
-    tc_checkpoint_free(&ck);
+    encode_small(&p, &n);
     uint8_t *q = malloc(n);
     size_t model_len_at = 16 + 4;
     size_t tensors_at = 16 + 12 + strlen(small_model) + 12 + strlen(small_meta);
@@ -537,28 +550,18 @@ static void test_bad_ndim_and_names(void)
 {
     float d[1] = {1};
     int64_t dims[7] = {1, 1, 1, 1, 1, 1, 1};
-    bytes t = {.n = 0}, b;
+    bytes t = {.n = 0};
 
     b_u32(&t, 1);
     b_tensor(&t, "deep", 7, dims, d);
-    b_header(&b, 1, 3);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "tensor 'deep' has 7 dimensions (at most 6)");
+    expect_tensors_refused(&t, "tensor 'deep' has 7 dimensions (at most 6)");
 
     t.n = 0;
     b_u32(&t, 3);
     b_tensor(&t, "a", 1, dims, d);
     b_tensor(&t, "b", 1, dims, d);
     b_tensor(&t, "a", 0, dims, d);
-    b_header(&b, 1, 3);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "duplicate tensor name 'a'");
+    expect_tensors_refused(&t, "duplicate tensor name 'a'");
 
     t.n = 0;
     b_u32(&t, 1);
@@ -566,24 +569,14 @@ static void test_bad_ndim_and_names(void)
     b_put(&t, "a\0b", 3);
     b_u32(&t, 0);
     b_put(&t, d, 4);
-    b_header(&b, 1, 3);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "the name of tensor 0 contains a NUL byte");
+    expect_tensors_refused(&t, "the name of tensor 0 contains a NUL byte");
 
     t.n = 0;
     b_u32(&t, 1);
     b_u32(&t, 0); /* empty name */
     b_u32(&t, 0);
     b_put(&t, d, 4);
-    b_header(&b, 1, 3);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "tensor 0 has an empty name");
+    expect_tensors_refused(&t, "tensor 0 has an empty name");
 }
 
 static void test_sections(void)

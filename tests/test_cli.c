@@ -20,48 +20,7 @@
 #define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
 #define LENET TC_TEST_SOURCE_DIR "/models/lenet5.json"
 
-/* Runs "tinycnn ARGS" with stdout and stderr captured together. Returns the
- * exit status, or -1 if it died from a signal (a crash fails every check). */
-static int tinycnn(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
-static int tinycnn(char **out, const char *fmt, ...)
-{
-    char args[4096], cmd[4800];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", BIN, args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    if (WIFEXITED(st))
-        return WEXITSTATUS(st);
-    fprintf(stderr, "\n  tinycnn %s: killed by signal %d\n", args, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    return -1;
-}
-
-/* Asserts that out contains needle, showing out when it does not. */
-static int has_text(const char *out, const char *needle)
-{
-    int has = out && strstr(out, needle) != NULL;
-    if (!has)
-        fprintf(stderr, "\n  expected '%s' in:\n%s\n", needle, out ? out : "(null)");
-    return has;
-}
-#define ASSERT_HAS(out, needle) CU_ASSERT(has_text((out), (needle)))
+#define ASSERT_HAS(out, needle) CU_ASSERT(tcu_has_text((out), (needle)))
 
 static const char *show_text(const char *s)
 {
@@ -142,30 +101,30 @@ static json_t *checkpoint_meta(const char *path)
 static void test_help(void)
 {
     char *out;
-    int rc = tinycnn(&out, "--help");
+    int rc = tcu_tinycnn(&out, "--help");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "usage: tinycnn");
     ASSERT_HAS(out, "train");
     ASSERT_HAS(out, "predict");
     free(out);
-    rc = tinycnn(&out, "train --help");
+    rc = tcu_tinycnn(&out, "train --help");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "usage: tinycnn train");
     ASSERT_HAS(out, "--resume");
     free(out);
-    rc = tinycnn(&out, "help predict");
+    rc = tcu_tinycnn(&out, "help predict");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "--top");
     free(out);
-    rc = tinycnn(&out, "eval -h");
+    rc = tcu_tinycnn(&out, "eval -h");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "accuracy: NN.NN% (C/T)");
     free(out);
-    rc = tinycnn(&out, "--version");
+    rc = tcu_tinycnn(&out, "--version");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, TC_VERSION_STRING);
     free(out);
-    rc = tinycnn(&out, "%s", "");
+    rc = tcu_tinycnn(&out, "%s", "");
     ASSERT_RC(rc, 2, out);
     ASSERT_HAS(out, "usage: tinycnn");
     free(out);
@@ -175,7 +134,7 @@ static void test_help(void)
 static void expect_usage(const char *args, const char *n1, const char *n2, const char *cmd)
 {
     char *out;
-    int rc = tinycnn(&out, "%s", args);
+    int rc = tcu_tinycnn(&out, "%s", args);
     ASSERT_RC(rc, 2, out);
     ASSERT_HAS(out, n1);
     if (n2)
@@ -218,12 +177,12 @@ static void test_missing_model(void)
 {
     char *out;
     const char *path = tmp_path("no-such-model.json");
-    int rc = tinycnn(&out, "train %s --data %s", path, data_dir());
+    int rc = tcu_tinycnn(&out, "train %s --data %s", path, data_dir());
     ASSERT_RC(rc, 1, out);
     CU_ASSERT(strncmp(out, "tinycnn: ", 9) == 0);
     ASSERT_HAS(out, path);
     free(out);
-    rc = tinycnn(&out, "eval %s", tmp_path("no-such.ckpt"));
+    rc = tcu_tinycnn(&out, "eval %s", tmp_path("no-such.ckpt"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "no-such.ckpt");
     free(out);
@@ -242,13 +201,13 @@ static void test_model_error_names_node(void)
         "\"output\":\"fc\",\"loss\":\"loss\"}";
     const char *path = tcu_write_file("broken.json", model, sizeof model - 1);
     char *out;
-    int rc = tinycnn(&out, "train %s --data %s", path, data_dir());
+    int rc = tcu_tinycnn(&out, "train %s --data %s", path, data_dir());
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "tinycnn: ");
     ASSERT_HAS(out, "conv_bad");
     free(out);
 
-    rc = tinycnn(&out, "train %s --data %s", LENET, tmp_path("no-data-here"));
+    rc = tcu_tinycnn(&out, "train %s --data %s", LENET, tmp_path("no-data-here"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "no-data-here");
     free(out);
@@ -257,7 +216,7 @@ static void test_model_error_names_node(void)
 static void test_plugins(void)
 {
     char *out;
-    int rc = tinycnn(&out, "plugins");
+    int rc = tcu_tinycnn(&out, "plugins");
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "Conv2d");
     ASSERT_HAS(out, "out_channels");
@@ -265,7 +224,7 @@ static void test_plugins(void)
     ASSERT_HAS(out, "SoftmaxCrossEntropy");
     free(out);
 
-    rc = tinycnn(&out, "plugins --json");
+    rc = tcu_tinycnn(&out, "plugins --json");
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -285,14 +244,14 @@ static void test_plugins(void)
     free(out);
 
     /* a --plugin-dir that does not exist is named */
-    rc = tinycnn(&out, "--plugin-dir %s plugins", tmp_path("nowhere"));
+    rc = tcu_tinycnn(&out, "--plugin-dir %s plugins", tmp_path("nowhere"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "nowhere");
     free(out);
 
     /* $TINYCNN_PLUGIN_PATH is read: the standard set again clashes by name */
     setenv("TINYCNN_PLUGIN_PATH", TC_TEST_BINARY_DIR "/lib/tinycnn/plugins", 1);
-    rc = tinycnn(&out, "plugins");
+    rc = tcu_tinycnn(&out, "plugins");
     unsetenv("TINYCNN_PLUGIN_PATH");
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "TINYCNN_PLUGIN_PATH");
@@ -308,8 +267,8 @@ static void test_train_lenet_end_to_end(void)
 {
     const char *ck = tmp_path("lenet5.ckpt");
     char *out;
-    int rc = tinycnn(&out, "train %s --data %s --limit 6000 --epochs 2 --threads 2 -o %s", LENET,
-                     data_dir(), ck);
+    int rc = tcu_tinycnn(&out, "train %s --data %s --limit 6000 --epochs 2 --threads 2 -o %s",
+                         LENET, data_dir(), ck);
     ASSERT_RC(rc, 0, out);
     /* epoch 2/2  loss 0.1234  train 96.12%  test 97.01%  1.4 s  7,701 img/s */
     const char *line = strstr(out, "epoch 2/2  ");
@@ -344,7 +303,7 @@ static void test_eval_checkpoint(void)
     CU_ASSERT_FATAL(trained_accuracy >= 0);
     const char *ck = tmp_path("lenet5.ckpt");
     char *out, line[256];
-    int rc = tinycnn(&out, "eval %s --data %s", ck, data_dir());
+    int rc = tcu_tinycnn(&out, "eval %s --data %s", ck, data_dir());
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "confusion matrix");
     last_line(out, line, sizeof line);
@@ -356,7 +315,7 @@ static void test_eval_checkpoint(void)
     CU_ASSERT_DOUBLE_EQUAL(pct, trained_accuracy, 0.0051); /* same weights, same images */
     free(out);
 
-    rc = tinycnn(&out, "eval %s --data %s --limit 100 --json", ck, data_dir());
+    rc = tcu_tinycnn(&out, "eval %s --data %s --limit 100 --json", ck, data_dir());
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *o = json_loads(out, 0, &je);
@@ -393,7 +352,7 @@ static void test_predict(void)
         o += (size_t)snprintf(args + o, sizeof args - o, " %s", paths[i]);
     }
     char *out;
-    int rc = tinycnn(&out, "predict %s%s --top 3 --json", ck, args);
+    int rc = tcu_tinycnn(&out, "predict %s%s --top 3 --json", ck, args);
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -423,7 +382,7 @@ static void test_predict(void)
     free(out);
 
     /* prose: one line per image, "PATH: CLASS  (C: P%, ...)" */
-    rc = tinycnn(&out, "predict %s %s --top 2", ck, paths[0]);
+    rc = tcu_tinycnn(&out, "predict %s %s --top 2", ck, paths[0]);
     ASSERT_RC(rc, 0, out);
     char want[600];
     snprintf(want, sizeof want, "%s: ", paths[0]);
@@ -436,7 +395,7 @@ static void test_predict(void)
     uint8_t small[100] = {0};
     const char *bad = tmp_path("small.png");
     iu_write_png(bad, 1, 10, 10, small);
-    rc = tinycnn(&out, "predict %s %s", ck, bad);
+    rc = tcu_tinycnn(&out, "predict %s %s", ck, bad);
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "small.png");
     free(out);
@@ -449,14 +408,16 @@ static void test_resume_equivalence(void)
     const char *a = tmp_path("straight.ckpt"), *b = tmp_path("resumed.ckpt");
     const char *common = "--limit 1000 --test-limit 500 --lr-schedule constant --threads 2 --quiet";
     char *out;
-    int rc = tinycnn(&out, "train %s --data %s %s --epochs 2 -o %s", LENET, data_dir(), common, a);
+    int rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 2 -o %s", LENET, data_dir(), common,
+                         a);
     ASSERT_RC(rc, 0, out);
     free(out);
-    rc = tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common, b);
+    rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common, b);
     ASSERT_RC(rc, 0, out);
     free(out);
     CU_ASSERT(!tcu_same_tensors(a, b, 1)); /* one epoch is not two: the comparison can fail */
-    rc = tinycnn(&out, "train --resume %s --data %s %s --epochs 2 --json", b, data_dir(), common);
+    rc = tcu_tinycnn(&out, "train --resume %s --data %s %s --epochs 2 --json", b, data_dir(),
+                     common);
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -473,7 +434,7 @@ static void test_resume_equivalence(void)
     json_decref(m);
 
     /* resuming a finished run has nothing to do */
-    rc = tinycnn(&out, "train --resume %s --data %s --test-limit 500", a, data_dir());
+    rc = tcu_tinycnn(&out, "train --resume %s --data %s --test-limit 500", a, data_dir());
     ASSERT_RC(rc, 0, out);
     ASSERT_HAS(out, "already trained 2 of 2 epochs");
     free(out);
@@ -525,13 +486,13 @@ static void test_sigint(void)
     json_decref(m);
 
     char *o;
-    rc = tinycnn(&o, "train --resume %s --data %s --test-limit 500 --threads 2 --quiet", ck,
-                 data_dir());
+    rc = tcu_tinycnn(&o, "train --resume %s --data %s --test-limit 500 --threads 2 --quiet", ck,
+                     data_dir());
     ASSERT_RC(rc, 0, o);
     free(o);
-    rc = tinycnn(&o, "train %s --data %s --limit 3000 --test-limit 500 --epochs 4 --threads 2 "
+    rc = tcu_tinycnn(&o, "train %s --data %s --limit 3000 --test-limit 500 --epochs 4 --threads 2 "
                      "--quiet -o %s",
-                 LENET, data_dir(), ref);
+                     LENET, data_dir(), ref);
     ASSERT_RC(rc, 0, o);
     free(o);
     CU_ASSERT(tcu_same_tensors(ck, ref, 0));
@@ -544,13 +505,14 @@ static void test_nan_keeps_last_checkpoint(void)
     const char *ck = tmp_path("diverge.ckpt");
     const char *common = "--limit 640 --test-limit 200 --threads 2 --quiet";
     char *out;
-    int rc = tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common, ck);
+    int rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common,
+                         ck);
     ASSERT_RC(rc, 0, out);
     free(out);
     struct stat before, after;
     CU_ASSERT_EQUAL_FATAL(stat(ck, &before), 0);
-    rc = tinycnn(&out, "train --resume %s --data %s %s --epochs 4 --lr 1e30 --optimizer sgd", ck,
-                 data_dir(), common);
+    rc = tcu_tinycnn(&out, "train --resume %s --data %s %s --epochs 4 --lr 1e30 --optimizer sgd",
+                     ck, data_dir(), common);
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "tinycnn: ");
     ASSERT_HAS(out, "epoch ");

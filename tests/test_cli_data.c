@@ -12,44 +12,9 @@
 
 #include "image_util.h"
 
-#define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
 #define SIDE 8
 
 static const char *const CLASSES[3] = {"cat", "dog", "fox"};
-
-/* Runs "tinycnn ARGS" (stdout and stderr together); the exit status, -1 on
- * a signal. */
-static int tinycnn(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
-static int tinycnn(char **out, const char *fmt, ...)
-{
-    char args[4096], cmd[4800];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", BIN, args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 4096, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int has(const char *out, const char *needle)
-{
-    int ok = out && strstr(out, needle);
-    if (!ok)
-        fprintf(stderr, "\n  expected '%s' in:\n%s\n", needle, out ? out : "(null)");
-    return ok;
-}
 
 /* An image of class k: channel k bright, the others dark, with noise, so
  * that only the colour tells the classes apart. */
@@ -116,8 +81,8 @@ static void test_train_stores_class_names(void)
     make_split("test", 6, 1, 50000); /* no "dog" folder: fox stays label 2 */
     snprintf(ckpt, sizeof ckpt, "%s", iu_path("colours.ckpt"));
     char *out;
-    int rc = tinycnn(&out, "train '%s' --data '%s' -o '%s' --quiet --threads 1", model_path(),
-                     iu_path("data"), ckpt);
+    int rc = tcu_tinycnn(&out, "train '%s' --data '%s' -o '%s' --quiet --threads 1", model_path(),
+                         iu_path("data"), ckpt);
     CU_ASSERT_EQUAL(rc, 0);
     if (rc != 0)
         fprintf(stderr, "\n%s\n", out);
@@ -153,15 +118,15 @@ static void test_predict_shows_names(void)
     const char *png = iu_path("cat.png");
     iu_write_png(png, 3, SIDE, SIDE, px);
     char *out;
-    CU_ASSERT_EQUAL(tinycnn(&out, "predict '%s' '%s' '%s' --top 1", ckpt, jpg, png), 0);
+    CU_ASSERT_EQUAL(tcu_tinycnn(&out, "predict '%s' '%s' '%s' --top 1", ckpt, jpg, png), 0);
     char want[700];
     snprintf(want, sizeof want, "%s: 2 fox  (fox: ", jpg);
-    CU_ASSERT(has(out, want));
+    CU_ASSERT(tcu_has_text(out, want));
     snprintf(want, sizeof want, "%s: 0 cat  (cat: ", png);
-    CU_ASSERT(has(out, want));
+    CU_ASSERT(tcu_has_text(out, want));
     free(out);
 
-    CU_ASSERT_EQUAL(tinycnn(&out, "predict '%s' '%s' --json --top 2", ckpt, jpg), 0);
+    CU_ASSERT_EQUAL(tcu_tinycnn(&out, "predict '%s' '%s' --json --top 2", ckpt, jpg), 0);
     json_t *root = json_loads(out, 0, NULL);
     json_t *p = json_array_get(json_object_get(root, "predictions"), 0);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(p, "prediction")), 2);
@@ -180,13 +145,13 @@ static void test_predict_shows_names(void)
 static void test_eval_labels(void)
 {
     char *out;
-    CU_ASSERT_EQUAL(tinycnn(&out, "eval '%s' --data '%s'", ckpt, iu_path("data")), 0);
-    CU_ASSERT(has(out, "classes: 0 = cat, 1 = dog, 2 = fox"));
-    CU_ASSERT(has(out, "  fox:"));
+    CU_ASSERT_EQUAL(tcu_tinycnn(&out, "eval '%s' --data '%s'", ckpt, iu_path("data")), 0);
+    CU_ASSERT(tcu_has_text(out, "classes: 0 = cat, 1 = dog, 2 = fox"));
+    CU_ASSERT(tcu_has_text(out, "  fox:"));
     /* 12 test images (cat and fox), all right: the labels agree with training */
-    CU_ASSERT(has(out, "accuracy: 100.00% (12/12)"));
+    CU_ASSERT(tcu_has_text(out, "accuracy: 100.00% (12/12)"));
     free(out);
-    CU_ASSERT_EQUAL(tinycnn(&out, "eval '%s' --data '%s' --json", ckpt, iu_path("data")), 0);
+    CU_ASSERT_EQUAL(tcu_tinycnn(&out, "eval '%s' --data '%s' --json", ckpt, iu_path("data")), 0);
     json_t *root = json_loads(out, 0, NULL);
     json_t *names = json_object_get(root, "class_names");
     CU_ASSERT_EQUAL(json_array_size(names), 3);
@@ -218,8 +183,8 @@ static json_t *config_of(const char *path)
 static int train(const char *out_path, const char *extra)
 {
     char *out;
-    int rc = tinycnn(&out, "train '%s' --data '%s' -o '%s' --quiet --threads 1 --epochs 2 %s",
-                     model_path(), iu_path("data"), out_path, extra);
+    int rc = tcu_tinycnn(&out, "train '%s' --data '%s' -o '%s' --quiet --threads 1 --epochs 2 %s",
+                         model_path(), iu_path("data"), out_path, extra);
     if (rc != 0)
         fprintf(stderr, "\n%s\n", out);
     free(out);
@@ -247,7 +212,7 @@ static void test_augment_settings(void)
     /* one epoch, then resumed to two: the same weights as two at once */
     CU_ASSERT_EQUAL_FATAL(train(half, "--augment-crop 2 --augment-flip --epochs 1"), 0);
     char *out;
-    int rc = tinycnn(&out, "train --resume '%s' --data '%s' -o '%s' --quiet --threads 1 "
+    int rc = tcu_tinycnn(&out, "train --resume '%s' --data '%s' -o '%s' --quiet --threads 1 "
                            "--epochs 2", half, iu_path("data"), half);
     CU_ASSERT_EQUAL(rc, 0);
     if (rc != 0)
@@ -258,17 +223,17 @@ static void test_augment_settings(void)
     /* the same from the model's "training" object */
     char *o2;
     const char *from_model = iu_path("from_model.ckpt");
-    rc = tinycnn(&o2, "train '%s' --data '%s' -o '%s' --quiet --threads 1 --epochs 2",
-                 model_path_with(",\"augment_crop\":2,\"augment_flip\":true"), iu_path("data"),
-                 from_model);
+    rc = tcu_tinycnn(&o2, "train '%s' --data '%s' -o '%s' --quiet --threads 1 --epochs 2",
+                     model_path_with(",\"augment_crop\":2,\"augment_flip\":true"), iu_path("data"),
+                     from_model);
     CU_ASSERT_EQUAL(rc, 0);
     free(o2);
     CU_ASSERT(tcu_same_tensors(from_model, aug, 0));
 
     /* out of range, on the command line */
-    rc = tinycnn(&out, "train '%s' --augment-crop 65", model_path());
+    rc = tcu_tinycnn(&out, "train '%s' --augment-crop 65", model_path());
     CU_ASSERT_EQUAL(rc, 2);
-    CU_ASSERT(has(out, "--augment-crop"));
+    CU_ASSERT(tcu_has_text(out, "--augment-crop"));
     free(out);
 }
 

@@ -1,7 +1,7 @@
 /* Data sets: IDX (plain and gzipped) and MNIST, PNG files and folders,
  * tc_dataset_load and tc_dataset_fill_batch. */
 #define _POSIX_C_SOURCE 200809L
-#include "testutil.h"
+#include "image_util.h" /* iu_path, iu_mkdir, iu_write, iu_read */
 
 #include <fcntl.h>
 #include <math.h>
@@ -17,30 +17,6 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-/* dir/name under the test's temporary folder; static buffer rotated among 16. */
-static const char *tmp_path(const char *fmt, ...) TC_PRINTF(1, 2);
-static const char *tmp_path(const char *fmt, ...)
-{
-    static char bufs[16][512];
-    static int next;
-    char *p = bufs[next++ % 16];
-    char name[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    snprintf(p, 512, "%s/%s", tcu_tmpdir(), name);
-    return p;
-}
-
-static void make_dir(const char *path)
-{
-    if (mkdir(path, 0755) != 0) {
-        perror(path);
-        abort();
-    }
-}
-
 static void write_bytes(const char *path, const void *data, size_t len, int gz)
 {
     if (gz) {
@@ -49,10 +25,7 @@ static void write_bytes(const char *path, const void *data, size_t len, int gz)
             abort();
         return;
     }
-    FILE *f = fopen(path, "wb");
-    if (!f || (len && fwrite(data, 1, len, f) != len))
-        abort();
-    fclose(f);
+    iu_write(path, data, len);
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -74,26 +47,10 @@ static const char *write_idx(const char *name, uint32_t magic, const uint32_t *d
         put_be32(buf + 4 + 4 * i, dims[i]);
     if (payload_len)
         memcpy(buf + hlen, payload, payload_len);
-    const char *path = tmp_path("%s", name);
+    const char *path = iu_path("%s", name);
     write_bytes(path, buf, hlen + payload_len, gz);
     free(buf);
     return path;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        abort();
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        abort();
-    fclose(f);
-    *len = (size_t)n;
-    return b;
 }
 
 /* 2 images of 3x4 with pixel k of image i = 10*i + k, and 2 labels. */
@@ -126,28 +83,33 @@ static void check_small(const char *ipath, const char *lpath)
     free(labels);
 }
 
-static void test_idx_plain(void)
+/* The small images and labels as IDX files PREFIX-images (path copied into
+ * ipath, 512 bytes) and PREFIX-labels (returned), gzipped if gz. */
+static const char *write_small(const char *prefix, int gz, char *ipath)
 {
     uint32_t d[3] = {2, 3, 4}, dl[1] = {2};
     uint8_t lab[2] = {9, 4};
-    const char *ip = write_idx("plain-images", 0x803, d, 3, small_pixels, 24, 0);
+    char name[64];
+    snprintf(name, sizeof name, "%s-images", prefix);
+    snprintf(ipath, 512, "%s", write_idx(name, 0x803, d, 3, small_pixels, 24, gz));
+    snprintf(name, sizeof name, "%s-labels", prefix);
+    return write_idx(name, 0x801, dl, 1, lab, 2, gz);
+}
+
+static void test_idx_plain(void)
+{
     char ipath[512];
-    snprintf(ipath, sizeof ipath, "%s", ip);
-    const char *lp = write_idx("plain-labels", 0x801, dl, 1, lab, 2, 0);
+    const char *lp = write_small("plain", 0, ipath);
     check_small(ipath, lp);
 }
 
 static void test_idx_gzip(void)
 {
-    uint32_t d[3] = {2, 3, 4}, dl[1] = {2};
-    uint8_t lab[2] = {9, 4};
     /* Names without .gz: gzip is detected by content. */
-    const char *ip = write_idx("gz-images", 0x803, d, 3, small_pixels, 24, 1);
     char ipath[512];
-    snprintf(ipath, sizeof ipath, "%s", ip);
-    const char *lp = write_idx("gz-labels", 0x801, dl, 1, lab, 2, 1);
+    const char *lp = write_small("gz", 1, ipath);
     size_t len;
-    uint8_t *raw = read_all(ipath, &len);
+    uint8_t *raw = iu_read(ipath, &len);
     CU_ASSERT(raw[0] == 0x1f && raw[1] == 0x8b); /* really compressed */
     free(raw);
     check_small(ipath, lp);
@@ -176,7 +138,7 @@ static void test_idx_wrong_magic(void)
     TCU_ASSERT_FAILS_WITH(tc_idx_load_labels(p, &labels, &n, &err), &err, "image file");
     CU_ASSERT_PTR_NULL(labels);
 
-    p = tmp_path("empty-idx");
+    p = iu_path("empty-idx");
     write_bytes(p, "", 0, 0);
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, "empty file");
 }
@@ -203,7 +165,7 @@ static void test_idx_truncated(void)
 
     /* The header itself cut short (magic + one and a half dimensions). */
     uint8_t head[10] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0};
-    p = tmp_path("trunc-header");
+    p = iu_path("trunc-header");
     write_bytes(p, head, sizeof head, 0);
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, "truncated: only 10 bytes");
 
@@ -214,9 +176,9 @@ static void test_idx_truncated(void)
     uint32_t db[3] = {10, 20, 20};
     p = write_idx("cut.gz", 0x803, db, 3, big, 4000, 1);
     size_t len;
-    uint8_t *raw = read_all(p, &len);
+    uint8_t *raw = iu_read(p, &len);
     char cut[512];
-    snprintf(cut, sizeof cut, "%s", tmp_path("cut-half.gz"));
+    snprintf(cut, sizeof cut, "%s", iu_path("cut-half.gz"));
     write_bytes(cut, raw, len / 2, 0);
     free(raw);
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(cut, &ds, &err), &err, cut);
@@ -272,12 +234,12 @@ static void test_idx_missing(void)
 {
     tc_error err;
     tc_dataset ds;
-    const char *p = tmp_path("no-such-file");
+    const char *p = iu_path("no-such-file");
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, p);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "No such file"));
 
-    const char *dir = tmp_path("mnist-empty");
-    make_dir(dir);
+    const char *dir = iu_path("mnist-empty");
+    iu_mkdir(dir);
     TCU_ASSERT_FAILS_WITH(tc_mnist_load(dir, "train", &ds, &err), &err,
                           "train-images-idx3-ubyte.gz");
     TCU_ASSERT_FAILS_WITH(tc_mnist_load(dir, "test", &ds, &err), &err, "t10k-images-idx3-ubyte");
@@ -293,8 +255,8 @@ static void test_mnist_small_and_mismatch(void)
 {
     tc_error err;
     tc_dataset ds;
-    const char *dir = tmp_path("mnist-small");
-    make_dir(dir);
+    const char *dir = iu_path("mnist-small");
+    iu_mkdir(dir);
     uint32_t d[3] = {2, 3, 4}, dl[1] = {2}, dl3[1] = {3};
     uint8_t lab[3] = {9, 4, 1};
     /* gzipped images, plain labels: both forms are found. */
@@ -471,7 +433,7 @@ static void test_png_gray8(void)
 {
     const uint8_t px[6] = {0, 1, 127, 128, 254, 255};
     png_spec s = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px};
-    const char *p = tmp_path("gray8.png");
+    const char *p = iu_path("gray8.png");
     write_png(p, &s);
     uint8_t rgb[18];
     gray_to_chw(px, 6, rgb);
@@ -495,7 +457,7 @@ static void test_png_gray16(void)
     const uint8_t px[12] = {0x00, 0x00, 0x00, 0xFF, 0x12, 0x34,
                             0x80, 0x00, 0x7F, 0x80, 0xFF, 0xFF};
     png_spec s = {.w = 2, .h = 3, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 16, .rows = px};
-    const char *p = tmp_path("gray16.png");
+    const char *p = iu_path("gray16.png");
     write_png(p, &s);
     /* 0, 255*255/65535 = 0.99, 4660*255/65535 = 18.13, 32768*255/65535 =
      * 127.50, 32640*255/65535 = 127.003, 255. */
@@ -510,7 +472,7 @@ static void test_png_low_bit_gray(void)
     /* 2-bit gray, 4 pixels per row: 0 1 2 3 / 3 2 1 0 -> x85. */
     const uint8_t px2[2] = {0x1B, 0xE4};
     png_spec s = {.w = 4, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 2, .rows = px2};
-    const char *p = tmp_path("gray2.png");
+    const char *p = iu_path("gray2.png");
     write_png(p, &s);
     const uint8_t want2[8] = {0, 85, 170, 255, 255, 170, 85, 0};
     uint8_t rgb[24];
@@ -520,7 +482,7 @@ static void test_png_low_bit_gray(void)
     /* 1-bit gray, 3 pixels wide (row padded to a byte): 101 / 010. */
     const uint8_t px1[2] = {0xA0, 0x40};
     png_spec s1 = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 1, .rows = px1};
-    p = tmp_path("gray1.png");
+    p = iu_path("gray1.png");
     write_png(p, &s1);
     const uint8_t want1[6] = {255, 0, 255, 0, 255, 0};
     gray_to_chw(want1, 6, rgb);
@@ -529,7 +491,7 @@ static void test_png_low_bit_gray(void)
     /* 4-bit gray: v * 17. */
     const uint8_t px4[2] = {0x0F, 0x7A};
     png_spec s4 = {.w = 2, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 4, .rows = px4};
-    p = tmp_path("gray4.png");
+    p = iu_path("gray4.png");
     write_png(p, &s4);
     const uint8_t want4[4] = {0, 255, 119, 170};
     gray_to_chw(want4, 4, rgb);
@@ -543,7 +505,7 @@ static void test_png_palette(void)
     const uint8_t px[1] = {0x1B};
     png_spec s = {.w = 4, .h = 1, .ctype = PNG_COLOR_TYPE_PALETTE, .depth = 2, .rows = px,
                   .palette = pal, .npalette = 4};
-    const char *p = tmp_path("palette.png");
+    const char *p = iu_path("palette.png");
     write_png(p, &s);
     /* luma: (2990 + 11740 + 3420 + 500) / 1000 = 18; (59800 + 58700 + 5700 +
      * 500) / 1000 = 124; (29070 + 500) / 1000 = 29; 255. */
@@ -556,7 +518,7 @@ static void test_png_palette(void)
     const uint8_t trans[3] = {255, 0, 128};
     s.trans = trans;
     s.ntrans = 3;
-    p = tmp_path("palette-trns.png");
+    p = iu_path("palette-trns.png");
     write_png(p, &s);
     const uint8_t gray_t[4] = {18, 0, 15, 255};
     const uint8_t rgb_t[12] = {10, 0, 0, 255, 20, 0, 0, 255, 30, 0, 128, 255};
@@ -568,7 +530,7 @@ static void test_png_rgb_rgba_ga(void)
     /* RGB 3x1: red, green, blue. */
     const uint8_t rgbpx[9] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
     png_spec s = {.w = 3, .h = 1, .ctype = PNG_COLOR_TYPE_RGB, .depth = 8, .rows = rgbpx};
-    const char *p = tmp_path("rgb.png");
+    const char *p = iu_path("rgb.png");
     write_png(p, &s);
     /* 0.299*255 = 76.2, 0.587*255 = 149.7, 0.114*255 = 29.1 */
     const uint8_t gray[3] = {76, 150, 29};
@@ -579,7 +541,7 @@ static void test_png_rgb_rgba_ga(void)
     const uint8_t rgba[16] = {100, 150, 200, 255, 100, 150, 200, 0,
                               255, 255, 255, 51,  10,  200, 255, 128};
     png_spec s4 = {.w = 2, .h = 2, .ctype = PNG_COLOR_TYPE_RGB_ALPHA, .depth = 8, .rows = rgba};
-    p = tmp_path("rgba.png");
+    p = iu_path("rgba.png");
     write_png(p, &s4);
     /* pixel 0 gray: (29900 + 88050 + 22800 + 500) / 1000 = 141.
      * pixel 2: 255 * 51 / 255 = 51 in each channel -> gray 51.
@@ -592,7 +554,7 @@ static void test_png_rgb_rgba_ga(void)
     /* Gray + alpha 3x1: (200, 255), (200, 0), (100, 128) -> 200, 0, 50. */
     const uint8_t ga[6] = {200, 255, 200, 0, 100, 128};
     png_spec s2 = {.w = 3, .h = 1, .ctype = PNG_COLOR_TYPE_GRAY_ALPHA, .depth = 8, .rows = ga};
-    p = tmp_path("ga.png");
+    p = iu_path("ga.png");
     write_png(p, &s2);
     const uint8_t gray2[3] = {200, 0, 50};
     uint8_t rgb2[9];
@@ -603,7 +565,7 @@ static void test_png_rgb_rgba_ga(void)
      * gray (299 + 75136 + 29070 + 500) / 1000 = 105. */
     const uint8_t rgb16[6] = {0x00, 0xFF, 0x80, 0x00, 0xFF, 0xFF};
     png_spec s16 = {.w = 1, .h = 1, .ctype = PNG_COLOR_TYPE_RGB, .depth = 16, .rows = rgb16};
-    p = tmp_path("rgb16.png");
+    p = iu_path("rgb16.png");
     write_png(p, &s16);
     const uint8_t gray16[1] = {105};
     const uint8_t chw16[3] = {1, 128, 255};
@@ -618,7 +580,7 @@ static void test_png_interlaced(void)
         px[i] = (uint8_t)(3 * i + 1);
     png_spec s = {.w = W, .h = H, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px,
                   .interlace = 1};
-    const char *p = tmp_path("adam7.png");
+    const char *p = iu_path("adam7.png");
     write_png(p, &s);
     uint8_t rgb[3 * W * H];
     gray_to_chw(px, W * H, rgb);
@@ -629,7 +591,7 @@ static void test_png_wrong_size(void)
 {
     const uint8_t px[6] = {1, 2, 3, 4, 5, 6};
     png_spec s = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px};
-    const char *p = tmp_path("small.png");
+    const char *p = iu_path("small.png");
     write_png(p, &s);
     tc_error err;
     uint8_t buf[28 * 28];
@@ -654,7 +616,7 @@ static const char *write_ihdr_only(const char *name, uint32_t w, uint32_t h)
     b[25] = 0; /* gray */
     b[26] = b[27] = b[28] = 0;
     put_be32(b + 29, (uint32_t)crc32(crc32(0, NULL, 0), b + 12, 17));
-    const char *p = tmp_path("%s", name);
+    const char *p = iu_path("%s", name);
     write_bytes(p, b, sizeof b, 0);
     return p;
 }
@@ -667,17 +629,17 @@ static void test_png_corrupt(void)
         px[i] = (uint8_t)(i * 37);
     png_spec s = {.w = W, .h = H, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px};
     char good[512];
-    snprintf(good, sizeof good, "%s", tmp_path("good16.png"));
+    snprintf(good, sizeof good, "%s", iu_path("good16.png"));
     write_png(good, &s);
     size_t len;
-    uint8_t *raw = read_all(good, &len);
+    uint8_t *raw = iu_read(good, &len);
     tc_error err;
     uint8_t buf[3 * W * H];
 
     /* Truncated at several points: header, inside IHDR, inside IDAT. */
     const size_t cuts[] = {4, 8, 20, 40, len / 2, len - 13};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
-        const char *p = tmp_path("cut%zu.png", i);
+        const char *p = iu_path("cut%zu.png", i);
         write_bytes(p, raw, cuts[i], 0);
         TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, p);
         uint8_t *any = buf;
@@ -685,7 +647,7 @@ static void test_png_corrupt(void)
         TCU_ASSERT_FAILS_WITH(tc_png_load_any(p, 3, &any, &h, &w, &err), &err, p);
         CU_ASSERT_PTR_NULL(any);
     }
-    const char *p = tmp_path("cut-idat.png");
+    const char *p = iu_path("cut-idat.png");
     write_bytes(p, raw, len / 2, 0);
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, "truncated");
 
@@ -693,11 +655,11 @@ static void test_png_corrupt(void)
     uint8_t junk[300];
     for (int i = 0; i < 300; i++)
         junk[i] = (uint8_t)(i * 2654435761u >> 13);
-    p = tmp_path("junk.png");
+    p = iu_path("junk.png");
     write_bytes(p, junk, sizeof junk, 0);
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, "not a PNG");
     memcpy(junk, raw, 8);
-    p = tmp_path("sig-junk.png");
+    p = iu_path("sig-junk.png");
     write_bytes(p, junk, sizeof junk, 0);
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, p);
 
@@ -710,15 +672,15 @@ static void test_png_corrupt(void)
             bad[i + 9] ^= 0xAA;
             break;
         }
-    p = tmp_path("flipped.png");
+    p = iu_path("flipped.png");
     write_bytes(p, bad, len, 0);
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, "corrupt PNG");
     free(bad);
 
-    p = tmp_path("empty.png");
+    p = iu_path("empty.png");
     write_bytes(p, "", 0, 0);
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, "empty file");
-    p = tmp_path("missing.png");
+    p = iu_path("missing.png");
     TCU_ASSERT_FAILS_WITH(tc_png_load(p, 1, H, W, buf, &err), &err, "cannot open");
 
     /* Absurd sizes are refused before decoding. */
@@ -740,10 +702,10 @@ static void test_png_warnings_silent(void)
     png_spec s = {.w = 2, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px,
                   .text = "written by test_dataset"};
     char p[512];
-    snprintf(p, sizeof p, "%s", tmp_path("text.png"));
+    snprintf(p, sizeof p, "%s", iu_path("text.png"));
     write_png(p, &s);
     size_t len;
-    uint8_t *raw = read_all(p, &len);
+    uint8_t *raw = iu_read(p, &len);
     int found = 0;
     for (size_t i = 4; i + 4 < len; i++)
         if (memcmp(raw + i, "tEXt", 4) == 0) {
@@ -758,7 +720,7 @@ static void test_png_warnings_silent(void)
     free(raw);
 
     char log[512];
-    snprintf(log, sizeof log, "%s", tmp_path("stderr.txt"));
+    snprintf(log, sizeof log, "%s", iu_path("stderr.txt"));
     fflush(stderr);
     int saved = dup(2);
     int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -790,22 +752,22 @@ static void write_tagged(const char *path, int v)
 
 static void test_folder_labelled(void)
 {
-    make_dir(tmp_path("lab"));
-    make_dir(tmp_path("lab/3"));
-    make_dir(tmp_path("lab/10"));
-    make_dir(tmp_path("lab/0"));
-    make_dir(tmp_path("lab/7")); /* empty label folder: fine */
-    write_tagged(tmp_path("lab/3/img10.png"), 40);
-    write_tagged(tmp_path("lab/3/img2.png"), 30);
-    write_tagged(tmp_path("lab/10/a.PNG"), 50);
-    write_tagged(tmp_path("lab/0/z.png"), 20);
-    write_bytes(tmp_path("lab/3/notes.txt"), "x", 1, 0);
-    write_bytes(tmp_path("lab/0/.hidden.png"), "x", 1, 0);
-    make_dir(tmp_path("lab/.cache"));
+    iu_mkdir(iu_path("lab"));
+    iu_mkdir(iu_path("lab/3"));
+    iu_mkdir(iu_path("lab/10"));
+    iu_mkdir(iu_path("lab/0"));
+    iu_mkdir(iu_path("lab/7")); /* empty label folder: fine */
+    write_tagged(iu_path("lab/3/img10.png"), 40);
+    write_tagged(iu_path("lab/3/img2.png"), 30);
+    write_tagged(iu_path("lab/10/a.PNG"), 50);
+    write_tagged(iu_path("lab/0/z.png"), 20);
+    write_bytes(iu_path("lab/3/notes.txt"), "x", 1, 0);
+    write_bytes(iu_path("lab/0/.hidden.png"), "x", 1, 0);
+    iu_mkdir(iu_path("lab/.cache"));
 
     tc_error err;
     tc_dataset ds;
-    TCU_ASSERT_OK(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err);
+    TCU_ASSERT_OK(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err);
     CU_ASSERT_EQUAL_FATAL(ds.count, 4);
     CU_ASSERT_EQUAL(ds.channels, 1);
     CU_ASSERT_EQUAL(ds.height, 2);
@@ -821,52 +783,52 @@ static void test_folder_labelled(void)
     tc_dataset_free(&ds);
 
     /* Same folder as RGB. */
-    TCU_ASSERT_OK(tc_png_folder_load(tmp_path("lab"), 3, 2, 2, &ds, &err), &err);
+    TCU_ASSERT_OK(tc_png_folder_load(iu_path("lab"), 3, 2, 2, &ds, &err), &err);
     CU_ASSERT_EQUAL(ds.channels, 3);
     CU_ASSERT_EQUAL(ds.pixels[12 + 4 + 1], 31); /* image 1, green plane, pixel 1 */
     tc_dataset_free(&ds);
 
     /* Wrong size names the file. */
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("lab"), 1, 3, 3, &ds, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("lab"), 1, 3, 3, &ds, &err), &err,
                           "lab/0/z.png");
     CU_ASSERT_PTR_NULL(ds.pixels);
 
     /* Bad folder names. */
-    make_dir(tmp_path("lab/cat"));
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err,
+    iu_mkdir(iu_path("lab/cat"));
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err,
                           "lab/cat: folder name is not a label");
-    rmdir(tmp_path("lab/cat"));
-    make_dir(tmp_path("lab/256"));
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err,
+    rmdir(iu_path("lab/cat"));
+    iu_mkdir(iu_path("lab/256"));
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err,
                           "lab/256");
-    rmdir(tmp_path("lab/256"));
+    rmdir(iu_path("lab/256"));
 
     /* A corrupt image names its file. */
-    write_bytes(tmp_path("lab/10/b.png"), "\x89PNG\r\n\x1a\nbroken", 14, 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err,
+    write_bytes(iu_path("lab/10/b.png"), "\x89PNG\r\n\x1a\nbroken", 14, 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err,
                           "lab/10/b.png");
-    unlink(tmp_path("lab/10/b.png"));
+    unlink(iu_path("lab/10/b.png"));
 
     /* A stray top-level image mixes the layouts. */
-    write_tagged(tmp_path("lab/idx-0-label-1.png"), 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err, "mixes");
-    unlink(tmp_path("lab/idx-0-label-1.png"));
-    TCU_ASSERT_OK(tc_png_folder_load(tmp_path("lab"), 1, 2, 2, &ds, &err), &err);
+    write_tagged(iu_path("lab/idx-0-label-1.png"), 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err, "mixes");
+    unlink(iu_path("lab/idx-0-label-1.png"));
+    TCU_ASSERT_OK(tc_png_folder_load(iu_path("lab"), 1, 2, 2, &ds, &err), &err);
     tc_dataset_free(&ds);
 }
 
 static void test_folder_flat(void)
 {
-    make_dir(tmp_path("flat"));
-    write_tagged(tmp_path("flat/idx-10-label-1.png"), 100);
-    write_tagged(tmp_path("flat/idx-2-label-7.png"), 60);
-    write_tagged(tmp_path("flat/idx-0-label-3.png"), 10);
-    write_tagged(tmp_path("flat/idx-9-label-255.png"), 90);
-    write_bytes(tmp_path("flat/README"), "x", 1, 0);
+    iu_mkdir(iu_path("flat"));
+    write_tagged(iu_path("flat/idx-10-label-1.png"), 100);
+    write_tagged(iu_path("flat/idx-2-label-7.png"), 60);
+    write_tagged(iu_path("flat/idx-0-label-3.png"), 10);
+    write_tagged(iu_path("flat/idx-9-label-255.png"), 90);
+    write_bytes(iu_path("flat/README"), "x", 1, 0);
 
     tc_error err;
     tc_dataset ds;
-    TCU_ASSERT_OK(tc_png_folder_load(tmp_path("flat"), 1, 2, 2, &ds, &err), &err);
+    TCU_ASSERT_OK(tc_png_folder_load(iu_path("flat"), 1, 2, 2, &ds, &err), &err);
     CU_ASSERT_EQUAL_FATAL(ds.count, 4);
     const uint8_t labels[4] = {3, 7, 255, 1}; /* idx 0, 2, 9, 10 */
     const uint8_t first[4] = {10, 60, 90, 100};
@@ -877,41 +839,41 @@ static void test_folder_flat(void)
     tc_dataset_free(&ds);
 
     /* tc_dataset_load falls back to dir/<split> as a PNG folder. */
-    make_dir(tmp_path("pngset"));
-    make_dir(tmp_path("pngset/test"));
-    write_tagged(tmp_path("pngset/test/idx-1-label-4.png"), 7);
-    TCU_ASSERT_OK(tc_dataset_load(tmp_path("pngset"), "test", 1, 2, 2, &ds, &err), &err);
+    iu_mkdir(iu_path("pngset"));
+    iu_mkdir(iu_path("pngset/test"));
+    write_tagged(iu_path("pngset/test/idx-1-label-4.png"), 7);
+    TCU_ASSERT_OK(tc_dataset_load(iu_path("pngset"), "test", 1, 2, 2, &ds, &err), &err);
     CU_ASSERT_EQUAL(ds.count, 1);
     CU_ASSERT_EQUAL(ds.labels[0], 4);
     CU_ASSERT_EQUAL(ds.pixels[1], 8);
     tc_dataset_free(&ds);
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load(tmp_path("pngset"), "test", 1, 28, 28, &ds, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tc_dataset_load(iu_path("pngset"), "test", 1, 28, 28, &ds, &err), &err,
                           "28x28");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "idx-1-label-4.png"));
     /* Nothing for train: the message lists what was looked for. */
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load(tmp_path("pngset"), "train", 1, 2, 2, &ds, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tc_dataset_load(iu_path("pngset"), "train", 1, 2, 2, &ds, &err), &err,
                           "train-images-idx3-ubyte");
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "pngset/train"));
 
     /* Errors. */
-    write_tagged(tmp_path("flat/idx-2-label-8.png"), 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("flat"), 1, 2, 2, &ds, &err), &err,
+    write_tagged(iu_path("flat/idx-2-label-8.png"), 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("flat"), 1, 2, 2, &ds, &err), &err,
                           "duplicate image index 2");
-    unlink(tmp_path("flat/idx-2-label-8.png"));
-    write_tagged(tmp_path("flat/idx-3-label-256.png"), 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("flat"), 1, 2, 2, &ds, &err), &err,
+    unlink(iu_path("flat/idx-2-label-8.png"));
+    write_tagged(iu_path("flat/idx-3-label-256.png"), 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("flat"), 1, 2, 2, &ds, &err), &err,
                           "flat/idx-3-label-256.png: file name does not match");
-    unlink(tmp_path("flat/idx-3-label-256.png"));
-    write_tagged(tmp_path("flat/photo.png"), 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("flat"), 1, 2, 2, &ds, &err), &err,
+    unlink(iu_path("flat/idx-3-label-256.png"));
+    write_tagged(iu_path("flat/photo.png"), 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("flat"), 1, 2, 2, &ds, &err), &err,
                           "flat/photo.png");
-    unlink(tmp_path("flat/photo.png"));
+    unlink(iu_path("flat/photo.png"));
 
-    make_dir(tmp_path("nothing"));
-    write_bytes(tmp_path("nothing/a.txt"), "x", 1, 0);
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("nothing"), 1, 2, 2, &ds, &err), &err,
+    iu_mkdir(iu_path("nothing"));
+    write_bytes(iu_path("nothing/a.txt"), "x", 1, 0);
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("nothing"), 1, 2, 2, &ds, &err), &err,
                           "no PNG images");
-    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(tmp_path("not-there"), 1, 2, 2, &ds, &err), &err,
+    TCU_ASSERT_FAILS_WITH(tc_png_folder_load(iu_path("not-there"), 1, 2, 2, &ds, &err), &err,
                           "not-there: cannot open folder");
 }
 

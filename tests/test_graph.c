@@ -9,50 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugins/test_plugin_util.h"
 #include "testutil.h"
 
 /* ---- test layer types -------------------------------------------------- */
 
-static const tc_host *H;
-
-/* TScale: y = w * x, one weight "w" [1] initialised to the constant `init`. */
+/* TScale: y = w * x, one weight "w" [1] initialised to the constant `init`
+ * (the instance is a tpu_value holding init). */
 static const tc_param_desc scale_params[] = {
     {"init", TC_VALUE_FLOAT, 0, 2.0, -100, 100, "initial w"},
 };
 static int scale_create(const tc_host *h, const double *v, void **self, tc_error *err)
 {
-    (void)err;
-    H = h;
-    double *p = malloc(sizeof(double));
-    *p = v[0];
-    *self = p;
-    return 0;
-}
-static void scale_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
+    return tpu_create_value(h, v, self, "TScale", err);
 }
 static int scale_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
 {
-    (void)host;
-    (void)n;
-    (void)nt;
+    TPU_UNUSED(host, n, nt);
     (void)err;
     p->output = in[0];
     p->n_weights = 1;
-    p->weights[0].name = "w";
-    p->weights[0].shape.ndim = 1;
-    p->weights[0].shape.dims[0] = 1;
-    p->weights[0].init = TC_INIT_CONSTANT;
-    p->weights[0].a = *(double *)self;
+    p->weights[0] = (tc_weight_decl){.name = "w", .shape = {1, 0, {1}}, .init = TC_INIT_CONSTANT,
+                                     .a = ((const tpu_value *)self)->v};
     return 0;
 }
 static int scale_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->output->shape);
     for (int64_t i = 0; i < n; i++)
         x->output->data[i] = x->weights[0].data[0] * x->inputs[0].data[i];
@@ -60,9 +43,7 @@ static int scale_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error
 }
 static int scale_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->output->shape);
     float gw = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -74,25 +55,15 @@ static int scale_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error
     return 0;
 }
 static const tc_layer_type t_scale = {
-    sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TScale", "y = w x", 0, 1, 1, 1,
-    scale_params, scale_create, scale_destroy, scale_plan, scale_fwd, scale_bwd, NULL, NULL, {0}};
+    TPU_TYPE_HEAD("TScale", "y = w x", 1, 1),
+    TPU_TYPE_PARAMS(scale_params),
+    TPU_TYPE_FUNCS(scale_create, scale_plan, scale_fwd, scale_bwd),
+};
 
 /* TAdd: y = a + b */
-static int add_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)n;
-    (void)nt;
-    (void)err;
-    p->output = in[0];
-    return 0;
-}
 static int add_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->output->shape);
     for (int64_t i = 0; i < n; i++)
         x->output->data[i] = x->inputs[0].data[i] + x->inputs[1].data[i];
@@ -100,63 +71,42 @@ static int add_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *
 }
 static int add_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
-    int64_t n = tc_shape_count(&x->output->shape);
+    TPU_UNUSED(host, self, err);
     for (int j = 0; j < 2; j++)
         if (x->grad_inputs[j].data)
-            for (int64_t i = 0; i < n; i++)
-                x->grad_inputs[j].data[i] = x->grad_output->data[i];
+            tpu_copy(x->grad_inputs[j].data, x->grad_output->data, &x->output->shape);
     return 0;
 }
 static const tc_layer_type t_add = {
-    sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TAdd", "a + b", 0, 2, 2, 0, NULL,
-    NULL, NULL, add_plan, add_fwd, add_bwd, NULL, NULL, {0}};
+    TPU_TYPE_HEAD("TAdd", "a + b", 2, 2),
+    TPU_TYPE_STATELESS(tpu_plan_same, add_fwd, add_bwd),
+};
 
 /* TIdent: y = x */
 static int ident_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
-    memcpy(x->output->data, x->inputs[0].data,
-           sizeof(float) * (size_t)tc_shape_count(&x->output->shape));
-    return 0;
-}
-static int ident_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    (void)host;
-    (void)self;
-    (void)err;
-    if (x->grad_inputs[0].data)
-        memcpy(x->grad_inputs[0].data, x->grad_output->data,
-               sizeof(float) * (size_t)tc_shape_count(&x->output->shape));
+    TPU_UNUSED(host, self, err);
+    tpu_copy(x->output->data, x->inputs[0].data, &x->output->shape);
     return 0;
 }
 static const tc_layer_type t_ident = {
-    sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TIdent", "y = x", 0, 1, 1, 0, NULL,
-    NULL, NULL, add_plan, ident_fwd, ident_bwd, NULL, NULL, {0}};
+    TPU_TYPE_HEAD("TIdent", "y = x", 1, 1),
+    TPU_TYPE_STATELESS(tpu_plan_same, ident_fwd, tpu_identity_backward),
+};
 
 /* TLoss: loss = sum(x) (ignores the label); counts its forward calls. */
 static int loss_calls;
 static int loss_plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)n;
-    (void)nt;
-    (void)err;
-    (void)in;
+    TPU_UNUSED(host, self, in);
+    TPU_UNUSED(n, nt, err);
     p->output.ndim = 1;
     p->output.dims[0] = 1;
     return 0;
 }
 static int loss_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     loss_calls++;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     float s = 0;
@@ -167,9 +117,7 @@ static int loss_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error 
 }
 static int loss_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     for (int64_t i = 0; i < n; i++)
         x->grad_inputs[0].data[i] = x->grad_output->data[0];
@@ -177,8 +125,10 @@ static int loss_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error 
     return 0;
 }
 static const tc_layer_type t_loss = {
-    sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TLoss", "sum", TC_LAYER_LOSS, 2, 2, 0, NULL,
-    NULL, NULL, loss_plan, loss_fwd, loss_bwd, NULL, NULL, {0}};
+    TPU_TYPE_HEAD("TLoss", "sum", 2, 2),
+    .flags = TC_LAYER_LOSS,
+    TPU_TYPE_STATELESS(loss_plan, loss_fwd, loss_bwd),
+};
 
 static tc_registry *test_registry(void)
 {
@@ -198,18 +148,22 @@ static tc_registry *test_registry(void)
 #define HEAD "{\"name\":\"t\",\"inputs\":[{\"name\":\"x\",\"shape\":[1]}," \
              "{\"name\":\"y\",\"shape\":[],\"role\":\"label\"}],"
 
+/* x -> s -> (i1, i2) -> sum -> L: a fan-out summed again. */
+#define FANOUT                                                                              \
+    HEAD "\"nodes\":["                                                                      \
+         "{\"name\":\"s\",\"type\":\"TScale\",\"inputs\":[\"x\"]},"                        \
+         "{\"name\":\"i1\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"                       \
+         "{\"name\":\"i2\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"                       \
+         "{\"name\":\"sum\",\"type\":\"TAdd\",\"inputs\":[\"i1\",\"i2\"]},"               \
+         "{\"name\":\"L\",\"type\":\"TLoss\",\"inputs\":[\"sum\",\"y\"]}],"              \
+         "\"output\":\"sum\",\"loss\":\"L\"}"
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void test_load_ok_and_order(void)
 {
     /* the same graph with its nodes in two different file orders */
-    const char *a = HEAD "\"nodes\":["
-                         "{\"name\":\"s\",\"type\":\"TScale\",\"inputs\":[\"x\"]},"
-                         "{\"name\":\"i1\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"
-                         "{\"name\":\"i2\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"
-                         "{\"name\":\"sum\",\"type\":\"TAdd\",\"inputs\":[\"i1\",\"i2\"]},"
-                         "{\"name\":\"L\",\"type\":\"TLoss\",\"inputs\":[\"sum\",\"y\"]}],"
-                         "\"output\":\"sum\",\"loss\":\"L\"}";
+    const char *a = FANOUT;
     const char *b = HEAD "\"nodes\":["
                          "{\"name\":\"L\",\"type\":\"TLoss\",\"inputs\":[\"sum\",\"y\"]},"
                          "{\"name\":\"sum\",\"type\":\"TAdd\",\"inputs\":[\"i1\",\"i2\"]},"
@@ -243,13 +197,7 @@ static void test_load_ok_and_order(void)
 /* x -> s (w=2) fans out to i1 and i2, summed: L = sum(2 w x) so dL/dw = 2 sum(x). */
 static void test_fanout_gradient_sum(void)
 {
-    const char *a = HEAD "\"nodes\":["
-                         "{\"name\":\"s\",\"type\":\"TScale\",\"inputs\":[\"x\"]},"
-                         "{\"name\":\"i1\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"
-                         "{\"name\":\"i2\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"
-                         "{\"name\":\"sum\",\"type\":\"TAdd\",\"inputs\":[\"i1\",\"i2\"]},"
-                         "{\"name\":\"L\",\"type\":\"TLoss\",\"inputs\":[\"sum\",\"y\"]}],"
-                         "\"output\":\"sum\",\"loss\":\"L\"}";
+    const char *a = FANOUT;
     /* the same value twice as the inputs of one node */
     const char *b = HEAD "\"nodes\":["
                          "{\"name\":\"s\",\"type\":\"TScale\",\"inputs\":[\"x\"]},"
@@ -313,6 +261,25 @@ typedef struct bad_case {
     const char *needle1, *needle2;
 } bad_case;
 
+/* Each case's JSON, loaded from `file`, must be refused with a message holding
+ * its two needles and `also` ("" for nothing more). */
+static void expect_load_errors(tc_registry *reg, const bad_case *cases, size_t n,
+                               const char *file, const char *also)
+{
+    for (size_t i = 0; i < n; i++) {
+        tc_error err = {{0}};
+        tc_graph *g = tc_graph_load_string(reg, cases[i].json, file, &err);
+        CU_ASSERT_PTR_NULL(g);
+        tc_graph_free(g);
+        int ok = strstr(err.msg, also) && strstr(err.msg, cases[i].needle1) &&
+                 strstr(err.msg, cases[i].needle2);
+        if (!ok)
+            fprintf(stderr, "\n  case %zu: expected '%s' and '%s' in: %s\n", i, cases[i].needle1,
+                    cases[i].needle2, err.msg);
+        CU_ASSERT(ok);
+    }
+}
+
 static void test_load_errors(void)
 {
     static const bad_case cases[] = {
@@ -363,17 +330,7 @@ static void test_load_errors(void)
               "\"training\":{\"epochs\":0}}",
          "training.epochs", "[1, 100000]"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tc_error err = {{0}};
-        tc_graph *g = tc_graph_load_string(test_registry(), cases[i].json, "bad.json", &err);
-        CU_ASSERT_PTR_NULL(g);
-        tc_graph_free(g);
-        int ok = strstr(err.msg, cases[i].needle1) && strstr(err.msg, cases[i].needle2);
-        if (!ok)
-            fprintf(stderr, "\n  case %zu: expected '%s' and '%s' in: %s\n", i, cases[i].needle1,
-                    cases[i].needle2, err.msg);
-        CU_ASSERT(ok);
-    }
+    expect_load_errors(test_registry(), cases, sizeof cases / sizeof cases[0], "bad.json", "");
 }
 
 static void test_load_file_errors(void)
@@ -505,6 +462,12 @@ static void test_init_order_independent(void)
     free(moved);
 }
 
+/* A Conv2d "c" with the parameters PARAMS (a JSON object) on a [1,4,4] image. */
+#define CONV_MODEL(params)                                                                  \
+    "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["                    \
+    "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],\"params\":" params       \
+    "}],\"output\":\"c\"}"
+
 static void test_shape_errors_from_plugins(void)
 {
     static const bad_case cases[] = {
@@ -514,27 +477,17 @@ static void test_shape_errors_from_plugins(void)
          "\"output\":\"fc\"}",
          "node 'fc' (Linear)", "Flatten"},
         /* a kernel larger than its padded input */
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["
-         "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
-         "\"params\":{\"out_channels\":2,\"kernel_size\":5}}],\"output\":\"c\"}",
+        {CONV_MODEL("{\"out_channels\":2,\"kernel_size\":5}"),
          "node 'c' (Conv2d)", "5"},
         /* a missing required parameter */
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["
-         "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
-         "\"params\":{\"kernel_size\":3}}],\"output\":\"c\"}",
+        {CONV_MODEL("{\"kernel_size\":3}"),
          "node 'c' (Conv2d)", "missing required parameter 'out_channels'"},
         /* zero, negative */
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["
-         "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
-         "\"params\":{\"out_channels\":0,\"kernel_size\":3}}],\"output\":\"c\"}",
+        {CONV_MODEL("{\"out_channels\":0,\"kernel_size\":3}"),
          "node 'c' (Conv2d)", "'out_channels' = 0 is out of range"},
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["
-         "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
-         "\"params\":{\"out_channels\":2,\"kernel_size\":-3}}],\"output\":\"c\"}",
+        {CONV_MODEL("{\"out_channels\":2,\"kernel_size\":-3}"),
          "node 'c' (Conv2d)", "'kernel_size' = -3 is out of range"},
-        {"{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4,4]}],\"nodes\":["
-         "{\"name\":\"c\",\"type\":\"Conv2d\",\"inputs\":[\"image\"],"
-         "\"params\":{\"out_channels\":2.5,\"kernel_size\":3}}],\"output\":\"c\"}",
+        {CONV_MODEL("{\"out_channels\":2.5,\"kernel_size\":3}"),
          "node 'c' (Conv2d)", "'out_channels' must be an integer, got 2.5"},
         /* a huge fully-connected layer whose weight count overflows (the
          * input is as large as an input may be: 2^31 values) */
@@ -544,18 +497,8 @@ static void test_shape_errors_from_plugins(void)
          "\"output\":\"fc\"}",
          "node 'fc' (Linear)", ""},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tc_error err = {{0}};
-        tc_graph *g = tc_graph_load_string(tcu_registry(), cases[i].json, "shape.json", &err);
-        CU_ASSERT_PTR_NULL(g);
-        tc_graph_free(g);
-        int ok = strstr(err.msg, "shape.json") && strstr(err.msg, cases[i].needle1) &&
-                 strstr(err.msg, cases[i].needle2);
-        if (!ok)
-            fprintf(stderr, "\n  case %zu: expected '%s' and '%s' in: %s\n", i, cases[i].needle1,
-                    cases[i].needle2, err.msg);
-        CU_ASSERT(ok);
-    }
+    expect_load_errors(tcu_registry(), cases, sizeof cases / sizeof cases[0], "shape.json",
+                       "shape.json");
 }
 
 int main(void)

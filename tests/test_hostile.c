@@ -141,6 +141,29 @@ static char *lenet_with(const char *from, const char *to)
     return out;
 }
 
+/* A LeNet edit (lenet_with(from, to)) and the needles of its refusal (n2
+ * NULL for one). */
+typedef struct lenet_edit {
+    const char *from, *to, *n1, *n2;
+} lenet_edit;
+
+/* Trains each edited LeNet, written as `name`: each must be refused with a
+ * message naming the file and the edit's needles. */
+static void expect_lenet_edits(const lenet_edit *rows, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *m = lenet_with(rows[i].from, rows[i].to);
+        hu_run r = train_model_text(name, m);
+        if (rows[i].n2) {
+            HU_EXPECT_ERROR(r, name, rows[i].n1, rows[i].n2);
+        } else {
+            HU_EXPECT_ERROR(r, name, rows[i].n1);
+        }
+        hu_run_free(&r);
+        free(m);
+    }
+}
+
 /* ---- model files ---------------------------------------------------------- */
 
 static void test_model_files(void)
@@ -228,9 +251,7 @@ static void test_model_dims(void)
 
 static void test_model_params(void)
 {
-    static const struct {
-        const char *from, *to, *n1, *n2;
-    } rows[] = {
+    static const lenet_edit rows[] = {
         /* M11: layer parameters */
         {"\"kernel_size\": 5", "\"kernel_size\": 0", "node 'conv1'", "'kernel_size' = 0"},
         {"\"kernel_size\": 5", "\"kernel_size\": -3", "node 'conv1'", "'kernel_size' = -3"},
@@ -250,17 +271,7 @@ static void test_model_params(void)
         {"\"mean\": 0.1307", "\"mean\": Infinity", "malformed JSON", NULL},
         {"\"mean\": 0.1307", "\"mean\": 1e400", "malformed JSON", NULL},
     };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char *m = lenet_with(rows[i].from, rows[i].to);
-        hu_run r = train_model_text("param.json", m);
-        if (rows[i].n2) {
-            HU_EXPECT_ERROR(r, "param.json", rows[i].n1, rows[i].n2);
-        } else {
-            HU_EXPECT_ERROR(r, "param.json", rows[i].n1);
-        }
-        hu_run_free(&r);
-        free(m);
-    }
+    expect_lenet_edits(rows, sizeof rows / sizeof rows[0], "param.json");
     /* M12: the model's own training settings */
     static const struct {
         const char *training, *needle;
@@ -342,9 +353,7 @@ static void test_model_graphs(void)
     free(deep);
     free(lenet);
 
-    static const struct {
-        const char *from, *to, *n1, *n2;
-    } rows[] = {
+    static const lenet_edit rows[] = {
         /* M16, M17 */
         {"\"inputs\": [\"conv1\"]}", "\"inputs\": [\"relu1\"]}", "cycle: relu1 -> relu1", NULL},
         {"\"inputs\": [\"image\"]", "\"inputs\": [\"pool2\"]",
@@ -354,17 +363,7 @@ static void test_model_graphs(void)
         {"\"inputs\": [\"image\"]", "\"inputs\": [\"imag\"]", "node 'conv1'", "unknown input 'imag'"},
         {"{\"name\": \"relu2\"", "{\"name\": \"relu1\"", "duplicate node name 'relu1'", NULL},
     };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char *m = lenet_with(rows[i].from, rows[i].to);
-        r = train_model_text("graph.json", m);
-        if (rows[i].n2) {
-            HU_EXPECT_ERROR(r, "graph.json", rows[i].n1, rows[i].n2);
-        } else {
-            HU_EXPECT_ERROR(r, "graph.json", rows[i].n1);
-        }
-        hu_run_free(&r);
-        free(m);
-    }
+    expect_lenet_edits(rows, sizeof rows / sizeof rows[0], "graph.json");
     /* M20: 65 inputs to one Add node */
     {
         char ins[1024];
@@ -435,18 +434,33 @@ static void idx_header(const char *path, uint32_t magic, uint32_t n, uint32_t h,
     free(b);
 }
 
-static hu_run train_tiny(const char *dir)
+/* The tiny model (hu_tiny_model) as a file, written once. */
+static const char *tiny_model(void)
 {
-    static char model[600];
-    if (!model[0]) {
+    static char path[600];
+    if (!path[0]) {
         char *m = hu_tiny_model(NULL, NULL);
-        snprintf(model, sizeof model, "%s", hu_path(tcu_tmpdir(), "tiny.json"));
-        hu_write(model, m, strlen(m));
+        snprintf(path, sizeof path, "%s", hu_path(tcu_tmpdir(), "tiny.json"));
+        hu_write(path, m, strlen(m));
         free(m);
     }
-    return hu_tinycnn("train %s --data %s --epochs 1 --quiet -o %s", model, dir,
+    return path;
+}
+
+static hu_run train_tiny(const char *dir)
+{
+    return hu_tinycnn("train %s --data %s --epochs 1 --quiet -o %s", tiny_model(), dir,
                       hu_path(tcu_tmpdir(), "idx.ckpt"));
 }
+
+/* Asserts that training the tiny model on dir fails with a message naming
+ * every needle. */
+#define EXPECT_TINY_FAILS(dir, ...)                                                         \
+    do {                                                                                    \
+        hu_run r_ = train_tiny(dir);                                                        \
+        HU_EXPECT_ERROR(r_, __VA_ARGS__);                                                   \
+        hu_run_free(&r_);                                                                   \
+    } while (0)
 
 static void test_idx(void)
 {
@@ -457,62 +471,40 @@ static void test_idx(void)
     hu_run r;
 
     hu_write_idx_images(imgs, 32, 28, 28, 0, 100); /* I1 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "truncated");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "truncated");
 
     hu_write_idx_images(imgs, 32, 28, 28, 10, 0); /* I2 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "oversized");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "oversized");
 
     hu_write_idx_labels(imgs, 32, 10, UINT32_MAX, 0); /* I3 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "wrong IDX magic", "is this a label file?");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "wrong IDX magic", "is this a label file?");
 
     hu_write(imgs, "GIF89a hello", 12); /* I4 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "not an IDX file");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "not an IDX file");
 
     hu_write_idx_images(imgs, 31, 28, 28, 0, 0); /* I5: 31 images, 32 labels */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "train-labels-idx1-ubyte", "count mismatch");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "train-labels-idx1-ubyte", "count mismatch");
 
     idx_header(imgs, 0x803, 65536, 65536, 65536, 64); /* I6 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "65536 images of 65536x65536", "refusing more than");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "65536 images of 65536x65536", "refusing more than");
 
     idx_header(imgs, 0x803, UINT32_MAX, UINT32_MAX, UINT32_MAX, 64); /* I7 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "overflow a 64-bit size");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "overflow a 64-bit size");
 
     idx_header(imgs, 0x803, 0, 28, 28, 0); /* I8 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "0 images");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "0 images");
     idx_header(imgs, 0x803, 32, 0, 28, 0);
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "invalid image size");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "invalid image size");
 
     hu_write(imgs, "", 0); /* I9 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "empty file");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "empty file");
 
     /* I10: gzip, found under the .gz name when the plain file is absent */
     CU_ASSERT_FATAL(unlink(imgs) == 0);
     static const uint8_t bad_gz[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef,
                                      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x12};
     hu_write(gz, bad_gz, sizeof bad_gz);
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, gz, "gzip");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, gz, "gzip");
     {
         /* a valid gzip of a valid file, cut in the middle */
         const char *plain = hu_path(tcu_tmpdir(), "plain-images");
@@ -536,15 +528,11 @@ static void test_idx(void)
     /* I11: a label the model's 10 classes cannot hold */
     hu_write_idx_images(imgs, 32, 28, 28, 0, 0);
     hu_write_idx_labels(hu_path(d, "train-labels-idx1-ubyte"), 32, 10, 5, 200);
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, "image 5 has label 200", "10 classes");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, "image 5 has label 200", "10 classes");
     hu_write_idx_labels(hu_path(d, "train-labels-idx1-ubyte"), 32, 10, UINT32_MAX, 0);
 
     hu_write_idx_images(imgs, 32, 32, 32, 0, 0); /* I12 */
-    r = train_tiny(d);
-    HU_EXPECT_ERROR(r, imgs, "1x32x32", "1x28x28");
-    hu_run_free(&r);
+    EXPECT_TINY_FAILS(d, imgs, "1x32x32", "1x28x28");
 }
 
 /* ---- PNG ------------------------------------------------------------------ */
@@ -756,18 +744,6 @@ static const char *rgb_model(void)
     return path;
 }
 
-static const char *tiny_model(void)
-{
-    static char path[600];
-    if (!path[0]) {
-        char *m = hu_tiny_model(NULL, NULL);
-        snprintf(path, sizeof path, "%s", hu_path(tcu_tmpdir(), "tiny-gray.json"));
-        hu_write(path, m, strlen(m));
-        free(m);
-    }
-    return path;
-}
-
 static void test_cifar_files(void)
 {
     const char *d = cifar_dir("cifar-good");
@@ -901,6 +877,15 @@ static hu_run eval(const char *ckpt)
     return hu_tinycnn("eval %s --data %s", ckpt, data());
 }
 
+/* Asserts that eval of the checkpoint file ckpt fails naming it and every
+ * needle. */
+#define EXPECT_EVAL_FAILS(ckpt, ...)                                                        \
+    do {                                                                                    \
+        hu_run r_ = eval(ckpt);                                                             \
+        HU_EXPECT_ERROR(r_, (ckpt), __VA_ARGS__);                                           \
+        hu_run_free(&r_);                                                                   \
+    } while (0)
+
 static void test_checkpoint_files(void)
 {
     size_t n = 0;
@@ -912,9 +897,7 @@ static void test_checkpoint_files(void)
 
     const char *p = hu_path(tcu_tmpdir(), "cut.ckpt"); /* C1 */
     hu_write(p, good, n / 2);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "truncated");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "truncated");
 
     p = hu_path(tcu_tmpdir(), "huge.ckpt"); /* C2 */
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -922,9 +905,7 @@ static void test_checkpoint_files(void)
     CU_ASSERT_FATAL(write(fd, good, 64) == 64);
     CU_ASSERT_FATAL(ftruncate(fd, (off_t)TC_CHECKPOINT_MAX_BYTES + 1) == 0);
     close(fd);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "too large");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "too large");
     unlink(p);
 
     p = hu_path(tcu_tmpdir(), "long.ckpt"); /* C3 */
@@ -933,41 +914,31 @@ static void test_checkpoint_files(void)
     memcpy(b, good, n);
     memset(b + n, 0xab, 9);
     hu_write(p, b, n + 9);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "9 unexpected bytes");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "9 unexpected bytes");
 
     memcpy(b, good, n);
     memcpy(b, "TCNNCKPX", 8); /* C4 */
     p = hu_path(tcu_tmpdir(), "magic.ckpt");
     hu_write(p, b, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "TCNNCKPT");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "TCNNCKPT");
 
     memcpy(b, good, n);
     b[8] = 99; /* C5 */
     p = hu_path(tcu_tmpdir(), "version.ckpt");
     hu_write(p, b, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "version 99");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "version 99");
 
     memcpy(b, good, n);
     b[16 + 4 + 7] = 0x7f; /* C6: the model section's length, top byte */
     p = hu_path(tcu_tmpdir(), "length.ckpt");
     hu_write(p, b, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "truncated", "model JSON section");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "truncated", "model JSON section");
 
     memcpy(b, good, n);
     b[n / 2] ^= 1; /* C10 */
     p = hu_path(tcu_tmpdir(), "flip.ckpt");
     hu_write(p, b, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "checksum mismatch");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "checksum mismatch");
     free(b);
     free(good);
 
@@ -1044,22 +1015,16 @@ static void test_checkpoint_crafted(void)
     uint64_t d64[3] = {1ull << 32, 1ull << 32, 1ull << 32}; /* C8 */
     n = tensor_header(t, 1, "conv1.weight", 3, d64);
     write_raw_checkpoint(p, model, t, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "tensor 'conv1.weight'", "overflows");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "tensor 'conv1.weight'", "overflows");
 
     uint64_t d32[2] = {65536, 65536}; /* C9 */
     n = tensor_header(t, 1, "conv1.weight", 2, d32);
     write_raw_checkpoint(p, model, t, n);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "tensor 'conv1.weight'", "needs 17179869184 bytes");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "tensor 'conv1.weight'", "needs 17179869184 bytes");
 
     n = tensor_header(t, 0, "", 0, NULL); /* C14 */
     write_raw_checkpoint(p, "", t, 4);
-    r = eval(p);
-    HU_EXPECT_ERROR(r, p, "holds no model");
-    hu_run_free(&r);
+    EXPECT_EVAL_FAILS(p, "holds no model");
 
     char *cyc = lenet_with("\"inputs\": [\"image\"]", "\"inputs\": [\"pool2\"]"); /* C15 */
     write_raw_checkpoint(p, cyc, t, 4);

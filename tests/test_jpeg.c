@@ -87,17 +87,25 @@ static void expect_load(const char *p, int c, int h, int w, const uint8_t *want)
     free(fixed);
 }
 
+/* picture(src, c, h, w, seed) written as the JPEG p at quality 100; returns
+ * the file's *n bytes (the caller frees them). */
+static uint8_t *write_picture(const char *p, uint8_t *src, int c, int h, int w, uint32_t seed,
+                              size_t *n)
+{
+    picture(src, c, h, w, seed);
+    iu_write_jpeg(p, c, h, w, src, 100);
+    return iu_read(p, n);
+}
+
 /* ---- colour conversions ---------------------------------------------------- */
 
 static void test_rgb(void)
 {
     enum { H = 24, W = 40 };
     static uint8_t src[3 * H * W], want[3 * H * W];
-    picture(src, 3, H, W, 1);
     const char *p = iu_path("rgb.jpg");
-    iu_write_jpeg(p, 3, H, W, src, 100);
     size_t n;
-    uint8_t *bytes = iu_read(p, &n);
+    uint8_t *bytes = write_picture(p, src, 3, H, W, 1, &n);
     int h, w, comps;
     uint8_t *ref = ref_decode(bytes, n, JCS_RGB, &h, &w, &comps, NULL);
     CU_ASSERT_FATAL(h == H && w == W && comps == 3);
@@ -126,11 +134,9 @@ static void test_gray(void)
 {
     enum { H = 17, W = 9 }; /* not multiples of the 8x8 blocks */
     uint8_t src[H * W], want3[3 * H * W];
-    picture(src, 1, H, W, 2);
     const char *p = iu_path("gray.JPEG");
-    iu_write_jpeg(p, 1, H, W, src, 100);
     size_t n;
-    uint8_t *bytes = iu_read(p, &n);
+    uint8_t *bytes = write_picture(p, src, 1, H, W, 2, &n);
     int h, w, comps;
     uint8_t *ref = ref_decode(bytes, n, JCS_GRAYSCALE, &h, &w, &comps, NULL);
     CU_ASSERT_FATAL(h == H && w == W && comps == 1);

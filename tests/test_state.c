@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugins/test_plugin_util.h"
 #include "testutil.h"
 
 /* ---- TTally: y = w * x + count, with state --------------------------------
@@ -82,15 +83,8 @@ static int tally_backward(const tc_host *host, void *self, const tc_exec *x, tc_
 }
 
 static const tc_layer_type t_tally = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "TTally",
-    .summary = "test layer with state",
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .plan = tally_plan,
-    .forward = tally_forward,
-    .backward = tally_backward,
+    TPU_TYPE_HEAD("TTally", "test layer with state", 1, 1),
+    TPU_TYPE_STATELESS(tally_plan, tally_forward, tally_backward),
 };
 
 /* TSumLoss: mean of the logits (the label is ignored): a loss with no
@@ -127,16 +121,9 @@ static int sl_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type t_sumloss = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "TSumLoss",
-    .summary = "test loss",
+    TPU_TYPE_HEAD("TSumLoss", "test loss", 2, 2),
     .flags = TC_LAYER_LOSS,
-    .min_inputs = 2,
-    .max_inputs = 2,
-    .plan = sl_plan,
-    .forward = sl_forward,
-    .backward = sl_backward,
+    TPU_TYPE_STATELESS(sl_plan, sl_forward, sl_backward),
 };
 
 /* ---- a test plugin registered statically, through TC_PLUGIN_DEFINE ------ */

@@ -12,23 +12,27 @@
 
 /* ---- learning-rate schedules, expected values worked out by hand -------- */
 
-static void test_lr_constant(void)
+/* The default configuration with the learning rate, epochs and schedule set. */
+static tc_train_config lr_config(double lr, int epochs, tc_lr_schedule schedule)
 {
     tc_train_config c;
     tc_train_config_defaults(&c);
-    c.lr = 0.1;
-    c.epochs = 3;
+    c.lr = lr;
+    c.epochs = epochs;
+    c.schedule = schedule;
+    return c;
+}
+
+static void test_lr_constant(void)
+{
+    tc_train_config c = lr_config(0.1, 3, TC_LR_CONSTANT);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 0, 0, 10), 0.1, EPS);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 2, 9, 10), 0.1, EPS);
 }
 
 static void test_lr_cosine(void)
 {
-    tc_train_config c;
-    tc_train_config_defaults(&c);
-    c.lr = 1.0;
-    c.epochs = 4;
-    c.schedule = TC_LR_COSINE;
+    tc_train_config c = lr_config(1.0, 4, TC_LR_COSINE);
     /* 40 steps: lr * (1 + cos(pi * s / 40)) / 2 */
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 0, 0, 10), 1.0, EPS);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 2, 0, 10), 0.5, EPS);               /* s = 20 */
@@ -41,11 +45,7 @@ static void test_lr_cosine(void)
 
 static void test_lr_warmup(void)
 {
-    tc_train_config c;
-    tc_train_config_defaults(&c);
-    c.lr = 1.0;
-    c.epochs = 3;
-    c.schedule = TC_LR_COSINE;
+    tc_train_config c = lr_config(1.0, 3, TC_LR_COSINE);
     c.warmup_epochs = 1.0; /* 10 warm-up steps, then cosine over the other 20 */
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 0, 0, 10), 0.1, EPS);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 0, 4, 10), 0.5, EPS);
@@ -61,11 +61,7 @@ static void test_lr_warmup(void)
 
 static void test_lr_step(void)
 {
-    tc_train_config c;
-    tc_train_config_defaults(&c);
-    c.lr = 2.0;
-    c.epochs = 9;
-    c.schedule = TC_LR_STEP; /* default: every 9/3 = 3 epochs, times 0.1 */
+    tc_train_config c = lr_config(2.0, 9, TC_LR_STEP); /* default: every 9/3 = 3 epochs, times 0.1 */
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 0, 0, 10), 2.0, EPS);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 2, 9, 10), 2.0, EPS);
     CU_ASSERT_DOUBLE_EQUAL(tc_lr_at(&c, 3, 0, 10), 0.2, 1e-12);
@@ -198,6 +194,19 @@ static void teardown(trained *t)
     tc_graph_free(t->g);
 }
 
+/* setup(t, seed) and 150 made-up images (make_data with data_seed) in train. */
+static void setup_with_data(trained *t, tc_dataset *train, uint32_t data_seed, uint64_t seed)
+{
+    make_data(train, 150, data_seed);
+    setup(t, seed);
+}
+
+static void teardown_with_data(trained *t, tc_dataset *train)
+{
+    teardown(t);
+    tc_dataset_free(train);
+}
+
 static void train_all(trained *t, const tc_dataset *ds)
 {
     tc_error err = {{0}};
@@ -256,8 +265,7 @@ static void test_learns_separable(void)
     if (after < 0.95)
         fprintf(stderr, "\n  accuracy before %.3f, after %.3f\n", before, after);
     CU_ASSERT(after >= 0.95);
-    teardown(&t);
-    tc_dataset_free(&train);
+    teardown_with_data(&t, &train);
     tc_dataset_free(&test);
 }
 
@@ -343,9 +351,8 @@ static void test_cancel_and_resume(void)
 static void test_epoch_stats_and_progress_calls(void)
 {
     tc_dataset train;
-    make_data(&train, 150, 6);
     trained t;
-    setup(&t, 3);
+    setup_with_data(&t, &train, 6, 3);
     t.cfg.limit = 100; /* 7 batches: 6 of 16 and one of 4 */
     tc_error err = {{0}};
     tc_epoch_stats st;
@@ -362,8 +369,7 @@ static void test_epoch_stats_and_progress_calls(void)
     CU_ASSERT_DOUBLE_EQUAL(st.loss, st.loss_sum / 100.0, 1e-12);
     CU_ASSERT(st.loss > 0.0 && isfinite(st.loss));
     CU_ASSERT_EQUAL(tc_optimizer_steps(t.opt), 7);
-    teardown(&t);
-    tc_dataset_free(&train);
+    teardown_with_data(&t, &train);
 }
 
 /* ---- divergence --------------------------------------------------------- */
@@ -371,9 +377,8 @@ static void test_epoch_stats_and_progress_calls(void)
 static void test_nan_loss_absurd_lr(void)
 {
     tc_dataset train;
-    make_data(&train, 150, 7);
     trained t;
-    setup(&t, 9);
+    setup_with_data(&t, &train, 7, 9);
     t.cfg.lr = 1e30;
     t.cfg.optim.momentum = 0.0f;
     tc_error err = {{0}};
@@ -387,16 +392,14 @@ static void test_nan_loss_absurd_lr(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "epoch "));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "step "));
     CU_ASSERT(strstr(err.msg, "NaN") || strstr(err.msg, "infinite"));
-    teardown(&t);
-    tc_dataset_free(&train);
+    teardown_with_data(&t, &train);
 }
 
 static void test_nan_loss_names_step(void)
 {
     tc_dataset train;
-    make_data(&train, 150, 8);
     trained t;
-    setup(&t, 9);
+    setup_with_data(&t, &train, 8, 9);
     tc_error err = {{0}};
     tc_epoch_stats st;
     /* one good epoch (10 steps), then poison a bias: the first step of the
@@ -416,8 +419,7 @@ static void test_nan_loss_names_step(void)
     CU_ASSERT_EQUAL(memcmp(copy, w1->value.data, (size_t)n1 * sizeof *copy), 0);
     CU_ASSERT_EQUAL(tc_optimizer_steps(t.opt), 10);
     free(copy);
-    teardown(&t);
-    tc_dataset_free(&train);
+    teardown_with_data(&t, &train);
 }
 
 /* ---- evaluation --------------------------------------------------------- */

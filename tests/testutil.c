@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -244,4 +246,41 @@ void tcu_fill_check_uniform(tc_layer_check *lc, uint64_t *state)
     for (int i = 0; i < lc->plan.n_weights; i++)
         tcu_fill_uniform(&lc->weights[i], state);
     tcu_fill_uniform(&lc->grad_output, state);
+}
+
+int tcu_tinycnn(char **out, const char *fmt, ...)
+{
+    char args[4096], cmd[4800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", TC_TEST_BINARY_DIR "/bin/tinycnn", args);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t cap = 4096, len = 0, n;
+    char *buf = malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 1024)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    fprintf(stderr, "\n  tinycnn %s: killed by signal %d\n", args, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return -1;
+}
+
+int tcu_has_text(const char *out, const char *needle)
+{
+    int has = out && strstr(out, needle) != NULL;
+    if (!has)
+        fprintf(stderr, "\n  expected '%s' in:\n%s\n", needle, out ? out : "(null)");
+    return has;
 }

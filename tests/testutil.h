@@ -42,6 +42,15 @@ int tcu_same_tensors(const char *a, const char *b, int quiet);
  * caller's), or -1 if fork failed. For tests that signal a running runner. */
 int tcu_spawn_logged(const char *log, char *const argv[]);
 
+/* Runs the build's runner, "tinycnn ARGS" (ARGS from fmt, through the
+ * shell), with stdout and stderr captured together into *out (malloc'd, the
+ * caller frees it; with out NULL the output is dropped). Returns the exit
+ * status, or -1 if it died from a signal (named on stderr). */
+int tcu_tinycnn(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
+
+/* 1 if out contains needle; else shows both on stderr and returns 0. */
+int tcu_has_text(const char *out, const char *needle);
+
 /* Relative error |a-b| / max(1, |a|, |b|). */
 double tcu_rel_err(double a, double b);
 

@@ -13,33 +13,18 @@
 # probability, and the same as `tinycnn predict --json` for that PNG.
 # usage: test_install.sh BUILD_DIR SOURCE_DIR MNIST_DIR
 set -euo pipefail
+# shellcheck source=../sh_util.sh
+source "$(dirname "$0")/../sh_util.sh"
 
-die() { echo "test_install.sh: FAILED: $*" >&2; exit 1; }
-step() { echo; echo "=== $*"; }
+tc_test_args t10k-images-idx3-ubyte "$@"
+tc_need_tools cmake cc pkg-config readelf nm python3
+tc_make_tmp install
+unset LD_LIBRARY_PATH
 
-[[ $# -eq 3 ]] || die "usage: test_install.sh BUILD_DIR SOURCE_DIR MNIST_DIR"
-build=$(cd "$1" && pwd) || die "no build folder $1"
-src=$(cd "$2" && pwd) || die "no source folder $2"
-data=$3
-[[ -f $data/t10k-images-idx3-ubyte.gz || -f $data/t10k-images-idx3-ubyte ]] ||
-  die "MNIST not found in '$data' (set TINYCNN_DATA and re-run cmake)"
-for tool in cmake cc pkg-config readelf nm python3; do
-  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tinycnn-install.XXXXXX")
-trap '[[ -n ${KEEP_TMP:-} ]] || rm -rf "$tmp"' EXIT
-prefix=$tmp/prefix
-unset TINYCNN_PLUGIN_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH LD_LIBRARY_PATH
-
-step "1. cmake --install $build --prefix $prefix"
-cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; die "install"; }
+tc_install include/tinycnn/model.h include/tinycnn/layers.h bin/tinycnn
 pc=$(find "$prefix" -name tinycnn.pc | head -n1)
 [[ -n $pc ]] || die "the install lacks the pkg-config file tinycnn.pc"
 libdir=$(dirname "$(dirname "$pc")")
-for f in include/tinycnn/model.h include/tinycnn/layers.h bin/tinycnn; do
-  [[ -e $prefix/$f ]] || die "the install lacks $f"
-done
 for f in libtinycnn.a libtinycnn_layers.a cmake/tinycnn/tinycnnTargets.cmake; do
   [[ -e $libdir/$f ]] || die "the install lacks ${libdir#"$prefix"/}/$f"
 done

@@ -9,7 +9,6 @@
  * model with it trains exactly like the same model without it. */
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "tinycnn/plugin.h"
 #include "test_plugin_util.h"
@@ -47,8 +46,7 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
         host->set_error(err, "deliberate failure at forward call %ld", l->calls);
         return 1;
     }
-    memcpy(x->output->data, x->inputs[0].data,
-           (size_t)tc_shape_count(&x->inputs[0].shape) * sizeof(float));
+    tpu_copy(x->output->data, x->inputs[0].data, &x->inputs[0].shape);
     return 0;
 }
 
@@ -57,11 +55,7 @@ static const tc_layer_type type = {
                   "identity that fails (or raises a signal) at a chosen forward call (tests)",
                   1, 1),
     TPU_TYPE_PARAMS(params),
-    .create = create,
-    .destroy = tpu_free_self,
-    .plan = tpu_plan_same,
-    .forward = forward,
-    .backward = tpu_identity_backward,
+    TPU_TYPE_FUNCS(create, tpu_plan_same, forward, tpu_identity_backward),
 };
 
 TPU_PLUGIN_ENTRY(bad_forward_error, type)

@@ -49,7 +49,7 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
 
 static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host, (void)self, (void)err;
+    TPU_UNUSED(host, self, err);
     for (int i = 0; i < x->n_inputs; i++)
         if (x->grad_inputs[i].data)
             memset(x->grad_inputs[i].data, 0,
@@ -61,11 +61,7 @@ static const tc_layer_type type = {
     TPU_TYPE_HEAD("InfLoss", "a loss that becomes +Inf at a chosen training step (tests)", 2, 2),
     .flags = TC_LAYER_LOSS,
     TPU_TYPE_PARAMS(params),
-    .create = create,
-    .destroy = tpu_free_self,
-    .plan = plan,
-    .forward = forward,
-    .backward = backward,
+    TPU_TYPE_FUNCS(create, plan, forward, backward),
 };
 
 TPU_PLUGIN_ENTRY(bad_inf_loss, type)

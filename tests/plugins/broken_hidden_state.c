@@ -35,9 +35,7 @@ static int bhs_create(const tc_host *host, const double *values, void **self, tc
 static int bhs_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
+    TPU_UNUSED(self, n_inputs, n_threads);
     return tpu_plan_running_mean(host, in, plan, "BrokenHiddenState", err);
 }
 
@@ -45,8 +43,7 @@ static int bhs_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 {
     bhs *l = self;
     int64_t n, c, m;
-    (void)host;
-    (void)err;
+    TPU_UNUSED(host, err, 0);
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data;
     float *rm = x->state[0].data;
@@ -66,11 +63,7 @@ static const tc_layer_type bhs_type = {
     TPU_TYPE_HEAD("BrokenHiddenState",
                   "running-mean centring that keeps its step count in the instance (test plugin)",
                   1, 1),
-    .create = bhs_create,
-    .destroy = tpu_free_self,
-    .plan = bhs_plan,
-    .forward = bhs_forward,
-    .backward = tpu_centring_backward,
+    TPU_TYPE_FUNCS(bhs_create, bhs_plan, bhs_forward, tpu_centring_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_hidden_state, bhs_type)

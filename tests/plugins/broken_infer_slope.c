@@ -7,14 +7,8 @@
  * inference check: "BrokenLeakySlope: inference: two training forwards with
  * different random streams agree ...".
  */
-#include <stdlib.h>
-
 #include "tinycnn/plugin.h"
 #include "test_plugin_util.h"
-
-typedef struct bls {
-    float slope;
-} bls;
 
 static const tc_param_desc params[] = {
     {"negative_slope", TC_VALUE_FLOAT, 0, 0.2, 0.0, 0.9, "gradient for x < 0"},
@@ -22,19 +16,14 @@ static const tc_param_desc params[] = {
 
 static int bls_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    bls *l = tpu_alloc(host, sizeof *l, self, "BrokenLeakySlope", err);
-    if (!l)
-        return 1;
-    l->slope = (float)values[0];
-    return 0;
+    return tpu_create_value(host, values, self, "BrokenLeakySlope", err);
 }
 
 static int bls_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const bls *l = self;
-    (void)host;
-    (void)err;
-    float s = x->training ? l->slope : 0.01f; /* THE BUG: should be l->slope always */
+    const tpu_value *l = self;
+    TPU_UNUSED(host, err, 0);
+    float s = x->training ? (float)l->v : 0.01f; /* THE BUG: should be l->v always */
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     for (int64_t i = 0; i < n; i++) {
         float v = x->inputs[0].data[i];
@@ -45,15 +34,14 @@ static int bls_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 
 static int bls_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const bls *l = self;
-    (void)host;
-    (void)err;
+    const tpu_value *l = self;
+    TPU_UNUSED(host, err, 0);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     if (!x->grad_inputs[0].data)
         return 0;
     for (int64_t i = 0; i < n; i++) {
         float d = x->grad_output->data[i];
-        x->grad_inputs[0].data[i] = x->inputs[0].data[i] > 0.0f ? d : d * l->slope;
+        x->grad_inputs[0].data[i] = x->inputs[0].data[i] > 0.0f ? d : d * (float)l->v;
     }
     return 0;
 }
@@ -61,13 +49,8 @@ static int bls_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 static const tc_layer_type bls_type = {
     TPU_TYPE_HEAD("BrokenLeakySlope",
                   "LeakyReLU with another slope at inference (test plugin)", 1, 1),
-    .n_params = 1,
-    .params = params,
-    .create = bls_create,
-    .destroy = tpu_free_self,
-    .plan = tpu_plan_same,
-    .forward = bls_forward,
-    .backward = bls_backward,
+    TPU_TYPE_PARAMS(params),
+    TPU_TYPE_FUNCS(bls_create, tpu_plan_same, bls_forward, bls_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_infer_slope, bls_type)

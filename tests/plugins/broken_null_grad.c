@@ -13,9 +13,7 @@
 
 static int bng_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     for (int64_t i = 0; i < n; i++)
         x->output->data[i] = x->inputs[0].data[i] * x->inputs[0].data[i];
@@ -24,9 +22,7 @@ static int bng_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 
 static int bng_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     /* THE BUG: no `if (!x->grad_inputs[0].data) return 0;` */
     for (int64_t i = 0; i < n; i++)
@@ -37,9 +33,7 @@ static int bng_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
 static const tc_layer_type bng_type = {
     TPU_TYPE_HEAD("BrokenNullGrad",
                   "x * x whose backward writes through a NULL input gradient (test plugin)", 1, 1),
-    .plan = tpu_plan_same,
-    .forward = bng_forward,
-    .backward = bng_backward,
+    TPU_TYPE_STATELESS(tpu_plan_same, bng_forward, bng_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_null_grad, bng_type)

@@ -10,37 +10,30 @@
 #include "tinycnn/plugin.h"
 #include "test_plugin_util.h"
 
-typedef struct broken_scale {
-    int bias;
-} broken_scale;
-
+/* the instance: a tpu_value whose v is the bias flag */
 static const tc_param_desc params[] = {
     {"bias", TC_VALUE_BOOL, 0, 1, 0, 1, "learn a per-channel shift too"},
 };
 
 static int bs_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    broken_scale *l = tpu_alloc(host, sizeof *l, self, "BrokenScale", err);
-    if (!l)
-        return 1;
-    l->bias = values[0] != 0.0;
-    return 0;
+    return tpu_create_value(host, values, self, "BrokenScale", err);
 }
 
 static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                    int n_threads, tc_plan *plan, tc_error *err)
 {
-    const broken_scale *l = self;
-    (void)n_inputs;
-    (void)n_threads;
+    const tpu_value *l = self;
+    int bias = l->v != 0.0;
+    TPU_UNUSED(n_inputs, n_threads, 0);
     if (tpu_need_channels(host, &in[0], "BrokenScale", err))
         return 1;
     plan->output = in[0];
-    plan->n_weights = l->bias ? 2 : 1;
+    plan->n_weights = bias ? 2 : 1;
     plan->weights[0] = (tc_weight_decl){.name = "weight", .shape = {1, 0, {in[0].dims[1]}},
                                         .init = TC_INIT_CONSTANT, .a = 1.0, .fan_in = 1,
                                         .fan_out = 1, .no_decay = 1};
-    if (l->bias)
+    if (bias)
         plan->weights[1] = (tc_weight_decl){.name = "bias", .shape = {1, 0, {in[0].dims[1]}},
                                             .init = TC_INIT_ZEROS, .fan_in = 1, .fan_out = 1,
                                             .no_decay = 1};
@@ -49,13 +42,13 @@ static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_in
 
 static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const broken_scale *l = self;
+    const tpu_value *l = self;
+    int bias = l->v != 0.0;
     int64_t n, c, m;
-    (void)host;
-    (void)err;
+    TPU_UNUSED(host, err, 0);
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *w = x->weights[0].data;
-    const float *b = l->bias ? x->weights[1].data : NULL;
+    const float *b = bias ? x->weights[1].data : NULL;
     for (int64_t s = 0; s < n; s++)
         for (int64_t ch = 0; ch < c; ch++)
             for (int64_t i = 0; i < m; i++) {
@@ -67,10 +60,10 @@ static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
 
 static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const broken_scale *l = self;
+    const tpu_value *l = self;
+    int bias = l->v != 0.0;
     int64_t n, c, m;
-    (void)host;
-    (void)err;
+    TPU_UNUSED(host, err, 0);
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
     for (int64_t ch = 0; ch < c; ch++) {
@@ -84,7 +77,7 @@ static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
                     x->grad_inputs[0].data[k] = w[ch] * dy[k];
             }
         x->grad_weights[0].data[ch] = (float)-sw; /* THE BUG: should be +sw */
-        if (l->bias)
+        if (bias)
             x->grad_weights[1].data[ch] = (float)sb;
     }
     return 0;
@@ -93,13 +86,8 @@ static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
 static const tc_layer_type broken_scale_type = {
     TPU_TYPE_HEAD("BrokenScale",
                   "per-channel scale with a sign error in its weight gradient (test plugin)", 1, 1),
-    .n_params = 1,
-    .params = params,
-    .create = bs_create,
-    .destroy = tpu_free_self,
-    .plan = bs_plan,
-    .forward = bs_forward,
-    .backward = bs_backward,
+    TPU_TYPE_PARAMS(params),
+    TPU_TYPE_FUNCS(bs_create, bs_plan, bs_forward, bs_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_scale, broken_scale_type)

@@ -17,9 +17,7 @@
 static int bcm_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
+    TPU_UNUSED(self, n_inputs, n_threads);
     if (tpu_need_channels(host, &in[0], "BrokenChannelMax", err))
         return 1;
     plan->output = in[0];
@@ -31,9 +29,7 @@ static int bcm_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
 static int bcm_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     int64_t n, c, m;
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     float *acc = x->workspace; /* THE BUG: never set to -INFINITY first */
     const float *in = x->inputs[0].data;
@@ -49,9 +45,7 @@ static int bcm_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 static int bcm_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     int64_t n, c, m;
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     if (!x->grad_inputs[0].data)
         return 0;
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
@@ -73,9 +67,7 @@ static const tc_layer_type bcm_type = {
     TPU_TYPE_HEAD("BrokenChannelMax",
                   "maximum over channels, accumulated in workspace it never initialises (test "
                   "plugin)", 1, 1),
-    .plan = bcm_plan,
-    .forward = bcm_forward,
-    .backward = bcm_backward,
+    TPU_TYPE_STATELESS(bcm_plan, bcm_forward, bcm_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_scratch_fmax, bcm_type)

@@ -11,7 +11,6 @@
  * The wasted results are added times 0, which the compiler may not drop
  * (0 * inf is NaN), so the work is really done; the outputs stay exact.
  */
-#include <string.h>
 
 #include "tinycnn/plugin.h"
 #include "test_plugin_util.h"
@@ -29,9 +28,7 @@ static float spin(float v)
 
 static int slowish_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     for (int64_t i = 0; i < n; i++)
         x->output->data[i] = x->inputs[0].data[i] + 0.0f * spin(x->inputs[0].data[i]);
@@ -40,9 +37,7 @@ static int slowish_forward(const tc_host *host, void *self, const tc_exec *x, tc
 
 static int quadratic_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     const float *in = x->inputs[0].data;
     for (int64_t i = 0; i < n; i++) {
@@ -57,16 +52,12 @@ static int quadratic_forward(const tc_host *host, void *self, const tc_exec *x, 
 static const tc_layer_type slowish_type = {
     TPU_TYPE_HEAD("BrokenSlowish",
                   "identity that wastes a few hundred operations per element (test plugin)", 1, 1),
-    .plan = tpu_plan_same,
-    .forward = slowish_forward,
-    .backward = tpu_identity_backward,
+    TPU_TYPE_STATELESS(tpu_plan_same, slowish_forward, tpu_identity_backward),
 };
 
 static const tc_layer_type quadratic_type = {
     TPU_TYPE_HEAD("BrokenQuadratic", "identity with an O(n^2) loop in forward (test plugin)", 1, 1),
-    .plan = tpu_plan_same,
-    .forward = quadratic_forward,
-    .backward = tpu_identity_backward,
+    TPU_TYPE_STATELESS(tpu_plan_same, quadratic_forward, tpu_identity_backward),
 };
 
 TC_PLUGIN_DEFINE(broken_slow)

@@ -21,18 +21,14 @@
 static int bsi_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
+    TPU_UNUSED(self, n_inputs, n_threads);
     return tpu_plan_running_mean(host, in, plan, "BrokenStateAtInference", err);
 }
 
 static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     int64_t n, c, m;
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data;
     float *rm = x->state[0].data;
@@ -49,9 +45,7 @@ static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 static const tc_layer_type bsi_type = {
     TPU_TYPE_HEAD("BrokenStateAtInference",
                   "running-mean centring that updates its state at inference (test plugin)", 1, 1),
-    .plan = bsi_plan,
-    .forward = bsi_forward,
-    .backward = tpu_centring_backward,
+    TPU_TYPE_STATELESS(bsi_plan, bsi_forward, tpu_centring_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_state_at_inference, bsi_type)

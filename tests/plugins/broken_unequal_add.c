@@ -16,8 +16,7 @@
 static int bad_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)self;
-    (void)n_threads;
+    TPU_UNUSED(self, n_threads, 0);
     /* THE BUG: the other dimensions are never compared */
     if (n_inputs != 2 || in[1].ndim != in[0].ndim || in[1].dims[0] != in[0].dims[0]) {
         host->set_error(err, "BrokenAdd needs two inputs of the same rank and batch");
@@ -29,9 +28,7 @@ static int bad_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
 
 static int bad_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     int64_t n = tc_shape_count(&x->output->shape);
     const float *a = x->inputs[0].data, *b = x->inputs[1].data;
     for (int64_t i = 0; i < n; i++)
@@ -41,9 +38,7 @@ static int bad_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 
 static int bad_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     size_t bytes = sizeof(float) * (size_t)tc_shape_count(&x->output->shape);
     for (int i = 0; i < 2; i++)
         if (x->grad_inputs[i].data)
@@ -55,9 +50,7 @@ static const tc_layer_type bad_type = {
     TPU_TYPE_HEAD("BrokenAdd",
                   "sum of two inputs that accepts unequal shapes and assumes equal ones (test "
                   "plugin)", 2, 2),
-    .plan = bad_plan,
-    .forward = bad_forward,
-    .backward = bad_backward,
+    TPU_TYPE_STATELESS(bad_plan, bad_forward, bad_backward),
 };
 
 TPU_PLUGIN_ENTRY(broken_unequal_add, bad_type)

@@ -15,7 +15,6 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,34 +102,16 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
     (void)err;
     if (++l->calls >= l->at)
         go_wrong(host, l);
-    memcpy(x->output->data, x->inputs[0].data,
-           (size_t)tc_shape_count(&x->inputs[0].shape) * sizeof(float));
-    return 0;
-}
-
-static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    (void)host, (void)self, (void)err;
-    if (x->grad_inputs[0].data)
-        memcpy(x->grad_inputs[0].data, x->grad_output->data,
-               (size_t)tc_shape_count(&x->grad_output->shape) * sizeof(float));
+    tpu_copy(x->output->data, x->inputs[0].data, &x->inputs[0].shape);
     return 0;
 }
 
 static const tc_layer_type type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "FaultLayer",
-    .summary = "identity that crashes, aborts, exits or hangs at a chosen forward call (tests)",
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = 2,
-    .params = params,
-    .create = create,
-    .destroy = tpu_free_self,
-    .plan = tpu_plan_same,
-    .forward = forward,
-    .backward = backward,
+    TPU_TYPE_HEAD("FaultLayer",
+                  "identity that crashes, aborts, exits or hangs at a chosen forward call (tests)",
+                  1, 1),
+    TPU_TYPE_PARAMS(params),
+    TPU_TYPE_FUNCS(create, tpu_plan_same, forward, tpu_identity_backward),
 };
 
 TPU_PLUGIN_ENTRY(fault_layer, type)

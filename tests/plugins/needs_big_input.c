@@ -51,8 +51,7 @@ static int box_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
                     int n_threads, tc_plan *plan, tc_error *err)
 {
     const box *l = self;
-    (void)n_inputs;
-    (void)n_threads;
+    TPU_UNUSED(n_inputs, n_threads, 0);
     if (in[0].ndim != 4 || in[0].dims[2] < l->k || in[0].dims[3] < l->k) {
         host->set_error(err, "BoxMean with window %lld needs an input [N, C, H, W] with H, W "
                              ">= %lld", (long long)l->k, (long long)l->k);
@@ -64,14 +63,23 @@ static int box_plan(const tc_host *host, void *self, const tc_shape *in, int n_i
     return 0;
 }
 
+/* The sizes forward and backward work with: planes of h x w in, oh x ow out. */
+typedef struct box_geom {
+    int64_t planes, h, w, oh, ow, k;
+} box_geom;
+
+static box_geom box_geometry(const box *l, const tc_exec *x)
+{
+    const tc_shape *is = &x->inputs[0].shape, *os = &x->output->shape;
+    return (box_geom){.planes = is->dims[0] * is->dims[1], .h = is->dims[2], .w = is->dims[3],
+                      .oh = os->dims[2], .ow = os->dims[3], .k = l->k};
+}
+
 static int box_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const box *l = self;
-    (void)host;
-    (void)err;
-    const tc_shape *is = &x->inputs[0].shape, *os = &x->output->shape;
-    int64_t planes = is->dims[0] * is->dims[1], h = is->dims[2], w = is->dims[3];
-    int64_t oh = os->dims[2], ow = os->dims[3], k = l->k;
+    TPU_UNUSED(host, err, 0);
+    box_geom g = box_geometry(self, x);
+    int64_t planes = g.planes, h = g.h, w = g.w, oh = g.oh, ow = g.ow, k = g.k;
     float inv = 1.0f / (float)(k * k);
     for (int64_t p = 0; p < planes; p++) {
         const float *src = x->inputs[0].data + p * h * w;
@@ -90,14 +98,11 @@ static int box_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
 
 static int box_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const box *l = self;
-    (void)host;
-    (void)err;
+    TPU_UNUSED(host, err, 0);
     if (!x->grad_inputs[0].data)
         return 0;
-    const tc_shape *is = &x->inputs[0].shape, *os = &x->output->shape;
-    int64_t planes = is->dims[0] * is->dims[1], h = is->dims[2], w = is->dims[3];
-    int64_t oh = os->dims[2], ow = os->dims[3], k = l->k;
+    box_geom g = box_geometry(self, x);
+    int64_t planes = g.planes, h = g.h, w = g.w, oh = g.oh, ow = g.ow, k = g.k;
     float inv = 1.0f / (float)(k * k);
     for (int64_t p = 0; p < planes; p++) {
         float *gx = x->grad_inputs[0].data + p * h * w;
@@ -117,13 +122,8 @@ static const tc_layer_type box_type = {
     TPU_TYPE_HEAD("BoxMean",
                   "mean over window x window squares; needs inputs of at least 8 x 8 (test plugin "
                   "with test hints)", 1, 1),
-    .n_params = 1,
-    .params = params,
-    .create = box_create,
-    .destroy = tpu_free_self,
-    .plan = box_plan,
-    .forward = box_forward,
-    .backward = box_backward,
+    TPU_TYPE_PARAMS(params),
+    TPU_TYPE_FUNCS(box_create, box_plan, box_forward, box_backward),
     .test_hints = &hints,
 };
 

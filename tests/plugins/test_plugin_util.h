@@ -1,9 +1,11 @@
 /*
  * test_plugin_util.h - boilerplate shared by the test plugins in this folder
- * (broken_*.c, bad_forward_error.c, bad_inf_loss.c, needs_big_input.c,
- * faults/fault.c): the fixed fields of a layer type, allocation and freeing
- * of an instance, the plan of an elementwise layer, the identity's backward,
- * the [batch, channels, positions] view of a shape and the entry point. Each
+ * (broken_*.c, bad_*.c, fault_layer.c, needs_big_input.c, faults/fault.c)
+ * and by the layer types defined inside tests/test_graph.c and
+ * tests/test_state.c: the fixed fields and callbacks of a layer type,
+ * allocation and freeing of an instance, one-value instances, the plan of
+ * an elementwise layer, the identity's backward, dropout's pieces, the
+ * [batch, channels, positions] view of a shape and the entry point. Each
  * plugin keeps only what it gets right or wrong on purpose, so the one
  * deliberate bug stays easy to see.
  */
@@ -25,6 +27,18 @@
 #define TPU_TYPE_PARAMS(table)                                                             \
     .n_params = (int32_t)(sizeof(table) / sizeof((table)[0])), .params = (table)
 
+/* The callbacks of a plugin whose instance is one malloc'd block. */
+#define TPU_TYPE_FUNCS(create_fn, plan_fn, forward_fn, backward_fn)                         \
+    .create = (create_fn), .destroy = tpu_free_self, .plan = (plan_fn),                     \
+    .forward = (forward_fn), .backward = (backward_fn)
+
+/* The callbacks of a plugin without parameters or instance (self is NULL). */
+#define TPU_TYPE_STATELESS(plan_fn, forward_fn, backward_fn)                                  \
+    .plan = (plan_fn), .forward = (forward_fn), .backward = (backward_fn)
+
+/* Callback arguments a function does not use. */
+#define TPU_UNUSED(a, b, c) ((void)(a), (void)(b), (void)(c))
+
 /* Zeroed instance of size bytes into *self; on failure "<name>: out of memory". */
 static inline void *tpu_alloc(const tc_host *host, size_t size, void **self, const char *name,
                               tc_error *err)
@@ -43,15 +57,34 @@ static inline void tpu_free_self(const tc_host *host, void *self)
     free(self);
 }
 
+/* The instance of a layer with one parameter, kept as given. */
+typedef struct tpu_value {
+    double v;
+} tpu_value;
+
+/* create() body of a tpu_value layer: *self holds values[0]. */
+static inline int tpu_create_value(const tc_host *host, const double *values, void **self,
+                                   const char *name, tc_error *err)
+{
+    tpu_value *l = tpu_alloc(host, sizeof *l, self, name, err);
+    if (!l)
+        return 1;
+    l->v = values[0];
+    return 0;
+}
+
+/* out = in, element by element. */
+static inline void tpu_copy(float *out, const float *in, const tc_shape *shape)
+{
+    memcpy(out, in, sizeof(float) * (size_t)tc_shape_count(shape));
+}
+
 /* plan() of an elementwise layer: the output has the shape of input 0. */
 static inline int tpu_plan_same(const tc_host *host, void *self, const tc_shape *in,
                                 int n_inputs, int n_threads, tc_plan *plan, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)n_inputs;
-    (void)n_threads;
-    (void)err;
+    TPU_UNUSED(host, self, err);
+    TPU_UNUSED(n_inputs, n_threads, 0);
     plan->output = in[0];
     return 0;
 }
@@ -126,9 +159,7 @@ static inline int tpu_centring_backward(const tc_host *host, void *self, const t
                                         tc_error *err)
 {
     int64_t n, c, m;
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     if (!x->grad_inputs[0].data)
         return 0;
     tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
@@ -152,6 +183,20 @@ static inline void tpu_dropout_train(const tc_host *host, const tc_exec *x, doub
     }
 }
 
+/* The parameter table of a dropout layer: its probability p. */
+#define TPU_DROPOUT_PARAMS                                                                    \
+    {"p", TC_VALUE_FLOAT, 0, 0.5, 0.0, 0.9, "probability of zeroing an element"}
+
+/* Fails with "<name> needs a random stream and its mask buffer" without them. */
+static inline int tpu_need_rng_mask(const tc_host *host, const tc_exec *x, const char *name,
+                                    tc_error *err)
+{
+    if (x->rng && x->saved)
+        return 0;
+    host->set_error(err, "%s needs a random stream and its mask buffer", name);
+    return 1;
+}
+
 /* Backward of inverted dropout through the mask that forward saved. */
 static inline int tpu_dropout_backward(const tc_exec *x, double p)
 {
@@ -165,16 +210,22 @@ static inline int tpu_dropout_backward(const tc_exec *x, double p)
     return 0;
 }
 
+/* backward() of a tpu_value dropout layer whose v is p. */
+static inline int tpu_dropout_value_backward(const tc_host *host, void *self, const tc_exec *x,
+                                             tc_error *err)
+{
+    const tpu_value *l = self;
+    TPU_UNUSED(host, err, 0);
+    return tpu_dropout_backward(x, l->v);
+}
+
 /* backward() of the identity: dx = dy. */
 static inline int tpu_identity_backward(const tc_host *host, void *self, const tc_exec *x,
                                         tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    TPU_UNUSED(host, self, err);
     if (x->grad_inputs[0].data)
-        memcpy(x->grad_inputs[0].data, x->grad_output->data,
-               sizeof(float) * (size_t)tc_shape_count(&x->inputs[0].shape));
+        tpu_copy(x->grad_inputs[0].data, x->grad_output->data, &x->inputs[0].shape);
     return 0;
 }
 

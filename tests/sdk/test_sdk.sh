@@ -12,32 +12,16 @@
 #      the checkpoint must evaluate to the same result.
 # usage: test_sdk.sh BUILD_DIR SOURCE_DIR MNIST_DIR
 set -euo pipefail
+# shellcheck source=../sh_util.sh
+source "$(dirname "$0")/../sh_util.sh"
 
-die() { echo "test_sdk.sh: FAILED: $*" >&2; exit 1; }
-step() { echo; echo "=== $*"; }
+tc_test_args train-images-idx3-ubyte "$@"
+tc_need_tools cmake cc pkg-config
+tc_make_tmp sdk
 
-[[ $# -eq 3 ]] || die "usage: test_sdk.sh BUILD_DIR SOURCE_DIR MNIST_DIR"
-build=$(cd "$1" && pwd) || die "no build folder $1"
-src=$(cd "$2" && pwd) || die "no source folder $2"
-data=$3
-[[ -f $data/train-images-idx3-ubyte.gz || -f $data/train-images-idx3-ubyte ]] ||
-  die "MNIST not found in '$data' (set TINYCNN_DATA and re-run cmake)"
-for tool in cmake cc pkg-config; do
-  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh)"
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tinycnn-sdk.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-prefix=$tmp/prefix
-unset TINYCNN_PLUGIN_PATH PKG_CONFIG_PATH CMAKE_PREFIX_PATH
-
-step "1. cmake --install $build --prefix $prefix"
-cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; die "install"; }
+tc_install include/tinycnn/plugin.h bin/tinycnn bin/tinycnn-conformance
 pc=$(find "$prefix" -name tinycnn-plugin.pc | head -n1)
 config=$(find "$prefix" -name tinycnnConfig.cmake | head -n1)
-for f in include/tinycnn/plugin.h bin/tinycnn bin/tinycnn-conformance; do
-  [[ -e $prefix/$f ]] || die "the install lacks $f"
-done
 [[ -n $pc ]] || die "the install lacks the pkg-config file tinycnn-plugin.pc"
 [[ -n $config ]] || die "the install lacks the CMake package file tinycnnConfig.cmake"
 n_std=$(find "$build/lib/tinycnn/plugins" -maxdepth 1 -name '*.so' | wc -l)
@@ -51,11 +35,7 @@ echo "           ${config#"$prefix"/}, ${pc#"$prefix"/}"
 cp -r "$src/plugins/example" "$tmp/example"
 
 step "2. the example with CMake: find_package(tinycnn) from $prefix only"
-cmake -S "$tmp/example" -B "$tmp/build-cmake" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
-  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$tmp/cmake.log" || { cat "$tmp/cmake.log"; die "configure the example"; }
-found=$(sed -n 's/^tinycnn_DIR:PATH=//p' "$tmp/build-cmake/CMakeCache.txt")
-[[ $found == "$prefix"/* ]] || die "find_package(tinycnn) used '$found', not the install in $prefix"
+tc_cmake_project "$tmp/example" "$tmp/build-cmake" "the example"
 echo "find_package(tinycnn): $found"
 cmake --build "$tmp/build-cmake" || die "build the example with CMake"
 so_cmake=$tmp/build-cmake/example_layers.so
@@ -142,23 +122,7 @@ step "5. train models/lenet5_elu.json with the installed runner: 2 epochs x 200 
 for t in ELU Scale; do
   grep -q "^$t\b" "$tmp/plugins.txt" || { cat "$tmp/plugins.txt"; die "the runner does not list $t"; }
 done
-"$prefix/bin/tinycnn" train "$src/models/lenet5_elu.json" --plugin-dir "$tmp/plugins" \
-  --data "$data" --epochs 2 --limit 6400 --test-limit 1000 --batch-size 32 --threads 2 \
-  --json -o "$tmp/elu.ckpt" >"$tmp/train.json" || { cat "$tmp/train.json"; die "training"; }
-# one "loss" per epoch record, in order
-mapfile -t losses < <(grep -o '"loss": *[-0-9.eE+]*' "$tmp/train.json" | sed 's/.*: *//')
-mapfile -t corrects < <(grep -o '"test_correct": *[0-9]*' "$tmp/train.json" | sed 's/.*: *//')
-[[ ${#losses[@]} -eq 2 ]] || { cat "$tmp/train.json"; die "expected 2 finite epoch losses, got: ${losses[*]:-none}"; }
-echo "epoch losses: ${losses[0]} ${losses[1]} (a 10-class guess costs ln 10 = 2.3026)"
-awk -v a="${losses[0]}" -v b="${losses[1]}" 'BEGIN {
-  ok = (a == a + 0) && (b == b + 0) && a > 0 && a < 2.302585 && b < a
-  exit ok ? 0 : 1 }' || die "the loss did not go down from ln 10: ${losses[*]}"
-"$prefix/bin/tinycnn" eval "$tmp/elu.ckpt" --plugin-dir "$tmp/plugins" --data "$data" \
-  --limit 1000 --threads 2 --json >"$tmp/eval.json" || { cat "$tmp/eval.json"; die "eval of the checkpoint"; }
-correct=$(grep -o '"correct": *[0-9]*' "$tmp/eval.json" | sed 's/.*: *//')
-echo "test images right after epoch 2: ${corrects[1]}/1000 in training, $correct/1000 by eval of the checkpoint"
-[[ $correct == "${corrects[1]}" ]] || die "the checkpoint evaluates to $correct, training reported ${corrects[1]}"
-[[ $correct -gt 500 ]] || die "only $correct/1000 test images right after 400 steps"
+tc_train_and_eval "$src/models/lenet5_elu.json" "$tmp/elu.ckpt" 500
 
 echo
 echo "test_sdk.sh: all steps passed"

@@ -264,6 +264,32 @@ static int set_timeout(const char *v)
     return 0;
 }
 
+/* The value of option `name` at argv[*i]: "NAME VALUE" (taking the next
+ * argument; "" when there is none) or "NAME=VALUE"; NULL when argv[*i] is
+ * another argument. */
+static const char *opt_value(const char *name, int argc, char **argv, int *i)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0 || (a[n] && a[n] != '='))
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    return *i + 1 < argc ? argv[++*i] : "";
+}
+
+/* Appends the value v of a repeatable option to list (*n entries): -1, or
+ * the usage error's exit status when v is empty or the list full. */
+static int add_value(const char **list, int *n, const char *v, const char *name)
+{
+    if (!*v)
+        return usage("option %s needs a value", name);
+    if (*n >= MAX_ARGS)
+        return usage("too many %s options", name);
+    list[(*n)++] = v;
+    return -1;
+}
+
 /* -1 to go on, or the exit status (help, a usage error). */
 static int parse_args(int argc, char **argv, cf_args *o)
 {
@@ -271,8 +297,9 @@ static int parse_args(int argc, char **argv, cf_args *o)
     if (env && *env && set_timeout(env))
         return usage("TINYCNN_CHECK_TIMEOUT needs a whole number of seconds, 1 to 86400, "
                      "got '%s'", env);
+    int rc;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             printf(help, TC_GRADCHECK_TOLERANCE, CF_CHECK_SECONDS);
             return EXIT_PASS;
@@ -280,34 +307,19 @@ static int parse_args(int argc, char **argv, cf_args *o)
             o->list_only = 1;
         } else if (strcmp(a, "--no-hints") == 0) {
             cf_no_hints = 1;
-        } else if (strcmp(a, "--check-timeout") == 0 || strncmp(a, "--check-timeout=", 16) == 0) {
-            const char *v = a[15] == '=' ? a + 16 : i + 1 < argc ? argv[++i] : "";
+        } else if ((v = opt_value("--check-timeout", argc, argv, &i))) {
             if (set_timeout(v))
                 return usage("--check-timeout needs a whole number of seconds, 1 to 86400, "
                              "got '%s'", v);
-        } else if (strcmp(a, "--check") == 0 || strncmp(a, "--check=", 8) == 0) {
-            const char *id = a[7] == '=' ? a + 8 : i + 1 < argc ? argv[++i] : "";
-            if (check_select(id))
-                return usage("--check needs one of the check ids (see --help), got '%s'", id);
-        } else if (strcmp(a, "--type") == 0 || strcmp(a, "--plugin-dir") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0])
-                return usage("option %s needs a value", a);
-            const char **list = a[2] == 't' ? o->types : o->dirs;
-            int *n = a[2] == 't' ? &o->n_types : &o->n_dirs;
-            if (*n >= MAX_ARGS)
-                return usage("too many %s options", a);
-            list[(*n)++] = argv[++i];
-        } else if (strncmp(a, "--type=", 7) == 0 || strncmp(a, "--plugin-dir=", 13) == 0) {
-            int is_type = a[2] == 't';
-            const char *v = strchr(a, '=') + 1;
-            if (!*v)
-                return usage("option %s needs a value", a);
-            if ((is_type ? o->n_types : o->n_dirs) >= MAX_ARGS)
-                return usage("too many %s options", a);
-            if (is_type)
-                o->types[o->n_types++] = v;
-            else
-                o->dirs[o->n_dirs++] = v;
+        } else if ((v = opt_value("--check", argc, argv, &i))) {
+            if (check_select(v))
+                return usage("--check needs one of the check ids (see --help), got '%s'", v);
+        } else if ((v = opt_value("--type", argc, argv, &i))) {
+            if ((rc = add_value(o->types, &o->n_types, v, "--type")) >= 0)
+                return rc;
+        } else if ((v = opt_value("--plugin-dir", argc, argv, &i))) {
+            if ((rc = add_value(o->dirs, &o->n_dirs, v, "--plugin-dir")) >= 0)
+                return rc;
         } else if (a[0] == '-' && a[1]) {
             return usage("unknown option %s", a);
         } else {

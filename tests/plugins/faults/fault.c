@@ -81,21 +81,15 @@ static void fault(const tc_exec *x)
 
 static int fault_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)self;
-    (void)err;
-    int64_t n = tc_shape_count(&x->inputs[0].shape);
-    for (int64_t i = 0; i < n; i++)
-        x->output->data[i] = x->inputs[0].data[i];
+    TPU_UNUSED(host, self, err);
+    tpu_copy(x->output->data, x->inputs[0].data, &x->inputs[0].shape);
     fault(x);
     return 0;
 }
 
 static const tc_layer_type fault_type = {
     TPU_TYPE_HEAD("Fault", "identity whose forward crashes, exits or hangs (test plugin)", 1, 1),
-    .plan = tpu_plan_same,
-    .forward = fault_forward,
-    .backward = tpu_identity_backward,
+    TPU_TYPE_STATELESS(tpu_plan_same, fault_forward, tpu_identity_backward),
 };
 
 TPU_PLUGIN_ENTRY(fault, fault_type)
