@@ -147,17 +147,6 @@ static int cmp_name(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
-static int ends_with(const char *name, const char *ext)
-{
-    size_t n = strlen(name), e = strlen(ext);
-    return n > e && strcasecmp(name + n - e, ext) == 0;
-}
-
-static int has_image_ext(const char *name)
-{
-    return ends_with(name, ".png") || ends_with(name, ".jpg") || ends_with(name, ".jpeg");
-}
-
 /* Parses a run of 1-18 digits (no overflow possible); returns the end or NULL. */
 static const char *parse_uint(const char *s, uint64_t *v)
 {
@@ -257,7 +246,7 @@ static int scan_dir(const char *dir, entry_list *files, entry_list *folders, tc_
             rc = tc_error_set(err, "%s: cannot stat: %s", p, strerror(errno));
         else if (S_ISDIR(st.st_mode))
             rc = entries_add(folders, dir, e->d_name, at, -1, 0, err);
-        else if (!has_image_ext(e->d_name))
+        else if (!tc_is_image_name(e->d_name))
             ; /* notes, labels files, thumbnails databases: not ours */
         else if (!S_ISREG(st.st_mode))
             rc = tc_error_set(err, "%s: is a %s, not a regular file; refusing to read it as an "

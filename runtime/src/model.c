@@ -41,6 +41,7 @@ struct tc_model {
     float *mean, *std;         /* input.channels each */
     int n_classes;
     char **class_names;        /* n_classes strings */
+    int names_stored;          /* 1: from the checkpoint; 0: the decimal indices */
 
     pthread_mutex_t lock;
     tc_graph **idle;           /* contexts free to use, n_idle of them */
@@ -193,6 +194,7 @@ static int read_class_names(tc_model *m, const char *meta_json, const char *orig
             goto out;
         }
     }
+    m->names_stored = 1;
 out:
     json_decref(meta);
     return rc;
@@ -304,7 +306,7 @@ static int check_types(const tc_model *m, const tc_model_options *o, const tc_ch
     return tc_error_set(err, "%s: the model needs layer type%s %s, which no plugin provides "
                              "(%s%s)", origin, n == 1 ? "" : "s", types,
                         m->own_registry ? "plugin folders searched: " : "",
-                        m->own_registry ? where : "the application's registry lacks them");
+                        m->own_registry ? where : "not in the layer registry in use");
 }
 
 static tc_model *open_checkpoint(tc_checkpoint *ck, const char *origin,
@@ -416,6 +418,11 @@ const char *tc_model_class_name(const tc_model *m, int i)
     return m && i >= 0 && i < m->n_classes ? m->class_names[i] : NULL;
 }
 
+int tc_model_has_class_names(const tc_model *m)
+{
+    return m ? m->names_stored : 0;
+}
+
 const char *tc_model_name(const tc_model *m)
 {
     return m ? tc_graph_name(m->master) : NULL;
@@ -478,10 +485,11 @@ static void give_back(tc_model *m, tc_graph *g)
 
 /* One forward pass over cnt samples from u8 pixels or floats; probabilities
  * into probs (cnt rows) or, without probs, in place in the graph's output;
- * best classes into out (may be NULL). first numbers the images in
- * messages. */
+ * best classes into out (may be NULL). raw: the outputs as they are into
+ * probs, no softmax and no check that they are finite. first numbers the
+ * images in messages. */
 static int run_chunk(tc_model *m, tc_graph *g, const uint8_t *px, const float *fx, int cnt,
-                     int first, float *probs, tc_prediction *out, tc_error *err)
+                     int first, int raw, float *probs, tc_prediction *out, tc_error *err)
 {
     if (tc_graph_prepare(g, cnt, 0, err) != 0)
         return 1;
@@ -504,6 +512,10 @@ static int run_chunk(tc_model *m, tc_graph *g, const uint8_t *px, const float *f
         return tc_error_set(err, "%s: the output has %lld values for %d images, expected %d "
                                  "each", m->origin, (long long)tc_shape_count(&o->shape), cnt,
                             nc);
+    if (raw) {
+        memcpy(probs, o->data, sizeof(float) * (size_t)cnt * (size_t)nc);
+        return 0;
+    }
     for (int i = 0; i < cnt; i++) {
         const float *lg = o->data + (size_t)i * (size_t)nc;
         for (int j = 0; j < nc; j++)
@@ -532,10 +544,13 @@ static int check_room(const tc_model *m, const char *fn, const char *what, const
     return 0;
 }
 
+/* The calls' common body. probs_name: what the caller calls probs
+ * ("probs", or "logits" for raw outputs: see run_chunk). */
 static int predict(tc_model *m, const char *fn, int u8, const void *input, size_t in_len, int n,
-                   float *probs, size_t probs_len, tc_prediction *out, size_t out_len,
-                   tc_error *err)
+                   const char *probs_name, float *probs, size_t probs_len, tc_prediction *out,
+                   size_t out_len, tc_error *err)
 {
+    int raw = strcmp(probs_name, "logits") == 0;
     const uint8_t *px = u8 ? input : NULL;
     const float *fx = u8 ? NULL : input;
     if (!m)
@@ -548,9 +563,11 @@ static int predict(tc_model *m, const char *fn, int u8, const void *input, size_
         return tc_error_set(err, "%s: %s: %d images is too many", fn, m->origin, n);
     if (check_room(m, fn, u8 ? "pixels" : "input", input, in_len, need_in, err))
         return 1;
+    if (raw && check_room(m, fn, probs_name, probs, probs_len, need_p, err))
+        return 1;
     if (!probs && !out)
         return tc_error_set(err, "%s: %s: NULL %s", fn, m->origin, u8 ? "out" : "probs and out");
-    if ((probs && check_room(m, fn, "probs", probs, probs_len, need_p, err)) ||
+    if ((probs && check_room(m, fn, probs_name, probs, probs_len, need_p, err)) ||
         (out && check_room(m, fn, "out", out, out_len, (size_t)n, err)))
         return 1;
     int prev = tc_set_local_threads(m->threads);
@@ -559,7 +576,7 @@ static int predict(tc_model *m, const char *fn, int u8, const void *input, size_
     for (int first = 0; rc == 0 && first < n; first += MODEL_CHUNK) {
         int cnt = n - first < MODEL_CHUNK ? n - first : MODEL_CHUNK;
         size_t at = (size_t)first * per;
-        rc = run_chunk(m, g, u8 ? px + at : NULL, u8 ? NULL : fx + at, cnt, first,
+        rc = run_chunk(m, g, u8 ? px + at : NULL, u8 ? NULL : fx + at, cnt, first, raw,
                        probs ? probs + (size_t)first * (size_t)m->n_classes : NULL,
                        out ? out + first : NULL, err);
     }
@@ -572,15 +589,22 @@ static int predict(tc_model *m, const char *fn, int u8, const void *input, size_
 int tc_model_predict_u8(tc_model *m, const uint8_t *pixels, size_t pixels_len, int n,
                         tc_prediction *out, size_t out_len, tc_error *err)
 {
-    return predict(m, "tc_model_predict_u8", 1, pixels, pixels_len, n, NULL, 0, out, out_len,
-                   err);
+    return predict(m, "tc_model_predict_u8", 1, pixels, pixels_len, n, "probs", NULL, 0, out,
+                   out_len, err);
 }
 
 int tc_model_predict(tc_model *m, const float *input, size_t input_len, int n, float *probs,
                      size_t probs_len, tc_prediction *out, size_t out_len, tc_error *err)
 {
-    return predict(m, "tc_model_predict", 0, input, input_len, n, probs, probs_len, out,
+    return predict(m, "tc_model_predict", 0, input, input_len, n, "probs", probs, probs_len, out,
                    out_len, err);
+}
+
+int tc_model_logits(tc_model *m, const float *input, size_t input_len, int n, float *logits,
+                    size_t logits_len, tc_error *err)
+{
+    return predict(m, "tc_model_logits", 0, input, input_len, n, "logits", logits, logits_len,
+                   NULL, 0, err);
 }
 
 /* ---- image files --------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #ifndef TINYCNN_DATASET_H
 #define TINYCNN_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "tinycnn/plugin.h"
 
@@ -189,6 +190,43 @@ int tc_image_folder_load(const char *dir, const tc_data_options *opt, tc_dataset
 int tc_png_folder_load(const char *dir, int channels, int height, int width,
                        tc_dataset *out, tc_error *err);
 
+/* ---- lists of image files -------------------------------------------------- */
+
+/* 1 when a file name (without folders) is one that image folders take:
+ * it ends in .png, .jpg or .jpeg, in any case, after at least one other
+ * character. 0 otherwise and for NULL. */
+int tc_is_image_name(const char *name);
+
+/* Folders more than this deep below a folder given to tc_image_paths are
+ * not followed (taken for a symbolic link loop). */
+#define TC_IMAGE_PATHS_MAX_DEPTH 32
+
+/* One entry of tc_image_paths: an image file to read, or a path known bad. */
+typedef struct tc_image_path {
+    char *path;  /* as given, or FOLDER/.../NAME below a folder given */
+    char *error; /* NULL; or why path gives no image, a message naming it */
+} tc_image_path;
+
+/* The image files that paths[0..n) stand for, in order (what `tinycnn
+ * predict` classifies): a path that is not a folder is taken as it is,
+ * whatever its name (readers tell PNG from JPEG by content and name what is
+ * wrong with a file); a folder stands for the files in it and in the
+ * folders below it whose names pass tc_is_image_name, sorted by their
+ * paths in byte order (strcmp), entries starting with '.' skipped. Nothing
+ * is opened but folders. A folder that cannot be opened, that lies more
+ * than TC_IMAGE_PATHS_MAX_DEPTH below the one given, or that holds no
+ * image file at all becomes an entry with error set ("FOLDER: cannot open
+ * folder: REASON", "FOLDER: is a folder without PNG or JPEG images ...")
+ * and the listing goes on. Returns 0 with *list holding *count entries
+ * (at least one per path), or non-zero with *list NULL when out of memory
+ * (naming the path) or for a NULL argument. Owner of *list: the caller;
+ * free with tc_image_paths_free. */
+int tc_image_paths(const char *const *paths, int n, tc_image_path **list, size_t *count,
+                   tc_error *err);
+/* Frees a list of tc_image_paths (its paths, messages and the array);
+ * NULL is fine. */
+void tc_image_paths_free(tc_image_path *list, size_t count);
+
 /* The data set for split ("train" | "val" | "test") under dir: MNIST IDX
  * files if present, else CIFAR-10 batches, else the image folder
  * dir/<split> (MNIST and CIFAR-10 have only "train" and "test"). Every
@@ -232,6 +270,26 @@ int tc_dataset_set_class_names(tc_dataset *ds, const char *const *names, int n, 
 int tc_split_stratified(const uint8_t *labels, int64_t n, double fraction, uint64_t seed,
                         int64_t **train, int64_t *n_train, int64_t **val, int64_t *n_val,
                         tc_error *err);
+
+/* What an image limit of n (--limit, --test-limit, eval's and report's
+ * --limit) keeps of count images with these labels: a stratified sample of
+ * exactly n (all when n is 0 or at least count). Every class present gets
+ * one image when n is at least the number of classes, the rest go in
+ * proportion to the classes' sizes (largest remainders, ties to the lower
+ * label); which images of a class is a shuffle of that class seeded by
+ * TC_SAMPLE_SEED, so the sample depends on the labels and n only: every
+ * run, resume and evaluation with the same limit sees the same images.
+ * *kept lists them in ascending order. Owner of *kept: the caller (free(),
+ * even of an empty list). */
+#define TC_SAMPLE_SEED 20240607u
+int tc_dataset_sample(const uint8_t *labels, int64_t count, int64_t n, int64_t **kept,
+                      int64_t *n_kept, tc_error *err);
+
+/* Replaces *ds by its sample of n images (tc_dataset_sample), images kept
+ * in their order; n 0 or at least ds->count leaves it as it is. origin
+ * (may be NULL) receives the index in the old set of each image kept, or
+ * NULL when nothing changed. Owner of *origin: the caller (free()). */
+int tc_dataset_limit(tc_dataset *ds, int64_t n, int64_t **origin, tc_error *err);
 
 /* Converts images indices[0..n) to floats (pixel/255 - mean) / std into
  * images (n * c*h*w) and labels into labels (n floats, may be NULL; left

@@ -88,6 +88,9 @@ int tc_model_n_classes(const tc_model *m);
 /* Class i's name; the decimal index when the model stores none. The string
  * lives as long as the model. NULL when i is out of range. */
 const char *tc_model_class_name(const tc_model *m, int i);
+/* 1 when the checkpoint stored the class names (so class_name gives them
+ * rather than the decimal index), 0 otherwise and for NULL. */
+int tc_model_has_class_names(const tc_model *m);
 const char *tc_model_name(const tc_model *m);
 
 /* One image's result: the best class and its probability. */
@@ -128,6 +131,15 @@ int tc_model_predict_file(tc_model *m, const char *path, tc_prediction *out, siz
  * may be NULL when only probs are; not both. */
 int tc_model_predict(tc_model *m, const float *input, size_t input_len, int n, float *probs,
                      size_t probs_len, tc_prediction *out, size_t out_len, tc_error *err);
+
+/* The model's raw outputs (the logits, before the softmax) for n images
+ * given as to tc_model_predict: n * n_classes floats into logits
+ * (logits_len of room). A NaN or infinite output is no error here: it
+ * comes back as it is, for a caller that reports such an image on its own
+ * and classifies the others (`tinycnn predict`). tc_softmax_rows of a
+ * finite row gives tc_model_predict's probabilities, bit for bit. */
+int tc_model_logits(tc_model *m, const float *input, size_t input_len, int n, float *logits,
+                    size_t logits_len, tc_error *err);
 
 /* The k most probable classes of one probability row (n_classes values),
  * best first; ties keep the lower index first. Returns how many were written
