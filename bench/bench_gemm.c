@@ -165,17 +165,16 @@ int main(int argc, char **argv)
         }
     }
     const int saved = tc_get_threads();
-    printf("GFLOP/s, single precision; %s kernels\n\n",
-           tc_gemm_have_avx2() ? "AVX2+FMA" : "generic (no AVX2+FMA on this CPU)");
+    printf("GFLOP/s, single precision; %s kernels\n\n", tc_gemm_isa_name(tc_gemm_default_isa()));
     printf("| %-20s | %-2s | %5s %5s %5s | %-6s | %9s | %7s | %7s | %7s | %7s |", "product", "op",
            "M", "N", "K", "path", "reference", "1t best", "1t med", "2t best", "2t med");
     if (paths)
-        printf(" %7s %7s %7s %7s %7s %7s |", "gen-pk", "gen-dB", "gen-dot", "avx-pk", "avx-dB",
-               "avx-dot");
+        printf(" %7s %7s %7s %7s %7s %7s %7s %7s %7s |", "gen-pk", "gen-dB", "gen-dot", "avx-pk",
+               "avx-dB", "avx-dot", "512-pk", "512-dB", "512-dot");
     printf("\n|%s|----|%s|--------|-----------|---------|---------|---------|---------|",
            "----------------------", "-------------------");
     if (paths)
-        printf("-------------------------------------------------|");
+        printf("-------------------------------------------------------------------------|");
     printf("\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const shape *s = &shapes[i];
@@ -202,7 +201,7 @@ int main(int argc, char **argv)
                (long long)s->k, pname[chosen], r.median, f1.best, f1.median, f2.best, f2.median);
         if (paths) {
             tc_set_threads(1);
-            for (int isa = TC_GEMM_ISA_GENERIC; isa <= TC_GEMM_ISA_AVX2; isa++)
+            for (int isa = TC_GEMM_ISA_GENERIC; isa <= TC_GEMM_ISA_AVX512; isa++)
                 for (int p = TC_GEMM_PATH_PACKED; p <= TC_GEMM_PATH_DOT; p++) {
                     int ok = (p != TC_GEMM_PATH_DOT || (!s->ta && s->tb)) &&
                              (p != TC_GEMM_PATH_DIRECT_B || !s->tb);

@@ -14,17 +14,22 @@
  * images; channel groups are the `groups` parameter), by one of two methods:
  *
  *   - lanes (conv2d_lanes.h; x86-64 with AVX2 and FMA, at least
- *     LANES_MIN_IMAGES images per slice, small enough layers): eight images
- *     at a time, one per vector lane, convolved directly;
+ *     LANES_MIN_IMAGES images per slice, small enough layers, and on a CPU
+ *     with AVX-512 only layers of at most LANES_WIDE_MAX_MACS multiply-adds
+ *     per output pixel, since the host GEMM's AVX-512 kernels beat them on
+ *     wider ones): eight images at a time, one per vector lane, convolved
+ *     directly;
  *   - im2col + GEMM otherwise (any CPU, single images, large layers; but
  *     forward with stride 1 on such a CPU takes one image at a time with
  *     output channels in the lanes, conv2d_lanes.h): the
  *     group's images are unfolded side by side into one column matrix
  *     [C*kh*kw, group*OH*OW], so a group costs one host GEMM per product
  *     and channel group, while the columns stay small enough for the core's
- *     cache. Backward unfolds them again rather than keeping them from
- *     forward: that costs about as much as reading them back, and the
- *     layer's memory stays independent of the batch size.
+ *     cache (but at least CONV_MIN_COLS wide: narrower products spend more
+ *     on packing than on arithmetic). Backward unfolds them again rather
+ *     than keeping them from forward: that costs about as much as reading
+ *     them back, and the layer's memory stays independent of the batch
+ *     size.
  *
  * The lane kernels and the tuned im2col handle the common case only: one
  * channel group, no dilation, square kernel, stride and padding (`plain`
@@ -41,11 +46,18 @@ typedef struct conv2d {
     int64_t out_channels, groups;
     int64_t kh, kw, sh, sw, ph, pw, dh, dw; /* per axis, square values resolved */
     int bias;
-    int lanes_cpu; /* the CPU runs the lane kernels */
+    int lanes_cpu; /* the CPU runs the lane kernels (and they are not turned off) */
+    int wide_cpu;  /* the host GEMM has AVX-512 kernels: direct kernels only for
+                      small layers (LANES_WIDE_MAX_MACS) */
 } conv2d;
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
 #define CONV_GROUP_BYTES (256 * 1024)
+/* ... but a group of fewer than CONV_MIN_COLS output pixels makes GEMMs too
+ * narrow to pay for packing the weights (wide layers on small images), so
+ * it grows to that many, within CONV_GROUP_MAX_BYTES. */
+#define CONV_MIN_COLS 512
+#define CONV_GROUP_MAX_BYTES (8 * 1024 * 1024)
 /* im2col copies whole chunks of CHUNK floats; the rows of the column matrix
  * have CHUNK floats of slack for the overshoot, never read. */
 #define CHUNK 8
@@ -56,6 +68,11 @@ typedef struct conv2d {
 /* ... and they keep a group's rearranged input, output and input gradient
  * in a core's L2 cache, so larger layers go through GEMM. */
 #define LANES_MAX_BYTES (1024 * 1024)
+/* With AVX-512 GEMM kernels, im2col + GEMM was measured as fast as the lane
+ * and pixel kernels from 16 -> 16 channels 3x3 (2304 multiply-adds per
+ * output pixel) and 1.4-1.6x faster from 32 -> 32 up; LeNet-5's layers
+ * (<= 2400) stay on them. */
+#define LANES_WIDE_MAX_MACS 2400
 
 /* Sizes derived from one input shape and thread count. */
 typedef struct geom {
@@ -72,7 +89,7 @@ typedef struct geom {
     int64_t ohw, chw, ohw_o;      /* OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
-    int lanes_cpu;                /* copied from the instance */
+    int lanes_cpu, wide_cpu;      /* copied from the instance */
     int lanes;                    /* 1: lane kernels, 0: im2col + GEMM */
     int pixels;                   /* without lanes: forward one image at a
                                      time with channels in the lanes */
@@ -120,6 +137,22 @@ static int64_t axis_value(const double *v, int square, int axis)
     return v[axis] != 0.0 ? (int64_t)v[axis] : (int64_t)v[square];
 }
 
+#if CONV_LANES
+/* Which direct kernels this instance may use. TINYCNN_CONV_PATH=gemm turns
+ * them off (im2col + GEMM for everything: tests and benchmarks run the GEMM
+ * path that way on any CPU). With AVX-512 the host GEMM has kernels twice
+ * as wide as the AVX2 direct ones and beats them on all but small layers,
+ * unless TINYCNN_GEMM_ISA holds it to AVX2 or below. */
+static void conv_path_choice(conv2d *c)
+{
+    const char *path = getenv("TINYCNN_CONV_PATH"), *isa = getenv("TINYCNN_GEMM_ISA");
+    c->lanes_cpu = lanes_supported() && !(path && strcmp(path, "gemm") == 0);
+    int wide = __builtin_cpu_supports("avx512f") &&
+               !(isa && (strcmp(isa, "avx2") == 0 || strcmp(isa, "generic") == 0));
+    c->wide_cpu = wide;
+}
+#endif
+
 static int conv2d_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
     conv2d c = {
@@ -152,7 +185,7 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
         return 1;
     }
 #if CONV_LANES
-    c.lanes_cpu = lanes_supported();
+    conv_path_choice(&c);
 #endif
     conv2d *p = malloc(sizeof *p);
     if (!p) {
@@ -179,7 +212,8 @@ static int slice_layout(geom *g, int64_t slices)
     int lanes_fit = !lu_mul3(g->c, g->hp, g->wp, &pad_img) &&
                     !lu_mul3(pad_img, LANES, 1, &x8) && !lu_mul3(tmp_img, LANES, 1, &y8) &&
                     x8 <= lanes_max && y8 <= lanes_max && 2 * x8 + y8 <= lanes_max;
-    g->lanes = g->plain && g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit;
+    g->lanes = g->plain && g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit &&
+               (!g->wide_cpu || g->ckk * g->o <= LANES_WIDE_MAX_MACS);
     if (g->lanes) {
         g->group = LANES;
         if (lu_bytes(x8, sizeof(float), &g->a_bytes) || lu_bytes(y8, sizeof(float), &g->b_bytes))
@@ -188,6 +222,11 @@ static int slice_layout(geom *g, int64_t slices)
     } else {
         int64_t img_bytes = (col_img + tmp_img) * (int64_t)sizeof(float);
         int64_t group = img_bytes > 0 ? CONV_GROUP_BYTES / img_bytes : 1;
+        int64_t want = (CONV_MIN_COLS + g->ohw - 1) / g->ohw;
+        if (group < want)
+            group = img_bytes > 0 && CONV_GROUP_MAX_BYTES / img_bytes < want
+                        ? CONV_GROUP_MAX_BYTES / img_bytes
+                        : want;
         if (group < 1)
             group = 1;
         if (group > per_slice)
@@ -212,7 +251,8 @@ static int slice_layout(geom *g, int64_t slices)
      * share the slice's space with backward's */
     int64_t img, wt, yt;
     g->o8 = (g->o + LANES - 1) / LANES * LANES;
-    if (g->plain && !g->lanes && g->lanes_cpu && g->s == 1 && px_width(g->ow, 1) > 0 &&
+    if (g->plain && !g->lanes && g->lanes_cpu && g->s == 1 &&
+        (!g->wide_cpu || g->ckk * g->o <= LANES_WIDE_MAX_MACS) && px_width(g->ow, 1) > 0 &&
         !lu_mul3(g->c, g->hp, g->wp, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
         !lu_mul3(g->ohw, g->o8, 1, &yt) && img <= lanes_max && wt <= lanes_max &&
         yt <= lanes_max && img + wt + yt <= lanes_max) {
@@ -314,6 +354,7 @@ static int conv2d_geom(const tc_host *host, const conv2d *c, const tc_shape *in,
     if (geom_axes(host, in, g, err))
         return 1;
     g->lanes_cpu = c->lanes_cpu;
+    g->wide_cpu = c->wide_cpu;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;

@@ -60,7 +60,8 @@ static const variant variants[] = {
     {TC_GEMM_ISA_GENERIC, TC_GEMM_PATH_PACKED}, {TC_GEMM_ISA_GENERIC, TC_GEMM_PATH_DIRECT_B},
     {TC_GEMM_ISA_GENERIC, TC_GEMM_PATH_DOT},    {TC_GEMM_ISA_AVX2, TC_GEMM_PATH_PACKED},
     {TC_GEMM_ISA_AVX2, TC_GEMM_PATH_DIRECT_B},  {TC_GEMM_ISA_AVX2, TC_GEMM_PATH_DOT},
-    {TC_GEMM_ISA_AUTO, TC_GEMM_PATH_AUTO},
+    {TC_GEMM_ISA_AVX512, TC_GEMM_PATH_PACKED},  {TC_GEMM_ISA_AVX512, TC_GEMM_PATH_DIRECT_B},
+    {TC_GEMM_ISA_AVX512, TC_GEMM_PATH_DOT},     {TC_GEMM_ISA_AUTO, TC_GEMM_PATH_AUTO},
 };
 #define NVARIANTS (int)(sizeof variants / sizeof variants[0])
 
@@ -70,6 +71,8 @@ static const variant variants[] = {
 static int variant_applies(const variant *v, int ta, int tb)
 {
     if (v->isa == TC_GEMM_ISA_AVX2 && !tc_gemm_have_avx2())
+        return 0;
+    if (v->isa == TC_GEMM_ISA_AVX512 && !tc_gemm_have_avx512())
         return 0;
     if (v->path == TC_GEMM_PATH_DOT)
         return !ta && tb;
@@ -543,9 +546,14 @@ static void test_isa_report(void)
     tc_sgemm_ex(TC_GEMM_ISA_AUTO, TC_GEMM_PATH_AUTO, 0, 0, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f,
                 &c, 1, NULL, &used);
     CU_ASSERT_EQUAL(c, 6.0f);
-    CU_ASSERT_EQUAL(used, tc_gemm_have_avx2() ? TC_GEMM_ISA_AVX2 : TC_GEMM_ISA_GENERIC);
+    /* the widest this CPU has, unless TINYCNN_GEMM_ISA caps it */
+    tc_gemm_isa widest = tc_gemm_have_avx512() ? TC_GEMM_ISA_AVX512
+                         : tc_gemm_have_avx2() ? TC_GEMM_ISA_AVX2 : TC_GEMM_ISA_GENERIC;
+    CU_ASSERT_EQUAL(used, getenv("TINYCNN_GEMM_ISA") ? tc_gemm_default_isa() : widest);
     if (!tc_gemm_have_avx2())
         fprintf(stderr, "\n  note: this CPU has no AVX2+FMA; only the generic kernels ran");
+    else if (!tc_gemm_have_avx512())
+        fprintf(stderr, "\n  note: this CPU has no AVX-512F; the AVX-512 kernels were not run");
 }
 
 int main(void)

@@ -11,6 +11,7 @@
 #endif
 
 #include "gemm_internal.h"
+#include "gemm_x86_transpose.h"
 
 #include <immintrin.h>
 
@@ -42,6 +43,7 @@ static inline void v_reduce4(V v0, V v1, V v2, V v3, float out[4])
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_LOAD_PART(p, r) v_load_part((p), (r))
+#define V_TRANSPOSE8(s, lds, d, ldd) tc_gemm_transpose8((s), (lds), (d), (ldd))
 
 #include "gemm_driver.inc"
 

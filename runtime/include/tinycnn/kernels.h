@@ -14,7 +14,11 @@ extern "C" {
 /* Row-major SGEMM: C = alpha * op(A) * op(B) + beta * C, op(A) is M x K,
  * op(B) is K x N. Threads over the worker threads unless called from inside
  * tc_parallel_for. For the same thread count the result is bit-identical
- * from run to run. beta == 0 means C is not read (may hold NaN). */
+ * from run to run. beta == 0 means C is not read (may hold NaN). The
+ * kernels are the widest this CPU has, chosen at run time (AVX-512F, else
+ * AVX2 + FMA, else portable 128-bit vectors); the environment variable
+ * TINYCNN_GEMM_ISA=generic|avx2|avx512 caps that choice. Results may
+ * differ in the last bits between instruction sets. */
 void tc_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb,
