@@ -524,6 +524,39 @@ static int profile_infer(bench *b, int bs, int batches, double *per_node, double
 /* Per-node forward/backward time of training steps at batch 32, with the
  * parts outside the graph (batch filling, optimiser step) measured here;
  * and per-node forward time of batch-1 inference. */
+/* Seconds per batch of bs to fill the training batch on one thread, with
+ * aug (NULL: plain), over the batches of `steps` steps: what augmentation
+ * adds to a training step (which fills its batch the same way, split over
+ * the worker threads). */
+static double fill_seconds(bench *b, int bs, int steps, const tc_augment_spec *aug)
+{
+    int64_t idx[1024], n = b->train.count;
+    float *x = tc_graph_input_data(b->g, b->image_in), *y = tc_graph_input_data(b->g, b->label_in);
+    double t0 = now();
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < bs; i++)
+            idx[i] = b->order[((int64_t)s * bs + i) % n];
+        tc_augment_fill(&b->train, idx, 0, bs, b->mean, b->std, aug, (uint64_t)s, x, y);
+    }
+    return (now() - t0) / steps;
+}
+
+/* The augmentation figure: plain and augmented filling against the step. */
+static void report_augment(bench *b, int bs, int steps, double step_us, json_t *r)
+{
+    tc_augment_spec aug = {.seed = b->o.seed, .shift = 2, .crop_pad = 4, .flip = 1};
+    double plain = 1e6 * fill_seconds(b, bs, steps, NULL);
+    double with = 1e6 * fill_seconds(b, bs, steps, &aug);
+    json_object_set_new(r, "fill_plain_us", json_real(plain));
+    json_object_set_new(r, "fill_augmented_us", json_real(with));
+    json_object_set_new(r, "augment_share_of_step", json_real((with - plain) / step_us));
+    if (!b->o.json)
+        printf("  augmentation (shift 2, crop with padding 4, flip), one thread: filling a batch "
+               "of %d\n  takes %.1f us plain and %.1f us augmented: +%.1f us, %.1f%% of a "
+               "training step\n",
+               bs, plain, with, with - plain, 100.0 * (with - plain) / step_us);
+}
+
 static int bench_profile(bench *b)
 {
     const int bs = 32;
@@ -629,6 +662,8 @@ static int bench_profile(bench *b)
                "   inference totals include batch filling)\n",
                bs * 1e6 / step_us, 1e6 / b1_us, 1e6 / big_us);
     }
+    tc_graph_prepare(b->g, bs, 1, NULL);
+    report_augment(b, bs, steps, step_us, r);
     free(fwd);
     tc_optimizer_free(opt);
     return 0;
