@@ -112,6 +112,14 @@ static void test_class_names(void)
     CU_ASSERT_EQUAL(sub.n_classes, 4);
     CU_ASSERT_STRING_EQUAL(sub.class_names[3], "dog");
     CU_ASSERT_EQUAL(memcmp(sub.pixels, ds.pixels + 5 * 48, 48), 0);
+    /* every image's file, in load order, and the subset's picked ones */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds.paths);
+    CU_ASSERT_STRING_EQUAL(ds.paths[0], iu_path("named/train/ant/a.jpeg"));
+    CU_ASSERT_STRING_EQUAL(ds.paths[2], iu_path("named/train/cat/more/c0.Jpeg"));
+    CU_ASSERT_STRING_EQUAL(ds.paths[5], iu_path("named/train/dog/d11.JPG"));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sub.paths);
+    CU_ASSERT_STRING_EQUAL(sub.paths[0], ds.paths[5]);
+    CU_ASSERT_STRING_EQUAL(sub.paths[1], ds.paths[0]);
     int64_t bad = 6;
     tc_dataset none;
     TCU_ASSERT_FAILS_WITH(tc_dataset_subset(&ds, &bad, 1, &none, &err), &err,

@@ -245,16 +245,18 @@ static int read_csv(const char *path, int *label, int *pred, double *prob, int c
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     int n = 0;
     char *line = strtok_r(text, "\n", &save);
-    CU_ASSERT(line && strcmp(line, "index,label,prediction,probability,label_name,"
+    CU_ASSERT(line && strcmp(line, "index,path,label,prediction,probability,label_name,"
                                    "prediction_name") == 0);
     while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
         long long idx;
         int l, p, at = 0;
         double pr;
-        char ln[32], pn[32];
-        if (sscanf(line, "%lld,%d,%d,%lf,%31[^,],%31s%n", &idx, &l, &p, &pr, ln, pn, &at) != 6 ||
+        char path[700], ln[32], pn[32], want[64];
+        if (sscanf(line, "%lld,%699[^,],%d,%d,%lf,%31[^,],%31s%n", &idx, path, &l, &p, &pr, ln,
+                   pn, &at) != 7 ||
             line[at] != 0 || idx != n || n >= cap || l < 0 || l > 2 || p < 0 || p > 2 ||
-            strcmp(ln, CLASSES[l]) != 0 || strcmp(pn, CLASSES[p]) != 0) {
+            strcmp(ln, CLASSES[l]) != 0 || strcmp(pn, CLASSES[p]) != 0 ||
+            (snprintf(want, sizeof want, "/%s/img", CLASSES[l]), !strstr(path, want))) {
             fprintf(stderr, "\n  bad CSV line %d: %s\n", n + 1, line);
             n = -1;
             break;
@@ -277,8 +279,12 @@ static int read_jsonl(const char *path, int *label, int *pred, double *prob, int
         int l = (int)json_integer_value(json_object_get(o, "label"));
         int p = (int)json_integer_value(json_object_get(o, "prediction"));
         const char *pn = json_string_value(json_object_get(o, "prediction_name"));
+        const char *path = json_string_value(json_object_get(o, "path"));
+        char want[64];
+        snprintf(want, sizeof want, "/%s/img", l >= 0 && l < 3 ? CLASSES[l] : "?");
         int ok = o && n < cap && json_integer_value(json_object_get(o, "index")) == n &&
-                 l >= 0 && l < 3 && p >= 0 && p < 3 && pn && strcmp(pn, CLASSES[p]) == 0;
+                 l >= 0 && l < 3 && p >= 0 && p < 3 && pn && strcmp(pn, CLASSES[p]) == 0 &&
+                 path && strstr(path, want);
         if (ok) {
             label[n] = l;
             pred[n] = p;

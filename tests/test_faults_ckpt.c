@@ -100,7 +100,10 @@ static int csv_classes(const char *path, int *rows)
     char *line = strchr(text, '\n'); /* after the header */
     while (line && line[1]) {
         long index, label;
-        if (sscanf(line + 1, "%ld,%ld", &index, &label) == 2 && label >= 0 && label < 30) {
+        char path[700];
+        /* index,path,label,...: the images come from folders */
+        if (sscanf(line + 1, "%ld,%699[^,],%ld", &index, path, &label) == 3 && label >= 0 &&
+            label < 30) {
             mask |= 1 << label;
             (*rows)++;
         }

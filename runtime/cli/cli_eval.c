@@ -103,6 +103,7 @@ typedef struct per_image {
     int csv;
     const json_t *names;
     const int64_t *origin; /* the split's index of each image evaluated; NULL: the same */
+    char *const *paths;    /* the file of each image evaluated; NULL: none (IDX, CIFAR) */
 } per_image;
 
 static int ends_with(const char *s, const char *tail)
@@ -142,7 +143,8 @@ static int per_image_open(per_image *w, const char *path, const json_t *names, t
     w->f = fopen(path, "w");
     if (!w->f)
         return tc_error_set(err, "%s: cannot open for writing: %s", path, strerror(errno));
-    if (w->csv && fprintf(w->f, "index,label,prediction,probability%s\n",
+    if (w->csv && fprintf(w->f, "index%s,label,prediction,probability%s\n",
+                          w->paths ? ",path" : "",
                           names ? ",label_name,prediction_name" : "") < 0)
         return write_failed(w, err);
     return 0;
@@ -152,6 +154,8 @@ static int per_image_jsonl(const per_image *w, const tc_image_result *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer(w->origin ? w->origin[r->index] : r->index));
+    if (w->paths)
+        json_object_set_new(o, "path", json_string(w->paths[r->index]));
     json_object_set_new(o, "label", json_integer(r->label));
     json_object_set_new(o, "prediction", json_integer(r->prediction));
     json_object_set_new(o, "probability",
@@ -172,9 +176,10 @@ static int per_image_row(void *user, const tc_image_result *r, tc_error *err)
     errno = 0;
     if (!w->csv)
         return per_image_jsonl(w, r) ? write_failed(w, err) : 0;
-    fprintf(w->f, "%lld,%d,%d,%.9g",
-            (long long)(w->origin ? w->origin[r->index] : r->index), r->label, r->prediction,
-            (double)r->probability);
+    fprintf(w->f, "%lld", (long long)(w->origin ? w->origin[r->index] : r->index));
+    if (w->paths)
+        csv_field(w->f, w->paths[r->index]);
+    fprintf(w->f, ",%d,%d,%.9g", r->label, r->prediction, (double)r->probability);
     if (w->names) {
         csv_field(w->f, cli_class_name(w->names, r->label));
         csv_field(w->f, cli_class_name(w->names, r->prediction));
@@ -224,6 +229,7 @@ static int evaluate(const eval_opts *o, eval_state *s, tc_error *err)
     if (tc_dataset_limit(&s->ds, o->limit, &s->origin, err) != 0)
         return 1;
     w.origin = s->origin;
+    w.paths = s->ds.paths;
     if (o->per_image && per_image_open(&w, o->per_image, s->names, err) != 0) {
         per_image_close(&w, &(tc_error){{0}});
         return 1;

@@ -160,7 +160,23 @@ void tc_dataset_free(tc_dataset *ds)
     free(ds->pixels);
     free(ds->labels);
     tc_names_free(ds->class_names, ds->n_classes);
+    if (ds->paths)
+        for (int64_t i = 0; i < ds->count; i++)
+            free(ds->paths[i]);
+    free(ds->paths);
     memset(ds, 0, sizeof *ds);
+}
+
+/* s's paths: those of ds's images indices[0 .. s->count). */
+static int copy_paths(const tc_dataset *ds, const int64_t *indices, tc_dataset *s)
+{
+    s->paths = calloc((size_t)s->count + 1, sizeof *s->paths);
+    if (!s->paths)
+        return 1;
+    for (int64_t i = 0; i < s->count; i++)
+        if (!(s->paths[i] = strdup(ds->paths[indices[i]])))
+            return 1;
+    return 0;
 }
 
 int tc_dataset_subset(const tc_dataset *ds, const int64_t *indices, int64_t n,
@@ -189,6 +205,10 @@ int tc_dataset_subset(const tc_dataset *ds, const int64_t *indices, int64_t n,
         memcpy(s.pixels + (size_t)i * per, ds->pixels + (size_t)indices[i] * per, per);
         if (s.labels)
             s.labels[i] = ds->labels[indices[i]];
+    }
+    if (ds->paths && copy_paths(ds, indices, &s) != 0) {
+        tc_dataset_free(&s);
+        return tc_error_set(err, "out of memory for a subset of %" PRId64 " images", n);
     }
     *out = s;
     return 0;

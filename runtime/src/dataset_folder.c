@@ -444,10 +444,16 @@ static int load_entries(const char *dir, const entry_list *list, const tc_data_o
                      .height = opt->height, .width = opt->width};
     ds.pixels = malloc(total);
     ds.labels = malloc(list->n);
+    ds.paths = calloc(list->n + 1, sizeof *ds.paths);
     ds.class_names = cp->owned; /* the data set's from now on */
     ds.n_classes = cp->owned ? cp->n_names : 0;
     cp->owned = NULL;
-    if (!ds.pixels || !ds.labels) {
+    for (size_t i = 0; ds.paths && i < list->n; i++)
+        if (!(ds.paths[i] = strdup(list->v[i].path))) {
+            ds.count = (int64_t)i; /* what tc_dataset_free frees */
+            break;
+        }
+    if (!ds.pixels || !ds.labels || !ds.paths || ds.count != (int64_t)list->n) {
         tc_dataset_free(&ds);
         return tc_error_set(err, "%s: out of memory for %zu images", dir, list->n);
     }

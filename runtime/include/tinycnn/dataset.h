@@ -32,6 +32,9 @@ typedef struct tc_dataset {
      * a class list (tc_data_options.class_names). */
     int32_t n_classes;
     char **class_names;
+    /* Image i was read from paths[i] (count strings, owned): image folders.
+     * NULL where images come packed in files (MNIST's IDX, CIFAR-10). */
+    char **paths;
 } tc_dataset;
 
 /* How an image of another size than the one asked for is treated. */
