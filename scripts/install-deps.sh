@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh --test   also what the test suite uses (valgrind, clang + sanitizer
 #                                    runtimes, PyTorch and NumPy for the layer comparison,
 #                                    Chromium to render the training report headless,
-#                                    python3-onnx, node and ONNX Runtime for the ONNX tests)
+#                                    python3-onnx, node and ONNX Runtime for the ONNX tests,
+#                                    Open MPI for data-parallel training, docs/distributed.md)
 #   scripts/install-deps.sh --bench  also PyTorch, for the side-by-side benchmark
 set -euo pipefail
 
@@ -15,10 +16,10 @@ ort=0
 for arg in "$@"; do
   case "$arg" in
     --test) pkgs+=(valgrind clang libclang-rt-dev python3 python3-numpy python3-torch
-            chromium python3-onnx nodejs)
+            chromium python3-onnx nodejs libopenmpi-dev openmpi-bin)
             ort=1 ;;
     --bench) pkgs+=(python3 python3-torch) ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done

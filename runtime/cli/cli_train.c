@@ -3,13 +3,16 @@
  * session itself (loop, evaluation, checkpoints, resumption) lives in the
  * library. */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "tinycnn/dist.h"
 #include "tinycnn/session.h"
 #include "tinycnn/train_log.h"
 
@@ -55,6 +58,10 @@ static const char help_tail[] =
     "  --json                print one JSON object (epochs and summary) to stdout\n"
     "  --quiet               no progress bar and no per-epoch lines\n"
     "  --plugin-dir DIR      also load the plugins in DIR (repeatable)\n"
+    "  --distributed         train data-parallel with the other processes of an MPI\n"
+    "                        job (mpirun -np N tinycnn train ...; implied when\n"
+    "                        started by mpirun): rank 0 alone prints, evaluates\n"
+    "                        and writes checkpoints (docs/distributed.md)\n"
     "  --step-timeout SEC    end the run (exit status 1) when one forward or\n"
     "                        backward pass runs longer than SEC seconds, naming\n"
     "                        the node that runs\n"
@@ -158,8 +165,11 @@ typedef struct train_opts {
     int64_t log_every;
     int64_t test_limit, threads;
     double step_timeout; /* seconds, 0: none */
-    int profile, json, quiet, allow_changes;
+    int profile, json, quiet, allow_changes, distributed;
     tc_train_overrides settings;
+    tc_dist *dist;  /* the MPI group (--distributed); NULL: alone */
+    int rank;       /* in dist; a rank other than 0 prints nothing but its own errors */
+    int error_fd;   /* where those go (its stderr before it was silenced); -1: stderr */
 } train_opts;
 
 /* An option of the table of settings: checked now, applied by the session. */
@@ -194,6 +204,8 @@ static int *flag_of(const char *opt, train_opts *o)
         return &o->json;
     if (strcmp(opt, "--quiet") == 0 || strcmp(opt, "-q") == 0)
         return &o->quiet;
+    if (strcmp(opt, "--distributed") == 0)
+        return &o->distributed;
     return NULL;
 }
 
@@ -641,6 +653,16 @@ static int finish_log_lost(const train_opts *o, const cli_globals *g, tc_session
     return CLI_EXIT_RUNTIME;
 }
 
+/* An error of this rank: rank 0 (or a run alone) says it as always; another
+ * rank only when the others cannot know it (tc_dist_broken), naming itself. */
+static void fail_here(const train_opts *o, const char *msg)
+{
+    if (o->rank == 0)
+        cli_fail("%s", msg);
+    else if (tc_dist_broken(o->dist) && o->error_fd >= 0)
+        dprintf(o->error_fd, "tinycnn: rank %d: %s\n", o->rank, msg);
+}
+
 static int train(const train_opts *o, const cli_globals *g, tc_session *s)
 {
     tc_session_state st;
@@ -681,7 +703,7 @@ static int train(const train_opts *o, const cli_globals *g, tc_session *s)
     if (tc_train_log_close(ui.log, &ui.log_error) != 0 || ui.log_error.msg[0])
         return finish_log_lost(o, g, s, &ui.log_error, rc, &err);
     if (rc != 0)
-        cli_fail("%s", err.msg);
+        fail_here(o, err.msg);
     switch (status) {
     case TC_SESSION_COMPLETED:
         print_summary(o, s, "completed", NULL);
@@ -714,8 +736,59 @@ static tc_session *open_session(const train_opts *o, const tc_registry *reg, tc_
         .test_limit = o->test_limit,
         .profile = o->profile,
         .allow_changes = o->allow_changes,
+        .dist = o->dist,
     };
     return tc_session_new(&sc, err);
+}
+
+/* Under mpirun (or --distributed): joins the group; a rank other than 0
+ * then prints nothing (standard output and error go to /dev/null, its own
+ * errors to the error stream it had) and writes no log. */
+static int join_group(train_opts *o, tc_error *err)
+{
+    o->error_fd = -1;
+    if (!o->distributed && !tc_dist_launched())
+        return 0;
+    if (!(o->dist = tc_dist_init(err)))
+        return tc_error_prefix(err, "%s", o->distributed ? "--distributed" : "started by mpirun");
+    o->rank = tc_dist_rank(o->dist);
+    if (o->rank == 0)
+        return 0;
+    fflush(stdout);
+    fflush(stderr);
+    o->error_fd = dup(STDERR_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    o->quiet = 1;
+    o->log_path = NULL;
+    return 0;
+}
+
+/* Rank 0 of a group: the time the gradients' allreduce took. */
+static void print_comm(const train_opts *o, double seconds)
+{
+    int ranks = tc_dist_size(o->dist);
+    int64_t calls = tc_dist_comm_calls(o->dist);
+    if (!o->dist || o->rank != 0 || o->json || o->quiet || calls == 0)
+        return;
+    double comm = tc_dist_comm_seconds(o->dist);
+    printf("allreduce over %d ranks: %.3f ms per step (%lld steps), %.1f%% of %.1f s\n", ranks,
+           1e3 * comm / (double)calls, (long long)calls, seconds > 0 ? 100.0 * comm / seconds : 0.0,
+           seconds);
+}
+
+/* Leaves the group: every rank together, or (this rank failed alone) all
+ * at once, so that none waits for it. */
+static int leave_group(const train_opts *o, int rc)
+{
+    if (o->dist && rc != CLI_EXIT_OK && tc_dist_broken(o->dist))
+        tc_dist_abort(o->dist, rc);
+    tc_dist_free(o->dist);
+    return rc;
 }
 
 static int run(cli_globals *g, int argc, char **argv)
@@ -729,11 +802,15 @@ static int run(cli_globals *g, int argc, char **argv)
     tc_error err = {{0}};
     tc_registry *reg = NULL;
     tc_session *s = NULL;
+    if (join_group(&o, &err) != 0)
+        return cli_fail("%s", err.msg);
     if (cli_load_registry(g, &reg, &err) != 0 || !(s = open_session(&o, reg, &err))) {
-        cli_fail("%s", err.msg);
+        /* each rank opens its own session: a failure here is this rank's alone */
+        tc_dist_mark_broken(o.dist);
+        fail_here(&o, err.msg);
         if (reg)
             tc_registry_free(reg);
-        return CLI_EXIT_RUNTIME;
+        return leave_group(&o, CLI_EXIT_RUNTIME);
     }
     print_notes(&o, s);
 
@@ -746,11 +823,13 @@ static int run(cli_globals *g, int argc, char **argv)
                   o.step_timeout);
     if (!o.json && !o.quiet)
         print_banner(&o, s);
+    double t0 = now_s();
     int rc = train(&o, g, s);
+    print_comm(&o, now_s() - t0);
     cli_watch_end();
     tc_session_free(s);
     tc_registry_free(reg);
-    return rc;
+    return leave_group(&o, rc);
 }
 
 const cli_command cli_train_command = {"train", "train a model, writing a checkpoint each epoch",

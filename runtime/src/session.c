@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tinycnn/checkpoint.h"
+#include "tinycnn/dist.h"
 #include "tinycnn/kernels.h"
 #include "tinycnn/snapshot.h"
 #include "shape.h" /* tc_monotonic_seconds */
@@ -58,6 +59,8 @@ struct tc_session {
     int have_good;         /* out_path holds a sound checkpoint */
     tc_checkpoint_lock *lock, *best_lock; /* of out_path and best_path, held while open */
     int saved_on_val;      /* the resumed checkpoint chose its best on validation */
+    tc_dist *dist;         /* data-parallel group; NULL: alone */
+    int rank, ranks;       /* rank 0 (or alone) evaluates and writes checkpoints */
 };
 
 static char *dup_or_null(const char *s)
@@ -166,6 +169,7 @@ static char *state_text(const tc_session *s)
     json_object_set_new(o, "batch", json_integer(s->batch));
     json_object_set_new(o, "steps_per_epoch", json_integer(s->n_batches));
     json_object_set_new(o, "threads", json_integer(s->threads));
+    json_object_set_new(o, "ranks", json_integer(s->ranks));
     json_object_set_new(o, "finished", json_boolean(s->batch == 0 && (s->epoch >= s->cfg.epochs ||
                                                                      s->stopped_early)));
     json_object_set_new(o, "accuracy", acc_json(s->last_acc));
@@ -403,6 +407,8 @@ static int take_settings(tc_session *s, const tc_session_config *c, const tc_che
     s->resume_path = dup_or_null(c->resume_path);
     if (!s->out_path || (c->resume_path && !s->resume_path))
         return tc_error_set(err, "out of memory");
+    if (s->rank != 0)
+        return 0; /* the other ranks of a group write nothing */
     /* one writer per checkpoint: a second run with the same output stops
      * here, and the temporary files of a writer killed mid-write go */
     if (check_output_dir(s->out_path, err) != 0 ||
@@ -611,6 +617,9 @@ static int start(tc_session *s, const tc_session_config *c, tc_error *err)
     } else {
         tc_graph_init_weights(s->graph, s->cfg.seed);
     }
+    /* a group starts from rank 0's weights, whatever each rank read */
+    if (s->ranks > 1 && tc_dist_broadcast_weights(s->dist, s->graph, err) != 0)
+        goto out;
     tc_graph_set_seed(s->graph, s->cfg.seed);
     if (s->profile)
         tc_graph_set_profiling(s->graph, 1);
@@ -632,6 +641,9 @@ tc_session *tc_session_new(const tc_session_config *c, tc_error *err)
     s->test_limit = c->test_limit;
     s->profile = c->profile;
     s->threads = tc_get_threads();
+    s->dist = c->dist;
+    s->rank = tc_dist_rank(c->dist);
+    s->ranks = c->dist ? tc_dist_size(c->dist) : 1;
     if (c->test_limit < 0) {
         tc_error_set(err, "test image limit must be >= 0 (got %lld)", (long long)c->test_limit);
         tc_session_free(s);
@@ -682,6 +694,8 @@ static int note_last_good(const tc_session *s, tc_error *err)
 /* Writes the checkpoint of the current position (atomically). */
 static int save(tc_session *s, tc_error *err)
 {
+    if (s->rank != 0)
+        return 0; /* rank 0 writes a group's checkpoints */
     double now = tc_monotonic_seconds();
     s->wall_before += now - s->t_start;
     s->t_start = now;
@@ -781,6 +795,12 @@ static int end_epoch(tc_session *s, double ep_start, tc_epoch_record *r, tc_erro
 {
     double ev_start = tc_monotonic_seconds();
     int64_t correct = 0, total = 0;
+    if (s->rank != 0) {
+        /* only rank 0 evaluates; the others keep the position only */
+        memset(r, 0, sizeof *r);
+        close_epoch(s, 0, 0, r);
+        return 0;
+    }
     if (evaluate(s, r, &correct, &total, err) != 0)
         return 1;
     int improved = close_epoch(s, correct, total, r);
@@ -802,6 +822,29 @@ static int cancelled(const tc_train_hooks *hooks)
     return hooks && hooks->cancel && *hooks->cancel;
 }
 
+/* After an epoch: a group learns from rank 0 whether its evaluation and
+ * checkpoint succeeded and whether early_stop ends the run, and from every
+ * rank whether one was cancelled, so that all go on or stop together.
+ * Alone: the cancel flag. err keeps rank 0's own message on rank 0. */
+static int agree_epoch_end(tc_session *s, const tc_train_hooks *hooks, int failed, int *stop,
+                           tc_error *err)
+{
+    *stop = cancelled(hooks);
+    if (s->ranks < 2)
+        return failed;
+    double x[3] = {s->rank == 0 && failed, s->rank == 0 ? s->stopped_early : 0, *stop};
+    tc_error mine = *err;
+    if (tc_dist_sum_f64(s->dist, x, 3, err) != 0)
+        return 1;
+    *err = mine; /* rank 0's own message, when it failed */
+    s->stopped_early = (int)x[1];
+    *stop = x[2] > 0;
+    if (x[0] > 0 && s->rank != 0)
+        return tc_error_set(err, "rank 0 failed to evaluate or write the checkpoint after "
+                                 "epoch %d (its own message says why)", s->epoch);
+    return x[0] > 0;
+}
+
 int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status *status,
                    tc_error *err)
 {
@@ -812,8 +855,8 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
     while (s->epoch < s->cfg.epochs && !s->stopped_early) {
         double ep_start = tc_monotonic_seconds();
         tc_epoch_stats es;
-        if (tc_train_epoch(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks, &es,
-                           err) != 0) {
+        if (tc_train_epoch_dist(s->graph, s->opt, s->train, &s->cfg, s->epoch, s->batch, hooks,
+                                s->dist, &es, err) != 0) {
             /* only a non-finite loss is divergence; out of memory or a
              * layer's error is a failure of the run, said as such */
             *status = es.diverged ? TC_SESSION_DIVERGED : TC_SESSION_FAILED;
@@ -831,7 +874,9 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
             return 0;
         }
         tc_epoch_record r;
-        if (end_epoch(s, ep_start, &r, err) != 0) {
+        int stop = 0;
+        int failed = end_epoch(s, ep_start, &r, err);
+        if (agree_epoch_end(s, hooks, failed, &stop, err) != 0) {
             *status = TC_SESSION_FAILED;
             return 1;
         }
@@ -839,7 +884,7 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
             hooks->epoch_end(hooks->user, &r);
         /* stopped during evaluation: the checkpoint just written is at an
          * epoch boundary */
-        if (cancelled(hooks) && s->epoch < s->cfg.epochs && !s->stopped_early) {
+        if (stop && s->epoch < s->cfg.epochs && !s->stopped_early) {
             *status = TC_SESSION_INTERRUPTED;
             return 0;
         }
@@ -874,6 +919,7 @@ void tc_session_get_state(const tc_session *s, tc_session_state *st)
     st->wall_seconds = s->wall_before + (tc_monotonic_seconds() - s->t_start);
     st->resumed = s->resume_path != NULL;
     st->threads = s->threads;
+    st->ranks = s->ranks;
     st->threads_before = s->threads_before;
     st->optimizer_switched = s->switched;
     st->saved_optimizer = s->saved_kind;

@@ -9,6 +9,7 @@
 
 #include "rng.h"
 #include "tinycnn/augment.h"
+#include "tinycnn/dist.h"
 #include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/status.h"
 
@@ -238,98 +239,241 @@ static int64_t count_correct(const tc_tensor *out, const tc_dataset *ds, const i
     return correct;
 }
 
+/* One epoch's loop: what every batch needs, and the sums it keeps. */
+typedef struct epoch_run {
+    tc_graph *g;
+    tc_optimizer *opt;
+    const tc_dataset *train;
+    const tc_train_config *cfg;
+    io_plan io;
+    int64_t *order;
+    int epoch;
+    int64_t n, bs, n_batches;
+    tc_dist *d;
+    float *agree;         /* with d: per-rank codes, then cancel, loss sum, correct */
+    double loss_sum, lr;
+    int64_t correct, images;
+} epoch_run;
+
+/* Batch b's first image, size and global step. */
+static int batch_of(const epoch_run *r, int64_t b, int64_t *first, uint64_t *step)
+{
+    *first = b * r->bs;
+    *step = (uint64_t)r->epoch * (uint64_t)r->n_batches + (uint64_t)b;
+    return (int)(*first + r->bs <= r->n ? r->bs : r->n - *first);
+}
+
+static int step_error(const epoch_run *r, uint64_t step, tc_error *err)
+{
+    return tc_error_prefix(err, "epoch %d, step %llu", r->epoch + 1, (unsigned long long)step + 1);
+}
+
+/* One process: the whole batch, then the update. */
+static int local_step(epoch_run *r, int64_t b, tc_epoch_stats *stats, tc_error *err)
+{
+    int64_t first;
+    uint64_t step;
+    int cnt = batch_of(r, b, &first, &step);
+    if (tc_graph_prepare(r->g, cnt, 1, err) != 0 ||
+        fill_inputs(r->g, r->train, &r->io, r->order + first, cnt, r->cfg, step, err) != 0 ||
+        tc_graph_forward(r->g, 1, step, err) != 0)
+        return step_error(r, step, err);
+    float loss = tc_graph_loss(r->g);
+    if (!isfinite(loss)) {
+        /* Stop before the update so the weights stay those of the last
+         * finite step; the caller keeps its last good checkpoint. */
+        stats->diverged = 1;
+        return tc_error_set(err, "the loss became %s at epoch %d, step %llu (batch %lld of %lld)",
+                            isnan(loss) ? "NaN" : "infinite", r->epoch + 1,
+                            (unsigned long long)step + 1, (long long)b + 1,
+                            (long long)r->n_batches);
+    }
+    r->correct += count_correct(tc_graph_output(r->g), r->train, r->order + first, cnt, NULL, 0);
+    if (tc_graph_backward(r->g, err) != 0)
+        return step_error(r, step, err);
+    r->lr = tc_lr_at(r->cfg, r->epoch, b, r->n_batches);
+    tc_optimizer_step(r->opt, (float)r->lr);
+    r->loss_sum += (double)loss * cnt;
+    r->images += cnt;
+    return 0;
+}
+
+/* A failure the ranks agreed on: this rank's own error, or the first
+ * failed rank named. Code 1: an error; 2: a non-finite loss. */
+static int agreed_failure(const epoch_run *r, int64_t b, uint64_t step, tc_epoch_stats *stats,
+                          tc_error *err)
+{
+    int size = tc_dist_size(r->d), me = tc_dist_rank(r->d), who = 0;
+    while (who < size && r->agree[who] == 0)
+        who++;
+    if (r->agree[who] == 2) {
+        stats->diverged = 1;
+        return tc_error_set(err, "the loss became NaN or infinite on rank %d at epoch %d, step "
+                                 "%llu (batch %lld of %lld)", who, r->epoch + 1,
+                            (unsigned long long)step + 1, (long long)b + 1,
+                            (long long)r->n_batches);
+    }
+    if (r->agree[me] == 1)
+        return tc_error_prefix(err, "rank %d", me);
+    return tc_error_set(err, "rank %d failed at epoch %d, step %llu (its own message says why)",
+                        who, r->epoch + 1, (unsigned long long)step + 1);
+}
+
+/* This rank's share of batch b, forward and backward; fills its code, loss
+ * and correct answers into r->agree. */
+static void share_pass(epoch_run *r, int64_t first, int64_t lo, int m, uint64_t step,
+                       tc_error *err)
+{
+    int size = tc_dist_size(r->d), me = tc_dist_rank(r->d);
+    if (m == 0)
+        return;
+    const int64_t *idx = r->order + first + lo;
+    if (tc_graph_prepare(r->g, m, 1, err) != 0 ||
+        fill_inputs(r->g, r->train, &r->io, idx, m, r->cfg, step, err) != 0 ||
+        tc_graph_forward(r->g, 1, step, err) != 0) {
+        step_error(r, step, err);
+        r->agree[me] = 1;
+        return;
+    }
+    float loss = tc_graph_loss(r->g);
+    if (!isfinite(loss)) {
+        r->agree[me] = 2; /* no backward: the step is dropped on every rank */
+        return;
+    }
+    r->agree[size + 1] = loss * (float)m;
+    r->agree[size + 2] = (float)count_correct(tc_graph_output(r->g), r->train, idx, m, NULL, 0);
+    if (tc_graph_backward(r->g, err) != 0) {
+        step_error(r, step, err);
+        r->agree[me] = 1;
+    }
+}
+
+/* A group: this rank's share forward and backward, then one allreduce of
+ * the gradients - each share's mean weighted by its part of the batch, so
+ * that the sum is the mean over the batch - with the agreement appended
+ * (each rank's failure or non-finite loss, a cancel flag, the batch's loss
+ * and correct answers), and the same update on every rank unless one of
+ * them stops the group. One meeting per step: the ranks wait for each
+ * other once. */
+static int dist_step(epoch_run *r, int64_t b, const tc_train_hooks *hooks,
+                     tc_epoch_stats *stats, tc_error *err)
+{
+    int64_t first, lo, hi;
+    uint64_t step;
+    int cnt = batch_of(r, b, &first, &step);
+    int size = tc_dist_size(r->d), me = tc_dist_rank(r->d);
+    tc_dist_share(cnt, me, size, &lo, &hi);
+    int m = (int)(hi - lo);
+    memset(r->agree, 0, (size_t)(size + 3) * sizeof *r->agree);
+    share_pass(r, first, lo, m, step, err);
+    r->agree[size] = hooks && hooks->cancel && *hooks->cancel ? 1.0f : 0.0f;
+    if (tc_dist_sum_gradients(r->d, r->g, (float)m / (float)cnt, m == 0 || r->agree[me] != 0,
+                              r->agree, size + 3, err) != 0)
+        return 1;
+    for (int i = 0; i < size; i++)
+        if (r->agree[i] != 0)
+            return agreed_failure(r, b, step, stats, err);
+    if (r->agree[size] > 0) {
+        stats->cancelled = 1; /* this batch is not applied: a resume runs it again */
+        return 0;
+    }
+    r->lr = tc_lr_at(r->cfg, r->epoch, b, r->n_batches);
+    tc_optimizer_step(r->opt, (float)r->lr);
+    r->loss_sum += (double)r->agree[size + 1];
+    r->correct += (int64_t)r->agree[size + 2];
+    r->images += cnt;
+    return 0;
+}
+
+static void report_progress(const epoch_run *r, const tc_train_hooks *hooks, int64_t b,
+                            int64_t start_batch, double t0)
+{
+    double el = tc_monotonic_seconds() - t0;
+    tc_train_progress p = {
+        .epoch = r->epoch,
+        .batch = b + 1,
+        .n_batches = r->n_batches,
+        .loss = r->loss_sum / (double)r->images,
+        .accuracy = (double)r->correct / (double)r->images,
+        .images_per_s = el > 0 ? (double)r->images / el : 0.0,
+        .lr = r->lr,
+        .seconds = el,
+        .start_batch = start_batch,
+    };
+    hooks->progress(hooks->user, &p);
+}
+
+static void finish_stats(const epoch_run *r, double t0, tc_epoch_stats *stats)
+{
+    stats->seconds = tc_monotonic_seconds() - t0;
+    stats->images = r->images;
+    stats->loss_sum = r->loss_sum;
+    stats->correct = r->correct;
+    stats->loss = r->images ? r->loss_sum / (double)r->images : 0.0;
+    stats->accuracy = r->images ? (double)r->correct / (double)r->images : 0.0;
+    stats->images_per_s = stats->seconds > 0 ? (double)r->images / stats->seconds : 0.0;
+}
+
+/* Checks the call and plans the loop; r->order and r->agree are the
+ * caller's to free. */
+static int open_epoch(epoch_run *r, int64_t start_batch, tc_epoch_stats *stats, tc_error *err)
+{
+    if (tc_train_config_check(r->cfg, err) != 0)
+        return 1;
+    r->n = used_count(r->train, r->cfg->limit);
+    if (r->n < 1)
+        return tc_error_set(err, "the training set is empty");
+    if (plan_io(r->g, r->train, r->n, 1, &r->io, err) != 0)
+        return 1;
+    r->bs = r->cfg->batch_size;
+    r->n_batches = (r->n + r->bs - 1) / r->bs;
+    stats->n_batches = r->n_batches;
+    if (start_batch < 0 || start_batch > r->n_batches)
+        return tc_error_set(err, "cannot start epoch %d at batch %lld of %lld", r->epoch + 1,
+                            (long long)start_batch, (long long)r->n_batches);
+    stats->batches_done = start_batch;
+    r->order = malloc((size_t)r->n * sizeof *r->order);
+    if (r->d)
+        r->agree = malloc((size_t)(tc_dist_size(r->d) + 3) * sizeof *r->agree);
+    if (!r->order || (r->d && !r->agree))
+        return tc_error_set(err, "out of memory for %lld image indices", (long long)r->n);
+    tc_train_order(r->cfg->seed, r->epoch, r->cfg->shuffle, r->order, r->n);
+    return 0;
+}
+
 int tc_train_epoch(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
                    const tc_train_config *cfg, int epoch, int64_t start_batch,
                    const tc_train_hooks *hooks, tc_epoch_stats *stats, tc_error *err)
 {
+    return tc_train_epoch_dist(g, opt, train, cfg, epoch, start_batch, hooks, NULL, stats, err);
+}
+
+int tc_train_epoch_dist(tc_graph *g, tc_optimizer *opt, const tc_dataset *train,
+                        const tc_train_config *cfg, int epoch, int64_t start_batch,
+                        const tc_train_hooks *hooks, tc_dist *d, tc_epoch_stats *stats,
+                        tc_error *err)
+{
     memset(stats, 0, sizeof *stats);
-    if (tc_train_config_check(cfg, err) != 0)
-        return 1;
-    int64_t n = used_count(train, cfg->limit);
-    if (n < 1)
-        return tc_error_set(err, "the training set is empty");
-    io_plan io;
-    if (plan_io(g, train, n, 1, &io, err) != 0)
-        return 1;
-    int64_t bs = cfg->batch_size;
-    int64_t n_batches = (n + bs - 1) / bs;
-    stats->n_batches = n_batches;
-    if (start_batch < 0 || start_batch > n_batches)
-        return tc_error_set(err, "cannot start epoch %d at batch %lld of %lld", epoch + 1,
-                            (long long)start_batch, (long long)n_batches);
-    stats->batches_done = start_batch;
-
-    int64_t *order = malloc((size_t)n * sizeof *order);
-    if (!order)
-        return tc_error_set(err, "out of memory for %lld image indices", (long long)n);
-    tc_train_order(cfg->seed, epoch, cfg->shuffle, order, n);
-
+    epoch_run r = {.g = g, .opt = opt, .train = train, .cfg = cfg, .epoch = epoch, .d = d};
+    int rc = open_epoch(&r, start_batch, stats, err);
     int every = hooks && hooks->progress_every > 0 ? hooks->progress_every : 10;
     double t0 = tc_monotonic_seconds();
-    double loss_sum = 0.0, lr = 0.0;
-    int64_t correct = 0, images = 0;
-    int rc = 0;
-    for (int64_t b = start_batch; b < n_batches; b++) {
-        if (hooks && hooks->cancel && *hooks->cancel) {
+    for (int64_t b = start_batch; rc == 0 && b < r.n_batches; b++) {
+        /* a group decides on the cancel flag together, in dist_step */
+        if (!d && hooks && hooks->cancel && *hooks->cancel) {
             stats->cancelled = 1;
             break;
         }
-        int64_t first = b * bs;
-        int cnt = (int)(first + bs <= n ? bs : n - first);
-        uint64_t step = (uint64_t)epoch * (uint64_t)n_batches + (uint64_t)b;
-        if (tc_graph_prepare(g, cnt, 1, err) != 0 ||
-            fill_inputs(g, train, &io, order + first, cnt, cfg, step, err) != 0 ||
-            tc_graph_forward(g, 1, step, err) != 0) {
-            rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
-                                 (unsigned long long)step + 1);
+        rc = d ? dist_step(&r, b, hooks, stats, err) : local_step(&r, b, stats, err);
+        if (rc != 0 || stats->cancelled)
             break;
-        }
-        float loss = tc_graph_loss(g);
-        if (!isfinite(loss)) {
-            /* Stop before the update so the weights stay those of the last
-             * finite step; the caller keeps its last good checkpoint. */
-            stats->diverged = 1;
-            rc = tc_error_set(err, "the loss became %s at epoch %d, step %llu (batch %lld of %lld)",
-                              isnan(loss) ? "NaN" : "infinite", epoch + 1,
-                              (unsigned long long)step + 1, (long long)b + 1,
-                              (long long)n_batches);
-            break;
-        }
-        correct += count_correct(tc_graph_output(g), train, order + first, cnt, NULL, 0);
-        if (tc_graph_backward(g, err) != 0) {
-            rc = tc_error_prefix(err, "epoch %d, step %llu", epoch + 1,
-                                 (unsigned long long)step + 1);
-            break;
-        }
-        lr = tc_lr_at(cfg, epoch, b, n_batches);
-        tc_optimizer_step(opt, (float)lr);
-        loss_sum += (double)loss * cnt;
-        images += cnt;
         stats->batches_done = b + 1;
-        if (hooks && hooks->progress && ((b + 1) % every == 0 || b + 1 == n_batches)) {
-            double el = tc_monotonic_seconds() - t0;
-            tc_train_progress p = {
-                .epoch = epoch,
-                .batch = b + 1,
-                .n_batches = n_batches,
-                .loss = loss_sum / (double)images,
-                .accuracy = (double)correct / (double)images,
-                .images_per_s = el > 0 ? (double)images / el : 0.0,
-                .lr = lr,
-                .seconds = el,
-                .start_batch = start_batch,
-            };
-            hooks->progress(hooks->user, &p);
-        }
+        if (hooks && hooks->progress && ((b + 1) % every == 0 || b + 1 == r.n_batches))
+            report_progress(&r, hooks, b, start_batch, t0);
     }
-    free(order);
-    stats->seconds = tc_monotonic_seconds() - t0;
-    stats->images = images;
-    stats->loss_sum = loss_sum;
-    stats->correct = correct;
-    stats->loss = images ? loss_sum / (double)images : 0.0;
-    stats->accuracy = images ? (double)correct / (double)images : 0.0;
-    stats->images_per_s = stats->seconds > 0 ? (double)images / stats->seconds : 0.0;
+    free(r.order);
+    free(r.agree);
+    finish_stats(&r, t0, stats);
     return rc;
 }
 

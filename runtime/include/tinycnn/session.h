@@ -32,7 +32,8 @@
  * and read by this module only):
  *   "format": "tinycnn-training-state", "version": 2, "model": name,
  *   "epoch": epochs completed, "batch": batches done of the next one (0: at
- *   an epoch boundary), "steps_per_epoch", "threads", "finished",
+ *   an epoch boundary), "steps_per_epoch", "threads" (per rank), "ranks" (the
+ *   processes of a data-parallel run, tinycnn/dist.h; 1: one), "finished",
  *   "accuracy" / "best_accuracy" (null: none yet), "best_epoch",
  *   "wall_seconds", "config": every setting (tinycnn/train_settings.h),
  *   "data": the data folder (absent for data sets given in memory),
@@ -78,6 +79,9 @@ typedef struct tc_session_config {
     int profile;                  /* time the nodes during training steps (not evaluation) */
     int allow_changes;            /* resume although the model file, the data folder, limit
                                      or val_split differ from the checkpoint's */
+    struct tc_dist *dist;         /* train data-parallel with this group (tinycnn/dist.h):
+                                     every rank opens the same session; rank 0 alone
+                                     evaluates and writes checkpoints; NULL: alone */
 } tc_session_config;
 
 /* Opens a session: loads the model (or the checkpoint and its model),
@@ -137,7 +141,8 @@ typedef struct tc_session_state {
     const char *best_checkpoint; /* best_path when one was written, else NULL */
     double wall_seconds;      /* this run and the earlier runs of the checkpoint */
     int resumed;              /* 1: continued from a checkpoint */
-    int threads;              /* worker threads of this run */
+    int threads;              /* worker threads of this run (per rank) */
+    int ranks;                /* processes training together (1: alone) */
     int threads_before;       /* of the run that wrote the checkpoint; 0: unknown */
     int optimizer_switched;   /* the checkpoint's optimizer was another kind */
     tc_optim_kind saved_optimizer; /* the checkpoint's, when resumed */

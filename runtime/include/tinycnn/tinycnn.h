@@ -29,6 +29,7 @@
 #include "tinycnn/summary.h"
 #include "tinycnn/report.h"
 #include "tinycnn/onnx.h"
+#include "tinycnn/dist.h"
 #include "tinycnn/augment.h"
 #include "tinycnn/kernels.h"
 
