@@ -106,7 +106,8 @@ static int dense_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error
 
 static const tc_layer_type t_dense = {
     sizeof(tc_layer_type), TC_PLUGIN_ABI_VERSION, "TDense", "y = W x + b", 0, 1, 1, 1,
-    dense_params, dense_create, dense_destroy, dense_plan, dense_fwd, dense_bwd, NULL, NULL, {0}};
+    dense_params, dense_create, dense_destroy, dense_plan, dense_fwd, dense_bwd, NULL, NULL,
+    NULL, {0}};
 
 static tc_registry *test_reg;
 

@@ -90,6 +90,19 @@ static int elu_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
+/* `tinycnn export` (ABI 2.2): ONNX's Elu is the same function, alpha its
+ * attribute. The writer's functions record their failure for the runtime,
+ * so a -1 only needs passing on. */
+static int elu_onnx_export(const tc_host *host, void *self, const tc_onnx_writer *w,
+                           tc_error *err)
+{
+    const elu *l = self;
+    (void)host;
+    (void)err;
+    int n = w->node(w->ctx, "Elu", w->inputs, 1, w->output);
+    return n < 0 || w->attr_float(w->ctx, n, "alpha", l->alpha) != 0;
+}
+
 /* What the conformance suite should test ELU with, besides its defaults:
  * any shape works, so two that differ in rank, one with a non-default alpha
  * (where the slope jumps at 0). Shapes include the batch dimension, which
@@ -123,4 +136,5 @@ const tc_layer_type example_elu_type = {
     .forward = elu_forward,
     .backward = elu_backward,
     .test_hints = &elu_hints,
+    .onnx_export = elu_onnx_export,
 };

@@ -134,6 +134,31 @@ static int scale_backward(const tc_host *host, void *self, const tc_exec *x, tc_
     return 0;
 }
 
+/* `tinycnn export` (ABI 2.2): Mul by the weight, then Add the bias. ONNX
+ * broadcasts numpy's way, aligning the trailing dimensions, so a [C] weight
+ * against [N,C,H,W] would meet W: it goes in as [C,1,1] (one 1 per
+ * dimension after the channels; [C] as it is for [N,C]). */
+static int scale_onnx_export(const tc_host *host, void *self, const tc_onnx_writer *w,
+                             tc_error *err)
+{
+    const scale *l = self;
+    const tc_shape *in = &w->input_shapes[0];
+    tc_shape per_channel = {.ndim = in->ndim - 1, .dims = {in->dims[1]}};
+    (void)host;
+    (void)err;
+    for (int d = 1; d < per_channel.ndim; d++)
+        per_channel.dims[d] = 1;
+    const char *weight = w->weight(w->ctx, 0, &per_channel);
+    const char *mul_out = l->bias ? w->temp(w->ctx, "scaled") : w->output;
+    const char *mul_in[2] = {w->inputs[0], weight};
+    if (!weight || !mul_out || w->node(w->ctx, "Mul", mul_in, 2, mul_out) < 0)
+        return 1;
+    if (!l->bias)
+        return 0;
+    const char *add_in[2] = {mul_out, w->weight(w->ctx, 1, &per_channel)};
+    return !add_in[1] || w->node(w->ctx, "Add", add_in, 2, w->output) < 0;
+}
+
 const tc_layer_type example_scale_type = {
     .struct_size = sizeof(tc_layer_type),
     .abi_version = TC_PLUGIN_ABI_VERSION,
@@ -149,4 +174,5 @@ const tc_layer_type example_scale_type = {
     .plan = scale_plan,
     .forward = scale_forward,
     .backward = scale_backward,
+    .onnx_export = scale_onnx_export,
 };

@@ -205,6 +205,9 @@ int onnx_ex_map_node(onnx_ex *x, const tc_node *nd)
     int rc = map_simple(x, nd, t);
     if (rc >= 0)
         return rc;
+    if (onnx_ex_plugin_has(nd->type))
+        return onnx_ex_map_plugin(x, nd);
     return tc_error_set(x->err, "node '%s': layer type '%s' has no ONNX mapping (export maps "
-                                "the standard layers: see docs/onnx.md)", nd->name, t);
+                                "the standard layers, and a plugin layer with an onnx_export "
+                                "callback: see docs/onnx.md)", nd->name, t);
 }

@@ -112,6 +112,11 @@ const char *onnx_ex_init(onnx_ex *x, const char *name, const tc_shape *shape,
 /* Appends the ONNX nodes of node nd (onnx_export_ops.c), its output named
  * as the node; a layer type without a mapping is an error naming both. */
 int onnx_ex_map_node(onnx_ex *x, const struct tc_node *nd);
+/* A plugin layer's own mapping (onnx_export_plugin.c): 1 when type t has an
+ * onnx_export callback (ABI 2.2) within its struct_size; onnx_ex_map_plugin
+ * runs it, and refuses a failure or a missing output naming node and type. */
+int onnx_ex_plugin_has(const struct tc_layer_type *t);
+int onnx_ex_map_plugin(onnx_ex *x, const struct tc_node *nd);
 
 /* ---- import (onnx_import.c walks the graph and writes the model,
  * onnx_import_ops.c converts each operator) ------------------------------ */

@@ -1,7 +1,8 @@
 /* onnx_logits CHECKPOINT PIXELS.u8 N OUT.f32 [PLUGIN_DIR]: tinycnn's logits
  * for N images of uint8 pixels (planar, the model's C*H*W bytes each),
  * normalised as predict does (tc_normalize_u8), written as N x classes
- * float32. The ONNX tests compare them with ONNX Runtime's and PyTorch's. */
+ * float32 (PLUGIN_DIR: plugins loaded besides the standard layers). The
+ * ONNX tests compare them with ONNX Runtime's and PyTorch's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ int main(int argc, char **argv)
     tc_registry *reg = tc_registry_new();
     tc_checkpoint ck;
     tc_graph *g = NULL;
-    if (tc_registry_load_dir(reg, argc == 6 ? argv[5] : TC_TEST_PLUGIN_DIR, &err) != 0 ||
+    if (tc_registry_load_dir(reg, TC_TEST_PLUGIN_DIR, &err) != 0 ||
+        (argc == 6 && tc_registry_load_dir(reg, argv[5], &err) != 0) ||
         tc_checkpoint_read(argv[1], &ck, &err) != 0 ||
         tc_checkpoint_graph(reg, &ck, argv[1], &g, &err) != 0)
         return die(err.msg);

@@ -8,7 +8,10 @@
         loss or label), then compares ONNX Runtime's logits (onnxruntime-node)
         with tinycnn's on the same MNIST test images; then imports the file
         back and requires the same logits and predictions as the original
-        (the round trip);
+        (the round trip); with --plugin-dir DIR the plugins in DIR load too,
+        and a model using their layers (models/lenet5_elu.json with the
+        example plugin) must carry their own mappings' ops, and import, which
+        knows only the standard set, must refuse it instead of the round trip;
     onnx_peers.py torch   --tinycnn BIN --logits BIN --data DIR --work DIR
         trains a LeNet-5 and a small CNN with BatchNorm and Concat in PyTorch,
         saves them with torch.onnx.export, imports them, and requires the same
@@ -75,7 +78,8 @@ def mnist(data, split, n):
 def tinycnn_logits(args, ckpt, pixels, work, tag):
     px, out = os.path.join(work, f"{tag}.u8"), os.path.join(work, f"{tag}.tc.f32")
     pixels.tofile(px)
-    run([args.logits, ckpt, px, len(pixels), out])
+    extra = [args.plugin_dir] if args.plugin_dir else []
+    run([args.logits, ckpt, px, len(pixels), out] + extra)
     return np.fromfile(out, np.float32).reshape(len(pixels), -1)
 
 
@@ -120,6 +124,17 @@ def structure(path, model_json):
     return m, ops, weights
 
 
+# The ONNX ops the example plugin (plugins/example) maps its layers onto.
+EXAMPLE_PLUGIN_OPS = {"ELU": {"Elu"}, "Scale": {"Mul", "Add"}}
+
+
+def plugin_ops_of(spec, args):
+    """The ops the plugin layers of a model must have exported (empty: none)."""
+    if not args.plugin_dir:
+        return set()
+    return set().union(*[EXAMPLE_PLUGIN_OPS.get(n["type"], set()) for n in spec["nodes"]])
+
+
 def cmd_export(args):
     os.makedirs(args.work, exist_ok=True)
     pixels, _ = mnist(args.data, "test", args.images or 1000)
@@ -127,10 +142,11 @@ def cmd_export(args):
     for model_json in args.models:
         tag = os.path.splitext(os.path.basename(model_json))[0]
         ckpt, onnx_path = os.path.join(args.work, tag + ".ckpt"), os.path.join(args.work, tag + ".onnx")
+        plugins = ["--plugin-dir", args.plugin_dir] if args.plugin_dir else []
         run([args.tinycnn, "train", model_json, "--epochs", 1, "--limit", 512, "--test-limit", 100,
              "--batch-size", 32,
-             "-o", ckpt, "--threads", 2], env=env)
-        run([args.tinycnn, "export", ckpt, "-o", onnx_path])
+             "-o", ckpt, "--threads", 2] + plugins, env=env)
+        run([args.tinycnn, "export", ckpt, "-o", onnx_path] + plugins)
         m, ops, weights = structure(onnx_path, model_json)
         spec = json.load(open(model_json))
         if any(n["type"].startswith("BatchNorm") for n in spec["nodes"]):
@@ -140,6 +156,13 @@ def cmd_export(args):
         ort, info = ort_logits(args, onnx_path, pixels, args.work, tag)
         print(f"     ONNX Runtime {info['ort']['node']}, output '{info['output']}' {info['dims']}")
         agree(tc, ort, f"{tag}: tinycnn vs ONNX Runtime on {len(pixels)} MNIST test images")
+        plugin_ops = plugin_ops_of(spec, args)
+        if plugin_ops:
+            check(plugin_ops <= ops, f"{tag}: the plugin layers' own mappings {sorted(plugin_ops)} "
+                  f"are in the file (ops: {sorted(ops)})")
+            # import covers the standard set only: the plugins' ops are refused by name
+            refused(args, onnx_path, "is not supported", args.work)
+            continue
         # the round trip: export -> import -> the same logits as the original
         back_json, back_ckpt = os.path.join(args.work, tag + ".back.json"), os.path.join(args.work, tag + ".back.ckpt")
         run([args.tinycnn, "import", onnx_path, "-o", back_json, "--checkpoint", back_ckpt])
@@ -356,6 +379,8 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--images", type=int, default=0,
                    help="MNIST test images to compare on (default: export 1000, torch all 10000, ops 300)")
+    p.add_argument("--plugin-dir", help="export: also load the plugins in this folder (the "
+                   "example plugin's layers, mapped by their own onnx_export)")
     p.add_argument("models", nargs="*")
     args = p.parse_intermixed_args()
     if args.what in ("export", "ops") and not args.node:

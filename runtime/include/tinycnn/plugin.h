@@ -66,7 +66,8 @@ extern "C" {
 #endif
 
 #define TC_PLUGIN_ABI_VERSION 2u /* major version */
-#define TC_HOST_LEVEL 1u         /* feature level of this header (2.1: tc_layer_type.flops) */
+#define TC_HOST_LEVEL 2u         /* feature level of this header (2.1: tc_layer_type.flops,
+                                    2.2: tc_layer_type.onnx_export) */
 #define TC_PLUGIN_ENTRY "tc_plugin_init"
 #define TC_MAX_DIMS 6
 #define TC_MAX_WEIGHTS 8
@@ -210,6 +211,43 @@ typedef struct tc_exec {
 
 struct tc_host;
 
+/* ---- ONNX export ---------------------------------------------------------
+ * What `tinycnn export` hands a plugin layer's onnx_export callback (ABI
+ * 2.2): the node's names and the functions that append ONNX nodes and
+ * initializers to the file being written. Names are ONNX value names; all
+ * strings and the writer itself are valid for the duration of the call
+ * only (the runtime copies what it keeps). Every function returns -1 or
+ * NULL on failure with the reason kept by the runtime: return non-zero from
+ * the callback then. Opset 13 of the default domain; float tensors only. */
+typedef struct tc_onnx_writer {
+    uint32_t struct_size;         /* sizeof(tc_onnx_writer) of the host's build */
+    int32_t n_inputs;
+    const char *node_name;        /* the node's name in the model file */
+    const char *const *inputs;    /* n_inputs: the ONNX values the node reads */
+    const tc_shape *input_shapes; /* n_inputs: their shapes at batch 1 */
+    const char *output;           /* the value the callback must produce */
+    void *ctx;                    /* the runtime's; pass it to the functions */
+
+    /* A node op_type(inputs) -> output (a name from above, from temp(),
+     * weight() or constant()); returns its handle (>= 0) for the attr_*. */
+    int (*node)(void *ctx, const char *op_type, const char *const *inputs, int n_inputs,
+                const char *output);
+    int (*attr_int)(void *ctx, int node, const char *name, int64_t value);
+    int (*attr_float)(void *ctx, int node, const char *name, float value);
+    int (*attr_ints)(void *ctx, int node, const char *name, const int64_t *values, int count);
+    /* An initializer holding the node's i-th weight (plan() order), stored
+     * with shape `as` (same element count; NULL: as declared, e.g. to
+     * reshape [C] into [C,1,1] for ONNX's broadcasting); its name. */
+    const char *(*weight)(void *ctx, int i, const tc_shape *as);
+    /* A float initializer "<node>/<suffix>" copied from data (count of
+     * shape elements); its name. */
+    const char *(*constant)(void *ctx, const char *suffix, const tc_shape *shape,
+                            const float *data);
+    /* A fresh intermediate value name, "<node>/<suffix>.<k>". */
+    const char *(*temp)(void *ctx, const char *suffix);
+    void *reserved[4];
+} tc_onnx_writer;
+
 /* Layer type flags. */
 #define TC_LAYER_LOSS 1u /* output is the scalar mean loss, shape [1];
                             inputs are [logits, label]; inference skips it */
@@ -289,7 +327,16 @@ typedef struct tc_layer_type {
     int64_t (*flops)(const struct tc_host *host, void *self, const tc_shape *inputs,
                      int n_inputs);
 
-    void *reserved[7];
+    /* ABI 2.2, optional (NULL: `tinycnn export` refuses the layer, naming
+     * node and type): append the ONNX nodes computing this layer at
+     * inference, from w->inputs to w->output, through w's functions. Return
+     * 0 once w->output is produced; non-zero with err set (or a writer
+     * function's failure) fails the export. Takes the place of a reserved
+     * slot: a type built before 2.2 has NULL there. */
+    int (*onnx_export)(const struct tc_host *host, void *self, const tc_onnx_writer *w,
+                       tc_error *err);
+
+    void *reserved[6];
 } tc_layer_type;
 
 /* The smallest tc_layer_type the runtime accepts for this major version. */
