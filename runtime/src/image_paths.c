@@ -114,10 +114,10 @@ static int expand(path_list *l, const char *arg)
     size_t first = l->n;
     if (walk(l, arg, 0))
         return 1;
-    qsort(l->v + first, l->n - first, sizeof *l->v, path_cmp);
     if (l->n == first)
         return add(l, arg, "%s: is a folder without PNG or JPEG images (*.png, *.jpg, *.jpeg) "
                            "in it or below it", arg);
+    qsort(l->v + first, l->n - first, sizeof *l->v, path_cmp);
     return 0;
 }
 
