@@ -39,25 +39,13 @@ static char *default_output(const char *ckpt)
 
 static int run(cli_globals *g, int argc, char **argv)
 {
-    const char *ckpt = NULL, *out = NULL, *pos;
+    const char *ckpt = NULL, *out = NULL;
+    const cli_opt table[] = {CLI_STRING("-o", &out), CLI_STRING("--output", &out), CLI_OPT_END};
     cli_args a;
     cli_args_init(&a, "export", argc, argv, g);
-    int k;
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return CLI_EXIT_USAGE;
-        if (k == CLI_ARG_POSITIONAL) {
-            if (ckpt)
-                return cli_usage("export", "unexpected argument '%s'", pos);
-            ckpt = pos;
-        } else if (strcmp(a.opt, "-o") == 0 || strcmp(a.opt, "--output") == 0) {
-            if (cli_value(&a, &out))
-                return CLI_EXIT_USAGE;
-        } else {
-            cli_unknown(&a);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    int n_pos;
+    if (cli_parse(&a, table, &ckpt, 1, &n_pos) != 0)
+        return CLI_EXIT_USAGE;
     if (!ckpt)
         return cli_usage("export", "missing CHECKPOINT");
     if (cli_parse_only)

@@ -41,32 +41,19 @@ static char *default_checkpoint(const char *json)
 
 static int run(cli_globals *g, int argc, char **argv)
 {
-    const char *onnx = NULL, *out = NULL, *ckpt = NULL, *pos;
-    int no_ckpt = 0, k;
+    const char *onnx = NULL, *out = NULL, *ckpt = NULL;
+    int no_ckpt = 0, n_pos;
+    const cli_opt table[] = {
+        CLI_STRING("-o", &out),
+        CLI_STRING("--output", &out),
+        CLI_STRING("--checkpoint", &ckpt),
+        CLI_FLAG("--no-checkpoint", &no_ckpt),
+        CLI_OPT_END,
+    };
     cli_args a;
     cli_args_init(&a, "import", argc, argv, g);
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return CLI_EXIT_USAGE;
-        if (k == CLI_ARG_POSITIONAL) {
-            if (onnx)
-                return cli_usage("import", "unexpected argument '%s'", pos);
-            onnx = pos;
-        } else if (strcmp(a.opt, "-o") == 0 || strcmp(a.opt, "--output") == 0) {
-            if (cli_value(&a, &out))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a.opt, "--checkpoint") == 0) {
-            if (cli_value(&a, &ckpt))
-                return CLI_EXIT_USAGE;
-        } else if (strcmp(a.opt, "--no-checkpoint") == 0) {
-            if (cli_no_value(&a))
-                return CLI_EXIT_USAGE;
-            no_ckpt = 1;
-        } else {
-            cli_unknown(&a);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (cli_parse(&a, table, &onnx, 1, &n_pos) != 0)
+        return CLI_EXIT_USAGE;
     if (!onnx)
         return cli_usage("import", "missing MODEL.onnx");
     if (!out)

@@ -1,5 +1,4 @@
 /* tinycnn report: a checkpoint's training run as an HTML page with pictures. */
-#include <string.h>
 
 #include "cli_common.h"
 #include "tinycnn/report.h"
@@ -30,42 +29,23 @@ typedef struct report_args {
     int64_t limit, mistakes, batch, threads;
 } report_args;
 
-static int parse_option(cli_args *a, report_args *r)
-{
-    const char *v;
-    if (strcmp(a->opt, "-o") == 0 || strcmp(a->opt, "--output") == 0)
-        return cli_value(a, &r->out);
-    if (strcmp(a->opt, "--data") == 0)
-        return cli_value(a, &r->data);
-    if (strcmp(a->opt, "--limit") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 0, INT64_MAX, &r->limit);
-    if (strcmp(a->opt, "--mistakes") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 1, 1024, &r->mistakes);
-    if (strcmp(a->opt, "--batch-size") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 1, 65536, &r->batch);
-    if (strcmp(a->opt, "--threads") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 1, 1024, &r->threads);
-    cli_unknown(a);
-    return 1;
-}
-
 static int parse(cli_globals *g, int argc, char **argv, report_args *r)
 {
+    const cli_opt table[] = {
+        CLI_STRING("-o", &r->out),
+        CLI_STRING("--output", &r->out),
+        CLI_STRING("--data", &r->data),
+        CLI_INT("--limit", &r->limit, 0, INT64_MAX),
+        CLI_INT("--mistakes", &r->mistakes, 1, 1024),
+        CLI_INT("--batch-size", &r->batch, 1, 65536),
+        CLI_INT("--threads", &r->threads, 1, 1024),
+        CLI_OPT_END,
+    };
     cli_args a;
     cli_args_init(&a, "report", argc, argv, g);
-    const char *pos;
-    int k;
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return 1;
-        if (k == CLI_ARG_POSITIONAL) {
-            if (r->ckpt)
-                return cli_usage("report", "unexpected argument '%s'", pos) != 0;
-            r->ckpt = pos;
-        } else if (parse_option(&a, r)) {
-            return 1;
-        }
-    }
+    int n_pos;
+    if (cli_parse(&a, table, &r->ckpt, 1, &n_pos) != 0)
+        return 1;
     if (!r->ckpt)
         return cli_usage("report", "missing CHECKPOINT") != 0;
     if (!r->out)

@@ -121,26 +121,13 @@ static void print_table(const tc_graph *g, const tc_summary *s)
 
 static int run(cli_globals *gl, int argc, char **argv)
 {
-    const char *path = NULL, *pos;
-    int as_json = 0, k;
+    const char *path = NULL;
+    int as_json = 0, n_pos;
+    const cli_opt table[] = {CLI_FLAG("--json", &as_json), CLI_OPT_END};
     cli_args a;
     cli_args_init(&a, "summary", argc, argv, gl);
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return CLI_EXIT_USAGE;
-        if (k == CLI_ARG_POSITIONAL) {
-            if (path)
-                return cli_usage("summary", "unexpected argument '%s'", pos);
-            path = pos;
-        } else if (strcmp(a.opt, "--json") == 0) {
-            if (cli_no_value(&a))
-                return CLI_EXIT_USAGE;
-            as_json = 1;
-        } else {
-            cli_unknown(&a);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (cli_parse(&a, table, &path, 1, &n_pos) != 0)
+        return CLI_EXIT_USAGE;
     if (!path)
         return cli_usage("summary", "missing MODEL.json or CHECKPOINT");
     if (cli_parse_only)

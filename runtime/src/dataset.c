@@ -6,7 +6,6 @@
 #include "tinycnn/dataset.h"
 #include "tinycnn/status.h"
 #include "dataset_internal.h"
-#include "rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -302,45 +301,21 @@ int tc_split_stratified(const uint8_t *labels, int64_t n, double fraction, uint6
                             fraction);
     if (n < 0)
         return tc_error_set(err, "validation split of %" PRId64 " samples", n);
-    int64_t count[TC_MAX_CLASSES] = {0}, start[TC_MAX_CLASSES], quota[TC_MAX_CLASSES];
+    int64_t count[TC_MAX_CLASSES] = {0}, quota[TC_MAX_CLASSES], nv = 0;
     for (int64_t i = 0; i < n; i++)
         count[labels[i]]++;
     split_quotas(count, n, fraction, quota);
-    int64_t nv = 0, at = 0;
-    for (int c = 0; c < TC_MAX_CLASSES; c++) {
-        start[c] = at;
-        at += count[c];
+    for (int c = 0; c < TC_MAX_CLASSES; c++)
         nv += quota[c];
-    }
-    /* The samples grouped by class (ascending within), each group shuffled
-     * by its own stream: its first quota[c] go to validation. */
-    int64_t *by_class = malloc(((size_t)n + 1) * sizeof *by_class);
+    /* the first quota[c] of each class's shuffled samples go to validation */
     uint8_t *is_val = calloc((size_t)n + 1, 1);
     int64_t *t = malloc(((size_t)(n - nv) + 1) * sizeof *t);
     int64_t *v = malloc(((size_t)nv + 1) * sizeof *v);
-    if (!by_class || !is_val || !t || !v) {
-        free(by_class);
+    if (!is_val || !t || !v || tc_pick_per_class(labels, n, quota, seed, "val-split", is_val)) {
         free(is_val);
         free(t);
         free(v);
         return tc_error_set(err, "out of memory splitting %" PRId64 " samples", n);
-    }
-    int64_t fill[TC_MAX_CLASSES];
-    memcpy(fill, start, sizeof fill);
-    for (int64_t i = 0; i < n; i++)
-        by_class[fill[labels[i]]++] = i;
-    for (int c = 0; c < TC_MAX_CLASSES; c++) {
-        int64_t *g = by_class + start[c];
-        tc_rng r;
-        tc_rng_seed(&r, seed, "val-split", NULL, (uint64_t)c);
-        for (int64_t k = count[c] - 1; k > 0; k--) {
-            int64_t j = (int64_t)tc_rng_below(&r, (uint64_t)k + 1);
-            int64_t tmp = g[k];
-            g[k] = g[j];
-            g[j] = tmp;
-        }
-        for (int64_t k = 0; k < quota[c]; k++)
-            is_val[g[k]] = 1;
     }
     int64_t a = 0, b = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -349,7 +324,6 @@ int tc_split_stratified(const uint8_t *labels, int64_t n, double fraction, uint6
         else
             t[a++] = i;
     }
-    free(by_class);
     free(is_val);
     *train = t;
     *n_train = a;

@@ -44,4 +44,13 @@ void tc_names_free(char **names, int n);
 int tc_dataset_fit(tc_dataset *ds, const tc_data_options *opt, const char *what,
                    tc_error *err);
 
+/* Picks quota[c] of the samples of each class c among samples 0..n-1
+ * (labels NULL: all of class 0): each class's samples, in ascending order,
+ * shuffled by the stream (seed, stream, c), and the first quota[c] of them
+ * marked in pick (n bytes, zeroed by the caller). The one rule behind the
+ * validation hold-out and the --limit sample. Returns 0, or 1 when out of
+ * memory. */
+int tc_pick_per_class(const uint8_t *labels, int64_t n, const int64_t *quota, uint64_t seed,
+                      const char *stream, uint8_t *pick);
+
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset_internal.h"
 #include "rng.h"
 #include "tinycnn/dataset.h"
 #include "tinycnn/status.h"
@@ -43,6 +44,36 @@ static void sample_quotas(const int64_t *per, int64_t count, int64_t n, int64_t 
     }
 }
 
+int tc_pick_per_class(const uint8_t *labels, int64_t n, const int64_t *quota, uint64_t seed,
+                      const char *stream, uint8_t *pick)
+{
+    int64_t count[TC_MAX_CLASSES] = {0}, start[TC_MAX_CLASSES], fill[TC_MAX_CLASSES];
+    for (int64_t i = 0; i < n; i++)
+        count[labels ? labels[i] : 0]++;
+    for (int c = 0; c < TC_MAX_CLASSES; c++)
+        start[c] = fill[c] = c == 0 ? 0 : start[c - 1] + count[c - 1];
+    int64_t *by_class = malloc(((size_t)n + 1) * sizeof *by_class);
+    if (!by_class)
+        return 1;
+    for (int64_t i = 0; i < n; i++)
+        by_class[fill[labels ? labels[i] : 0]++] = i;
+    for (int c = 0; c < TC_MAX_CLASSES; c++) {
+        int64_t *g = by_class + start[c];
+        tc_rng r;
+        tc_rng_seed(&r, seed, stream, NULL, (uint64_t)c);
+        for (int64_t k = count[c] - 1; k > 0; k--) {
+            int64_t j = (int64_t)tc_rng_below(&r, (uint64_t)k + 1);
+            int64_t t = g[k];
+            g[k] = g[j];
+            g[j] = t;
+        }
+        for (int64_t k = 0; k < quota[c]; k++)
+            pick[g[k]] = 1;
+    }
+    free(by_class);
+    return 0;
+}
+
 /* labels may be NULL: one class. */
 int tc_dataset_sample(const uint8_t *labels, int64_t count, int64_t n, int64_t **kept,
                       int64_t *n_kept, tc_error *err)
@@ -53,46 +84,24 @@ int tc_dataset_sample(const uint8_t *labels, int64_t count, int64_t n, int64_t *
         return tc_error_set(err, "a sample of %" PRId64 " of %" PRId64 " images", n, count);
     if (n == 0 || n > count)
         n = count;
-    int64_t per[TC_MAX_CLASSES] = {0}, quota[TC_MAX_CLASSES], start[TC_MAX_CLASSES];
+    int64_t per[TC_MAX_CLASSES] = {0}, quota[TC_MAX_CLASSES];
     for (int64_t i = 0; i < count; i++)
         per[labels ? labels[i] : 0]++;
     sample_quotas(per, count, n, quota);
-    int64_t *by_class = malloc(((size_t)count + 1) * sizeof *by_class);
     uint8_t *take = calloc((size_t)count + 1, 1);
     int64_t *out = malloc(((size_t)n + 1) * sizeof *out);
-    if (!by_class || !take || !out) {
-        free(by_class);
+    /* a fixed seed: the sample depends on the labels and n only, so every
+     * run, resume and eval with the same limit sees the same images */
+    if (!take || !out ||
+        tc_pick_per_class(labels, count, quota, TC_SAMPLE_SEED, "limit", take) != 0) {
         free(take);
         free(out);
         return tc_error_set(err, "out of memory sampling %" PRId64 " images", count);
-    }
-    for (int c = 0; c < TC_MAX_CLASSES; c++)
-        start[c] = c == 0 ? 0 : start[c - 1] + per[c - 1];
-    int64_t fill[TC_MAX_CLASSES];
-    memcpy(fill, start, sizeof fill);
-    for (int64_t i = 0; i < count; i++)
-        by_class[fill[labels ? labels[i] : 0]++] = i;
-    /* each class shuffled by its own stream of the fixed seed: the sample
-     * depends on the labels and n only, so every run, resume and eval
-     * with the same limit sees the same images */
-    for (int c = 0; c < TC_MAX_CLASSES; c++) {
-        int64_t *g = by_class + start[c];
-        tc_rng r;
-        tc_rng_seed(&r, TC_SAMPLE_SEED, "limit", NULL, (uint64_t)c);
-        for (int64_t k = per[c] - 1; k > 0; k--) {
-            int64_t j = (int64_t)tc_rng_below(&r, (uint64_t)k + 1);
-            int64_t t = g[k];
-            g[k] = g[j];
-            g[j] = t;
-        }
-        for (int64_t k = 0; k < quota[c]; k++)
-            take[g[k]] = 1;
     }
     int64_t m = 0;
     for (int64_t i = 0; i < count; i++)
         if (take[i])
             out[m++] = i;
-    free(by_class);
     free(take);
     *kept = out;
     *n_kept = m;

@@ -158,6 +158,5 @@ int tc_dist_broken(const tc_dist *d)
 void tc_dist_abort(tc_dist *d, int code)
 {
     if (d)
-        d->ops->abort(d, code);
-    exit(code); /* no group: nothing else to end */
+        d->ops->abort(d, code); /* MPI_Abort: ends every rank, this one too */
 }

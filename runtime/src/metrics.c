@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tinycnn/augment.h"
 #include "tinycnn/model.h" /* tc_softmax_rows */
 #include "tinycnn/status.h"
 #include "tinycnn/train.h" /* tc_argmax */
+#include "train_internal.h"
 
 /* a / b, with 0/0 (and x/0) defined as 0 */
 static double ratio(int64_t a, int64_t b)
@@ -71,62 +71,9 @@ int tc_metrics_from_confusion(const int64_t *m, int64_t k, tc_class_metrics *per
 
 /* ---- per-image evaluation ------------------------------------------------ */
 
-typedef struct eval_plan {
-    int image, label;       /* input indices; label -1 when the model has none */
-    int64_t n_classes;
-    float mean[3], std[3];
-} eval_plan;
-
-/* The checks tc_evaluate makes before running anything: what the model
- * reads and what the data set holds must fit. */
-static int plan_inputs(const tc_graph *g, const tc_dataset *ds, int64_t n, eval_plan *p,
-                       tc_error *err)
-{
-    const char *model = tc_graph_name(g);
-    p->image = tc_graph_image_input(g);
-    p->label = tc_graph_label_input(g);
-    if (p->image < 0)
-        return tc_error_set(err, "model %s has no image input", model);
-    for (int i = 0; i < tc_graph_n_inputs(g); i++)
-        if (i != p->image && i != p->label)
-            return tc_error_set(err, "model %s: input '%s' is neither the image nor the label; "
-                                     "evaluation can only feed those",
-                                model, tc_graph_input(g, i)->name);
-    const tc_input_info *in = tc_graph_input(g, p->image);
-    int64_t want = tc_shape_count(&in->shape);
-    int64_t have = (int64_t)ds->channels * ds->height * ds->width;
-    if (want != have || ds->channels < 1 || ds->channels > 3)
-        return tc_error_set(err, "model %s: input '%s' wants %lld values per image but the data "
-                                 "set's images are %dx%dx%d",
-                            model, in->name, (long long)want, (int)ds->channels, (int)ds->height,
-                            (int)ds->width);
-    if (in->n_norm > 1 && in->n_norm != ds->channels)
-        return tc_error_set(err, "model %s: input '%s' has a mean and std for %d channels but "
-                                 "the data set's images have %d",
-                            model, in->name, in->n_norm, (int)ds->channels);
-    for (int c = 0; c < ds->channels; c++) {
-        p->mean[c] = tc_input_mean(in, c);
-        p->std[c] = tc_input_std(in, c);
-        if (!(p->std[c] != 0.0f) || !isfinite(p->std[c]))
-            return tc_error_set(err, "model %s: input '%s' has std %g", model, in->name,
-                                (double)p->std[c]);
-    }
-    p->n_classes = tc_graph_n_classes(g);
-    if (p->n_classes < 1)
-        return tc_error_set(err, "model %s: the output has no classes", model);
-    if (!ds->labels || !ds->pixels)
-        return tc_error_set(err, "the data set has no %s", ds->pixels ? "labels" : "images");
-    for (int64_t i = 0; i < n; i++)
-        if ((int64_t)ds->labels[i] >= p->n_classes)
-            return tc_error_set(err, "image %lld has label %d, but model %s has %lld classes",
-                                (long long)i, (int)ds->labels[i], model,
-                                (long long)p->n_classes);
-    return 0;
-}
-
 /* One batch's outputs: the confusion counts and a result per image. prob
  * holds n_classes floats of scratch. */
-static int score_batch(const tc_graph *g, const tc_dataset *ds, const eval_plan *p,
+static int score_batch(const tc_graph *g, const tc_dataset *ds, const tc_io_plan *p,
                        int64_t first, int cnt, float *prob, int64_t *confusion, int64_t *ok,
                        tc_image_result_fn fn, void *user, tc_error *err)
 {
@@ -151,21 +98,15 @@ static int score_batch(const tc_graph *g, const tc_dataset *ds, const eval_plan 
     return 0;
 }
 
-/* Loads images [first, first + cnt) into the graph's inputs and runs it. */
-static int forward_batch(tc_graph *g, const tc_dataset *ds, const eval_plan *p, int64_t *idx,
+/* Loads images [first, first + cnt) into the graph's inputs, as
+ * tc_evaluate does (so the same predictions), and runs it. */
+static int forward_batch(tc_graph *g, const tc_dataset *ds, const tc_io_plan *p, int64_t *idx,
                          int64_t first, int cnt, tc_error *err)
 {
     for (int i = 0; i < cnt; i++)
         idx[i] = first + i;
-    if (tc_graph_prepare(g, cnt, 0, err) != 0)
-        return 1;
-    float *images = tc_graph_input_data(g, p->image);
-    float *labels = p->label >= 0 ? tc_graph_input_data(g, p->label) : NULL;
-    if (!images)
-        return tc_error_set(err, "model %s: no buffer for the image input", tc_graph_name(g));
-    /* the same filling as tc_evaluate's, so the same predictions */
-    tc_augment_fill(ds, idx, 0, cnt, p->mean, p->std, NULL, 0, images, labels);
-    return tc_graph_forward(g, 0, 0, err);
+    return tc_graph_prepare(g, cnt, 0, err) || tc_fill_inputs(g, ds, p, idx, cnt, NULL, 0, err) ||
+           tc_graph_forward(g, 0, 0, err);
 }
 
 int tc_evaluate_each(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
@@ -181,8 +122,8 @@ int tc_evaluate_each(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
     if (limit < 0)
         return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
     int64_t n = limit > 0 && limit < ds->count ? limit : ds->count;
-    eval_plan p;
-    if (plan_inputs(g, ds, n, &p, err) != 0)
+    tc_io_plan p;
+    if (tc_plan_io(g, ds, n, 0, &p, err) != 0)
         return 1;
     int64_t *idx = malloc((size_t)batch * sizeof *idx);
     float *prob = malloc((size_t)p.n_classes * sizeof *prob);

@@ -9,37 +9,12 @@
 #include <sys/stat.h>
 
 #include "report_internal.h"
+#include "session_internal.h"
 #include "svg.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/model.h"
 #include "tinycnn/session.h"
 #include "tinycnn/status.h"
-
-/* The fields of a history record (tinycnn/session.h), by name. */
-static const struct {
-    const char *key;
-    size_t offset;
-} record_fields[] = {
-    {"loss", offsetof(tc_epoch_record, loss)},
-    {"train_accuracy", offsetof(tc_epoch_record, train_accuracy)},
-    {"test_accuracy", offsetof(tc_epoch_record, test_accuracy)},
-    {"lr", offsetof(tc_epoch_record, lr)},
-    {"train_seconds", offsetof(tc_epoch_record, train_seconds)},
-    {"images_per_second", offsetof(tc_epoch_record, images_per_second)},
-    {"seconds", offsetof(tc_epoch_record, seconds)},
-};
-
-static void record_from(json_t *o, tc_epoch_record *r)
-{
-    memset(r, 0, sizeof *r);
-    r->epoch = (int)json_integer_value(json_object_get(o, "epoch"));
-    r->test_correct = json_integer_value(json_object_get(o, "test_correct"));
-    r->test_total = json_integer_value(json_object_get(o, "test_total"));
-    for (size_t k = 0; k < sizeof record_fields / sizeof record_fields[0]; k++) {
-        double v = json_number_value(json_object_get(o, record_fields[k].key));
-        memcpy((char *)r + record_fields[k].offset, &v, sizeof v);
-    }
-}
 
 int tc_history_from_meta(const char *meta_json, tc_epoch_record **out, int *n, tc_error *err)
 {
@@ -58,7 +33,7 @@ int tc_history_from_meta(const char *meta_json, tc_epoch_record **out, int *n, t
         return tc_error_set(err, "out of memory");
     }
     for (size_t i = 0; i < cnt; i++)
-        record_from(json_array_get(h, i), &r[i]);
+        tc_epoch_record_from_json(json_array_get(h, i), &r[i]);
     json_decref(meta);
     *out = r;
     *n = (int)cnt;

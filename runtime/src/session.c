@@ -98,7 +98,7 @@ static json_t *record_json(const tc_epoch_record *r)
 }
 
 /* History records are informational: a missing field reads as 0. */
-static void record_from_json(json_t *o, tc_epoch_record *r)
+void tc_epoch_record_from_json(json_t *o, tc_epoch_record *r)
 {
     memset(r, 0, sizeof *r);
     r->epoch = (int)json_integer_value(json_object_get(o, "epoch"));
@@ -254,7 +254,7 @@ static int read_history(json_t *h, tc_session *s, tc_error *err)
     json_t *e;
     json_array_foreach(h, i, e) {
         tc_epoch_record r;
-        record_from_json(e, &r);
+        tc_epoch_record_from_json(e, &r);
         if (push_record(s, &r))
             return tc_error_set(err, "out of memory");
     }

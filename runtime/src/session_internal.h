@@ -49,4 +49,10 @@ typedef struct tc_resume_check {
  * `limit 20000 -> 19990`. */
 int tc_session_check_resume(const tc_resume_check *r, tc_error *err);
 
+/* One record of a checkpoint's "history" (the schema in tinycnn/session.h),
+ * read back; absent fields are 0. The session's resume and the report use
+ * it. o is a jansson object (json_t *). */
+struct json_t;
+void tc_epoch_record_from_json(struct json_t *o, tc_epoch_record *r);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "rng.h"
 #include "tinycnn/augment.h"
+#include "train_internal.h"
 #include "tinycnn/dist.h"
 #include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/status.h"
@@ -140,15 +141,8 @@ int tc_argmax(const float *x, int64_t n)
     return best;
 }
 
-/* What both loops need to know about the graph's inputs. */
-typedef struct io_plan {
-    int image, label;
-    float mean[3], std[3]; /* per data-set channel (1 or 3) */
-    int64_t n_classes;
-} io_plan;
-
-static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int need_label,
-                   io_plan *io, tc_error *err)
+int tc_plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int need_label,
+               tc_io_plan *io, tc_error *err)
 {
     const char *model = tc_graph_name(g);
     io->image = tc_graph_image_input(g);
@@ -161,7 +155,7 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
     for (int i = 0; i < tc_graph_n_inputs(g); i++)
         if (i != io->image && i != io->label)
             return tc_error_set(err, "model %s: input '%s' is neither the image nor the label; "
-                                     "the training loop can only feed those",
+                                     "training and evaluation can only feed those",
                                 model, tc_graph_input(g, i)->name);
     const tc_input_info *in = tc_graph_input(g, io->image);
     int64_t want = 1;
@@ -201,12 +195,9 @@ static int plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int 
     return 0;
 }
 
-/* Fills the prepared input buffers from the images order[0..n); training
- * (aug non-NULL) then applies aug's augmentation, drawn for global step
- * `step`. The shift's background is what a 0 pixel becomes after
- * normalisation. */
-static int fill_inputs(tc_graph *g, const tc_dataset *ds, const io_plan *io, const int64_t *idx,
-                       int n, const tc_train_config *aug, uint64_t step, tc_error *err)
+/* The shift's background is what a 0 pixel becomes after normalisation. */
+int tc_fill_inputs(tc_graph *g, const tc_dataset *ds, const tc_io_plan *io, const int64_t *idx,
+                   int n, const tc_train_config *aug, uint64_t step, tc_error *err)
 {
     float *images = tc_graph_input_data(g, io->image);
     float *labels = io->label >= 0 ? tc_graph_input_data(g, io->label) : NULL;
@@ -245,7 +236,7 @@ typedef struct epoch_run {
     tc_optimizer *opt;
     const tc_dataset *train;
     const tc_train_config *cfg;
-    io_plan io;
+    tc_io_plan io;
     int64_t *order;
     int epoch;
     int64_t n, bs, n_batches;
@@ -275,7 +266,7 @@ static int local_step(epoch_run *r, int64_t b, tc_epoch_stats *stats, tc_error *
     uint64_t step;
     int cnt = batch_of(r, b, &first, &step);
     if (tc_graph_prepare(r->g, cnt, 1, err) != 0 ||
-        fill_inputs(r->g, r->train, &r->io, r->order + first, cnt, r->cfg, step, err) != 0 ||
+        tc_fill_inputs(r->g, r->train, &r->io, r->order + first, cnt, r->cfg, step, err) != 0 ||
         tc_graph_forward(r->g, 1, step, err) != 0)
         return step_error(r, step, err);
     float loss = tc_graph_loss(r->g);
@@ -329,7 +320,7 @@ static void share_pass(epoch_run *r, int64_t first, int64_t lo, int m, uint64_t 
         return;
     const int64_t *idx = r->order + first + lo;
     if (tc_graph_prepare(r->g, m, 1, err) != 0 ||
-        fill_inputs(r->g, r->train, &r->io, idx, m, r->cfg, step, err) != 0 ||
+        tc_fill_inputs(r->g, r->train, &r->io, idx, m, r->cfg, step, err) != 0 ||
         tc_graph_forward(r->g, 1, step, err) != 0) {
         step_error(r, step, err);
         r->agree[me] = 1;
@@ -423,7 +414,7 @@ static int open_epoch(epoch_run *r, int64_t start_batch, tc_epoch_stats *stats, 
     r->n = used_count(r->train, r->cfg->limit);
     if (r->n < 1)
         return tc_error_set(err, "the training set is empty");
-    if (plan_io(r->g, r->train, r->n, 1, &r->io, err) != 0)
+    if (tc_plan_io(r->g, r->train, r->n, 1, &r->io, err) != 0)
         return 1;
     r->bs = r->cfg->batch_size;
     r->n_batches = (r->n + r->bs - 1) / r->bs;
@@ -517,8 +508,8 @@ int tc_evaluate_loss(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
     if (limit < 0)
         return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
     int64_t n = used_count(ds, limit);
-    io_plan io;
-    if (plan_io(g, ds, n, 0, &io, err) != 0)
+    tc_io_plan io;
+    if (tc_plan_io(g, ds, n, 0, &io, err) != 0)
         return 1;
     int64_t *idx = malloc((size_t)batch * sizeof *idx);
     if (!idx)
@@ -529,7 +520,7 @@ int tc_evaluate_loss(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
         int cnt = (int)(first + batch <= n ? batch : n - first);
         for (int i = 0; i < cnt; i++)
             idx[i] = first + i;
-        if (tc_graph_prepare(g, cnt, 0, err) != 0 || fill_inputs(g, ds, &io, idx, cnt, NULL, 0, err) != 0 ||
+        if (tc_graph_prepare(g, cnt, 0, err) != 0 || tc_fill_inputs(g, ds, &io, idx, cnt, NULL, 0, err) != 0 ||
             tc_graph_forward(g, 0, 0, err) != 0) {
             rc = tc_error_prefix(err, "evaluating images %lld..%lld", (long long)first,
                                  (long long)(first + cnt - 1));

@@ -78,7 +78,9 @@ void tc_dist_mark_broken(tc_dist *d);
 int tc_dist_broken(const tc_dist *d);
 
 /* Ends every rank of the job with exit status `code` (MPI_Abort). For a
- * program, after it reported its error; does not return. */
+ * program, after it reported its error; does not return, but for d NULL
+ * (no group to end), when it returns at once and the program exits as it
+ * would have. */
 void tc_dist_abort(tc_dist *d, int code);
 
 /* tc_train_epoch (tinycnn/train.h) over a group: d NULL is tc_train_epoch
