@@ -311,13 +311,15 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
                                 g->origin, g->inputs[i].name,
                                 (size_t)need.input_floats[i] * sizeof(float), batch);
     for (int k = 0; k < g->n_nodes; k++)
-        if (tc_node_active(&g->nodes[k], training) && alloc_node(g, k, batch, training, err))
+        if (tc_node_active(&g->nodes[k], training) && !need.pooled &&
+            alloc_node(g, k, batch, training, err))
             return 1;
     if (alloc_shared(g, &need, training, err))
         return 1;
+    tc_graph_bind_buffers(g, &need, training);
     g->batch = batch;
     g->prepared_training = training;
-    g->output_view.data = g->values[g->output_value].data;
+    g->output_view.data = g->values[g->output_value].at;
     g->output_view.shape = g->values[g->output_value].shape;
     g->planned_threads = threads;
     return 0;
@@ -340,11 +342,11 @@ static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_t
 {
     for (int j = 0; j < nd->n_inputs; j++) {
         const tc_value *v = &g->values[nd->inputs[j]];
-        ins[j].data = v->data;
+        ins[j].data = v->at;
         ins[j].shape = v->shape;
     }
     tc_value *ov = &g->values[g->n_inputs + (int)(nd - g->nodes)];
-    out->data = ov->data;
+    out->data = ov->at;
     out->shape = ov->shape;
     for (int w = 0; w < nd->n_weights; w++)
         wts[w] = g->weights[nd->first_weight + w].value;
@@ -358,7 +360,7 @@ static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_t
     x->weights = wts;
     x->workspace = g->workspace;
     x->workspace_bytes = nd->plan.workspace_bytes;
-    x->saved = nd->saved;
+    x->saved = nd->saved_at;
     x->saved_bytes = nd->plan.saved_bytes;
     x->n_threads = g->planned_threads;
     x->rng = rng;

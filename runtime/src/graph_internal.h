@@ -22,6 +22,10 @@ typedef struct tc_value {
     int needs_grad;       /* some weight lies upstream of it */
     int grad_set;         /* during backward: grad holds a written value */
     int n_consumers;
+    /* Where passes read and write it in the current plan: data, or at
+     * inference a slice of the arena (tc_graph_bind_buffers). */
+    float *at;
+    size_t arena_off;     /* bytes into the arena, when pooled */
 } tc_value;
 
 typedef struct tc_node {
@@ -42,6 +46,8 @@ typedef struct tc_node {
     int file_index;       /* position in the file, for messages */
     void *saved;
     size_t saved_cap;
+    void *saved_at;       /* saved, or its slice of the arena (as tc_value.at) */
+    size_t saved_off;
     double fwd_seconds, bwd_seconds;
     int64_t calls;
 } tc_node;
@@ -78,8 +84,11 @@ struct tc_graph {
     int profiling;
     int borrowed_tensors; /* weights and state belong to another graph */
 
+    /* The layers' shared workspace; an inference plan puts its arena of
+     * activations after it, in the same buffer (tc_batch_need.arena_at). */
     void *workspace;
     size_t workspace_cap;
+    int no_reuse;         /* tests: inference keeps every activation apart */
     float *scratch;       /* fan-out gradient sums */
     size_t scratch_cap;   /* floats */
     float one;            /* d loss / d loss */
@@ -126,15 +135,26 @@ typedef struct tc_batch_need {
     size_t fresh;             /* bytes still to allocate (buffers only grow) */
     int largest;              /* the node whose buffers are largest, -1: none */
     size_t largest_bytes;
+    /* Inference: 1 when node outputs and saved buffers share one arena,
+     * each slice reused once every consumer has run; workspace then counts
+     * the layers' workspace (arena_at bytes, rounded) plus the arena. */
+    int pooled;
+    size_t arena_at, arena;
 } tc_batch_need;
 
 /* Plans every node that runs at this batch (values' shapes and nodes' plans
  * set), totals the bytes the buffers need and refuses, before anything is
  * allocated, a batch that needs more than the memory available (the least
  * of MemAvailable, the address-space limit and a cgroup limit), naming the
- * largest node (graph_plan.c). */
+ * largest node (graph_plan.c). An inference plan pools the node outputs
+ * (need->pooled) unless reuse is off or the graph's own buffers already
+ * hold this batch (a training plan's, so evaluating costs nothing more). */
 int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *need,
                         tc_error *err);
+
+/* Points every value's and node's `at` pointers into the buffers of the
+ * plan just allocated (graph_plan.c). */
+void tc_graph_bind_buffers(tc_graph *g, const tc_batch_need *need, int training);
 
 /* Frees what a node owns. */
 void tc_node_release(tc_node *n);

@@ -2,7 +2,8 @@
  * and scratch sizes at the current input shapes, and checks the answer.
  * The loader plans every node at batch 1; the executor plans again at
  * each prepared batch size, and totals here what that batch's buffers
- * need before allocating any of them. */
+ * need before allocating any of them; at inference it lays the node
+ * outputs out in one arena by liveness. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -248,6 +249,141 @@ static int check_memory(const tc_graph *g, int batch, const tc_batch_need *need,
                         format_bytes(c, sizeof c, avail), what);
 }
 
+/* ---- inference: node outputs in one arena, reused by liveness ---------- */
+
+/* One buffer of the arena: live from node `first` to node `last`
+ * (execution indices, both included), `bytes` long, put at `off`. id < the
+ * node count: node id's output; else node (id - count)'s saved buffer. */
+typedef struct slab {
+    int first, last, id;
+    size_t bytes, off;
+} slab;
+
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* The largest first (greedy by size, as TFLite's arena planner), then by
+ * node, so the layout is the same on every run. */
+static int by_size(const void *pa, const void *pb)
+{
+    const slab *a = pa, *b = pb;
+    if (a->bytes != b->bytes)
+        return a->bytes < b->bytes ? 1 : -1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int by_offset(const void *pa, const void *pb)
+{
+    const slab *a = *(const slab *const *)pa, *b = *(const slab *const *)pb;
+    return (a->off > b->off) - (a->off < b->off);
+}
+
+/* Gives each slab, largest first, the lowest offset at which it overlaps
+ * no slab already placed that is live at the same time; returns the
+ * arena's size. `live` has room for n pointers. */
+static size_t place_slabs(slab *s, int n, const slab **live)
+{
+    size_t end = 0;
+    qsort(s, (size_t)n, sizeof *s, by_size);
+    for (int i = 0; i < n; i++) {
+        int m = 0;
+        for (int j = 0; j < i; j++)
+            if (s[j].first <= s[i].last && s[i].first <= s[j].last)
+                live[m++] = &s[j];
+        qsort(live, (size_t)m, sizeof *live, by_offset);
+        size_t off = 0;
+        for (int j = 0; j < m && live[j]->off < off + s[i].bytes; j++)
+            if (live[j]->off + live[j]->bytes > off)
+                off = live[j]->off + live[j]->bytes;
+        s[i].off = off;
+        if (off + s[i].bytes > end)
+            end = off + s[i].bytes;
+    }
+    return end;
+}
+
+/* The slabs of an inference pass into s (room for 2 per node): each active
+ * node's output lives until its last consumer has run (the graph's output
+ * until the caller has read it: past the last node); its saved buffer only
+ * while the node runs, as nothing reads it back without a backward pass.
+ * last has room for a value per node. Returns how many. */
+static int collect_slabs(const tc_graph *g, slab *s, int *last)
+{
+    int n = 0, count = g->n_nodes;
+    for (int k = 0; k < count; k++)
+        last[k] = g->n_inputs + k == g->output_value ? count : k;
+    for (int c = 0; c < count; c++) {
+        const tc_node *nd = &g->nodes[c];
+        for (int j = 0; j < nd->n_inputs && tc_node_active(nd, 0); j++) {
+            int p = nd->inputs[j] - g->n_inputs; /* < 0: a graph input, not pooled */
+            if (p >= 0 && c > last[p])
+                last[p] = c;
+        }
+    }
+    for (int k = 0; k < count; k++) {
+        const tc_node *nd = &g->nodes[k];
+        if (!tc_node_active(nd, 0))
+            continue;
+        int v = g->n_inputs + k;
+        size_t bytes = (size_t)tc_shape_count(&g->values[v].shape) * sizeof(float);
+        s[n++] = (slab){.first = k, .last = last[k], .id = k, .bytes = round64(bytes)};
+        if (nd->plan.saved_bytes)
+            s[n++] = (slab){.first = k, .last = k, .id = count + k,
+                            .bytes = round64(nd->plan.saved_bytes)};
+    }
+    return n;
+}
+
+/* Replaces the node buffers that need_node counted (from total0 and
+ * fresh0 on) with one arena after the workspace. */
+static int pool_nodes(tc_graph *g, tc_batch_need *need, size_t total0, size_t fresh0,
+                      tc_error *err)
+{
+    int cap = 2 * g->n_nodes + 1;
+    slab *s = malloc(sizeof *s * (size_t)cap);
+    const slab **live = malloc(sizeof *live * (size_t)cap);
+    int *last = malloc(sizeof *last * (size_t)cap);
+    if (!s || !live || !last) {
+        free(s);
+        free(live);
+        free(last);
+        return tc_error_set(err, "%s: out of memory planning the buffers", g->origin);
+    }
+    int n = collect_slabs(g, s, last);
+    need->arena = place_slabs(s, n, live);
+    for (int i = 0; i < n; i++) {
+        if (s[i].id < g->n_nodes)
+            g->values[g->n_inputs + s[i].id].arena_off = s[i].off;
+        else
+            g->nodes[s[i].id - g->n_nodes].saved_off = s[i].off;
+    }
+    free(s);
+    free(live);
+    free(last);
+    need->pooled = 1;
+    need->arena_at = round64(need->workspace);
+    need->workspace = need->arena_at + need->arena;
+    need->total = total0;
+    need->fresh = fresh0;
+    return 0;
+}
+
+void tc_graph_bind_buffers(tc_graph *g, const tc_batch_need *need, int training)
+{
+    char *arena = (char *)g->workspace + need->arena_at;
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i].at = g->values[i].data;
+    for (int k = 0; k < g->n_nodes; k++) {
+        tc_node *nd = &g->nodes[k];
+        nd->saved_at = nd->saved;
+        if (!need->pooled || !tc_node_active(nd, training))
+            continue;
+        tc_value *v = &g->values[g->n_inputs + k];
+        v->at = (float *)(void *)(arena + v->arena_off);
+        if (nd->plan.saved_bytes)
+            nd->saved_at = arena + nd->saved_off;
+    }
+}
+
 int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *need,
                         tc_error *err)
 {
@@ -255,9 +391,14 @@ int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *nee
     need->largest = -1;
     if (plan_inputs(g, batch, need, err))
         return 1;
+    size_t total0 = need->total, fresh0 = need->fresh;
     for (int k = 0; k < g->n_nodes; k++)
         if (tc_node_active(&g->nodes[k], training) && need_node(g, k, training, need, err))
             return 1;
+    /* the graph's own buffers, when they already hold the batch, cost nothing */
+    if (!training && !g->no_reuse && need->fresh > fresh0 &&
+        pool_nodes(g, need, total0, fresh0, err))
+        return 1;
     need->total += need->workspace + need->scratch * sizeof(float);
     need->fresh += to_grow(need->workspace, g->workspace_cap);
     if (training) {

@@ -116,7 +116,11 @@ void tc_graph_init_weights(tc_graph *g, uint64_t seed);
 void tc_graph_set_seed(tc_graph *g, uint64_t seed);
 
 /* Plans and allocates buffers for `batch` samples; training also allocates
- * gradients and runs the loss. Cheap when nothing changes; buffers only grow. */
+ * gradients and runs the loss. Cheap when nothing changes; buffers only grow.
+ * Training keeps every node's output for backward; an inference plan puts
+ * them in one arena and reuses each one's bytes once all its consumers have
+ * run (only the inputs and the output stay readable after the pass), unless
+ * the buffers of an earlier training plan already hold the batch. */
 int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err);
 int tc_graph_batch(const tc_graph *g);
 
@@ -141,7 +145,8 @@ void tc_graph_profile(const tc_graph *g, int node, double *fwd_seconds, double *
                       int64_t *calls);
 void tc_graph_profile_reset(tc_graph *g);
 
-/* Bytes the graph holds in planned buffers (activations, grads, workspace). */
+/* Bytes the graph holds in planned buffers (activations, grads, workspace,
+ * the inference arena). */
 size_t tc_graph_planned_bytes(const tc_graph *g);
 
 /* What the graph is executing now, for a runner's crash report, exit
