@@ -1,6 +1,8 @@
-/* tinycnn-bench - speed of models/lenet5.json (issue 4): training images/s
- * at batch 32 and 128 (forward + backward + Adam step), inference images/s at
- * batch 1 and 1000, a per-layer time table of one training step, peak RSS.
+/* tinycnn-bench - speed of models/lenet5.json (issue 4) or of another model
+ * (--model): training images/s at batch 32 and 128 (forward + backward +
+ * optimiser step), inference images/s at batch 1 and 1000 (or another
+ * batch: --only infer256), a per-layer time table of one training step,
+ * peak RSS and the bytes of the graph's planned buffers.
  *
  *   tinycnn-bench [--threads N] [--images N] [--only LIST] [--json] ...
  *
@@ -51,6 +53,10 @@ typedef struct options {
     int warmup;           /* untimed steps before each figure */
     int profile_steps;
     int only;
+    int big_batch;        /* batch of the batched inference figure */
+    int model_optim;      /* 1: the model's optimiser and lr; 0: Adam, lr 1e-3 */
+    int64_t synthetic;    /* > 0: this many random training images, no data set */
+    const char *dump;     /* --dump-check FILE */
     int json;
     uint64_t seed;
 } options;
@@ -64,6 +70,10 @@ typedef struct bench {
     int image_in, label_in;
     float mean[3], std[3]; /* per data channel (1 or 3) */
     int64_t *order; /* shuffled training indices, drawn before any timing */
+    tc_optim_config optim;
+    float lr;
+    tc_train_config cfg; /* --optimizer model: its lr schedule */
+    int64_t steps_per_epoch; /* of the training figure running */
     json_t *out;
 } bench;
 
@@ -95,8 +105,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tinycnn-bench [options]\n"
-            "Speed of a LeNet-5 model: training and inference images/s, per-layer times,\n"
-            "peak RSS.\n"
+            "Speed of a model (default LeNet-5): training and inference images/s, per-layer\n"
+            "times, peak RSS, planned buffer bytes.\n"
             "  --model FILE        model (default: %s)\n"
             "  --plugin-dir DIR    layer plugins (default: those the runner finds)\n"
             "  --data DIR          MNIST IDX files (default: $TINYCNN_DATA, else data/mnist;\n"
@@ -108,7 +118,17 @@ static void usage(FILE *f)
             "  --warmup N          untimed steps before each figure (default 20)\n"
             "  --profile-steps N   training steps in the per-layer table (default 200)\n"
             "  --only LIST         comma-separated subset of train32,train128,infer1,\n"
-            "                      infer1000,profile (default: all)\n"
+            "                      infer1000,profile (default: all); inferN (N 2..1024)\n"
+            "                      in place of infer1000 times batch N instead\n"
+            "  --optimizer WHICH   adam (default: Adam, lr 0.001) or model (the optimiser,\n"
+            "                      momentum, weight decay, lr and lr schedule of the model's\n"
+            "                      training settings, an epoch being the training images)\n"
+            "  --synthetic N       no data set: N random training images (and N/6 test\n"
+            "                      images, at least 1) of the model's input shape\n"
+            "  --dump-check FILE   write the initialised weights, 4 input images, the\n"
+            "                      outputs (inference and a training forward) and the\n"
+            "                      weights after two optimiser steps to FILE and FILE.bin\n"
+            "                      for bench/pytorch_model.py --check, then exit\n"
             "  --seed N            weights and shuffle seed (default 1)\n"
             "  --json              one JSON object on stdout instead of the text report\n",
             TINYCNN_BENCH_DEFAULT_MODEL);
@@ -128,11 +148,29 @@ static int parse_int64(const char *opt, const char *s, int64_t lo, int64_t hi, i
     return 0;
 }
 
-static int parse_only(const char *s, int *mask)
+/* "inferN" for 2 <= N <= 1024: the batched inference figure at batch N
+ * (infer1000 by default; the last one named wins). */
+static int parse_infer_batch(const char *p, size_t len, int *big)
+{
+    if (len < 6 || len > 9 || strncmp(p, "infer", 5) != 0)
+        return 0;
+    int n = 0;
+    for (size_t i = 5; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        n = 10 * n + (p[i] - '0');
+    }
+    if (n < 2 || n > 1024 || p[5] == '0')
+        return 0;
+    *big = n;
+    return 1;
+}
+
+static int parse_only(const char *s, int *mask, int *big)
 {
     static const struct { const char *name; int bit; } names[] = {
         {"train32", F_TRAIN32}, {"train128", F_TRAIN128}, {"infer1", F_INFER1},
-        {"infer1000", F_INFER1000}, {"profile", F_PROFILE}, {"all", F_ALL},
+        {"profile", F_PROFILE}, {"all", F_ALL},
     };
     *mask = 0;
     const char *p = s;
@@ -144,9 +182,13 @@ static int parse_only(const char *s, int *mask)
                 *mask |= names[i].bit;
                 found = 1;
             }
+        if (!found && parse_infer_batch(p, len, big)) {
+            *mask |= F_INFER1000;
+            found = 1;
+        }
         if (!found) {
             fprintf(stderr, "tinycnn-bench: --only: unknown figure '%.*s' (want train32, "
-                            "train128, infer1, infer1000, profile or all)\n", (int)len, p);
+                            "train128, infer1, infer1000, inferN, profile or all)\n", (int)len, p);
             return 1;
         }
         p += len;
@@ -164,7 +206,7 @@ static int parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.model = TINYCNN_BENCH_DEFAULT_MODEL, .images = 60000,
                    .infer_images = 10000, .min_seconds = 0.5, .warmup = 20,
-                   .profile_steps = 200, .only = F_ALL, .seed = 1};
+                   .profile_steps = 200, .only = F_ALL, .big_batch = 1000, .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -214,8 +256,19 @@ static int parse_args(int argc, char **argv, options *o)
                 return 1;
             o->profile_steps = (int)x;
         } else if (!strcmp(a, "--only")) {
-            if (parse_only(v, &o->only))
+            if (parse_only(v, &o->only, &o->big_batch))
                 return 1;
+        } else if (!strcmp(a, "--optimizer")) {
+            if (strcmp(v, "adam") != 0 && strcmp(v, "model") != 0) {
+                fprintf(stderr, "tinycnn-bench: --optimizer wants adam or model, not '%s'\n", v);
+                return 1;
+            }
+            o->model_optim = !strcmp(v, "model");
+        } else if (!strcmp(a, "--synthetic")) {
+            if (parse_int64(a, v, 1, 100000000, &o->synthetic))
+                return 1;
+        } else if (!strcmp(a, "--dump-check")) {
+            o->dump = v;
         } else if (!strcmp(a, "--seed")) {
             if (parse_int64(a, v, 0, INT64_MAX, &x))
                 return 1;
@@ -279,22 +332,48 @@ static int load_data(bench *b)
     if (!dir || !*dir)
         dir = "data/mnist";
     tc_error err = {{0}};
-    if (tc_dataset_load(dir, "train", c, h, w, &b->train, &err) == 0 &&
-        tc_dataset_load(dir, "test", c, h, w, &b->test, &err) == 0) {
+    int64_t n_train = 60000, n_test = 10000;
+    if (b->o.synthetic > 0) {
+        n_train = b->o.synthetic;
+        n_test = n_train / 6 > 0 ? n_train / 6 : 1;
+    } else if (tc_dataset_load(dir, "train", c, h, w, &b->train, &err) == 0 &&
+               tc_dataset_load(dir, "test", c, h, w, &b->test, &err) == 0) {
         json_object_set_new(b->out, "data", json_string(dir));
         return 0;
+    } else {
+        tc_dataset_free(&b->train);
+        fprintf(stderr, "tinycnn-bench: note: no MNIST (%s); using random bytes of the same "
+                        "shape (60000 + 10000 images). Speed does not depend on the pixel "
+                        "values.\n", err.msg);
     }
-    tc_dataset_free(&b->train);
-    fprintf(stderr, "tinycnn-bench: note: no MNIST (%s); using random bytes of the same shape "
-                    "(60000 + 10000 images). Speed does not depend on the pixel values.\n",
-            err.msg);
     b->synthetic = 1;
     json_object_set_new(b->out, "data", json_string("synthetic"));
-    if (synthetic_set(&b->train, 60000, c, h, w, b->o.seed) != 0 ||
-        synthetic_set(&b->test, 10000, c, h, w, b->o.seed + 1) != 0) {
+    if (synthetic_set(&b->train, n_train, c, h, w, b->o.seed) != 0 ||
+        synthetic_set(&b->test, n_test, c, h, w, b->o.seed + 1) != 0) {
         fprintf(stderr, "tinycnn-bench: out of memory for the synthetic data\n");
         return 1;
     }
+    return 0;
+}
+
+/* The optimiser of the training figures: Adam at lr 1e-3 (the LeNet-5
+ * figures since issue 4), or the model's own settings and lr schedule, an
+ * epoch being a pass over the training images (so a warm-up keeps the
+ * first steps on random labels from diverging, as in a real run). */
+static int setup_optim(bench *b)
+{
+    b->optim = (tc_optim_config){.kind = TC_OPTIM_ADAM, .beta1 = 0.9f, .beta2 = 0.999f,
+                                 .eps = 1e-8f};
+    b->lr = 1e-3f;
+    if (!b->o.model_optim)
+        return 0;
+    tc_error err = {{0}};
+    if (tc_train_config_from_graph(b->g, &b->cfg, &err) != 0) {
+        fprintf(stderr, "tinycnn-bench: %s: training settings: %s\n", b->o.model, err.msg);
+        return 1;
+    }
+    b->optim = b->cfg.optim;
+    b->lr = (float)b->cfg.lr;
     return 0;
 }
 
@@ -323,7 +402,7 @@ static int setup(bench *b)
         b->mean[c] = tc_input_mean(in, c < in->n_norm ? c : 0);
         b->std[c] = tc_input_std(in, c < in->n_norm ? c : 0);
     }
-    if (load_data(b) != 0)
+    if (load_data(b) != 0 || setup_optim(b) != 0)
         return 1;
     b->order = malloc((size_t)b->train.count * sizeof *b->order);
     if (!b->order) {
@@ -372,7 +451,11 @@ static int train_step(bench *b, tc_optimizer *opt, int cnt, int64_t pos, uint64_
     if (tc_graph_backward(b->g, &err) != 0)
         goto fail;
     double t3 = times ? now() : 0;
-    tc_optimizer_step(opt, 1e-3f);
+    float lr = b->lr;
+    if (b->o.model_optim)
+        lr = (float)tc_lr_at(&b->cfg, (int)(step / (uint64_t)b->steps_per_epoch),
+                             (int64_t)(step % (uint64_t)b->steps_per_epoch), b->steps_per_epoch);
+    tc_optimizer_step(opt, lr);
     if (times) {
         double t4 = now();
         times->fill += t1 - t0;
@@ -386,12 +469,12 @@ fail:
     return 1;
 }
 
-static tc_optimizer *fresh_model(bench *b)
+static tc_optimizer *fresh_model(bench *b, int bs)
 {
     tc_error err = {{0}};
+    b->steps_per_epoch = (b->train.count + bs - 1) / bs;
     tc_graph_init_weights(b->g, b->o.seed);
-    tc_optim_config cfg = {.kind = TC_OPTIM_ADAM, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
-    tc_optimizer *opt = tc_optimizer_new(b->g, &cfg, &err);
+    tc_optimizer *opt = tc_optimizer_new(b->g, &b->optim, &err);
     if (!opt)
         fprintf(stderr, "tinycnn-bench: optimiser: %s\n", err.msg);
     return opt;
@@ -401,7 +484,7 @@ static tc_optimizer *fresh_model(bench *b)
  * as in an epoch), after the warm-up steps. */
 static int bench_train(bench *b, int bs, const char *key)
 {
-    tc_optimizer *opt = fresh_model(b);
+    tc_optimizer *opt = fresh_model(b, bs);
     if (!opt)
         return 1;
     uint64_t step = 0;
@@ -560,7 +643,7 @@ static void report_augment(bench *b, int bs, int steps, double step_us, json_t *
 static int bench_profile(bench *b)
 {
     const int bs = 32;
-    tc_optimizer *opt = fresh_model(b);
+    tc_optimizer *opt = fresh_model(b, bs);
     if (!opt)
         return 1;
     int64_t pos = 0;
@@ -651,7 +734,8 @@ static int bench_profile(bench *b)
         double other = step_us - 1e6 * node_sum / steps - fill - upd;
         printf("  %-28s %8.1f %8s %8.1f %5.1f%% |\n", "(batch filling)", fill, "", fill,
                100.0 * fill / step_us);
-        printf("  %-28s %8s %8.1f %8.1f %5.1f%% |\n", "(Adam step)", "", upd, upd,
+        printf("  %-28s %8s %8.1f %8.1f %5.1f%% |\n",
+               b->optim.kind == TC_OPTIM_ADAM ? "(Adam step)" : "(SGD step)", "", upd, upd,
                100.0 * upd / step_us);
         printf("  %-28s %8s %8s %8.1f %5.1f%% |\n", "(rest: graph, timing)", "", "", other,
                100.0 * other / step_us);
@@ -670,6 +754,136 @@ static int bench_profile(bench *b)
 fail:
     tc_optimizer_free(opt);
     return 1;
+}
+
+/* ---- the check against PyTorch (--dump-check) --------------------------- */
+
+/* Appends t's shape as a JSON array to entry e (key "shape"), and its
+ * floats to f; 1 on a write error. */
+static int dump_tensor(FILE *f, json_t *list, const char *name, const tc_tensor *t)
+{
+    json_t *e = json_object(), *shape = json_array();
+    for (int d = 0; d < t->shape.ndim; d++)
+        json_array_append_new(shape, json_integer(t->shape.dims[d]));
+    json_object_set_new(e, "name", json_string(name));
+    json_object_set_new(e, "shape", shape);
+    json_array_append_new(list, e);
+    size_t n = (size_t)tc_shape_count(&t->shape);
+    return fwrite(t->data, sizeof(float), n, f) != n;
+}
+
+/* One forward of the first 4 test images (training: also their labels);
+ * appends the input and the logits. */
+static int dump_forward(bench *b, FILE *f, json_t *list, int training, json_t *hdr)
+{
+    enum { N = 4 };
+    int64_t idx[N] = {0, 1, 2, 3};
+    tc_error err = {{0}};
+    for (int i = 0; i < N; i++)
+        idx[i] = i % b->test.count;
+    if (tc_graph_prepare(b->g, N, training, &err) != 0)
+        goto fail;
+    float *x = tc_graph_input_data(b->g, b->image_in);
+    tc_dataset_fill_batch_channels(&b->test, idx, N, b->mean, b->std, x,
+                                   training ? tc_graph_input_data(b->g, b->label_in) : NULL);
+    tc_tensor in = {.data = x, .shape = tc_graph_input(b->g, b->image_in)->shape};
+    in.shape.ndim = 4;
+    for (int d = 3; d > 0; d--)
+        in.shape.dims[d] = in.shape.dims[d - 1];
+    in.shape.dims[0] = N;
+    if (tc_graph_forward(b->g, training, 0, &err) != 0)
+        goto fail;
+    const char *what = training ? "train" : "eval";
+    char name[32];
+    snprintf(name, sizeof name, "%s.input", what);
+    int rc = dump_tensor(f, list, name, &in);
+    snprintf(name, sizeof name, "%s.output", what);
+    rc |= dump_tensor(f, list, name, tc_graph_output(b->g));
+    if (training) {
+        json_t *labels = json_array();
+        for (int i = 0; i < N; i++)
+            json_array_append_new(labels, json_integer(b->test.labels[idx[i]]));
+        json_object_set_new(hdr, "labels", labels);
+        json_object_set_new(hdr, "train_loss", json_real(tc_graph_loss(b->g)));
+    }
+    return rc;
+fail:
+    fprintf(stderr, "tinycnn-bench: --dump-check: %s\n", err.msg);
+    return -1;
+}
+
+/* After dump_forward's training forward: two optimiser steps at the base
+ * lr on that batch (the second after another forward), then every weight
+ * as "step2.<name>": the gradients and the update rule, checked. */
+static int dump_steps(bench *b, FILE *f, json_t *list)
+{
+    tc_error err = {{0}};
+    tc_optimizer *opt = tc_optimizer_new(b->g, &b->optim, &err);
+    int rc = !opt;
+    for (int s = 0; s < 2 && rc == 0; s++) {
+        rc = (s > 0 && tc_graph_forward(b->g, 1, (uint64_t)s, &err) != 0) ||
+             tc_graph_backward(b->g, &err) != 0;
+        if (rc == 0)
+            tc_optimizer_step(opt, b->lr);
+    }
+    tc_optimizer_free(opt);
+    if (rc) {
+        fprintf(stderr, "tinycnn-bench: --dump-check: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < tc_graph_n_weights(b->g) && rc == 0; i++) {
+        tc_weight *w = tc_graph_weight(b->g, i);
+        char name[256];
+        snprintf(name, sizeof name, "step2.%s", w->name);
+        rc = dump_tensor(f, list, name, &w->value);
+    }
+    return rc;
+}
+
+/* --dump-check FILE: writes FILE (JSON: the tensors' names and shapes, in
+ * file order) and FILE.bin (their float32 values in native byte order):
+ * every weight and state as initialised, then an inference forward's input
+ * and output, then a training forward's, then the weights after two
+ * optimiser steps. bench/pytorch_model.py --check loads the weights into
+ * its net and compares. */
+static int dump_check(bench *b)
+{
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof bin, "%s.bin", b->o.dump);
+    FILE *f = fopen(bin, "wb");
+    if (!f) {
+        fprintf(stderr, "tinycnn-bench: %s: %s\n", bin, strerror(errno));
+        return 1;
+    }
+    tc_graph_init_weights(b->g, b->o.seed);
+    json_t *hdr = json_object(), *list = json_array();
+    json_object_set_new(hdr, "model", json_string(b->o.model));
+    json_object_set_new(hdr, "weights", json_integer(tc_graph_n_weight_elements(b->g)));
+    int rc = 0;
+    for (int i = 0; i < tc_graph_n_weights(b->g); i++) {
+        tc_weight *w = tc_graph_weight(b->g, i);
+        rc |= dump_tensor(f, list, w->name, &w->value);
+    }
+    for (int i = 0; i < tc_graph_n_states(b->g); i++) {
+        tc_weight *w = tc_graph_state(b->g, i);
+        rc |= dump_tensor(f, list, w->name, &w->value);
+    }
+    if (rc == 0)
+        rc = dump_forward(b, f, list, 0, hdr);
+    if (rc == 0)
+        rc = dump_forward(b, f, list, 1, hdr);
+    if (rc == 0)
+        rc = dump_steps(b, f, list);
+    json_object_set_new(hdr, "optimizer", json_string(tc_optimizer_kind_name(b->optim.kind)));
+    json_object_set_new(hdr, "lr", json_real(b->lr));
+    json_object_set_new(hdr, "tensors", list);
+    rc |= fclose(f) != 0;
+    if (rc == 0)
+        rc = json_dump_file(hdr, b->o.dump, JSON_INDENT(1) | JSON_REAL_PRECISION(9)) != 0;
+    json_decref(hdr);
+    if (rc)
+        fprintf(stderr, "tinycnn-bench: could not write %s and %s\n", b->o.dump, bin);
+    return rc != 0;
 }
 
 /* ---- report ------------------------------------------------------------- */
@@ -714,6 +928,12 @@ int main(int argc, char **argv)
     json_object_set_new(b.out, "threads", json_integer(tc_get_threads()));
     json_object_set_new(b.out, "cpu", json_string(cpu));
     json_object_set_new(b.out, "weights", json_integer(tc_graph_n_weight_elements(b.g)));
+    json_object_set_new(b.out, "optimizer", json_string(tc_optimizer_kind_name(b.optim.kind)));
+    json_object_set_new(b.out, "lr", json_real(b.lr));
+    if (b.o.dump) {
+        rc = dump_check(&b);
+        goto done;
+    }
     if (!b.o.json)
         printf("tinycnn-bench: %s, %d thread%s, %s data (%s), %s\n\n", b.o.model,
                tc_get_threads(), tc_get_threads() == 1 ? "" : "s",
@@ -732,7 +952,9 @@ int main(int argc, char **argv)
         goto done;
     if ((b.o.only & F_INFER1) && bench_infer(&b, 1, "infer1") != 0)
         goto done;
-    if ((b.o.only & F_INFER1000) && bench_infer(&b, 1000, "infer1000") != 0)
+    char big_key[16];
+    snprintf(big_key, sizeof big_key, "infer%d", b.o.big_batch);
+    if ((b.o.only & F_INFER1000) && bench_infer(&b, b.o.big_batch, big_key) != 0)
         goto done;
     if ((b.o.only & F_PROFILE) && bench_profile(&b) != 0)
         goto done;

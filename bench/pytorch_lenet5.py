@@ -17,14 +17,14 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pytorch_model import cpu_model, run_figures, time_infer, time_train
 
 MEAN, STD = 0.1307, 0.3081
 
@@ -91,83 +91,24 @@ def to_input(u8):
 
 
 def bench_train(args, data, bs):
-    tr_x, tr_y = data[0], data[1]
     torch.manual_seed(args.seed)
     model = LeNet5()
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(args.seed)
-    order = torch.randperm(tr_x.shape[0], generator=g)
-    n = tr_x.shape[0]
-    pos = 0
-
-    def step(cnt):
-        nonlocal pos
-        idx = order[torch.arange(pos, pos + cnt) % n]
-        x = to_input(tr_x[idx])
-        y = tr_y[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        pos += cnt
-        return loss
-
-    first_loss = None
-    for _ in range(args.warmup):
-        loss = step(bs)
-        first_loss = float(loss) if first_loss is None else first_loss
-    done = 0
-    t0 = time.perf_counter()
-    while done < args.images:
-        cnt = min(bs, args.images - done)
-        loss = step(cnt)
-        done += cnt
-        # the first loss of all (no warm-up): read it outside the timed loop's cost
-        if first_loss is None:
-            first_loss = loss.detach()
-    sec = time.perf_counter() - t0
-    return {"batch": bs, "images": done, "seconds": sec, "images_per_s": done / sec,
-            "loss_first": float(first_loss), "loss_last": float(loss)}
+    return time_train(args, model, opt, data[0], data[1], to_input, bs)
 
 
 def bench_infer(args, data, bs):
     te_x = data[2]
     torch.manual_seed(args.seed)
-    model = LeNet5()
-    model.eval()
     n = te_x.shape[0]
-    pos = 0
+    per = max(n // bs, 1)  # whole batches of the test set, from the start again
 
-    def run():
-        nonlocal pos
-        if pos + bs > n:
-            pos = 0
-        x = to_input(te_x[pos:pos + bs])
-        model(x)
-        pos += bs
+    def batch_at(k):
+        pos = (k % per) * bs
+        return to_input(te_x[pos:pos + bs])
 
-    with torch.no_grad():
-        for _ in range(args.warmup * (10 if bs == 1 else 1)):
-            run()
-        done, sec = 0, 0.0
-        t0 = time.perf_counter()
-        while done < args.infer_images or sec < args.min_seconds:
-            run()
-            done += bs
-            sec = time.perf_counter() - t0
-    return {"batch": bs, "images": done, "seconds": sec, "images_per_s": done / sec}
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    return time_infer(args, LeNet5(), batch_at, bs)
 
 
 def main():
@@ -198,24 +139,8 @@ def main():
     if not args.json:
         print(f"pytorch_lenet5: torch {torch.__version__}, {out['threads']} thread(s), "
               f"data {data[4]}, {out['cpu']}\n")
-    out["rss_after_load_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for f in figures:
-        if f not in only:
-            continue
-        bs = int(f[5:])  # train32 -> 32, infer1000 -> 1000
-        r = bench_train(args, data, bs) if f.startswith("train") else bench_infer(args, data, bs)
-        out[f] = r
-        if f == "train32":
-            out["rss_after_train32_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        if not args.json:
-            what = "train" if f.startswith("train") else "infer"
-            print(f"{what}   batch {bs:4d}: {r['images_per_s']:9.0f} images/s  "
-                  f"({r['images']} images in {r['seconds']:.2f} s)")
-    out["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if args.json:
-        print(json.dumps(out, indent=1))
-    else:
-        print(f"\npeak RSS: {out['peak_rss_kb'] / 1024:.1f} MB")
+    run = lambda f, bs: (bench_train if f.startswith("train") else bench_infer)(args, data, bs)
+    run_figures(args, out, [f for f in figures if f in only], run)
 
 
 if __name__ == "__main__":
