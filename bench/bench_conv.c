@@ -3,7 +3,7 @@
  * backward-weights, against one core's FP32 FMA peak measured here.
  *
  *   bench_conv [--threads N] [--batch "32 128"] [--isa "avx2 avx512"]
- *              [--reps R] [--shape C,HW]...
+ *              [--reps R] [--shape C,HW]... [--plugins DIR]
  *
  * The peak is the rate of 12 independent chains of vector FMAs (long enough
  * to hide the latency), one per instruction set the CPU has. With several
@@ -11,7 +11,8 @@
  * shape by shape (round robin, R rounds, best kept), so that a burst of
  * other work on a shared machine lands on all of them alike; compare those
  * columns as ratios. Backward-weights is backward without the input
- * gradient; backward-data is the full backward minus that. */
+ * gradient; backward-data is the full backward minus that. --plugins loads
+ * Conv2d from another folder (a saved build of it, to compare builds). */
 #define _POSIX_C_SOURCE 200809L
 #include "gemm_internal.h"
 #include "tinycnn/kernels.h"
@@ -157,6 +158,7 @@ static tc_gemm_isa parse_isa(const char *s)
 
 typedef struct options {
     int threads, reps, n_isas, n_batches, n_shapes;
+    const char *plugins; /* the folder Conv2d is loaded from */
     tc_gemm_isa isas[MAX_ISAS];
     int64_t batches[4];
     conv_shape shapes[MAX_SHAPES];
@@ -164,11 +166,21 @@ typedef struct options {
 
 static void parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.threads = 1, .reps = 3, .n_isas = 1, .n_batches = 2, .batches = {32, 128}};
+    *o = (options){.threads = 1, .reps = 3, .n_isas = 1, .n_batches = 2, .batches = {32, 128},
+                   .plugins = TC_BENCH_PLUGIN_DIR};
     o->isas[0] = tc_gemm_default_isa(); /* the widest, or TINYCNN_GEMM_ISA */
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char buf[256], *save = NULL;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: bench_conv [--threads N] [--batch \"32 128\"] [--isa \"avx2 avx512\"]\n"
+                   "                  [--reps R] [--shape C,HW]... [--plugins DIR]\n"
+                   "3x3 convolutions (stride 1, padding 1, C in = C out): GFLOP/s of forward,\n"
+                   "backward-data and backward-weights and %% of the FP32 FMA peak measured\n"
+                   "first. --plugins loads Conv2d from DIR (default %s).\n",
+                   TC_BENCH_PLUGIN_DIR);
+            exit(0);
+        }
         if (!v) {
             fprintf(stderr, "bench_conv: %s needs a value\n", argv[i]);
             exit(2);
@@ -176,6 +188,8 @@ static void parse_args(int argc, char **argv, options *o)
         snprintf(buf, sizeof buf, "%s", v);
         if (strcmp(argv[i], "--threads") == 0) {
             o->threads = atoi(v);
+        } else if (strcmp(argv[i], "--plugins") == 0) {
+            o->plugins = v;
         } else if (strcmp(argv[i], "--reps") == 0) {
             o->reps = atoi(v);
         } else if (strcmp(argv[i], "--isa") == 0) {
@@ -251,13 +265,13 @@ int main(int argc, char **argv)
     use_cpu_clock = o.threads == 1;
     tc_error err = {{0}};
     tc_registry *reg = tc_registry_new();
-    if (!reg || tc_registry_load_dir(reg, TC_BENCH_PLUGIN_DIR, &err)) {
+    if (!reg || tc_registry_load_dir(reg, o.plugins, &err)) {
         fprintf(stderr, "bench_conv: %s\n", err.msg);
         return 1;
     }
     const tc_layer_type *type = tc_registry_find(reg, "Conv2d", NULL);
     if (!type) {
-        fprintf(stderr, "bench_conv: no Conv2d in %s\n", TC_BENCH_PLUGIN_DIR);
+        fprintf(stderr, "bench_conv: no Conv2d in %s\n", o.plugins);
         return 1;
     }
     double p2 = tc_gemm_have_avx2() ? measure_peak(TC_GEMM_ISA_AVX2) : 0;

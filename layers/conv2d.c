@@ -11,7 +11,7 @@
  * summed per slice and the partials added in slice order, so they only
  * depend on the batch size and thread count (which fix slices and groups),
  * never on scheduling. A slice works through its images in groups (of
- * images; channel groups are the `groups` parameter), by one of two methods:
+ * images; channel groups are the `groups` parameter), by one of three methods:
  *
  *   - lanes (conv2d_lanes.h; x86-64 with AVX2 and FMA, at least
  *     LANES_MIN_IMAGES images per slice, small enough layers, and on a CPU
@@ -19,6 +19,11 @@
  *     per output pixel, since the host GEMM's AVX-512 kernels beat them on
  *     wider ones): eight images at a time, one per vector lane, convolved
  *     directly;
+ *   - px5 (conv2d_lanes.h; x86-64 with AVX-512F, 3x3 stride-1 layers of
+ *     16 to 256 channels, rows of at least PX5_MIN_ROW outputs): one image
+ *     at a time, sixteen output channels per vector, convolved directly in
+ *     all three products (the input gradient as a convolution of the
+ *     output gradient with the turned weights), no column matrix;
  *   - im2col + GEMM otherwise (any CPU, single images, large layers; but
  *     forward with stride 1 on such a CPU takes one image at a time with
  *     output channels in the lanes, conv2d_lanes.h): the
@@ -49,6 +54,7 @@ typedef struct conv2d {
     int lanes_cpu; /* the CPU runs the lane kernels (and they are not turned off) */
     int wide_cpu;  /* the host GEMM has AVX-512 kernels: direct kernels only for
                       small layers (LANES_WIDE_MAX_MACS) */
+    int px5_cpu;   /* ... and the AVX-512 direct kernels run here */
 } conv2d;
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
@@ -73,6 +79,17 @@ typedef struct conv2d {
  * output pixel) and 1.4-1.6x faster from 32 -> 32 up; LeNet-5's layers
  * (<= 2400) stay on them. */
 #define LANES_WIDE_MAX_MACS 2400
+/* The AVX-512 direct kernels (px5 in conv2d_lanes.h) take 3x3 layers of 16
+ * to 256 channels with rows of at least PX5_MIN_ROW outputs: measured
+ * 1.1-2.7x the im2col + GEMM path on 16-256 channels, 4x4 to 32x32 images
+ * (most at 16-32 channels, where the unfold costs as much as the product). */
+#define PX5_MAX_MACS (256 * 256 * 9)
+#define PX5_MIN_ROW 4
+/* The weight gradient takes at least this many output pixels a call
+ * (several small images; the sums are the same for any count, so the
+ * group, which depends on the images per slice, changes no bit). */
+#define PX5_DW_PIXELS 256
+#define PX5_MAX_FLOATS (4 * 1024 * 1024)
 
 /* Sizes derived from one input shape and thread count. */
 typedef struct geom {
@@ -89,7 +106,13 @@ typedef struct geom {
     int64_t ohw, chw, ohw_o;      /* OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
-    int lanes_cpu, wide_cpu;      /* copied from the instance */
+    int lanes_cpu, wide_cpu, px5_cpu; /* copied from the instance */
+    int px5;                      /* all three products by the AVX-512 direct
+                                     kernels, in their own buffers */
+    int64_t px5_o16, px5_c16;     /* O and C rounded up to 16 */
+    int64_t px5_group;            /* images per weight gradient call */
+    size_t px5_img_bytes, px5_wt_bytes, px5_wr_bytes, px5_yt_bytes; /* padded
+                                     image, Wt or dWt, turned weights, Yt */
     int lanes;                    /* 1: lane kernels, 0: im2col + GEMM */
     int pixels;                   /* without lanes: forward one image at a
                                      time with channels in the lanes */
@@ -97,7 +120,8 @@ typedef struct geom {
     size_t px_img_bytes, px_wt_bytes; /* pixels: padded image, weights^T,
                                          then Yt, from the slice's start */
     /* a slice's workspace, in this order: im2col: columns, staging [O,
-     * group*OHW], -; lanes: X8, Y8 (and dY8), dX8; then both: dW, db */
+     * group*OHW], -; lanes: X8, Y8 (and dY8), dX8; px5: padded image, Wt
+     * (or dWt) and turned weights, Yt, -; then all: dW, db */
     size_t a_bytes, b_bytes, c_bytes, dw_bytes, db_bytes, slice_bytes;
 } geom;
 
@@ -150,6 +174,7 @@ static void conv_path_choice(conv2d *c)
     int wide = __builtin_cpu_supports("avx512f") &&
                !(isa && (strcmp(isa, "avx2") == 0 || strcmp(isa, "generic") == 0));
     c->wide_cpu = wide;
+    c->px5_cpu = c->lanes_cpu && wide && px5_supported();
 }
 #endif
 
@@ -197,6 +222,44 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
     return 0;
 }
 
+#if CONV_LANES
+/* Whether the AVX-512 direct kernels take this layer (plain 3x3, stride 1,
+ * padding <= 2, 16 channels or more, PX5_MAX_MACS at most, input and output
+ * rows of PX5_MIN_ROW or more, buffers within PX5_MAX_FLOATS), and their
+ * buffer sizes; g->px5 = 0 otherwise. */
+static void px5_layout(geom *g, int64_t per_slice)
+{
+    g->px5 = 0;
+    int64_t macs, q = g->k - 1 - g->p;
+    if (!g->px5_cpu || !g->plain || g->k != 3 || g->s != 1 || q < 0 || g->c < 16 ||
+        g->o < 16 || lu_mul3(g->ckk, g->o, 1, &macs) || macs > PX5_MAX_MACS ||
+        g->ow < PX5_MIN_ROW || g->w < PX5_MIN_ROW)
+        return;
+    int64_t o16 = px5_round(g->o), c16 = px5_round(g->c), img_x, img_dy, wt, wr, yt_f, yt_b;
+    if (lu_mul3(g->c, g->hp, g->wp, &img_x) ||
+        lu_mul3(g->o, g->oh + 2 * q, g->ow + 2 * q, &img_dy) || lu_mul3(g->ckk, o16, 1, &wt) ||
+        lu_mul3(g->o * g->k * g->k, c16, 1, &wr) || lu_mul3(g->ohw, o16, 1, &yt_f) ||
+        lu_mul3(g->h * g->w, c16, 1, &yt_b))
+        return;
+    int64_t group = (PX5_DW_PIXELS + g->ohw - 1) / g->ohw;
+    group = group > per_slice ? per_slice : group < 1 ? 1 : group;
+    img_x *= group;
+    yt_f *= group;
+    int64_t img = img_x > img_dy ? img_x : img_dy, yt = yt_f > yt_b ? yt_f : yt_b;
+    if (img > PX5_MAX_FLOATS || wt + wr > PX5_MAX_FLOATS || yt > PX5_MAX_FLOATS)
+        return;
+    g->px5 = 1;
+    g->px5_o16 = o16;
+    g->px5_c16 = c16;
+    g->px5_group = group;
+    /* whole cache lines each, so the vectors of a row never split one */
+    g->px5_img_bytes = (size_t)px5_round(img) * sizeof(float);
+    g->px5_wt_bytes = (size_t)px5_round(wt) * sizeof(float);
+    g->px5_wr_bytes = (size_t)px5_round(wr) * sizeof(float);
+    g->px5_yt_bytes = (size_t)px5_round(yt) * sizeof(float);
+}
+#endif
+
 /* Per-slice workspace for `slices` slices: sets g->slices, the method,
  * g->group and the byte sizes. Non-zero on overflow. */
 static int slice_layout(geom *g, int64_t slices)
@@ -212,9 +275,18 @@ static int slice_layout(geom *g, int64_t slices)
     int lanes_fit = !lu_mul3(g->c, g->hp, g->wp, &pad_img) &&
                     !lu_mul3(pad_img, LANES, 1, &x8) && !lu_mul3(tmp_img, LANES, 1, &y8) &&
                     x8 <= lanes_max && y8 <= lanes_max && 2 * x8 + y8 <= lanes_max;
+    g->px5 = 0;
+#if CONV_LANES
+    px5_layout(g, per_slice);
+#endif
     g->lanes = g->plain && g->lanes_cpu && g->n / slices >= LANES_MIN_IMAGES && lanes_fit &&
-               (!g->wide_cpu || g->ckk * g->o <= LANES_WIDE_MAX_MACS);
-    if (g->lanes) {
+               (!g->wide_cpu || g->ckk * g->o <= LANES_WIDE_MAX_MACS) && !g->px5;
+    if (g->px5) {
+        g->group = 1;
+        g->a_bytes = g->px5_img_bytes + g->px5_wt_bytes + g->px5_wr_bytes;
+        g->b_bytes = g->px5_yt_bytes;
+        g->c_bytes = 0;
+    } else if (g->lanes) {
         g->group = LANES;
         if (lu_bytes(x8, sizeof(float), &g->a_bytes) || lu_bytes(y8, sizeof(float), &g->b_bytes))
             return 1;
@@ -251,7 +323,7 @@ static int slice_layout(geom *g, int64_t slices)
      * share the slice's space with backward's */
     int64_t img, wt, yt;
     g->o8 = (g->o + LANES - 1) / LANES * LANES;
-    if (g->plain && !g->lanes && g->lanes_cpu && g->s == 1 &&
+    if (g->plain && !g->lanes && !g->px5 && g->lanes_cpu && g->s == 1 &&
         (!g->wide_cpu || g->ckk * g->o <= LANES_WIDE_MAX_MACS) && px_width(g->ow, 1) > 0 &&
         !lu_mul3(g->c, g->hp, g->wp, &img) && !lu_mul3(g->ckk, g->o8, 1, &wt) &&
         !lu_mul3(g->ohw, g->o8, 1, &yt) && img <= lanes_max && wt <= lanes_max &&
@@ -355,6 +427,7 @@ static int conv2d_geom(const tc_host *host, const conv2d *c, const tc_shape *in,
         return 1;
     g->lanes_cpu = c->lanes_cpu;
     g->wide_cpu = c->wide_cpu;
+    g->px5_cpu = c->px5_cpu;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;
@@ -727,6 +800,82 @@ static void backward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
         }
     }
 }
+
+/* The px5 buffers of slice s: padded image, Wt / dWt, turned weights, Yt. */
+static float *px5_img(const job *j, int64_t s) { return slice_col(j, s); }
+static float *px5_wt(const job *j, int64_t s)
+{
+    return slice_part(j, s, j->g->px5_img_bytes);
+}
+static float *px5_wr(const job *j, int64_t s)
+{
+    return slice_part(j, s, j->g->px5_img_bytes + j->g->px5_wt_bytes);
+}
+
+/* Forward of images [first, last) by the AVX-512 direct kernels. */
+static void forward_px5(const job *j, int64_t s, int64_t first, int64_t last)
+{
+    const geom *g = j->g;
+    float *img = px5_img(j, s), *wt = px5_wt(j, s), *yt = slice_tmp(j, s);
+    const px5_dims d = {g->c, g->hp, g->wp, g->oh, g->ow, g->px5_o16, 1};
+    px_transpose(j->w, g->o, g->ckk, wt, d.ld);
+    for (int64_t n = first; n < last; n++) {
+        px5_conv(&d, px_image(g, j->x, n, img), wt, yt);
+        px_unpack(yt, d.ld, g->o, g->ohw, j->b, j->y + n * g->ohw_o);
+    }
+}
+
+/* wr [(o*k + i)*k + j][ld] = w[o][c][k-1-i][k-1-j] at lane c, zero past C:
+ * the weights of the input gradient as a forward convolution. */
+static void px5_turn_weights(const geom *g, const float *w, float *wr, int64_t ld)
+{
+    const int64_t kk = g->k * g->k;
+    for (int64_t o = 0; o < g->o; o++) {
+        /* a weight row read in order, kk rows of wr written side by side */
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t t = 0; t < kk; t++)
+                wr[(o * kk + t) * ld + c] = w[(o * g->c + c) * kk + kk - 1 - t];
+        for (int64_t t = 0; t < kk; t++)
+            zero_floats(wr + (o * kk + t) * ld + g->c, ld - g->c);
+    }
+}
+
+/* Backward of images [first, last) by the AVX-512 direct kernels, px5_group
+ * images at a time: bias and weight gradient partials of slice s, then
+ * image by image the input gradient (the output gradient with a border of
+ * k-1-p, convolved with the turned weights). */
+static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
+{
+    const geom *g = j->g;
+    float *img = px5_img(j, s), *dwt = px5_wt(j, s), *wr = px5_wr(j, s), *yt = slice_tmp(j, s);
+    float *dw = slice_dw(j, s), *db = slice_db(j, s);
+    const int64_t q = g->k - 1 - g->p, o16 = g->px5_o16;
+    px5_dims dwd = {g->c, g->hp, g->wp, g->oh, g->ow, o16, 1};
+    const px5_dims dxd = {g->o, g->oh + 2 * q, g->ow + 2 * q, g->h, g->w, g->px5_c16, 1};
+    memset(dwt, 0, sizeof(float) * (size_t)(g->ckk * o16));
+    if (j->dx)
+        px5_turn_weights(g, j->w, wr, dxd.ld);
+    for (int64_t n0 = first; n0 < last; n0 += g->px5_group) {
+        dwd.imgs = last - n0 < g->px5_group ? last - n0 : g->px5_group;
+        for (int64_t i = 0; i < dwd.imgs; i++) {
+            const float *dy = j->dy + (n0 + i) * g->ohw_o;
+            if (j->db)
+                for (int64_t o = 0; o < g->o; o++)
+                    db[o] = (n0 + i == first ? 0.0f : db[o]) +
+                            (float)sum_floats(dy + o * g->ohw, g->ohw);
+            px_transpose(dy, g->o, g->ohw, yt + i * g->ohw * o16, o16);
+            px_pad_into(j->x + (n0 + i) * g->chw, g->c, g->h, g->w, g->p,
+                        img + i * g->hp * g->wp, dwd.imgs * g->hp * g->wp);
+        }
+        px5_grad_weight(&dwd, img, yt, dwt);
+        for (int64_t i = 0; j->dx && i < dwd.imgs; i++) {
+            const float *dy = j->dy + (n0 + i) * g->ohw_o;
+            px5_conv(&dxd, px_pad(dy, g->o, g->oh, g->ow, q, img), wr, yt);
+            px_unpack(yt, dxd.ld, g->c, g->h * g->w, NULL, j->dx + (n0 + i) * g->chw);
+        }
+    }
+    px_transpose_back(dwt, o16, g->o, g->ckk, dw);
+}
 #endif
 
 /* Unfolds images n0 .. n0+gn-1 side by side into cols, [C*kh*kw, gn*OHW]
@@ -767,6 +916,10 @@ static void forward_slices(void *arg, int64_t begin, int64_t end, int worker)
         float *cols = slice_col(j, s), *tmp = slice_tmp(j, s);
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
 #if CONV_LANES
+        if (g->px5) {
+            forward_px5(j, s, first, last);
+            continue;
+        }
         if (g->lanes) {
             forward_lanes(j, s, first, last);
             continue;
@@ -872,6 +1025,10 @@ static void backward_slices(void *arg, int64_t begin, int64_t end, int worker)
         float *dw = slice_dw(j, s), *db = slice_db(j, s);
         int64_t first = g->n * s / g->slices, last = g->n * (s + 1) / g->slices;
 #if CONV_LANES
+        if (g->px5) {
+            backward_px5(j, s, first, last);
+            continue;
+        }
         if (g->lanes) {
             backward_lanes(j, s, first, last);
             continue;

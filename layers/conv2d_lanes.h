@@ -1,5 +1,6 @@
 /*
- * conv2d_lanes.h - Conv2d's lane-batched kernels (AVX2 + FMA), part of
+ * conv2d_lanes.h - Conv2d's lane-batched kernels (AVX2 + FMA; at the end
+ * the AVX-512 direct kernels, px5), part of
  * conv2d.c, which includes this file after its `geom` and picks these
  * kernels at run time when the CPU has both and a worker has at least a few
  * images to work on. Only for the plain configuration (one channel group,
@@ -402,27 +403,39 @@ LANES_TARGET static void lanes_grad_input(const geom *g, const float *w, const f
 
 #define PX_MAXP 12 /* 12 accumulators + weights + pixel: no spill */
 
-/* wt [CKK][o8] = w [O][CKK] transposed, zero for channels o >= O. */
-LANES_TARGET static void px_transpose_weights(const geom *g, const float *w, float *wt,
-                                              int64_t o8)
+/* dst [cols][ld] = src [rows][cols] transposed, zero for rows >= `rows` up
+ * to ld (a multiple of 8). */
+/* dst[q * ldd + l] = s[l][off + q], q, l < 8; rows s[l] that are NULL give 0. */
+LANES_INLINE void px_block8(const float *const s[LANES], int64_t off, float *dst, int64_t ldd)
 {
-    for (int64_t o0 = 0; o0 < o8; o0 += LANES) {
-        const float *src[LANES];
+    __m256 v[LANES];
+    for (int l = 0; l < LANES; l++)
+        v[l] = s[l] ? _mm256_loadu_ps(s[l] + off) : _mm256_setzero_ps();
+    transpose8(v);
+    for (int q = 0; q < LANES; q++)
+        _mm256_storeu_ps(dst + q * ldd, v[q]);
+}
+
+LANES_TARGET static void px_transpose(const float *src, int64_t rows, int64_t cols, float *dst,
+                                      int64_t ld)
+{
+    for (int64_t o0 = 0; o0 < ld; o0 += LANES) {
+        const float *s[LANES];
         for (int l = 0; l < LANES; l++)
-            src[l] = o0 + l < g->o ? w + (o0 + l) * g->ckk : NULL;
+            s[l] = o0 + l < rows ? src + (o0 + l) * cols : NULL;
         int64_t r = 0;
-        for (; r + LANES <= g->ckk; r += LANES) {
-            __m256 v[LANES];
+        for (; r + LANES <= cols; r += LANES)
+            px_block8(s, r, dst + r * ld + o0, ld);
+        for (; r < cols; r++)
             for (int l = 0; l < LANES; l++)
-                v[l] = src[l] ? _mm256_loadu_ps(src[l] + r) : _mm256_setzero_ps();
-            transpose8(v);
-            for (int q = 0; q < LANES; q++)
-                _mm256_storeu_ps(wt + (r + q) * o8 + o0, v[q]);
-        }
-        for (; r < g->ckk; r++)
-            for (int l = 0; l < LANES; l++)
-                wt[r * o8 + o0 + l] = src[l] ? src[l][r] : 0.0f;
+                dst[r * ld + o0 + l] = s[l] ? s[l][r] : 0.0f;
     }
+}
+
+/* wt [CKK][o8] = w [O][CKK] transposed, zero for channels o >= O. */
+static void px_transpose_weights(const geom *g, const float *w, float *wt, int64_t o8)
+{
+    px_transpose(w, g->o, g->ckk, wt, o8);
 }
 
 /* Channels o0 .. o0 + 8*nv - 1 at output pixels (oh, ow0 .. ow0+np-1) of an
@@ -519,46 +532,322 @@ LANES_TARGET static void px_forward(const geom *g, const float *img, const float
 }
 #undef PX_CASE
 
-/* The image n of x in the layout px_forward reads: x itself without
- * padding, else a copy with a zero border in buf. */
-LANES_TARGET static const float *px_image(const geom *g, const float *x, int64_t n, float *buf)
+/* dst + ch * plane [h + 2p][w + 2p] = channel ch of src [c][h][w] with a
+ * zero border of p. */
+static void px_pad_into(const float *src, int64_t c, int64_t h, int64_t w, int64_t p, float *dst,
+                        int64_t plane)
 {
-    const float *src = x + n * g->chw;
-    if (g->p == 0)
+    const int64_t hp = h + 2 * p, wp = w + 2 * p;
+    for (int64_t ch = 0; ch < c; ch++) {
+        float *d = dst + ch * plane;
+        if (p > 0)
+            memset(d, 0, sizeof(float) * (size_t)(hp * wp));
+        for (int64_t r = 0; r < h; r++)
+            memcpy(d + (r + p) * wp + p, src + (ch * h + r) * w, sizeof(float) * (size_t)w);
+    }
+}
+
+/* src [c][h][w] with a zero border of p: src itself when p == 0, else a
+ * copy in buf [c][h + 2p][w + 2p]. */
+static const float *px_pad(const float *src, int64_t c, int64_t h, int64_t w, int64_t p,
+                           float *buf)
+{
+    if (p == 0)
         return src;
-    memset(buf, 0, sizeof(float) * (size_t)(g->c * g->hp * g->wp));
-    for (int64_t c = 0; c < g->c; c++)
-        for (int64_t h = 0; h < g->h; h++)
-            memcpy(buf + (c * g->hp + h + g->p) * g->wp + g->p, src + (c * g->h + h) * g->w,
-                   sizeof(float) * (size_t)g->w);
+    px_pad_into(src, c, h, w, p, buf, (h + 2 * p) * (w + 2 * p));
     return buf;
 }
 
-/* y of image n [O][OH*OW] from Yt [OH*OW][o8], plus the bias. */
-LANES_TARGET static void px_unpack_output(const geom *g, const float *yt, int64_t o8,
-                                          const float *b, float *y, int64_t n)
+/* The image n of x in the layout px_forward reads. */
+static const float *px_image(const geom *g, const float *x, int64_t n, float *buf)
 {
-    for (int64_t o0 = 0; o0 < g->o; o0 += LANES) {
-        int no = g->o - o0 < LANES ? (int)(g->o - o0) : LANES;
-        float *dst[LANES];
+    return px_pad(x + n * g->chw, g->c, g->h, g->w, g->p, buf);
+}
+
+/* dst [nch][npix] from Yt [npix][ld] (ld a multiple of 8), plus the bias
+ * b[ch] (none when b is NULL; 0 + v then turns -0 into +0, as the sum into
+ * zeros of the other paths). */
+LANES_TARGET static void px_unpack(const float *yt, int64_t ld, int64_t nch, int64_t npix,
+                                   const float *b, float *dst)
+{
+    for (int64_t o0 = 0; o0 < nch; o0 += LANES) {
+        int no = nch - o0 < LANES ? (int)(nch - o0) : LANES;
+        float *d[LANES];
         __m256 bias[LANES];
         for (int l = 0; l < LANES; l++) {
-            dst[l] = y + n * g->ohw_o + (o0 + (l < no ? l : 0)) * g->ohw;
+            d[l] = dst + (o0 + (l < no ? l : 0)) * npix;
             bias[l] = _mm256_set1_ps(b && l < no ? b[o0 + l] : 0.0f);
         }
         int64_t j = 0;
-        for (; j + LANES <= g->ohw; j += LANES) {
+        for (; j + LANES <= npix; j += LANES) {
             __m256 r[LANES];
             for (int q = 0; q < LANES; q++)
-                r[q] = _mm256_loadu_ps(yt + (j + q) * o8 + o0);
+                r[q] = _mm256_loadu_ps(yt + (j + q) * ld + o0);
             transpose8(r);
             for (int l = 0; l < no; l++)
-                _mm256_storeu_ps(dst[l] + j, _mm256_add_ps(r[l], bias[l]));
+                _mm256_storeu_ps(d[l] + j, _mm256_add_ps(r[l], bias[l]));
         }
-        for (; j < g->ohw; j++)
+        for (; j < npix; j++)
             for (int l = 0; l < no; l++)
-                dst[l][j] = yt[j * o8 + o0 + l] + (b ? b[o0 + l] : 0.0f);
+                d[l][j] = yt[j * ld + o0 + l] + (b ? b[o0 + l] : 0.0f);
     }
+}
+
+/* y of image n [O][OH*OW] from Yt [OH*OW][o8], plus the bias. */
+static void px_unpack_output(const geom *g, const float *yt, int64_t o8, const float *b,
+                             float *y, int64_t n)
+{
+    px_unpack(yt, o8, g->o, g->ohw, b, y + n * g->ohw_o);
+}
+
+/* ---- AVX-512: output channels in 16 lanes, all three products (px5) -----
+ * On a CPU with AVX-512 the host GEMM beats the eight-lane kernels above on
+ * all but LeNet-sized layers, but for few channels its unfold costs as much
+ * as the product (9*C floats written per pixel for 9*C*C multiply-adds). The
+ * kernels below (3x3 taps, stride 1) convolve directly with sixteen output
+ * channels per vector, the px scheme above at twice the width: Yt
+ * [OH*OW][ld] (ld: the channels rounded up to 16) accumulates Wt [C*9][ld]
+ * times one input pixel broadcast per tap, over (c, ki, kj) in order, on an
+ * image with its zero border [C][Hp][Wp]. The input gradient is the same product: the
+ * output gradient with a border of k-1-p convolved with the weights turned
+ * by 180 degrees and transposed (input and output channels swapped). The
+ * weight gradient accumulates, per image, Wt-shaped sums over the output
+ * pixels of a tap pixel broadcast times the output gradient at that pixel
+ * (channels in the lanes); pixels and images in order. */
+
+#define PX5_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define PX5_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
+#define PX5_LANES 16
+#define PX5_MAXP 24 /* with one vector of channels: 24 accumulators, no spill */
+
+/* One direct product: c input channels of hp x wp (border included),
+ * 3 x 3 taps, oh x ow outputs, ld floats per row of Wt and Yt; the weight
+ * gradient takes imgs images at once, each channel's planes one after the
+ * other ([c][imgs][hp][wp]), their output gradients likewise. */
+typedef struct px5_dims {
+    int64_t c, hp, wp, oh, ow, ld, imgs;
+} px5_dims;
+
+static int px5_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && lanes_supported();
+}
+
+/* n rounded up to 16. */
+static int64_t px5_round(int64_t n)
+{
+    return (n + PX5_LANES - 1) / PX5_LANES * PX5_LANES;
+}
+
+/* Channels o0 .. o0 + 16*nv - 1 at output pixels (oh .. oh+nr-1, ow0 ..
+ * ow0+np-1), 3x3 taps (several rows only for short rows, so that the tile
+ * still holds enough accumulators). Each input pixel of a tap row is
+ * broadcast once and meets the three weights of that row: pixel t adds tap
+ * kj into output t - kj, so every output still sums its taps in (c, ki, kj)
+ * order, with np + 2 broadcasts per 3*np*nv multiply-adds instead of 3*np. */
+PX5_INLINE void px5_tile(const px5_dims *d, const float *img, const float *wt, float *yt,
+                         int64_t o0, const int nv, const int nr, const int np, int64_t oh,
+                         int64_t ow0)
+{
+    __m512 acc[2][PX5_MAXP];
+    for (int v = 0; v < 2; v++)
+#pragma GCC unroll 24
+        for (int q = 0; q < PX5_MAXP; q++)
+            acc[v][q] = _mm512_setzero_ps();
+    const int64_t ld = d->ld;
+    for (int64_t c = 0; c < d->c; c++)
+        for (int64_t ki = 0; ki < 3; ki++) {
+            const float *wr = wt + (c * 3 + ki) * 3 * ld + o0;
+            __m512 w[3][2];
+            for (int kj = 0; kj < 3; kj++) {
+                w[kj][0] = _mm512_loadu_ps(wr + kj * ld);
+                w[kj][1] = nv > 1 ? _mm512_loadu_ps(wr + kj * ld + PX5_LANES) : w[kj][0];
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const float *xr = img + (c * d->hp + oh + r + ki) * d->wp + ow0;
+                /* (unrolled in full: the accumulators must be registers) */
+#pragma GCC unroll 26
+                for (int t = 0; t < PX5_MAXP + 2; t++) {
+                    if (t >= np + 2)
+                        continue;
+                    __m512 xv = _mm512_set1_ps(xr[t]);
+                    for (int kj = 0; kj < 3; kj++) {
+                        const int q = t - kj;
+                        if (q < 0 || q >= np)
+                            continue;
+                        acc[0][r * np + q] = _mm512_fmadd_ps(w[kj][0], xv, acc[0][r * np + q]);
+                        if (nv > 1)
+                            acc[1][r * np + q] =
+                                _mm512_fmadd_ps(w[kj][1], xv, acc[1][r * np + q]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        float *yp = yt + ((oh + r) * d->ow + ow0) * ld + o0;
+#pragma GCC unroll 24
+        for (int q = 0; q < PX5_MAXP; q++)
+            if (q < np) {
+                _mm512_storeu_ps(yp + q * ld, acc[0][r * np + q]);
+                if (nv > 1)
+                    _mm512_storeu_ps(yp + q * ld + PX5_LANES, acc[1][r * np + q]);
+            }
+    }
+}
+
+/* The last tile of a row (of the rows) starts np pixels (nr rows) before
+ * its end, recomputing a few pixels (same values) rather than taking an
+ * edge case. */
+PX5_INLINE void px5_rows(const px5_dims *d, const float *img, const float *wt, float *yt,
+                         int64_t o0, const int nv, const int nr, const int np)
+{
+    for (int64_t oh = 0; oh < d->oh; oh += nr)
+        for (int64_t ow = 0; ow < d->ow; ow += np)
+            px5_tile(d, img, wt, yt, o0, nv, nr, np, oh + nr <= d->oh ? oh : d->oh - nr,
+                     ow + np <= d->ow ? ow : d->ow - np);
+}
+
+/* Pixels per tile for nv vectors of channels on rows of `ow` >= 4 outputs:
+ * the fewest pixels computed per row (the last tile recomputes some), then
+ * the widest tile (fewer weight loads); the tiles hold at most PX5_MAXP
+ * accumulators. */
+static int px5_width(int64_t ow, int nv)
+{
+    static const int widths[] = {24, 20, 16, 14, 12, 10, 8, 6, 4};
+    int best = 0;
+    int64_t best_px = INT64_MAX;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        const int np = widths[i];
+        const int64_t px = (ow + np - 1) / np * np;
+        if (np <= ow && nv * np <= PX5_MAXP && px < best_px) {
+            best = np;
+            best_px = px;
+        }
+    }
+    return best;
+}
+
+#define PX5_CASE(NV, NP)                            \
+    case 100 * (NV) + (NP):                         \
+        px5_rows(d, img, wt, yt, o0, NV, 1, NP);    \
+        break;
+
+/* Yt [OH*OW][ld] = the stride-1 3x3 convolution of img with wt (ld
+ * channels, zero weights past the real ones). */
+PX5_TARGET static void px5_conv(const px5_dims *d, const float *img, const float *wt, float *yt)
+{
+    for (int64_t o0 = 0; o0 < d->ld; o0 += 2 * PX5_LANES) {
+        int nv = d->ld - o0 > PX5_LANES ? 2 : 1;
+        /* rows of 4 to 7: tiles of 4 pixels on 2 or 4 rows (16 accumulators) */
+        if (d->ow < 8 && d->oh >= 2 * (3 - nv)) {
+            if (nv > 1)
+                px5_rows(d, img, wt, yt, o0, 2, 2, 4);
+            else
+                px5_rows(d, img, wt, yt, o0, 1, 4, 4);
+            continue;
+        }
+        switch (px5_width(d->ow, nv) + 100 * nv) {
+            PX5_CASE(1, 24) PX5_CASE(1, 20) PX5_CASE(1, 16) PX5_CASE(1, 14)
+            PX5_CASE(1, 12) PX5_CASE(1, 10) PX5_CASE(1, 8) PX5_CASE(1, 6) PX5_CASE(1, 4)
+            PX5_CASE(2, 12) PX5_CASE(2, 10) PX5_CASE(2, 8) PX5_CASE(2, 6) PX5_CASE(2, 4)
+        default: break;
+        }
+    }
+}
+#undef PX5_CASE
+
+/* The weight gradient of 3x3 taps, channels c0 .. c0+nc-1 and output
+ * channels o0 .. o0 + 16*nv - 1 of d->imgs images: dwt [(c*3 + ki)*3 + kj]
+ * [ld] += the sum over images and output pixels, in order, of
+ * img[c][i][oh+ki][ow+kj] * dyt [imgs*OH*OW][ld] at that pixel (several
+ * images a call, so that small ones do not pay the accumulators' loads and
+ * stores for a few pixels). */
+PX5_INLINE void px5_dw_tile(const px5_dims *d, const float *img, const float *dyt, float *dwt,
+                            int64_t c0, const int nc, int64_t o0, const int nv)
+{
+    __m512 acc[2][2][9];
+    const int64_t ld = d->ld, wp = d->wp, plane = d->imgs * d->hp * wp;
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 2; i++)
+            for (int t = 0; t < 9; t++)
+                acc[v][i][t] = v < nv && i < nc
+                                   ? _mm512_loadu_ps(dwt + ((c0 + i) * 9 + t) * ld + o0 +
+                                                     v * PX5_LANES)
+                                   : _mm512_setzero_ps();
+    const float *yr = dyt + o0;
+    for (int64_t im = 0; im < d->imgs; im++) {
+        for (int64_t oh = 0; oh < d->oh; oh++) {
+            const float *xr[2];
+            for (int i = 0; i < 2; i++)
+                xr[i] = img + (c0 + (i < nc ? i : 0)) * plane + (im * d->hp + oh) * wp;
+            for (int64_t ow = 0; ow < d->ow; ow++, yr += ld) {
+                __m512 y0 = _mm512_loadu_ps(yr);
+                __m512 y1 = nv > 1 ? _mm512_loadu_ps(yr + PX5_LANES) : y0;
+                for (int i = 0; i < 2; i++)
+                    if (i < nc)
+                        for (int ki = 0; ki < 3; ki++)
+                            for (int kj = 0; kj < 3; kj++) {
+                                __m512 xv = _mm512_set1_ps(xr[i][ki * wp + ow + kj]);
+                                acc[0][i][ki * 3 + kj] =
+                                    _mm512_fmadd_ps(xv, y0, acc[0][i][ki * 3 + kj]);
+                                if (nv > 1)
+                                    acc[1][i][ki * 3 + kj] =
+                                        _mm512_fmadd_ps(xv, y1, acc[1][i][ki * 3 + kj]);
+                            }
+            }
+        }
+    }
+    for (int v = 0; v < nv; v++)
+        for (int i = 0; i < nc; i++)
+            for (int t = 0; t < 9; t++)
+                _mm512_storeu_ps(dwt + ((c0 + i) * 9 + t) * ld + o0 + v * PX5_LANES,
+                                 acc[v][i][t]);
+}
+
+/* dwt [C*9][ld] += the 3x3 weight gradient of d->imgs images laid out
+ * [C][imgs][Hp][Wp] with output gradients dyt [imgs*OH*OW][ld]. Two channels a tile
+ * with one vector of output channels, one with two: 18 accumulators. */
+PX5_TARGET static void px5_grad_weight(const px5_dims *d, const float *img, const float *dyt,
+                                       float *dwt)
+{
+    for (int64_t o0 = 0; o0 < d->ld; o0 += 2 * PX5_LANES) {
+        if (d->ld - o0 > PX5_LANES) {
+            for (int64_t c0 = 0; c0 < d->c; c0++)
+                px5_dw_tile(d, img, dyt, dwt, c0, 1, o0, 2);
+            continue;
+        }
+        int64_t c0 = 0;
+        for (; c0 + 2 <= d->c; c0 += 2)
+            px5_dw_tile(d, img, dyt, dwt, c0, 2, o0, 1);
+        if (c0 < d->c)
+            px5_dw_tile(d, img, dyt, dwt, c0, 1, o0, 1);
+    }
+}
+
+/* dst [rows][cols] = src [cols][ld] transposed (rows <= ld): 8 x 8 blocks
+ * in registers, the edges one by one. */
+LANES_TARGET static void px_transpose_back(const float *src, int64_t ld, int64_t rows,
+                                           int64_t cols, float *dst)
+{
+    int64_t o0 = 0;
+    for (; o0 + LANES <= rows; o0 += LANES) {
+        int64_t r = 0;
+        for (; r + LANES <= cols; r += LANES) {
+            const float *s[LANES];
+            for (int l = 0; l < LANES; l++)
+                s[l] = src + (r + l) * ld;
+            px_block8(s, o0, dst + o0 * cols + r, cols);
+        }
+        for (; r < cols; r++)
+            for (int q = 0; q < LANES; q++)
+                dst[(o0 + q) * cols + r] = src[r * ld + o0 + q];
+    }
+    for (; o0 < rows; o0++)
+        for (int64_t r = 0; r < cols; r++)
+            dst[o0 * cols + r] = src[r * ld + o0];
 }
 
 #else
@@ -567,3 +856,4 @@ LANES_TARGET static void px_unpack_output(const geom *g, const float *yt, int64_
 #endif
 
 #endif
+

@@ -1,8 +1,8 @@
 /* Conv2d on every GEMM instruction set and layer method this CPU can run:
  * the GEMM forced to the portable, AVX2 and AVX-512 kernels in turn
  * (tc_gemm_set_isa), and the layer with its direct kernels allowed (lanes,
- * pixels) or turned off (TINYCNN_CONV_PATH=gemm: im2col + GEMM for
- * everything), on odd sizes, strides, padding, channel groups and dilation,
+ * pixels, and with AVX-512 the px5 kernels) or turned off
+ * (TINYCNN_CONV_PATH=gemm: im2col + GEMM for everything), on odd sizes, strides, padding, channel groups and dilation,
  * forward and backward, against a naive reference written here from the
  * definition. An instruction set the CPU lacks is reported as not run and
  * its tests are not registered, so they are never counted as passed. */
@@ -23,7 +23,9 @@ typedef struct conv_case {
 
 /* Odd channel counts and sizes (tile and vector tails), a K of 576 (more
  * than one K block), strides, dilation, groups, depthwise, per-axis sizes,
- * and batches large enough for the lane kernels. */
+ * batches large enough for the lane kernels, and the shapes of the AVX-512
+ * direct ones (their weight gradient takes several images a call: groups
+ * with tails, on 1 and 2 threads). */
 static const conv_case cases[] = {
     {"out_channels=5 kernel_size=3 padding=1", 3, 3, 7, 9, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     {"out_channels=33 kernel_size=3 padding=1", 9, 17, 13, 11, 33, 1, 3, 3, 1, 1, 1, 1, 1, 1, 2},
@@ -40,6 +42,21 @@ static const conv_case cases[] = {
      7, 1, 1, 3, 2, 1, 0, 1, 1, 2, 1},
     {"out_channels=16 kernel_size=3 padding=1", 17, 16, 12, 12, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1,
      2},
+    /* the AVX-512 direct kernels: odd channel counts (one and two vectors
+     * of channels, zero lanes, a channel pair and a single one in the
+     * weight gradient), rows that tiles do not divide, padding 0 and 2 (a
+     * border of 2 and 0 for the input gradient) */
+    {"out_channels=16 kernel_size=3 padding=0", 3, 17, 9, 10, 16, 1, 3, 3, 1, 1, 0, 0, 1, 1, 1},
+    {"out_channels=40 kernel_size=3 padding=2", 5, 20, 8, 8, 40, 1, 3, 3, 1, 1, 2, 2, 1, 1, 2},
+    {"out_channels=24 kernel_size=3 padding=1", 2, 32, 13, 30, 24, 1, 3, 3, 1, 1, 1, 1, 1, 1,
+     1},
+    {"out_channels=64 kernel_size=3 padding=1", 3, 48, 9, 21, 64, 1, 3, 3, 1, 1, 1, 1, 1, 1,
+     2},
+    /* ... on rows of 4 to 7 (tiles of several rows, and of one when the
+     * image has fewer rows than such a tile) */
+    {"out_channels=20 kernel_size=3 padding=1", 4, 24, 5, 6, 20, 1, 3, 3, 1, 1, 1, 1, 1, 1, 2},
+    {"out_channels=16 kernel_size=3 padding=1", 3, 16, 7, 4, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    {"out_channels=16 kernel_size=3 padding=1", 5, 16, 3, 5, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
