@@ -546,7 +546,12 @@ def parse_args():
     p.add_argument("--check", metavar="FILE", help="compare with tinycnn-bench --dump-check FILE")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="--check: largest difference, relative to max(1, largest value)")
-    p.add_argument("--update-tolerance", type=float, default=1e-3,
+    # 5e-2, not tighter: with 4 images at the model's lr (0.1 for ResNet-8) a
+    # ReLU input within float32 rounding of 0 after the first step flips the
+    # second step's gradient at that pixel; tinycnn's own GEMM and direct
+    # convolution paths differ by 1.25% in one BatchNorm bias that way. A
+    # wrong update rule (momentum, decay, lr) is off by tens of percent.
+    p.add_argument("--update-tolerance", type=float, default=5e-2,
                    help="--check: largest relative difference of a weight's update")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
