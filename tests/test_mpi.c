@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist_internal.h"
 #include "testutil.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/dist.h"
@@ -205,6 +206,37 @@ static void test_repeatable(void)
     CU_ASSERT(tcu_same_tensors(path_in_tmp("n3a.ckpt"), path_in_tmp("n3b.ckpt"), 0));
 }
 
+/* The bucketed path forced on LeNet-5 (32 KiB buckets: 3 of them): N=2
+ * and N=3 equal one process within 1e-5, N=3 repeats bit for bit, and
+ * each equals the single-call path's weights of the same N within 1e-5
+ * (printed: whether bit for bit - each element is summed by one allreduce
+ * of the same ranks' same values either way, but the reduction algorithm
+ * Open MPI picks may differ). Runs after test_equivalence. */
+static void test_bucketed(void)
+{
+    setenv("TINYCNN_DIST_BUCKET_BYTES", "32768", 1);
+    run_exact(2, "b2.ckpt");
+    run_exact(3, "b3.ckpt");
+    run_exact(3, "b3b.ckpt");
+    unsetenv("TINYCNN_DIST_BUCKET_BYTES");
+    double d2 = weights_rel_diff(path_in_tmp("single.ckpt"), path_in_tmp("b2.ckpt"));
+    double d3 = weights_rel_diff(path_in_tmp("single.ckpt"), path_in_tmp("b3.ckpt"));
+    double s2 = weights_rel_diff(path_in_tmp("n2.ckpt"), path_in_tmp("b2.ckpt"));
+    double s3 = weights_rel_diff(path_in_tmp("n3.ckpt"), path_in_tmp("b3.ckpt"));
+    printf("\n    bucketed: to one process N=2 %.3g, N=3 %.3g; to one call N=2 %.3g (%s), "
+           "N=3 %.3g (%s)\n", d2, d3, s2,
+           tcu_same_tensors(path_in_tmp("n2.ckpt"), path_in_tmp("b2.ckpt"), 1) ? "same bits"
+                                                                              : "not the same bits",
+           s3,
+           tcu_same_tensors(path_in_tmp("n3.ckpt"), path_in_tmp("b3.ckpt"), 1) ? "same bits"
+                                                                              : "not the same bits");
+    CU_ASSERT(d2 >= 0 && d2 <= 1e-5);
+    CU_ASSERT(d3 >= 0 && d3 <= 1e-5);
+    CU_ASSERT(s2 >= 0 && s2 <= 1e-5);
+    CU_ASSERT(s3 >= 0 && s3 <= 1e-5);
+    CU_ASSERT(tcu_same_tensors(path_in_tmp("b3.ckpt"), path_in_tmp("b3b.ckpt"), 0));
+}
+
 /* One banner, one line per epoch, one summary: rank 0 alone prints. */
 static void test_rank0_prints(void)
 {
@@ -383,12 +415,148 @@ static void test_shares(void)
     CU_ASSERT_EQUAL(hi - lo, 0);
 }
 
+/* A transport of one rank that records the sums it is asked to start:
+ * where in the flat buffer, how many, and whether backward was running
+ * (the hook installed). A sum over one rank changes nothing. */
+static struct {
+    int64_t off[64], n[64];
+    int in_backward[64];
+    int starts, waits, calls;
+} fake;
+
+static int fake_sum_f32(tc_dist *d, float *x, int64_t n, tc_error *err)
+{
+    (void)d, (void)x, (void)n, (void)err;
+    fake.calls++;
+    return 0;
+}
+
+static int fake_start(tc_dist *d, float *x, int n, tc_error *err)
+{
+    (void)err;
+    if (fake.starts < 64) {
+        fake.off[fake.starts] = x - d->flat;
+        fake.n[fake.starts] = n;
+        fake.in_backward[fake.starts] = d->hooked != NULL;
+    }
+    fake.starts++;
+    return 0;
+}
+
+static int fake_progress(tc_dist *d, tc_error *err)
+{
+    (void)d, (void)err;
+    return 0;
+}
+
+static int fake_wait(tc_dist *d, tc_error *err)
+{
+    (void)d, (void)err;
+    fake.waits++;
+    return 0;
+}
+
+static void fake_finalize(tc_dist *d)
+{
+    (void)d;
+}
+
+static const tc_dist_ops fake_ops = {NULL, fake_sum_f32, NULL, NULL, fake_finalize,
+                                     fake_start, fake_progress, fake_wait};
+
+/* One step of LeNet-5 at batch 8 through a group of one: bucket_bytes 0
+ * (one call) or 32 KiB (buckets); the gradients after the sum, copied
+ * into grads (the model's weight elements), and the extras. */
+static tc_dist *fake_step(int64_t bucket_bytes, int zero, float *grads, float *extra)
+{
+    char path[512];
+    tc_error err = {{0}};
+    snprintf(path, sizeof path, "%s/models/lenet5.json", TC_TEST_SOURCE_DIR);
+    tc_graph *g = tc_graph_load_file(tcu_registry(), path, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph_init_weights(g, 3);
+    TCU_ASSERT_OK(tc_graph_prepare(g, 8, 1, &err), &err);
+    uint64_t seed = 11;
+    for (int i = 0; i < tc_graph_n_inputs(g); i++) {
+        const tc_input_info *in = tc_graph_input(g, i);
+        float *x = tc_graph_input_data(g, i);
+        for (int64_t k = 0; k < tc_shape_count(&in->shape) * 8; k++)
+            x[k] = in->is_label ? (float)(k % 10) : (float)(2.0 * tcu_rnd(&seed) - 1.0);
+    }
+    memset(&fake, 0, sizeof fake);
+    tc_dist *d = tc_dist_new_group(&fake_ops, 0, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    tc_dist_set_bucket_bytes(d, bucket_bytes);
+    TCU_ASSERT_OK(tc_dist_begin_gradients(d, g, 0.25f, 3, &err), &err);
+    TCU_ASSERT_OK(tc_graph_forward(g, 1, 1, &err), &err);
+    if (!zero)
+        TCU_ASSERT_OK(tc_graph_backward(g, &err), &err);
+    TCU_ASSERT_OK(tc_dist_sum_gradients(d, g, 0.25f, zero, extra, 3, &err), &err);
+    for (int w = 0, at = 0; w < tc_graph_n_weights(g); w++) {
+        const tc_tensor *t = &tc_graph_weight(g, w)->grad;
+        memcpy(grads + at, t->data, (size_t)tc_shape_count(&t->shape) * sizeof(float));
+        at += (int)tc_shape_count(&t->shape);
+    }
+    tc_graph_free(g);
+    return d;
+}
+
+/* Buckets (32 KiB on LeNet-5's 241 KiB of gradients): more than one, all
+ * but the last started while backward ran, in flat order from the end,
+ * covering the buffer once; the sums bit-identical to the single call's;
+ * the extras carried; a rank with nothing to contribute sends zeros. */
+static void test_buckets_in_backward(void)
+{
+    enum { N = 61706 };
+    static float one[N], bucketed[N];
+    float ex1[3] = {1, 2, 3}, ex2[3] = {1, 2, 3};
+    tc_dist *d = fake_step(0, 0, one, ex1);
+    CU_ASSERT_EQUAL(tc_dist_n_buckets(d), 1);
+    CU_ASSERT_EQUAL(fake.calls, 1);
+    CU_ASSERT_EQUAL(fake.starts, 0);
+    tc_dist_free(d);
+    d = fake_step(32768, 0, bucketed, ex2);
+    int nb = tc_dist_n_buckets(d), during = 0;
+    for (int i = 0; i < fake.starts && i < 64; i++)
+        during += fake.in_backward[i];
+    printf("\n    %d buckets, %d started during backward\n", nb, during);
+    CU_ASSERT(nb >= 3 && nb <= 64);
+    CU_ASSERT_EQUAL(fake.starts, nb);
+    CU_ASSERT_EQUAL(fake.waits, 1);
+    CU_ASSERT_EQUAL(fake.calls, 0);
+    int64_t end = N + 3;
+    for (int i = 0; i < nb && i < 64; i++) {
+        CU_ASSERT_EQUAL(fake.in_backward[i], i < nb - 1);
+        CU_ASSERT_EQUAL(fake.off[i] + fake.n[i], end);
+        CU_ASSERT(i == nb - 1 || fake.n[i] * 4 >= 32768);
+        end = fake.off[i];
+    }
+    CU_ASSERT_EQUAL(end, 0);
+    CU_ASSERT(memcmp(one, bucketed, sizeof one) == 0);
+    CU_ASSERT(ex2[0] == 1 && ex2[1] == 2 && ex2[2] == 3);
+    int nonzero = 0;
+    for (int k = 0; k < N; k++)
+        nonzero += one[k] != 0;
+    CU_ASSERT(nonzero > N / 2);
+    tc_dist_free(d);
+    d = fake_step(32768, 1, bucketed, ex2);
+    CU_ASSERT_EQUAL(fake.starts, tc_dist_n_buckets(d));
+    CU_ASSERT_EQUAL(fake.in_backward[0], 0);
+    int zeros = 1;
+    for (int k = 0; k < N; k++)
+        zeros &= bucketed[k] == 0;
+    CU_ASSERT(zeros);
+    tc_dist_free(d);
+}
+
 int main(void)
 {
     static const tcu_test with_mpi[] = {
         {"batch shares", test_shares},
         {"N=2 and N=3 equal one process", test_equivalence},
         {"the same N repeats bit for bit", test_repeatable},
+        {"bucketed: equal, repeatable, as one call", test_bucketed},
+        {"buckets start during backward", test_buckets_in_backward},
         {"rank 0 alone prints", test_rank0_prints},
         {"resume on every rank", test_resume},
         {"a non-finite loss stops every rank", test_diverged},
@@ -399,6 +567,7 @@ int main(void)
     static const tcu_test without_mpi[] = {
         {"batch shares", test_shares},
         {"refused without MPI", test_refused_without_mpi},
+        {"buckets start during backward", test_buckets_in_backward},
         {NULL, NULL},
     };
     /* the build says which: a runner that fell back to the stub must fail */

@@ -30,6 +30,16 @@ int tc_dist_launched(void)
     return 0;
 }
 
+/* TINYCNN_DIST_BUCKET_BYTES, a whole number of bytes (0: one call
+ * always), else the default. */
+static int64_t bucket_bytes_default(void)
+{
+    const char *s = getenv("TINYCNN_DIST_BUCKET_BYTES");
+    char *end = NULL;
+    long long v = s && *s ? strtoll(s, &end, 10) : -1;
+    return v >= 0 && end && *end == 0 ? (int64_t)v : TC_DIST_BUCKET_BYTES_DEFAULT;
+}
+
 tc_dist *tc_dist_new_group(const tc_dist_ops *ops, int rank, int size)
 {
     tc_dist *d = calloc(1, sizeof *d);
@@ -37,6 +47,8 @@ tc_dist *tc_dist_new_group(const tc_dist_ops *ops, int rank, int size)
         d->ops = ops;
         d->rank = rank;
         d->size = size;
+        d->bucket_bytes = bucket_bytes_default();
+        d->n_buckets = 1;
     }
     return d;
 }
@@ -47,6 +59,9 @@ void tc_dist_free(tc_dist *d)
         return;
     d->ops->finalize(d);
     free(d->flat);
+    free(d->buckets);
+    free(d->bucket_of);
+    free(d->w_off);
     free(d);
 }
 
@@ -69,7 +84,7 @@ int tc_dist_sum_f64(tc_dist *d, double *x, int n, tc_error *err)
     return 0;
 }
 
-static int grow_flat(tc_dist *d, int64_t n, tc_error *err)
+int tc_dist_grow_flat(tc_dist *d, int64_t n, tc_error *err)
 {
     if (n <= d->flat_cap)
         return 0;
@@ -100,12 +115,18 @@ static void pack(tc_dist *d, tc_graph *g, float scale, int zero, int back)
     }
 }
 
-/* One buffer, one call, so that the latency is paid once per step. */
+/* One buffer, one call, so that the latency is paid once per step; or,
+ * after tc_dist_begin_gradients chose buckets, the rest of them. */
 int tc_dist_sum_gradients(tc_dist *d, tc_graph *g, float scale, int zero, float *extra,
                           int n_extra, tc_error *err)
 {
+    if (d->hooked == g)
+        return tc_dist_sum_bucketed(d, g, zero, extra, n_extra, err);
+    d->hooked = NULL;
+    d->n_buckets = 1;
+    d->plan_weights = 0; /* a later begin plans the buckets afresh */
     int64_t total = tc_graph_n_weight_elements(g);
-    if (grow_flat(d, total + n_extra, err) != 0)
+    if (tc_dist_grow_flat(d, total + n_extra, err) != 0)
         return 1;
     pack(d, g, scale, zero, 0);
     memcpy(d->flat + total, extra, (size_t)n_extra * sizeof *extra);
@@ -132,6 +153,29 @@ int tc_dist_broadcast_weights(tc_dist *d, tc_graph *g, tc_error *err)
         }
     }
     return 0;
+}
+
+void tc_dist_set_bucket_bytes(tc_dist *d, int64_t bytes)
+{
+    if (!d)
+        return;
+    d->bucket_bytes = bytes < 0 ? 0 : bytes;
+    d->plan_weights = 0;
+}
+
+int64_t tc_dist_bucket_bytes(const tc_dist *d)
+{
+    return d ? d->bucket_bytes : 0;
+}
+
+int tc_dist_n_buckets(const tc_dist *d)
+{
+    return d ? d->n_buckets : 1;
+}
+
+double tc_dist_wait_seconds(const tc_dist *d)
+{
+    return d ? d->wait_seconds : 0.0;
 }
 
 double tc_dist_comm_seconds(const tc_dist *d)

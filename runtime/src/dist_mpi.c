@@ -57,6 +57,40 @@ static int bcast_f32(tc_dist *d, float *x, int64_t n, tc_error *err)
     return 0;
 }
 
+/* The bucketed path: MPI_Iallreduce, its requests in d->pending. */
+static int start_sum_f32(tc_dist *d, float *x, int n, tc_error *err)
+{
+    if (d->n_pending == d->pending_cap) {
+        int cap = d->pending_cap ? 2 * d->pending_cap : 16;
+        MPI_Request *r = realloc(d->pending, (size_t)cap * sizeof *r);
+        if (!r)
+            return tc_error_set(err, "rank %d: out of memory for MPI requests", d->rank);
+        d->pending = r;
+        d->pending_cap = cap;
+    }
+    MPI_Request *req = (MPI_Request *)d->pending + d->n_pending;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, x, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, req);
+    if (rc != MPI_SUCCESS)
+        return mpi_failed(rc, "MPI_Iallreduce of the gradients", d->rank, err);
+    d->n_pending++;
+    return 0;
+}
+
+/* Open MPI advances nonblocking collectives only inside its calls. */
+static int progress(tc_dist *d, tc_error *err)
+{
+    int done = 0;
+    int rc = MPI_Testall(d->n_pending, d->pending, &done, MPI_STATUSES_IGNORE);
+    return rc == MPI_SUCCESS ? 0 : mpi_failed(rc, "MPI_Testall", d->rank, err);
+}
+
+static int wait_all(tc_dist *d, tc_error *err)
+{
+    int rc = MPI_Waitall(d->n_pending, d->pending, MPI_STATUSES_IGNORE);
+    d->n_pending = 0;
+    return rc == MPI_SUCCESS ? 0 : mpi_failed(rc, "MPI_Waitall of the gradients", d->rank, err);
+}
+
 static void mpi_abort(tc_dist *d, int code)
 {
     (void)d;
@@ -65,11 +99,12 @@ static void mpi_abort(tc_dist *d, int code)
 
 static void finalize(tc_dist *d)
 {
-    (void)d;
+    free(d->pending);
     MPI_Finalize();
 }
 
-static const tc_dist_ops mpi_ops = {sum_f64, sum_f32, bcast_f32, mpi_abort, finalize};
+static const tc_dist_ops mpi_ops = {sum_f64,  sum_f32,       bcast_f32, mpi_abort,
+                                    finalize, start_sum_f32, progress,  wait_all};
 
 tc_dist *tc_dist_init(tc_error *err)
 {

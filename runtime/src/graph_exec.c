@@ -408,6 +408,12 @@ static void add_into(float *dst, const float *src, int64_t n)
         dst[i] += src[i];
 }
 
+static void grad_ready(tc_graph *g, const tc_node *nd)
+{
+    if (g->grad_ready)
+        g->grad_ready(g->grad_ready_user, nd->first_weight, nd->n_weights);
+}
+
 int tc_graph_backward(tc_graph *g, tc_error *err)
 {
     if (!g->prepared_training || g->loss_node < 0)
@@ -429,6 +435,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
                 tc_weight *wt = &g->weights[nd->first_weight + w];
                 memset(wt->grad.data, 0, sizeof(float) * (size_t)tc_shape_count(&wt->grad.shape));
             }
+            grad_ready(g, nd);
             continue;
         }
         if (is_loss && !v->needs_grad)
@@ -485,6 +492,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
                 add_into(iv->grad, gins[j].data, tc_shape_count(&iv->shape));
             iv->grad_set = 1;
         }
+        grad_ready(g, nd);
     }
     (void)lv;
     return 0;

@@ -92,6 +92,11 @@ struct tc_graph {
     float *scratch;       /* fan-out gradient sums */
     size_t scratch_cap;   /* floats */
     float one;            /* d loss / d loss */
+    /* Called in backward after each node, once its weights' gradients
+     * (weights first..first + n - 1; n may be 0) are final: a group starts
+     * summing them while backward goes on (dist.c). NULL: none. */
+    void (*grad_ready)(void *user, int first_weight, int n_weights);
+    void *grad_ready_user;
 
     /* The layer callback running now, for tc_graph_running_node (a crash
      * report reads it from a signal handler): (node index + 1) << 2 | the

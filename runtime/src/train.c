@@ -339,8 +339,9 @@ static void share_pass(epoch_run *r, int64_t first, int64_t lo, int m, uint64_t 
     }
 }
 
-/* A group: this rank's share forward and backward, then one allreduce of
- * the gradients - each share's mean weighted by its part of the batch, so
+/* A group: this rank's share forward and backward, then the allreduce of
+ * the gradients (one call, or buckets started during backward) - each
+ * share's mean weighted by its part of the batch, so
  * that the sum is the mean over the batch - with the agreement appended
  * (each rank's failure or non-finite loss, a cancel flag, the batch's loss
  * and correct answers), and the same update on every rank unless one of
@@ -356,6 +357,8 @@ static int dist_step(epoch_run *r, int64_t b, const tc_train_hooks *hooks,
     tc_dist_share(cnt, me, size, &lo, &hi);
     int m = (int)(hi - lo);
     memset(r->agree, 0, (size_t)(size + 3) * sizeof *r->agree);
+    if (tc_dist_begin_gradients(r->d, r->g, (float)m / (float)cnt, size + 3, err) != 0)
+        return 1;
     share_pass(r, first, lo, m, step, err);
     r->agree[size] = hooks && hooks->cancel && *hooks->cancel ? 1.0f : 0.0f;
     if (tc_dist_sum_gradients(r->d, r->g, (float)m / (float)cnt, m == 0 || r->agree[me] != 0,

@@ -6,8 +6,9 @@
  * (tc_dist_share), each rank runs forward and backward on its share only,
  * and the gradients, each scaled by its share of the batch so that their
  * sum is the gradient of the mean over the global batch, are summed with
- * one in-place MPI allreduce per step before every rank takes the same
- * optimiser step. Rank 0 alone evaluates and writes checkpoints
+ * an in-place MPI allreduce every step (in buckets started while backward
+ * runs, for a large model) before every rank takes the same optimiser
+ * step. Rank 0 alone evaluates and writes checkpoints
  * (tinycnn/session.h: tc_session_config.dist).
  *
  * The ranks agree every step, in the same allreduce, on what a single rank
@@ -58,19 +59,45 @@ void tc_dist_share(int64_t n, int rank, int size, int64_t *lo, int64_t *hi);
 /* Sums x[0..n) over the ranks, in place, on every rank. */
 int tc_dist_sum_f64(tc_dist *d, double *x, int n, tc_error *err);
 
+/* Before a step's backward: when the model has more bytes of gradients
+ * than tc_dist_bucket_bytes, plans buckets of them (the last weights
+ * first, each at least that many bytes) and hooks g's backward so that
+ * each bucket's sum (MPI_Iallreduce) starts as soon as backward has
+ * produced it; scale and n_extra are then those of the
+ * tc_dist_sum_gradients that follows (which must, on every rank). Else
+ * nothing: that call sums everything at once. */
+int tc_dist_begin_gradients(tc_dist *d, tc_graph *g, float scale, int n_extra, tc_error *err);
+
 /* Every weight's gradient times `scale`, summed over the ranks into the
  * gradients in place, and extra[0..n_extra) summed with them: one
- * allreduce of one flat buffer. zero: this rank contributes zero gradients
- * (an empty share, a failed pass). Counts into tc_dist_comm_seconds. */
+ * allreduce of one flat buffer, or (after tc_dist_begin_gradients planned
+ * buckets) the buckets backward has not started, the last with extra, and
+ * the wait for all. zero: this rank contributes zero gradients (an empty
+ * share, a failed pass; buckets already started carry what backward had
+ * produced, which no rank applies: the ranks then stop together). Counts
+ * into tc_dist_comm_seconds. */
 int tc_dist_sum_gradients(tc_dist *d, tc_graph *g, float scale, int zero, float *extra,
                           int n_extra, tc_error *err);
 
 /* Rank 0's weights copied to every rank (the start of a run). */
 int tc_dist_broadcast_weights(tc_dist *d, tc_graph *g, tc_error *err);
 
-/* Seconds spent in tc_dist_sum_gradients and the calls made. */
+/* Seconds spent summing gradients (in tc_dist_sum_gradients and, on the
+ * bucketed path, in starting and advancing the sums during backward) and
+ * the steps summed; of those seconds, the waiting for the buckets after
+ * backward (0 on the single-call path). */
 double tc_dist_comm_seconds(const tc_dist *d);
 int64_t tc_dist_comm_calls(const tc_dist *d);
+double tc_dist_wait_seconds(const tc_dist *d);
+
+/* The bucket size (bytes; 0: one call always). The default, 1 MiB, or the
+ * environment's TINYCNN_DIST_BUCKET_BYTES (a whole number) at
+ * tc_dist_init. */
+void tc_dist_set_bucket_bytes(tc_dist *d, int64_t bytes);
+int64_t tc_dist_bucket_bytes(const tc_dist *d);
+
+/* The buckets the last step's gradients were summed in (1: one call). */
+int tc_dist_n_buckets(const tc_dist *d);
 
 /* Marks the group broken: this rank left the lockstep (an error the others
  * were not told of); tc_dist_broken says whether it is. */
