@@ -13,13 +13,13 @@
 # depend on the pixels).
 #
 # usage: bench/mpi_scale.sh [BUILD_DIR]    (default: build)
-#   MNIST=DIR (default $TINYCNN_DATA, else /work/shared/data/mnist)
+#   MNIST=DIR (default $TINYCNN_DATA, else ../shared/data/mnist beside the project)
 #   CIFAR_IMAGES=N (default 2000), MNIST_IMAGES=N (default 6000), EPOCHS=N (default 2)
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 tinycnn=$build/bin/tinycnn
-mnist=${MNIST:-${TINYCNN_DATA:-/work/shared/data/mnist}}
+mnist=${MNIST:-${TINYCNN_DATA:-$here/../shared/data/mnist}}
 cifar_n=${CIFAR_IMAGES:-2000}
 mnist_n=${MNIST_IMAGES:-6000}
 epochs=${EPOCHS:-2}
