@@ -370,20 +370,3 @@ int cli_finish_output(int status)
     cli_stdout_lost(NULL);
     return status == CLI_EXIT_OK ? CLI_EXIT_RUNTIME : status;
 }
-
-json_t *cli_class_names(const tc_checkpoint *ck, int64_t n_classes)
-{
-    json_t *meta = ck->meta_json && *ck->meta_json ? json_loads(ck->meta_json, 0, NULL) : NULL;
-    json_t *names = json_object_get(meta, "class_names");
-    int ok = json_is_array(names) && (int64_t)json_array_size(names) == n_classes;
-    for (int64_t i = 0; ok && i < n_classes; i++)
-        ok = json_is_string(json_array_get(names, (size_t)i));
-    json_t *out = ok ? json_incref(names) : NULL;
-    json_decref(meta);
-    return out;
-}
-
-const char *cli_class_name(const json_t *names, int64_t i)
-{
-    return names ? json_string_value(json_array_get(names, (size_t)i)) : NULL;
-}

@@ -121,12 +121,6 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
 /* ---- output ------------------------------------------------------------*/
 
 /* 12345678 -> "12,345,678" into buf (at least 32 bytes). */
-/* The checkpoint metadata's "class_names" when it is an array of
- * n_classes strings (a new reference), else NULL: numbers stand for the
- * classes. cli_class_name(names, i) is then names[i] or NULL. */
-json_t *cli_class_names(const tc_checkpoint *ck, int64_t n_classes);
-const char *cli_class_name(const json_t *names, int64_t i);
-
 const char *cli_group(char *buf, size_t cap, int64_t v);
 
 /* "1h02m", "3m05s", "12s". */
@@ -197,6 +191,7 @@ typedef struct cli_opt {
     double dlo, dhi;
     int lo_open, hi_open;
     const char *const *choices;
+    int nonempty; /* CLI_OPT_STRING: '' refused ("needs a file name") */
 } cli_opt;
 
 /* Parses argv[1..) of a against opts: options into their outputs, the
@@ -204,6 +199,13 @@ typedef struct cli_opt {
  * *n_pos (more than max_pos is the usage error "unexpected argument 'X'").
  * Returns 0, or CLI_EXIT_USAGE after printing the usage error. */
 int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, int *n_pos);
+
+/* cli_parse, where other (may be NULL) is asked first about each option:
+ * it returns 0 when it took the option, 1 after a usage error, -1 when the
+ * option is not its own (then looked up in opts). */
+typedef int (*cli_opt_fn)(cli_args *a, void *user);
+int cli_parse_with(cli_args *a, const cli_opt *opts, cli_opt_fn other, void *user,
+                   const char **pos, int max_pos, int *n_pos);
 
 /* Table entries (designated, so that the unused fields stay zero). */
 #define CLI_FLAG(n, p) {.name = (n), .kind = CLI_OPT_FLAG, .out = (int *){p}}
@@ -213,6 +215,8 @@ int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, i
     {.name = (n), .kind = CLI_OPT_DOUBLE, .out = (double *){p}, .dlo = (l), .dhi = (h), \
      .lo_open = (lopen), .hi_open = (hopen)}
 #define CLI_STRING(n, p) {.name = (n), .kind = CLI_OPT_STRING, .out = (const char **){p}}
+#define CLI_FILE(n, p) \
+    {.name = (n), .kind = CLI_OPT_STRING, .out = (const char **){p}, .nonempty = 1}
 #define CLI_CHOICE(n, p, c) \
     {.name = (n), .kind = CLI_OPT_STRING, .out = (const char **){p}, .choices = (c)}
 #define CLI_OPT_END {.name = NULL}

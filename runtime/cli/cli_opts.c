@@ -29,6 +29,10 @@ static int take_string(cli_args *a, const cli_opt *o, const char *v)
             return 1;
         }
     }
+    if (o->nonempty && !*v) {
+        cli_usage(a->cmd, "option %s needs a file name, got ''", a->opt);
+        return 1;
+    }
     *(const char **)o->out = v;
     return 0;
 }
@@ -60,6 +64,12 @@ static int take(cli_args *a, const cli_opt *o)
 
 int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, int *n_pos)
 {
+    return cli_parse_with(a, opts, NULL, NULL, pos, max_pos, n_pos);
+}
+
+int cli_parse_with(cli_args *a, const cli_opt *opts, cli_opt_fn other, void *user,
+                   const char **pos, int max_pos, int *n_pos)
+{
     const char *p;
     int k;
     *n_pos = 0;
@@ -70,6 +80,12 @@ int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, i
             if (*n_pos >= max_pos)
                 return cli_usage(a->cmd, "unexpected argument '%s'", p);
             pos[(*n_pos)++] = p;
+            continue;
+        }
+        int taken = other ? other(a, user) : -1;
+        if (taken >= 0) {
+            if (taken > 0)
+                return CLI_EXIT_USAGE;
             continue;
         }
         const cli_opt *o = opts;

@@ -56,101 +56,94 @@ static const char *inputs_str(char *buf, size_t cap, const tc_layer_type *t)
     return buf;
 }
 
+static json_t *param_json(const tc_param_desc *d)
+{
+    json_t *po = json_object();
+    json_object_set_new(po, "name", json_string(d->name ? d->name : ""));
+    json_object_set_new(po, "type", json_string(type_name(d->type)));
+    json_object_set_new(po, "required", json_boolean(d->required));
+    json_object_set_new(po, "default", d->required ? json_null()
+                                       : d->type == TC_VALUE_BOOL
+                                           ? json_boolean(d->default_value != 0)
+                                           : json_num(d->default_value, d->type));
+    json_object_set_new(po, "min", json_num(d->min_value, d->type));
+    json_object_set_new(po, "max", json_num(d->max_value, d->type));
+    json_object_set_new(po, "help", json_string(d->help ? d->help : ""));
+    return po;
+}
+
+static json_t *type_json(const tc_layer_type *t, const char *origin)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "file", json_string(origin ? origin : ""));
+    json_object_set_new(o, "summary", json_string(t->summary ? t->summary : ""));
+    json_object_set_new(o, "min_inputs", json_integer(t->min_inputs));
+    json_object_set_new(o, "max_inputs",
+                        t->max_inputs < 0 ? json_null() : json_integer(t->max_inputs));
+    json_object_set_new(o, "loss", json_boolean(t->flags & TC_LAYER_LOSS));
+    json_t *ps = json_array();
+    for (int p = 0; p < t->n_params; p++)
+        json_array_append_new(ps, param_json(&t->params[p]));
+    json_object_set_new(o, "params", ps);
+    return o;
+}
+
+static void print_param(const tc_param_desc *d)
+{
+    char def[80], range[160], b1[64], b2[64];
+    if (d->required)
+        snprintf(def, sizeof def, "required");
+    else if (d->type == TC_VALUE_BOOL)
+        snprintf(def, sizeof def, "default %s", d->default_value != 0 ? "true" : "false");
+    else
+        snprintf(def, sizeof def, "default %s", num(b1, sizeof b1, d->default_value, d->type));
+    if (d->type == TC_VALUE_BOOL)
+        snprintf(range, sizeof range, "true|false");
+    else
+        snprintf(range, sizeof range, "[%s, %s]", num(b1, sizeof b1, d->min_value, d->type),
+                 num(b2, sizeof b2, d->max_value, d->type));
+    printf("    %-16s %-5s %-16s %-22s %s\n", d->name ? d->name : "?", type_name(d->type), def,
+           range, d->help ? d->help : "");
+}
+
+static void print_type(const tc_layer_type *t, const char *origin)
+{
+    char b[64];
+    printf("%s%s\n", t->name, (t->flags & TC_LAYER_LOSS) ? "  (loss)" : "");
+    if (t->summary && *t->summary)
+        printf("  %s\n", t->summary);
+    printf("  file:   %s\n", origin ? origin : "(built in)");
+    printf("  inputs: %s\n", inputs_str(b, sizeof b, t));
+    printf(t->n_params == 0 ? "  params: none\n" : "  params:\n");
+    for (int p = 0; p < t->n_params; p++)
+        print_param(&t->params[p]);
+}
+
 static int run(cli_globals *g, int argc, char **argv)
 {
-    int as_json = 0;
+    int as_json = 0, n_pos;
+    const cli_opt table[] = {CLI_FLAG("--json", &as_json), CLI_OPT_END};
     cli_args a;
     cli_args_init(&a, "plugins", argc, argv, g);
-    const char *pos;
-    int k;
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return CLI_EXIT_USAGE;
-        if (k == CLI_ARG_POSITIONAL)
-            return cli_usage("plugins", "unexpected argument '%s'", pos);
-        if (strcmp(a.opt, "--json") == 0) {
-            if (cli_no_value(&a))
-                return CLI_EXIT_USAGE;
-            as_json = 1;
-        } else {
-            cli_unknown(&a);
-            return CLI_EXIT_USAGE;
-        }
-    }
+    if (cli_parse(&a, table, NULL, 0, &n_pos) != 0)
+        return CLI_EXIT_USAGE;
     if (cli_parse_only)
         return CLI_EXIT_OK;
-
     tc_error err = {{0}};
     tc_registry *reg;
     if (cli_load_registry(g, &reg, &err) != 0)
         return cli_fail("%s", err.msg);
-
     int n = tc_registry_count(reg);
     json_t *arr = as_json ? json_array() : NULL;
-    char b1[64], b2[64], b3[64];
     for (int i = 0; i < n; i++) {
         const char *origin = NULL;
         const tc_layer_type *t = tc_registry_get(reg, i, &origin);
-        if (!t)
-            continue;
-        if (as_json) {
-            json_t *o = json_object();
-            json_object_set_new(o, "name", json_string(t->name));
-            json_object_set_new(o, "file", json_string(origin ? origin : ""));
-            json_object_set_new(o, "summary", json_string(t->summary ? t->summary : ""));
-            json_object_set_new(o, "min_inputs", json_integer(t->min_inputs));
-            json_object_set_new(o, "max_inputs",
-                                t->max_inputs < 0 ? json_null() : json_integer(t->max_inputs));
-            json_object_set_new(o, "loss", json_boolean(t->flags & TC_LAYER_LOSS));
-            json_t *ps = json_array();
-            for (int p = 0; p < t->n_params; p++) {
-                const tc_param_desc *d = &t->params[p];
-                json_t *po = json_object();
-                json_object_set_new(po, "name", json_string(d->name ? d->name : ""));
-                json_object_set_new(po, "type", json_string(type_name(d->type)));
-                json_object_set_new(po, "required", json_boolean(d->required));
-                json_object_set_new(po, "default", d->required
-                                                       ? json_null()
-                                                       : (d->type == TC_VALUE_BOOL
-                                                              ? json_boolean(d->default_value != 0)
-                                                              : json_num(d->default_value, d->type)));
-                json_object_set_new(po, "min", json_num(d->min_value, d->type));
-                json_object_set_new(po, "max", json_num(d->max_value, d->type));
-                json_object_set_new(po, "help", json_string(d->help ? d->help : ""));
-                json_array_append_new(ps, po);
-            }
-            json_object_set_new(o, "params", ps);
-            json_array_append_new(arr, o);
-            continue;
-        }
-        printf("%s%s\n", t->name, (t->flags & TC_LAYER_LOSS) ? "  (loss)" : "");
-        if (t->summary && *t->summary)
-            printf("  %s\n", t->summary);
-        printf("  file:   %s\n", origin ? origin : "(built in)");
-        printf("  inputs: %s\n", inputs_str(b1, sizeof b1, t));
-        if (t->n_params == 0)
-            printf("  params: none\n");
-        else
-            printf("  params:\n");
-        for (int p = 0; p < t->n_params; p++) {
-            const tc_param_desc *d = &t->params[p];
-            char def[80], range[160];
-            if (d->required)
-                snprintf(def, sizeof def, "required");
-            else if (d->type == TC_VALUE_BOOL)
-                snprintf(def, sizeof def, "default %s", d->default_value != 0 ? "true" : "false");
-            else
-                snprintf(def, sizeof def, "default %s",
-                         num(b1, sizeof b1, d->default_value, d->type));
-            if (d->type == TC_VALUE_BOOL)
-                snprintf(range, sizeof range, "true|false");
-            else
-                snprintf(range, sizeof range, "[%s, %s]", num(b2, sizeof b2, d->min_value, d->type),
-                         num(b3, sizeof b3, d->max_value, d->type));
-            printf("    %-16s %-5s %-16s %-22s %s\n", d->name ? d->name : "?", type_name(d->type),
-                   def, range, d->help ? d->help : "");
-        }
-        if (i + 1 < n)
+        if (t && as_json)
+            json_array_append_new(arr, type_json(t, origin));
+        else if (t)
+            print_type(t, origin);
+        if (t && !as_json && i + 1 < n)
             printf("\n");
     }
     if (as_json) {

@@ -2,7 +2,6 @@
  * with a checkpoint. A file that cannot be classified gets an error entry
  * of its own and the others go on. The work is the library's (tc_image_paths,
  * tinycnn/model.h); this file parses the options and prints. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,51 +29,12 @@ static const char help[] =
     "  --json            print one JSON object instead of text\n"
     "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
 
-/* Files read and classified per call: bounds the memory however many. */
-#define CHUNK 256
-
 typedef struct predictor {
     tc_model *model;
-    tc_model_input in;
-    int nc, top, json, named, failed;
-    size_t bytes;        /* one image's pixels */
-    uint8_t *pixels;     /* CHUNK images */
-    float *x, *logits;   /* their normalised values and the model's outputs */
-    tc_prediction *best; /* top */
-    tc_error *errs;      /* CHUNK messages */
+    int json, named, failed;
     json_t *results;
     char first_error[TC_ERROR_CAP];
 } predictor;
-
-static int predictor_init(predictor *p, tc_model *m, int64_t top, tc_error *err)
-{
-    p->model = m;
-    p->nc = tc_model_n_classes(m);
-    p->top = (int)(top > p->nc ? p->nc : top);
-    p->named = tc_model_has_class_names(m);
-    tc_model_input_info(m, &p->in);
-    p->bytes = (size_t)p->in.floats_per_sample;
-    p->pixels = malloc(p->bytes * CHUNK);
-    p->x = malloc(sizeof(float) * p->bytes * CHUNK);
-    p->logits = malloc(sizeof(float) * (size_t)p->nc * CHUNK);
-    p->best = malloc((size_t)p->top * sizeof *p->best);
-    p->errs = calloc(CHUNK, sizeof *p->errs);
-    p->results = json_array();
-    if (!p->pixels || !p->x || !p->logits || !p->best || !p->errs || !p->results)
-        return tc_error_set(err, "out of memory");
-    return 0;
-}
-
-static void predictor_free(predictor *p)
-{
-    free(p->pixels);
-    free(p->x);
-    free(p->logits);
-    free(p->best);
-    free(p->errs);
-    json_decref(p->results);
-    tc_model_close(p->model);
-}
 
 /* An error entry: "PATH: error: MESSAGE" (the message without the path it
  * starts with), or {"image": PATH, "error": MESSAGE}. */
@@ -98,14 +58,13 @@ static void emit_error(predictor *p, const char *path, const char *msg)
 /* "img.png: 3  (3: 97.10%, 8: 2.00%)", or with class names
  * "img.png: 3 cat  (cat: 97.10%, dog: 2.00%)" (tc_model_class_name is the
  * number where the checkpoint names no classes); or its JSON object. */
-static void emit_best(predictor *p, const char *path)
+static void emit_best(predictor *p, const char *path, const tc_prediction *b, int top)
 {
-    const tc_prediction *b = p->best;
     const tc_model *m = p->model;
     if (!p->json) {
         printf("%s: %d%s%s  (", path, (int)b[0].label, p->named ? " " : "",
                p->named ? tc_model_class_name(m, b[0].label) : "");
-        for (int j = 0; j < p->top; j++)
+        for (int j = 0; j < top; j++)
             printf("%s%s: %.2f%%", j ? ", " : "", tc_model_class_name(m, b[j].label),
                    100.0 * b[j].prob);
         printf(")\n");
@@ -116,7 +75,7 @@ static void emit_best(predictor *p, const char *path)
     json_object_set_new(o, "prediction", json_integer(b[0].label));
     if (p->named)
         json_object_set_new(o, "class_name", json_string(tc_model_class_name(m, b[0].label)));
-    for (int j = 0; j < p->top; j++) {
+    for (int j = 0; j < top; j++) {
         const char *name = p->named ? tc_model_class_name(m, b[j].label) : NULL;
         json_array_append_new(t, json_pack("{s:i, s:s*, s:f}", "class", (int)b[j].label,
                                            "class_name", name, /* s*: none without a name */
@@ -126,52 +85,19 @@ static void emit_best(predictor *p, const char *path)
     json_array_append_new(p->results, o);
 }
 
-/* One image's result from its logits (softmaxed in place). A NaN or
- * infinite logit has no probability to show: an error entry rather than
- * "nan%" (a plugin can produce one even from finite weights). */
-static void emit_prediction(predictor *p, const char *path, float *logits)
+static void on_result(void *user, const tc_path_result *r)
 {
-    for (int j = 0; j < p->nc; j++)
-        if (!isfinite(logits[j])) {
-            char msg[TC_ERROR_CAP];
-            snprintf(msg, sizeof msg, "%s: the model's output for this image is %s (class %d)",
-                     path, isnan(logits[j]) ? "NaN" : "infinite", j);
-            emit_error(p, path, msg);
-            return;
-        }
-    tc_softmax_rows(logits, 1, p->nc);
-    tc_top_k(logits, p->nc, p->top, p->best);
-    emit_best(p, path);
+    if (r->error)
+        emit_error(user, r->path, r->error);
+    else
+        emit_best(user, r->path, r->best, r->top);
 }
 
-/* Reads, classifies and reports items[0..n) (n <= CHUNK) in order, the
- * files read in one call of the model. Only a failure of the model itself
- * stops the run. */
-static int run_chunk(predictor *p, const tc_image_path *items, int n, tc_error *err)
+/* stdout is lost (main says so): no one reads the rest. */
+static int output_lost(void *user)
 {
-    int slot[CHUNK], good = 0;
-    for (int i = 0; i < n; i++) {
-        slot[i] = -1;
-        if (!items[i].error && tc_model_load_image(p->model, items[i].path,
-                                                   p->pixels + (size_t)good * p->bytes,
-                                                   p->bytes, &p->errs[i]) == 0)
-            slot[i] = good++;
-    }
-    if (good) {
-        const tc_model_input *in = &p->in;
-        tc_normalize_u8(p->pixels, good, in->channels, (int64_t)in->height * in->width,
-                        in->mean, in->std, p->x);
-        if (tc_model_logits(p->model, p->x, p->bytes * (size_t)good, good, p->logits,
-                            (size_t)p->nc * (size_t)good, err) != 0)
-            return 1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (slot[i] >= 0)
-            emit_prediction(p, items[i].path, p->logits + (size_t)slot[i] * (size_t)p->nc);
-        else
-            emit_error(p, items[i].path, items[i].error ? items[i].error : p->errs[i].msg);
-    }
-    return 0;
+    (void)user;
+    return cli_flush_stdout() != 0;
 }
 
 /* ---- the command -------------------------------------------------------- */
@@ -229,16 +155,16 @@ static int classify(const cli_globals *g, const predict_opts *o, const tc_image_
     /* the runner's registry, so that --plugin-dir counts */
     tc_model_options mo = {.struct_size = sizeof mo, .threads = (int32_t)o->threads,
                            .registry = reg};
-    tc_model *m = tc_model_open(o->pos[0], &mo, err);
-    int rc = !m || predictor_init(p, m, o->top, err) != 0;
-    for (size_t first = 0; rc == 0 && first < n; first += CHUNK) {
-        rc = run_chunk(p, items + first, (int)(n - first < CHUNK ? n - first : CHUNK), err);
-        if (rc == 0 && cli_flush_stdout() != 0)
-            break; /* stdout is lost (main says so): no one reads the rest */
-    }
+    p->model = tc_model_open(o->pos[0], &mo, err);
+    p->named = tc_model_has_class_names(p->model);
+    int rc = !p->model                        ? 1
+             : !(p->results = json_array()) ? tc_error_set(err, "out of memory")
+                                            : tc_model_classify_paths(p->model, items, n, (int)o->top, on_result,
+                                           output_lost, p, err);
     if (rc == 0)
         print_summary(p, o->pos[0], n);
-    predictor_free(p); /* the model before the registry it uses */
+    json_decref(p->results);
+    tc_model_close(p->model); /* the model before the registry it uses */
     tc_registry_free(reg);
     return rc;
 }

@@ -76,52 +76,6 @@ static const char help_tail[] =
 
 static char help[8192];
 
-/* Appends "  OPTION META   text" to help, text wrapped at 80 columns under
- * column 24; '\a' is a space that does not break. */
-static void help_line(size_t *o, const char *left, const char *text)
-{
-    enum { indent = 24, width = 80 };
-    const size_t cap = sizeof help;
-    size_t col = indent - 1;
-    *o += (size_t)snprintf(help + *o, *o < cap ? cap - *o : 0, "  %-21s", left);
-    for (const char *w = text; *w && *o < cap;) {
-        size_t len = strcspn(w, " ");
-        if (col + 1 + len > width) {
-            *o += (size_t)snprintf(help + *o, cap - *o, "\n%*s", indent - 1, "");
-            col = indent - 1;
-        }
-        for (size_t i = 0; i <= len && *o + 1 < cap; i++)
-            help[(*o)++] = i == 0 ? ' ' : w[i - 1] == '\a' ? ' ' : w[i - 1];
-        col += 1 + len;
-        w += len;
-        w += *w == ' ';
-    }
-    *o += (size_t)snprintf(help + *o, *o < cap ? cap - *o : 0, "\n");
-}
-
-static void unbreakable(char *s)
-{
-    for (; *s; s++)
-        if (*s == ' ')
-            *s = '\a';
-}
-
-/* "  --epochs N   number of epochs: an integer in [1, 100000] (default 10)" */
-static void setting_help(size_t *o, const tc_train_setting *s, const tc_train_config *d)
-{
-    char left[64], text[512], range[128], def[64];
-    snprintf(left, sizeof left, "%s%s%s", s->option, s->metavar ? " " : "",
-             s->metavar ? s->metavar : "");
-    tc_train_setting_range(s, range, sizeof range);
-    tc_train_setting_format(s, tc_train_setting_get(s, d), def, sizeof def);
-    unbreakable(range);
-    if (s->metavar)
-        snprintf(text, sizeof text, "%s: %s (default\a%s)", s->help, range, def);
-    else
-        snprintf(text, sizeof text, "%s", s->help);
-    help_line(o, left, text);
-}
-
 /* The help text, built from the settings table on first use. */
 static const char *train_help(void)
 {
@@ -137,10 +91,8 @@ static const char *train_help(void)
             o += (size_t)snprintf(help + o, cap - o, "%s %s", k++ == 0 ? "" : k == runs ? " and" : ",",
                                   tc_train_setting_at(i)->option);
     o += (size_t)snprintf(help + o, o < cap ? cap - o : 0, "):\n");
-    tc_train_config d;
-    tc_train_config_defaults(&d);
-    for (int i = 0; i < n && o < cap; i++)
-        setting_help(&o, tc_train_setting_at(i), &d);
+    if (o < cap)
+        o += tc_train_settings_help(help + o, cap - o);
     if (o < cap)
         snprintf(help + o, cap - o, "%s", help_tail);
     return help;
@@ -172,107 +124,55 @@ typedef struct train_opts {
     int error_fd;   /* where those go (its stderr before it was silenced); -1: stderr */
 } train_opts;
 
-/* An option of the table of settings: checked now, applied by the session. */
-static int setting_opt(cli_args *a, const tc_train_setting *s, train_opts *o)
+/* An option of the table of settings: checked now, applied by the session
+ * (-1: opt is none of them). */
+static int setting_opt(cli_args *a, void *user)
 {
+    const tc_train_setting *s = tc_train_setting_find_option(a->opt);
+    if (!s)
+        return -1;
     tc_setting_value v = {s->flag_value, 0.0};
     const char *text;
-    if (!s->metavar) {
-        if (cli_no_value(a))
-            return 1;
-    } else {
-        tc_error err = {{0}};
-        if (cli_value(a, &text))
-            return 1;
-        if (tc_train_setting_parse(s, text, &v, &err) != 0) {
-            cli_usage("train", "invalid value '%s' for %s (%s)", text, a->opt, err.msg);
-            return 1;
-        }
+    tc_error err = {{0}};
+    if (!s->metavar ? cli_no_value(a) : cli_value(a, &text))
+        return 1;
+    if (s->metavar && tc_train_setting_parse(s, text, &v, &err) != 0) {
+        cli_usage("train", "invalid value '%s' for %s (%s)", text, a->opt, err.msg);
+        return 1;
     }
-    tc_train_overrides_put(&o->settings, s, v);
+    tc_train_overrides_put(&((train_opts *)user)->settings, s, v);
     return 0;
-}
-
-/* The runner's flags (no value): NULL if opt is none of them. */
-static int *flag_of(const char *opt, train_opts *o)
-{
-    if (strcmp(opt, "--profile") == 0)
-        return &o->profile;
-    if (strcmp(opt, "--allow-changes") == 0)
-        return &o->allow_changes;
-    if (strcmp(opt, "--json") == 0)
-        return &o->json;
-    if (strcmp(opt, "--quiet") == 0 || strcmp(opt, "-q") == 0)
-        return &o->quiet;
-    if (strcmp(opt, "--distributed") == 0)
-        return &o->distributed;
-    return NULL;
-}
-
-/* The runner's own options with a value. */
-static int runner_opt(cli_args *a, const char *opt, train_opts *o)
-{
-    const char *v;
-    if (strcmp(opt, "--data") == 0)
-        return cli_value(a, &o->data_opt);
-    if (strcmp(opt, "--resume") == 0)
-        return cli_value(a, &o->resume_path);
-    if (strcmp(opt, "--save-best") == 0)
-        return cli_value(a, &o->best_path);
-    if (strcmp(opt, "--log") == 0)
-        return cli_value(a, &o->log_path);
-    if (strcmp(opt, "--log-every") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 1, INT64_MAX, &o->log_every);
-    if (strcmp(opt, "--threads") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 1, 1024, &o->threads);
-    if (strcmp(opt, "--step-timeout") == 0)
-        return cli_value(a, &v) || cli_double(a, v, 0, 1, 1e6, 0, &o->step_timeout);
-    if (strcmp(opt, "--test-limit") == 0)
-        return cli_value(a, &v) || cli_int(a, v, 0, INT64_MAX, &o->test_limit);
-    if (strcmp(opt, "-o") == 0 || strcmp(opt, "--output") == 0) {
-        if (cli_value(a, &o->out_path))
-            return 1;
-        if (!*o->out_path) {
-            cli_usage("train", "option %s needs a file name, got ''", opt);
-            return 1;
-        }
-        return 0;
-    }
-    return cli_unknown(a);
 }
 
 static int parse_opts(cli_globals *g, int argc, char **argv, train_opts *o)
 {
     memset(o, 0, sizeof *o);
+    const cli_opt table[] = {
+        CLI_FLAG("--profile", &o->profile),
+        CLI_FLAG("--allow-changes", &o->allow_changes),
+        CLI_FLAG("--json", &o->json),
+        CLI_FLAG("--quiet", &o->quiet),
+        CLI_FLAG("-q", &o->quiet),
+        CLI_FLAG("--distributed", &o->distributed),
+        CLI_STRING("--data", &o->data_opt),
+        CLI_STRING("--resume", &o->resume_path),
+        CLI_STRING("--save-best", &o->best_path),
+        CLI_STRING("--log", &o->log_path),
+        CLI_INT("--log-every", &o->log_every, 1, INT64_MAX),
+        CLI_INT("--threads", &o->threads, 1, 1024),
+        CLI_DOUBLE("--step-timeout", &o->step_timeout, 0, 1, 1e6, 0),
+        CLI_INT("--test-limit", &o->test_limit, 0, INT64_MAX),
+        CLI_FILE("-o", &o->out_path),
+        CLI_FILE("--output", &o->out_path),
+        CLI_OPT_END,
+    };
     cli_args a;
     cli_args_init(&a, "train", argc, argv, g);
-    const char *pos;
-    int k;
-    while ((k = cli_next(&a, &pos)) != CLI_ARG_END) {
-        if (k == CLI_ARG_ERROR)
-            return 1;
-        if (k == CLI_ARG_POSITIONAL) {
-            if (o->model_path) {
-                cli_usage("train", "unexpected argument '%s'", pos);
-                return 1;
-            }
-            o->model_path = pos;
-            continue;
-        }
-        const tc_train_setting *s = tc_train_setting_find_option(a.opt);
-        int *flag = flag_of(a.opt, o);
-        int rc = s      ? setting_opt(&a, s, o)
-                 : flag ? cli_no_value(&a)
-                        : runner_opt(&a, a.opt, o);
-        if (rc != 0)
-            return 1;
-        if (flag)
-            *flag = 1;
-    }
-    if (!o->model_path && !o->resume_path) {
-        cli_usage("train", "missing MODEL.json");
-        return 1;
-    }
+    int n_pos;
+    if (cli_parse_with(&a, table, setting_opt, o, &o->model_path, 1, &n_pos) != 0)
+        return CLI_EXIT_USAGE;
+    if (!o->model_path && !o->resume_path)
+        return cli_usage("train", "missing MODEL.json");
     return 0;
 }
 
@@ -382,31 +282,6 @@ static void epoch_line(void *user, const tc_epoch_record *r)
 }
 
 /* ---- profile --------------------------------------------------------------- */
-
-static void print_profile(const tc_graph *g, FILE *f)
-{
-    int n = tc_graph_n_nodes(g);
-    double total = 0;
-    for (int i = 0; i < n; i++) {
-        double fw, bw;
-        int64_t calls;
-        tc_graph_profile(g, i, &fw, &bw, &calls);
-        total += fw + bw;
-    }
-    fprintf(f, "\nprofile (training steps only)\n");
-    fprintf(f, "%-20s %-20s %10s %10s %12s %12s %7s\n", "node", "type", "fwd s", "bwd s",
-            "fwd ms/call", "bwd ms/call", "share");
-    for (int i = 0; i < n; i++) {
-        double fw, bw;
-        int64_t calls;
-        tc_graph_profile(g, i, &fw, &bw, &calls);
-        fprintf(f, "%-20s %-20s %10.3f %10.3f %12.3f %12.3f %6.1f%%\n", tc_graph_node_name(g, i),
-                tc_graph_node_type(g, i), fw, bw, calls ? 1e3 * fw / (double)calls : 0.0,
-                calls ? 1e3 * bw / (double)calls : 0.0,
-                total > 0 ? 100.0 * (fw + bw) / total : 0.0);
-    }
-    fprintf(f, "%-20s %-20s %21.3f\n", "total", "", total);
-}
 
 static json_t *profile_json(const tc_graph *g)
 {
@@ -596,8 +471,9 @@ static void print_summary(const train_opts *o, tc_session *s, const char *status
         printf("checkpoint: %s\n", st.checkpoint);
     if (st.best_checkpoint)
         printf("best checkpoint: %s (epoch %d)\n", st.best_checkpoint, st.best_epoch);
-    if (o->profile)
-        print_profile(tc_session_graph(s), stdout);
+    char *profile = o->profile ? tc_session_profile_format(tc_session_graph(s)) : NULL;
+    fputs(profile ? profile : "", stdout);
+    free(profile);
     fflush(stdout);
 }
 

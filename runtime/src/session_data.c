@@ -51,20 +51,6 @@ int tc_session_data_options(const tc_graph *g, tc_data_options *opt, tc_error *e
     return tc_data_options_check(opt, err);
 }
 
-/* The checkpoint's class list, when its metadata holds one of n strings.
- * Owner: the caller (json_decref); NULL when there is none. */
-static json_t *meta_class_names(const char *meta_json, int64_t n)
-{
-    json_t *meta = meta_json && *meta_json ? json_loads(meta_json, 0, NULL) : NULL;
-    json_t *names = json_object_get(meta, "class_names");
-    int ok = json_is_array(names) && (int64_t)json_array_size(names) == n;
-    for (int64_t i = 0; ok && i < n; i++)
-        ok = json_is_string(json_array_get(names, (size_t)i));
-    json_t *out = ok ? json_incref(names) : NULL;
-    json_decref(meta);
-    return out;
-}
-
 /* What the checkpoint's metadata says of its data: the folder (NULL:
  * none), val_split and seed (0 when absent: no hold-out). */
 static void meta_data_info(const char *meta_json, char **dir, double *val_split, uint64_t *seed)
@@ -121,21 +107,14 @@ int tc_session_load_split(const tc_graph *g, const char *meta_json, const char *
     int rc = dir ? tc_session_data_options(g, &opt, err)
                  : tc_error_set(err, "no data folder given, and the checkpoint names none");
     int64_t nc = tc_graph_n_classes(g);
-    json_t *names = rc == 0 ? meta_class_names(meta_json, nc) : NULL;
-    const char **list = NULL;
+    char **names = rc == 0 ? tc_session_class_names(meta_json, nc) : NULL;
     if (names && nc <= TC_MAX_CLASSES) {
-        list = malloc((size_t)nc * sizeof *list);
-        for (int64_t i = 0; list && i < nc; i++)
-            list[i] = json_string_value(json_array_get(names, (size_t)i));
-        opt.class_names = list;
+        opt.class_names = (const char *const *)names;
         opt.n_class_names = (int)nc;
-        if (!list)
-            rc = tc_error_set(err, "out of memory");
     }
     if (rc == 0)
         rc = load_named_split(g, dir, split, &opt, val_split, seed, out, err);
-    free(list);
-    json_decref(names);
+    tc_class_names_free(names, nc);
     free(stored);
     return rc;
 }

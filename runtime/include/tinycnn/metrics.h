@@ -75,6 +75,32 @@ int tc_evaluate_each(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
                      int64_t *confusion, int64_t *correct, int64_t *total,
                      tc_image_result_fn fn, void *user, tc_error *err);
 
+/* The text tables of the k x k matrix m and its metrics (per_class: k
+ * entries, summary: as tc_metrics_from_confusion made them): the legend
+ * "classes: 0 = a, 1 = b" (only with names), the confusion matrix with each
+ * row's recall, then precision, recall, F1 and support per class and their
+ * macro averages; rows are labelled with names (k strings, NULL: the
+ * numbers). Owner of the string: the caller (free); NULL when out of
+ * memory. */
+char *tc_metrics_format(const int64_t *m, int64_t k, const tc_class_metrics *per_class,
+                        const tc_metrics_summary *summary, const char *const *names);
+
+/* A file of per-image results, CSV when path ends in .csv (a header line,
+ * then index[,path],label,prediction,probability[,label_name,prediction_name]),
+ * else JSON lines with those keys. The index written is origin[index]
+ * (origin may be NULL: the index itself), the path paths[index] (NULL: no
+ * path column), the names names[label] (NULL: no name columns); the three
+ * arrays must outlive the writer. tc_per_image_write is a tc_image_result_fn
+ * (user: the writer). tc_per_image_close flushes and closes it, failing
+ * when a write did (a full disk); it frees w. Owner of the writer: the
+ * caller (tc_per_image_close); NULL with err set when path cannot be
+ * written. */
+typedef struct tc_per_image tc_per_image;
+tc_per_image *tc_per_image_open(const char *path, const char *const *names,
+                                const int64_t *origin, const char *const *paths, tc_error *err);
+int tc_per_image_write(void *user, const tc_image_result *r, tc_error *err);
+int tc_per_image_close(tc_per_image *w, tc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

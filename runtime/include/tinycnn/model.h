@@ -141,6 +141,30 @@ int tc_model_predict(tc_model *m, const float *input, size_t input_len, int n, f
 int tc_model_logits(tc_model *m, const float *input, size_t input_len, int n, float *logits,
                     size_t logits_len, tc_error *err);
 
+/* One image file's result of tc_model_classify_paths: its top most
+ * probable classes (best, best first), or error, a message naming path (the
+ * file could not be read or decoded, or the model's output for it is NaN or
+ * infinite; best is then NULL). Valid during the callback only. */
+typedef struct tc_path_result {
+    const char *path;
+    const tc_prediction *best;
+    int top;
+    const char *error;
+} tc_path_result;
+typedef void (*tc_path_result_fn)(void *user, const tc_path_result *r);
+
+/* Classifies the files items[0..n) (tc_image_paths, tinycnn/dataset.h;
+ * entries with an error are reported as such), reading and running 256 at
+ * a time so that the memory is bounded, and gives fn each result in order:
+ * the top (clamped to the class count) classes. After each such chunk
+ * stop (may be NULL) is asked: non-zero ends the run early (0 returned).
+ * A bad file is a result, not a failure: non-zero (err set) only when the
+ * model itself fails or memory runs out. */
+struct tc_image_path;
+int tc_model_classify_paths(tc_model *m, const struct tc_image_path *items, size_t n, int top,
+                            tc_path_result_fn fn, int (*stop)(void *user), void *user,
+                            tc_error *err);
+
 /* The k most probable classes of one probability row (n_classes values),
  * best first; ties keep the lower index first. Returns how many were written
  * (min(k, n_classes)). */

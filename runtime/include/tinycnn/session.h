@@ -167,6 +167,19 @@ int tc_session_image_size(const tc_graph *g, int *channels, int *height, int *wi
  * point into g and live as long as it. */
 int tc_session_data_options(const tc_graph *g, tc_data_options *opt, tc_error *err);
 
+/* The per-node profile of a session's graph (tc_session_config.profile)
+ * as the table the runner prints: forward and backward seconds and ms per
+ * call of every node, its share, and the total. Owner of the string: the
+ * caller (free); NULL when out of memory. */
+char *tc_session_profile_format(const tc_graph *g);
+
+/* The class names a checkpoint's metadata (meta_json, NULL or "": none)
+ * holds: its "class_names" when that is an array of n strings. Owner of the
+ * list: the caller (tc_class_names_free); NULL when there is none (numbers
+ * then stand for the classes) or out of memory. */
+char **tc_session_class_names(const char *meta_json, int64_t n);
+void tc_class_names_free(char **names, int64_t n);
+
 /* Loads split "train", "val" or "test" of data_dir (NULL: the folder the
  * checkpoint's metadata meta_json names) as the training that wrote the
  * checkpoint saw it: the model's data options, the class list of the

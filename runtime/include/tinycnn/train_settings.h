@@ -78,6 +78,12 @@ tc_setting_value tc_train_setting_get(const tc_train_setting *s, const tc_train_
 int tc_train_setting_set(const tc_train_setting *s, tc_setting_value v, tc_train_config *cfg,
                          tc_error *err);
 
+/* The help of every setting, in table order, into buf (cap bytes, always
+ * terminated when cap > 0): a line "  --option META" padded to column 24,
+ * then the help, the accepted values and the default, wrapped at 80
+ * columns. Returns the length the whole text needs (as snprintf). */
+size_t tc_train_settings_help(char *buf, size_t cap);
+
 /* Settings a caller gives over the model's or a checkpoint's (the runner's
  * options): at most one value per setting, the last one given wins. */
 #define TC_TRAIN_MAX_SETTINGS 32
