@@ -154,24 +154,26 @@ static int make_job(const concat *l, const tc_host *host, const tc_exec *x, int 
     return 0;
 }
 
-static int concat_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+/* Forward and backward are the same row copies, the other way round. */
+static int concat_run(const tc_host *host, void *self, const tc_exec *x, int backward,
+                      tc_error *err)
 {
     job j;
     int64_t outer;
-    if (make_job(self, host, x, 0, &j, &outer, err))
+    if (make_job(self, host, x, backward, &j, &outer, err))
         return 1;
     lu_for_work(host, outer, outer * j.out_row, LU_PARALLEL_MIN_CHEAP, copy_rows, &j);
     return 0;
 }
 
+static int concat_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    return concat_run(host, self, x, 0, err);
+}
+
 static int concat_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    job j;
-    int64_t outer;
-    if (make_job(self, host, x, 1, &j, &outer, err))
-        return 1;
-    lu_for_work(host, outer, outer * j.out_row, LU_PARALLEL_MIN_CHEAP, copy_rows, &j);
-    return 0;
+    return concat_run(host, self, x, 1, err);
 }
 
 LU_FLOPS_PER_INPUT(concat, 0) /* copies only */
@@ -180,13 +182,8 @@ static const tc_layer_type concat_type = {
     LU_TYPE_HEAD("Concat",
                  "joins 2 to 64 inputs along one non-batch axis (channels by default)",
                  2, CONCAT_MAX_INPUTS),
-    LU_TYPE_PARAMS(concat_params),
-    .create = concat_create,
-    .destroy = lu_destroy,
-    .plan = concat_plan,
-    .forward = concat_forward,
-    .backward = concat_backward,
-    .flops = concat_flops,
+    LU_TYPE_CONFIG(concat),
+    LU_TYPE_CALLBACKS(concat),
 };
 
 LU_PLUGIN(concat, "Concat", concat_type)

@@ -121,13 +121,8 @@ static const tc_layer_type dropout_type = {
     LU_TYPE_HEAD("Dropout",
                  "inverted dropout: zero with probability p in training, identity at inference",
                  1, 1),
-    LU_TYPE_PARAMS(dropout_params),
-    .create = dropout_create,
-    .destroy = lu_destroy,
-    .plan = dropout_plan,
-    .forward = dropout_forward,
-    .backward = dropout_backward,
-    .flops = dropout_flops,
+    LU_TYPE_CONFIG(dropout),
+    LU_TYPE_CALLBACKS(dropout),
 };
 
 LU_PLUGIN(dropout, "Dropout", dropout_type)

@@ -48,10 +48,7 @@ LU_FLOPS_PER_INPUT(flatten, 0) /* a copy */
 
 static const tc_layer_type flatten_type = {
     LU_TYPE_HEAD("Flatten", "reshape [batch, ...] to [batch, features]", 1, 1),
-    .plan = flatten_plan,
-    .forward = flatten_forward,
-    .backward = flatten_backward,
-    .flops = flatten_flops,
+    LU_TYPE_CALLBACKS(flatten),
 };
 
 LU_PLUGIN(flatten, "Flatten", flatten_type)

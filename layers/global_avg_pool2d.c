@@ -118,10 +118,7 @@ static int64_t gap_flops(const tc_host *host, void *self, const tc_shape *in, in
 
 static const tc_layer_type gap_type = {
     LU_TYPE_HEAD("GlobalAvgPool2d", "mean of each H x W plane: [N,C,H,W] -> [N,C]", 1, 1),
-    .plan = gap_plan,
-    .forward = gap_forward,
-    .backward = gap_backward,
-    .flops = gap_flops,
+    LU_TYPE_CALLBACKS(gap),
 };
 
 LU_PLUGIN(global_avg_pool2d, "GlobalAvgPool2d", gap_type)

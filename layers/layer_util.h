@@ -152,33 +152,25 @@ static inline void lu_for_work(const tc_host *host, int64_t n, int64_t work, int
 
 /* ---- instances and registration ----------------------------------------- */
 
-/* A zeroed instance of `size` bytes into *self (the caller's destroy, e.g.
- * lu_destroy, frees it); on failure "<layer>: out of memory" and NULL. */
-static inline void *lu_new(const tc_host *host, const char *layer, size_t size, void **self,
-                           tc_error *err)
-{
-    void *l = calloc(1, size);
-    if (!l)
-        host->set_error(err, "%s: out of memory", layer);
-    *self = l;
-    return l;
-}
-
-/* destroy() of a layer whose instance is one calloc'd block. */
-static inline void lu_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
-}
+/* A zeroed instance into *self, and destroy() freeing it (see plugin.h). */
+#define lu_new tc_instance_new
+#define lu_destroy tc_instance_free
 
 /* The fields every layer type starts with: sizes, ABI, names, input count. */
-#define LU_TYPE_HEAD(layer, what, min_in, max_in)                                          \
-    .struct_size = sizeof(tc_layer_type), .abi_version = TC_PLUGIN_ABI_VERSION,            \
-    .name = (layer), .summary = (what), .min_inputs = (min_in), .max_inputs = (max_in)
+#define LU_TYPE_HEAD(layer, what, min_in, max_in) TC_LAYER_HEAD(layer, what, min_in, max_in)
 
 /* The parameter table fields, from a static array of tc_param_desc. */
-#define LU_TYPE_PARAMS(table)                                                              \
-    .n_params = (int32_t)(sizeof(table) / sizeof((table)[0])), .params = (table)
+#define LU_TYPE_PARAMS(table) TC_PARAM_TABLE(table)
+
+/* create() and destroy() of a layer whose create is prefix_create, whose
+ * parameter table is prefix_params and whose instance is one block. */
+#define LU_TYPE_CONFIG(prefix)                                                             \
+    LU_TYPE_PARAMS(prefix##_params), .create = prefix##_create, .destroy = lu_destroy
+
+/* The callbacks prefix_plan, prefix_forward, prefix_backward, prefix_flops. */
+#define LU_TYPE_CALLBACKS(prefix)                                                          \
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,      \
+    .flops = prefix##_flops
 
 /* The entry of a plugin registering the one layer type `type` named `layer`. */
 #define LU_PLUGIN(id, layer, type)                                                         \
@@ -271,6 +263,7 @@ static inline int64_t lu_flops_per_output(lu_plan_fn plan, const tc_host *host, 
  * hand-written one. */
 typedef struct lu_eltwise_job {
     float p;
+    int backward;
     const float *x, *y, *dy;
     float *out;
 } lu_eltwise_job;
@@ -282,56 +275,57 @@ static inline float lu_eltwise_param(const void *self)
 }
 
 #define LU_ELEMENTWISE(prefix, layer, attrs, min_work, fwd, bwd)                           \
-    static int prefix##_plan(const tc_host *host, void *self, const tc_shape *in,           \
+    static int prefix##_plan(const tc_host *host, void *self, const tc_shape *in,          \
                              int n_inputs, int n_threads, tc_plan *plan, tc_error *err)    \
     {                                                                                      \
         (void)self;                                                                        \
         (void)n_threads;                                                                   \
         return lu_plan_same(host, (layer), in, n_inputs, plan, err);                       \
     }                                                                                      \
-    attrs static void prefix##_forward_chunk(void *arg, int64_t begin, int64_t end,         \
-                                             int worker)                                   \
+    /* one loop each way; the direction is fixed per call */                               \
+    attrs static void prefix##_chunk(void *arg, int64_t begin, int64_t end, int worker)    \
     {                                                                                      \
         const lu_eltwise_job *j = arg;                                                     \
         const float p = j->p;                                                              \
         (void)worker;                                                                      \
-        for (int64_t i = begin; i < end; i++)                                              \
-            j->out[i] = fwd(j->x[i], p);                                                   \
+        if (j->backward)                                                                   \
+            for (int64_t i = begin; i < end; i++)                                          \
+                j->out[i] = bwd(j->x[i], j->y[i], j->dy[i], p);                            \
+        else                                                                               \
+            for (int64_t i = begin; i < end; i++)                                          \
+                j->out[i] = fwd(j->x[i], p);                                               \
     }                                                                                      \
-    attrs static void prefix##_backward_chunk(void *arg, int64_t begin, int64_t end,        \
-                                              int worker)                                  \
-    {                                                                                      \
-        const lu_eltwise_job *j = arg;                                                     \
-        const float p = j->p;                                                              \
-        (void)worker;                                                                      \
-        for (int64_t i = begin; i < end; i++)                                              \
-            j->out[i] = bwd(j->x[i], j->y[i], j->dy[i], p);                                \
-    }                                                                                      \
-    static int prefix##_forward(const tc_host *host, void *self, const tc_exec *x,          \
-                                tc_error *err)                                             \
+    static int prefix##_run(const tc_host *host, void *self, const tc_exec *x, int backward, \
+                            tc_error *err)                                                 \
     {                                                                                      \
         (void)err;                                                                         \
         lu_eltwise_job j = {.p = lu_eltwise_param(self), .x = x->inputs[0].data,           \
-                            .out = x->output->data};                                       \
-        int64_t n = tc_shape_count(&x->inputs[0].shape);                                   \
-        lu_for_work(host, n, n, (min_work), prefix##_forward_chunk, &j);                   \
-        return 0;                                                                          \
-    }                                                                                      \
-    static int prefix##_backward(const tc_host *host, void *self, const tc_exec *x,         \
-                                 tc_error *err)                                            \
-    {                                                                                      \
-        (void)err;                                                                         \
-        lu_eltwise_job j = {.p = lu_eltwise_param(self), .x = x->inputs[0].data,           \
-                            .y = x->output->data, .dy = x->grad_output->data,              \
-                            .out = lu_grad_in(x, 0)};                                      \
+                            .backward = backward};                                         \
+        if (backward) {                                                                    \
+            j.y = x->output->data;                                                         \
+            j.dy = x->grad_output->data;                                                   \
+            j.out = lu_grad_in(x, 0);                                                      \
+        } else {                                                                           \
+            j.out = x->output->data;                                                       \
+        }                                                                                  \
         int64_t n = tc_shape_count(&x->inputs[0].shape);                                   \
         if (j.out)                                                                         \
-            lu_for_work(host, n, n, (min_work), prefix##_backward_chunk, &j);              \
+            lu_for_work(host, n, n, (min_work), prefix##_chunk, &j);                       \
         return 0;                                                                          \
+    }                                                                                      \
+    static int prefix##_forward(const tc_host *host, void *self, const tc_exec *x,         \
+                                tc_error *err)                                             \
+    {                                                                                      \
+        return prefix##_run(host, self, x, 0, err);                                        \
+    }                                                                                      \
+    static int prefix##_backward(const tc_host *host, void *self, const tc_exec *x,        \
+                                 tc_error *err)                                            \
+    {                                                                                      \
+        return prefix##_run(host, self, x, 1, err);                                        \
     }
 
 #define LU_ELEMENTWISE_CALLBACKS(prefix)                                                   \
-    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,      \
+    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,     \
     .flops = prefix##_flops /* LU_FLOPS_PER_INPUT(prefix, per element) */
 
 /* ---- 2-D pooling windows (MaxPool2d, AvgPool2d) -------------------------- */
@@ -385,6 +379,14 @@ static inline void lu_pool_span(const lu_pool_geom *g, int64_t o, int64_t size, 
     int64_t o0 = o * g->s - g->p;
     *b = o0 < 0 ? 0 : o0;
     *e = o0 + g->k > size ? size : o0 + g->k;
+}
+
+/* The window [*hb, *he) x [*wb, *we) of output (oh, ow), clipped. */
+static inline void lu_pool_window(const lu_pool_geom *g, int64_t oh, int64_t ow, int64_t *hb,
+                                  int64_t *he, int64_t *wb, int64_t *we)
+{
+    lu_pool_span(g, oh, g->h, hb, he);
+    lu_pool_span(g, ow, g->w, wb, we);
 }
 
 /* The output size and the counts of g from the padded input ph x pw; with
@@ -452,21 +454,90 @@ static inline int lu_pool_plan(const tc_host *host, const char *layer, const lu_
                           g.saved_bytes);
 }
 
-/* The parameter table, create(), plan() and pool_geom() (the geometry of
- * one call) of the pooling layer `prefix` named `layer`; argmax as in
- * lu_pool_sizes. LU_POOL_CALLBACKS names them, with prefix_forward and
- * prefix_backward, in the type. */
-#define LU_POOL_LAYER(prefix, layer, argmax)                                               \
+/* One plane of a pooling call: forward reads an input plane and writes an
+ * output plane (and the argmax positions am, when kept); backward reads an
+ * output-gradient plane (and am) and overwrites an input-gradient plane. */
+typedef void (*lu_pool_plane_fn)(const lu_pool_geom *g, const float *in, float *out,
+                                 int32_t *am);
+
+typedef struct lu_pool_job {
+    const lu_pool_geom *g;
+    const float *in;
+    float *out;
+    int32_t *arg; /* the argmax per output, or NULL */
+    int backward;
+    lu_pool_plane_fn plane;
+} lu_pool_job;
+
+static inline void lu_pool_planes(void *arg, int64_t begin, int64_t end, int worker)
+{
+    const lu_pool_job *j = arg;
+    const lu_pool_geom *g = j->g;
+    const int64_t in_plane = j->backward ? g->ohw : g->hw;
+    const int64_t out_plane = j->backward ? g->hw : g->ohw;
+    (void)worker;
+    for (int64_t pl = begin; pl < end; pl++)
+        j->plane(g, j->in + pl * in_plane, j->out + pl * out_plane,
+                 j->arg ? j->arg + pl * g->ohw : NULL);
+}
+
+/* What a pooling layer adds to the shared code: its name, whether it keeps
+ * the argmax (as in lu_pool_sizes), its two plane functions, and when its
+ * loops are worth threading: from `min_work` steps on, counting k*k per
+ * output forward and, backward, a plane's clearing and per output k*k with
+ * `back_win`, else 1. */
+typedef struct lu_pool_kind {
+    const char *layer;
+    int argmax;
+    int64_t min_work;
+    int back_win;
+    lu_pool_plane_fn forward, backward;
+} lu_pool_kind;
+
+/* forward() or backward() of a pooling layer: the geometry of this call,
+ * then the plane function over every plane. With argmax, backward needs
+ * the positions forward saved. */
+static inline int lu_pool_run(const tc_host *host, const lu_pool_kind *kind, const lu_pool *m,
+                              const tc_exec *x, int backward, tc_error *err)
+{
+    lu_pool_geom g;
+    if (lu_pool_geometry(host, kind->layer, m, &x->inputs[0].shape, kind->argmax, &g, err))
+        return 1;
+    int kept = kind->argmax && x->saved && x->saved_bytes >= g.saved_bytes;
+    lu_pool_job j = {.g = &g, .arg = kept ? x->saved : NULL, .backward = backward,
+                     .plane = backward ? kind->backward : kind->forward};
+    int64_t work = g.planes * g.ohw * g.k * g.k;
+    if (backward) {
+        j.in = x->grad_output->data;
+        j.out = lu_grad_in(x, 0);
+        if (!j.out)
+            return 0;
+        if (kind->argmax && !kept) {
+            host->set_error(err, "%s backward: the saved argmax buffer is missing or "
+                                 "smaller than the %zu bytes plan() asked for", kind->layer,
+                            g.saved_bytes);
+            return 1;
+        }
+        work = g.planes * (g.hw + g.ohw * (kind->back_win ? g.k * g.k : 1));
+    } else {
+        j.in = x->inputs[0].data;
+        j.out = x->output->data;
+    }
+    lu_for_work(host, g.planes, work, kind->min_work, lu_pool_planes, &j);
+    return 0;
+}
+
+/* The whole type `prefix_type` of the pooling layer `prefix` named `layer`
+ * (`what`: its summary) from its two plane functions, defined before it;
+ * the other arguments as in lu_pool_kind. */
+#define LU_POOL_LAYER(prefix, layer, what, argmax, min_work, back_win, fwd_plane, bwd_plane) \
     static const tc_param_desc prefix##_params[] = {LU_POOL_PARAMS};                       \
+    static const lu_pool_kind prefix##_kind = {(layer), (argmax), (min_work), (back_win),  \
+                                               (fwd_plane), (bwd_plane)};                  \
     static int prefix##_create(const tc_host *host, const double *v, void **self,           \
                                tc_error *err)                                              \
     {                                                                                      \
         return lu_pool_create(host, (layer), v, self, err);                                \
-    }                                                                                      \
-    static int pool_geom(const tc_host *host, const lu_pool *m, const tc_shape *in,         \
-                         lu_pool_geom *g, tc_error *err)                                   \
-    {                                                                                      \
-        return lu_pool_geometry(host, (layer), m, in, (argmax), g, err);                   \
     }                                                                                      \
     static int prefix##_plan(const tc_host *host, void *self, const tc_shape *in,           \
                              int n_inputs, int n_threads, tc_plan *plan, tc_error *err)    \
@@ -481,11 +552,18 @@ static inline int lu_pool_plan(const tc_host *host, const char *layer, const lu_
         const lu_pool *m = self;                                                           \
         return lu_flops_per_output(prefix##_plan, host, self, in, n_inputs,                 \
                                    m->kernel * m->kernel);                                 \
-    }
-
-#define LU_POOL_CALLBACKS(prefix)                                                          \
-    LU_TYPE_PARAMS(prefix##_params), .create = prefix##_create, .destroy = lu_destroy,     \
-    .plan = prefix##_plan, .forward = prefix##_forward, .backward = prefix##_backward,      \
-    .flops = prefix##_flops
+    }                                                                                      \
+    static int prefix##_forward(const tc_host *host, void *self, const tc_exec *x,          \
+                                tc_error *err)                                             \
+    {                                                                                      \
+        return lu_pool_run(host, &prefix##_kind, self, x, 0, err);                         \
+    }                                                                                      \
+    static int prefix##_backward(const tc_host *host, void *self, const tc_exec *x,         \
+                                 tc_error *err)                                            \
+    {                                                                                      \
+        return lu_pool_run(host, &prefix##_kind, self, x, 1, err);                         \
+    }                                                                                      \
+    static const tc_layer_type prefix##_type = {                                           \
+        LU_TYPE_HEAD((layer), (what), 1, 1), LU_TYPE_CONFIG(prefix), LU_TYPE_CALLBACKS(prefix)}
 
 #endif

@@ -43,9 +43,7 @@ LU_FLOPS_PER_INPUT(leaky_relu, 2) /* a comparison and a multiply */
 static const tc_layer_type leaky_relu_type = {
     LU_TYPE_HEAD("LeakyReLU",
                  "leaky rectifier: x for x > 0, negative_slope * x otherwise, elementwise", 1, 1),
-    LU_TYPE_PARAMS(leaky_relu_params),
-    .create = leaky_relu_create,
-    .destroy = lu_destroy,
+    LU_TYPE_CONFIG(leaky_relu),
     LU_ELEMENTWISE_CALLBACKS(leaky_relu),
 };
 

@@ -151,13 +151,8 @@ static int64_t linear_flops(const tc_host *host, void *self, const tc_shape *in,
 
 static const tc_layer_type linear_type = {
     LU_TYPE_HEAD("Linear", "fully connected layer y = x W^T + b on [batch, features]", 1, 1),
-    LU_TYPE_PARAMS(linear_params),
-    .create = linear_create,
-    .destroy = lu_destroy,
-    .plan = linear_plan,
-    .forward = linear_forward,
-    .backward = linear_backward,
-    .flops = linear_flops,
+    LU_TYPE_CONFIG(linear),
+    LU_TYPE_CALLBACKS(linear),
 };
 
 LU_PLUGIN(linear, "Linear", linear_type)

@@ -14,15 +14,6 @@
 
 typedef lu_pool_geom geom;
 
-LU_POOL_LAYER(max_pool2d, "MaxPool2d", 1)
-
-typedef struct job {
-    const geom *g;
-    const float *x, *dy;
-    float *y, *dx;
-    int32_t *arg; /* NULL when forward has nowhere to keep them */
-} job;
-
 /* Whether v beats best in the window scan: larger, or the first NaN (a NaN
  * wins, so divergence stays visible; once best is NaN nothing beats it).
  * Ties keep the earlier pixel. */
@@ -35,11 +26,9 @@ static inline int beats(float v, float best)
 static void forward_plane_any(const geom *g, const float *x, float *y, int32_t *am)
 {
     for (int64_t oh = 0; oh < g->oh; oh++) {
-        int64_t hb, he;
-        lu_pool_span(g, oh, g->h, &hb, &he);
         for (int64_t ow = 0; ow < g->ow; ow++) {
-            int64_t wb, we;
-            lu_pool_span(g, ow, g->w, &wb, &we);
+            int64_t hb, he, wb, we;
+            lu_pool_window(g, oh, ow, &hb, &he, &wb, &we);
             /* padding <= k/2 guarantees at least one real pixel per window */
             float best = x[hb * g->w + wb];
             int64_t at = hb * g->w + wb;
@@ -57,6 +46,18 @@ static void forward_plane_any(const geom *g, const float *x, float *y, int32_t *
         }
     }
 }
+
+/* step(a, b, i, ...) for the groups of `width` windows i = 0, width, ... of
+ * a row of n >= width; a last partial group is done by stepping back so that
+ * it ends at n (recomputing a few windows gives the same values). */
+#define ROW_STEPS(width, n, step, a, b, ...)                                               \
+    do {                                                                                   \
+        int64_t i_ = 0;                                                                    \
+        for (; i_ + (width) <= (n); i_ += (width))                                         \
+            step(a, b, i_, __VA_ARGS__);                                                   \
+        if (i_ < (n))                                                                      \
+            step(a, b, (n) - (width), __VA_ARGS__);                                        \
+    } while (0)
 
 /* One output row of 2x2 stride-2 windows over input rows r0, r1, outputs
  * [i0, n): the scan of the general path as a tournament, (a, b) and (c, d)
@@ -135,9 +136,8 @@ static inline void step_2x2(const float *r0, const float *r1, int64_t i, int32_t
     }
 }
 
-/* A row of n windows, four at a time; a last partial group is done by
- * stepping back so that it ends at n (recomputing a few windows gives the
- * same values), so only rows shorter than four take the scalar loop. */
+/* A row of n windows, four at a time (ROW_STEPS), so only rows shorter than
+ * four take the scalar loop. */
 static void row_2x2_sse(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
                         float *y, int32_t *am)
 {
@@ -146,11 +146,7 @@ static void row_2x2_sse(const float *r0, const float *r1, int64_t n, int32_t ia0
         return;
     }
     const __m128i wv = _mm_set1_epi32(w);
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        step_2x2(r0, r1, i, ia0, wv, y, am);
-    if (i < n)
-        step_2x2(r0, r1, n - 4, ia0, wv, y, am);
+    ROW_STEPS(4, n, step_2x2, r0, r1, ia0, wv, y, am);
 }
 
 /* Backward of a row of n 2x2 windows: each window's four pixels get the
@@ -237,11 +233,7 @@ __attribute__((target("avx2"))) static void row_2x2_avx2(const float *r0, const 
                                                          int64_t n, int32_t ia0, int32_t w,
                                                          float *y, int32_t *am)
 {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        step_2x2_avx2(r0, r1, i, ia0, w, y, am);
-    if (i < n)
-        step_2x2_avx2(r0, r1, n - 8, ia0, w, y, am);
+    ROW_STEPS(8, n, step_2x2_avx2, r0, r1, ia0, w, y, am);
 }
 
 /* Backward of windows i .. i+7 (see row_2x2_back_sse). */
@@ -274,11 +266,7 @@ __attribute__((target("avx2"))) static void row_2x2_back_avx2(float *d0, float *
                                                               const int32_t *am, int32_t ia0,
                                                               int32_t w)
 {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        step_2x2_back_avx2(d0, d1, i, dy, am, ia0, w);
-    if (i < n)
-        step_2x2_back_avx2(d0, d1, n - 8, dy, am, ia0, w);
+    ROW_STEPS(8, n, step_2x2_back_avx2, d0, d1, dy, am, ia0, w);
 }
 
 static void row_2x2(const float *r0, const float *r1, int64_t n, int32_t ia0, int32_t w,
@@ -337,90 +325,37 @@ static void forward_plane_2x2(const geom *g, const float *x, float *y, int32_t *
     }
 }
 
-static void forward_planes(void *arg, int64_t begin, int64_t end, int worker)
+/* One plane forward; am is NULL when forward has nowhere to keep them. */
+static void forward_plane(const geom *g, const float *x, float *y, int32_t *am)
 {
-    const job *j = arg;
-    const geom *g = j->g;
-    (void)worker;
-    int fast = g->k == 2 && g->s == 2 && g->p == 0;
-    for (int64_t pl = begin; pl < end; pl++) {
-        const float *x = j->x + pl * g->hw;
-        float *y = j->y + pl * g->ohw;
-        int32_t *am = j->arg ? j->arg + pl * g->ohw : NULL;
-        if (fast)
-            forward_plane_2x2(g, x, y, am);
-        else
-            forward_plane_any(g, x, y, am);
-    }
+    if (g->k == 2 && g->s == 2 && g->p == 0)
+        forward_plane_2x2(g, x, y, am);
+    else
+        forward_plane_any(g, x, y, am);
 }
 
-static void backward_planes(void *arg, int64_t begin, int64_t end, int worker)
+static void backward_plane(const geom *g, const float *dy, float *dx, int32_t *am)
 {
-    const job *j = arg;
-    const geom *g = j->g;
-    (void)worker;
-    int fast = g->k == 2 && g->s == 2 && g->p == 0;
-    for (int64_t pl = begin; pl < end; pl++) {
-        float *dx = j->dx + pl * g->hw;
-        const float *dy = j->dy + pl * g->ohw;
-        const int32_t *am = j->arg + pl * g->ohw;
-        if (fast) {
-            /* windows tile the plane but for an odd last row or column */
-            for (int64_t oh = 0; oh < g->oh; oh++) {
-                float *d0 = dx + 2 * oh * g->w;
-                row_2x2_back(d0, d0 + g->w, g->ow, dy + oh * g->ow, am + oh * g->ow,
-                             (int32_t)(2 * oh * g->w), (int32_t)g->w);
-                for (int64_t iw = 2 * g->ow; iw < g->w; iw++)
-                    d0[iw] = d0[g->w + iw] = 0.0f;
-            }
-            if (2 * g->oh < g->h)
-                memset(dx + 2 * g->oh * g->w, 0, sizeof(float) * (size_t)g->w);
-            continue;
+    if (g->k == 2 && g->s == 2 && g->p == 0) {
+        /* windows tile the plane but for an odd last row or column */
+        for (int64_t oh = 0; oh < g->oh; oh++) {
+            float *d0 = dx + 2 * oh * g->w;
+            row_2x2_back(d0, d0 + g->w, g->ow, dy + oh * g->ow, am + oh * g->ow,
+                         (int32_t)(2 * oh * g->w), (int32_t)g->w);
+            for (int64_t iw = 2 * g->ow; iw < g->w; iw++)
+                d0[iw] = d0[g->w + iw] = 0.0f;
         }
-        memset(dx, 0, sizeof(float) * (size_t)g->hw);
-        for (int64_t i = 0; i < g->ohw; i++)
-            dx[am[i]] += dy[i];
+        if (2 * g->oh < g->h)
+            memset(dx + 2 * g->oh * g->w, 0, sizeof(float) * (size_t)g->w);
+        return;
     }
+    memset(dx, 0, sizeof(float) * (size_t)g->hw);
+    for (int64_t i = 0; i < g->ohw; i++)
+        dx[am[i]] += dy[i];
 }
 
-static int max_pool2d_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    const lu_pool *m = self;
-    geom g;
-    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
-        return 1;
-    job j = {.g = &g, .x = x->inputs[0].data, .y = x->output->data};
-    if (x->saved && x->saved_bytes >= g.saved_bytes)
-        j.arg = x->saved;
-    lu_for_work(host, g.planes, g.planes * g.ohw * g.k * g.k, LU_PARALLEL_MIN_CHEAP,
-                forward_planes, &j);
-    return 0;
-}
-
-static int max_pool2d_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
-{
-    const lu_pool *m = self;
-    geom g;
-    if (pool_geom(host, m, &x->inputs[0].shape, &g, err))
-        return 1;
-    if (!x->grad_inputs || !x->grad_inputs[0].data)
-        return 0;
-    if (!x->saved || x->saved_bytes < g.saved_bytes) {
-        host->set_error(err, "MaxPool2d backward: the saved argmax buffer is missing or "
-                             "smaller than the %zu bytes plan() asked for", g.saved_bytes);
-        return 1;
-    }
-    job j = {.g = &g, .dy = x->grad_output->data, .dx = x->grad_inputs[0].data,
-             .arg = x->saved};
-    lu_for_work(host, g.planes, g.planes * (g.hw + g.ohw), LU_PARALLEL_MIN_CHEAP,
-                backward_planes, &j);
-    return 0;
-}
-
-static const tc_layer_type max_pool2d_type = {
-    LU_TYPE_HEAD("MaxPool2d", "maximum over k x k windows of NCHW images", 1, 1),
-    LU_POOL_CALLBACKS(max_pool2d),
-};
+LU_POOL_LAYER(max_pool2d, "MaxPool2d", "maximum over k x k windows of NCHW images", 1,
+              LU_PARALLEL_MIN_CHEAP, 0, forward_plane, backward_plane);
 
 TC_PLUGIN_DEFINE(max_pool2d)
 {

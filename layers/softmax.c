@@ -153,13 +153,8 @@ LU_FLOPS_PER_INPUT(softmax, 5) /* max, subtract, exp, sum, divide */
 
 static const tc_layer_type softmax_type = {
     LU_TYPE_HEAD("Softmax", "softmax along one non-batch axis (the last by default)", 1, 1),
-    LU_TYPE_PARAMS(softmax_params),
-    .create = softmax_create,
-    .destroy = lu_destroy,
-    .plan = softmax_plan,
-    .forward = softmax_forward,
-    .backward = softmax_backward,
-    .flops = softmax_flops,
+    LU_TYPE_CONFIG(softmax),
+    LU_TYPE_CALLBACKS(softmax),
 };
 
 LU_PLUGIN(softmax, "Softmax", softmax_type)

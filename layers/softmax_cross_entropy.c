@@ -73,12 +73,19 @@ static int64_t label_of(const tc_host *host, const float *labels, int64_t i, int
     return (int64_t)v;
 }
 
+/* check_shapes on the inputs of one call. */
+static int call_shapes(const tc_host *host, const tc_exec *x, int64_t *n, int64_t *c,
+                       tc_error *err)
+{
+    const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
+    return check_shapes(host, shapes, x->n_inputs, n, c, err);
+}
+
 static int softmax_ce_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     int64_t n, c;
-    const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
     (void)self;
-    if (check_shapes(host, shapes, x->n_inputs, &n, &c, err))
+    if (call_shapes(host, x, &n, &c, err))
         return 1;
     const float *z = x->inputs[0].data, *labels = x->inputs[1].data;
     float *prob = (x->saved && x->saved_bytes >= sizeof(float) * (size_t)(n * c)) ? x->saved
@@ -107,9 +114,8 @@ static int softmax_ce_forward(const tc_host *host, void *self, const tc_exec *x,
 static int softmax_ce_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     int64_t n, c;
-    const tc_shape shapes[2] = {x->inputs[0].shape, x->inputs[1].shape};
     (void)self;
-    if (check_shapes(host, shapes, x->n_inputs, &n, &c, err))
+    if (call_shapes(host, x, &n, &c, err))
         return 1;
     if (!x->grad_inputs)
         return 0;
@@ -151,10 +157,7 @@ static const tc_layer_type softmax_ce_type = {
                  "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
                  2, 2),
     .flags = TC_LAYER_LOSS,
-    .plan = softmax_ce_plan,
-    .forward = softmax_ce_forward,
-    .backward = softmax_ce_backward,
-    .flops = softmax_ce_flops,
+    LU_TYPE_CALLBACKS(softmax_ce),
 };
 
 LU_PLUGIN(softmax_cross_entropy, "SoftmaxCrossEntropy", softmax_ce_type)

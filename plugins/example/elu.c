@@ -10,7 +10,6 @@
  * then, so nothing is saved.
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "example.h"
 
@@ -27,20 +26,11 @@ static const tc_param_desc elu_params[] = {
 
 static int elu_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    elu *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "ELU: out of memory");
+    elu *l = tc_instance_new(host, "ELU", sizeof *l, self, err);
+    if (!l)
         return 1;
-    }
     l->alpha = (float)values[0]; /* already checked against [0, 10] */
-    *self = l;
     return 0;
-}
-
-static void elu_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 /* Shape inference: any input shape, output of the same shape, no weights,
@@ -114,27 +104,17 @@ static const tc_test_case elu_cases[] = {
 };
 
 static const tc_test_hints elu_hints = {
-    .struct_size = sizeof(tc_test_hints),
-    .n_cases = (int32_t)(sizeof elu_cases / sizeof elu_cases[0]),
-    .cases = elu_cases,
+    TC_TEST_CASES(elu_cases),
     /* grad_tolerance, grad_step: 0, the suite's defaults */
 };
 
+/* The helper macros of plugin.h fill the fixed fields; .flags stays 0. */
 const tc_layer_type example_elu_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "ELU",
-    .summary = "exponential linear unit: x if x > 0 else alpha * (exp(x) - 1), elementwise",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = 1,
-    .params = elu_params,
-    .create = elu_create,
-    .destroy = elu_destroy,
-    .plan = elu_plan,
-    .forward = elu_forward,
-    .backward = elu_backward,
-    .test_hints = &elu_hints,
-    .onnx_export = elu_onnx_export,
+    TC_LAYER_HEAD("ELU",
+                  "exponential linear unit: x if x > 0 else alpha * (exp(x) - 1), elementwise",
+                  1, 1),
+    TC_PARAM_TABLE(elu_params),
+    .create = elu_create, .destroy = tc_instance_free,
+    .plan = elu_plan, .forward = elu_forward, .backward = elu_backward,
+    .test_hints = &elu_hints, .onnx_export = elu_onnx_export,
 };

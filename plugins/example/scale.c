@@ -9,7 +9,6 @@
  * "<node>.weight" and "<node>.bias", and hands them to forward and backward
  * in declaration order. Backward OVERWRITES every weight gradient.
  */
-#include <stdlib.h>
 
 #include "example.h"
 
@@ -23,20 +22,11 @@ static const tc_param_desc scale_params[] = {
 
 static int scale_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    scale *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "Scale: out of memory");
+    scale *l = tc_instance_new(host, "Scale", sizeof *l, self, err);
+    if (!l)
         return 1;
-    }
     l->bias = values[0] != 0.0;
-    *self = l;
     return 0;
-}
-
-static void scale_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 /* Channels and elements per channel and sample of an input [N, C, ...]. */
@@ -160,19 +150,10 @@ static int scale_onnx_export(const tc_host *host, void *self, const tc_onnx_writ
 }
 
 const tc_layer_type example_scale_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "Scale",
-    .summary = "learnable per-channel scale (and shift) of [batch, channels, ...]",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = 1,
-    .params = scale_params,
-    .create = scale_create,
-    .destroy = scale_destroy,
-    .plan = scale_plan,
-    .forward = scale_forward,
-    .backward = scale_backward,
+    TC_LAYER_HEAD("Scale", "learnable per-channel scale (and shift) of [batch, channels, ...]", 1,
+                  1),
+    TC_PARAM_TABLE(scale_params),
+    .create = scale_create, .destroy = tc_instance_free,
+    .plan = scale_plan, .forward = scale_forward, .backward = scale_backward,
     .onnx_export = scale_onnx_export,
 };

@@ -24,7 +24,6 @@
  * registered with tc_registry_add_static(reg, tc_plugin_init_lenet1998, ...).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <tinycnn/plugin.h>
@@ -66,9 +65,7 @@ static const tc_test_case c3_cases[] = {
 };
 
 static const tc_test_hints c3_hints = {
-    .struct_size = sizeof(tc_test_hints),
-    .n_cases = (int32_t)(sizeof c3_cases / sizeof c3_cases[0]),
-    .cases = c3_cases,
+    TC_TEST_CASES(c3_cases),
     /* C3 is linear in its input and its weights: central differences are
      * exact at any step, and a longer one loses less to float rounding in
      * sums of up to 150 products (0.0017 worst relative error against
@@ -78,21 +75,12 @@ static const tc_test_hints c3_hints = {
 
 static int c3_create(const tc_host *host, const double *values, void **self, tc_error *err)
 {
-    c3 *l = malloc(sizeof *l);
-    if (!l) {
-        host->set_error(err, "LeNetC3: out of memory");
+    c3 *l = tc_instance_new(host, "LeNetC3", sizeof *l, self, err);
+    if (!l)
         return 1;
-    }
     l->k = (int64_t)values[0];
     l->bias = values[1] != 0.0;
-    *self = l;
     return 0;
-}
-
-static void c3_destroy(const tc_host *host, void *self)
-{
-    (void)host;
-    free(self);
 }
 
 /* ---- compute ----------------------------------------------------------
@@ -378,21 +366,13 @@ static int c3_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
 }
 
 static const tc_layer_type c3_type = {
-    .struct_size = sizeof(tc_layer_type),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .name = "LeNetC3",
-    .summary = "LeNet-5's C3 (LeCun et al. 1998, Table I): 6 -> 16 maps, k x k valid "
-               "convolution, each output map connected to 3, 4 or 6 input maps",
-    .flags = 0,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .n_params = (int32_t)(sizeof c3_params / sizeof c3_params[0]),
-    .params = c3_params,
-    .create = c3_create,
-    .destroy = c3_destroy,
-    .plan = c3_plan,
-    .forward = c3_forward,
-    .backward = c3_backward,
+    TC_LAYER_HEAD("LeNetC3",
+                  "LeNet-5's C3 (LeCun et al. 1998, Table I): 6 -> 16 maps, k x k valid "
+                  "convolution, each output map connected to 3, 4 or 6 input maps",
+                  1, 1),
+    TC_PARAM_TABLE(c3_params),
+    .create = c3_create, .destroy = tc_instance_free,
+    .plan = c3_plan, .forward = c3_forward, .backward = c3_backward,
     .test_hints = &c3_hints,
 };
 

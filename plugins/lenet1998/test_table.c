@@ -73,13 +73,9 @@ static void fake_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float al
 }
 
 static const tc_host host = {
-    .struct_size = sizeof(tc_host),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .register_layer = fake_register,
-    .set_error = fake_set_error,
-    .sgemm = fake_sgemm,
-    .parallel_for = fake_parallel_for,
-    .level = TC_HOST_LEVEL,
+    TC_STRUCT_HEADER(tc_host), .level = TC_HOST_LEVEL,
+    .register_layer = fake_register, .set_error = fake_set_error,
+    .sgemm = fake_sgemm, .parallel_for = fake_parallel_for,
 };
 
 static int fail(const char *what, const tc_error *err)

@@ -219,24 +219,21 @@ static int plan_and_compare(tc_layer_check *lc, const tc_shape *inputs, tc_error
         return tc_error_prefix(err, "%s: plan", lc->type->name);
     if (run_plan(lc, one, &plan1, err))
         return tc_error_prefix(err, "%s: plan at batch 1", lc->type->name);
-    if (plan1.n_weights != lc->plan.n_weights)
-        return tc_error_set(err, "%s: plan: the number of weights depends on the batch size "
-                                 "(%d at batch 1, %d at batch %lld)", lc->type->name,
-                            plan1.n_weights, lc->plan.n_weights, (long long)inputs[0].dims[0]);
-    for (int i = 0; i < plan1.n_weights; i++)
-        if (strcmp(plan1.weights[i].name, lc->plan.weights[i].name) != 0 ||
-            !tc_shape_equal(&plan1.weights[i].shape, &lc->plan.weights[i].shape))
-            return tc_error_set(err, "%s: plan: weight %d ('%s') changes with the batch size",
-                                lc->type->name, i, lc->plan.weights[i].name);
-    if (plan1.n_state != lc->plan.n_state)
-        return tc_error_set(err, "%s: plan: the number of state tensors depends on the batch "
-                                 "size (%d at batch 1, %d at batch %lld)", lc->type->name,
-                            plan1.n_state, lc->plan.n_state, (long long)inputs[0].dims[0]);
-    for (int i = 0; i < plan1.n_state; i++)
-        if (strcmp(plan1.state[i].name, lc->plan.state[i].name) != 0 ||
-            !tc_shape_equal(&plan1.state[i].shape, &lc->plan.state[i].shape))
-            return tc_error_set(err, "%s: plan: state %d ('%s') changes with the batch size",
-                                lc->type->name, i, lc->plan.state[i].name);
+/* The weights' or the state's declarations (a field of tc_plan and its
+ * count) must not depend on the batch: count, names and shapes. */
+#define SAME_DECLS(list, n_list, one, many)                                                 \
+    if (plan1.n_list != lc->plan.n_list)                                                   \
+        return tc_error_set(err, "%s: plan: the number of " many " depends on the batch "    \
+                                 "size (%d at batch 1, %d at batch %lld)", lc->type->name,  \
+                            plan1.n_list, lc->plan.n_list, (long long)inputs[0].dims[0]);  \
+    for (int i = 0; i < plan1.n_list; i++)                                                 \
+        if (strcmp(plan1.list[i].name, lc->plan.list[i].name) != 0 ||                      \
+            !tc_shape_equal(&plan1.list[i].shape, &lc->plan.list[i].shape))                \
+            return tc_error_set(err, "%s: plan: " one " %d ('%s') changes with the batch "   \
+                                     "size", lc->type->name, i, lc->plan.list[i].name)
+    SAME_DECLS(weights, n_weights, "weight", "weights");
+    SAME_DECLS(state, n_state, "state", "state tensors");
+#undef SAME_DECLS
     if ((lc->type->flags & TC_LAYER_LOSS) &&
         (lc->plan.output.ndim != 1 || lc->plan.output.dims[0] != 1))
         return tc_error_set(err, "%s: plan: a loss layer must output shape [1]",
@@ -373,21 +370,13 @@ void tc_layer_check_reset_state(tc_layer_check *lc)
 static void make_exec(tc_layer_check *lc, tc_exec *x)
 {
     memset(x, 0, sizeof *x);
-    x->struct_size = sizeof *x;
-    x->n_inputs = lc->n_inputs;
-    x->inputs = lc->inputs;
-    x->output = &lc->output;
-    x->n_weights = lc->plan.n_weights;
-    x->training = lc->training;
-    x->weights = lc->weights;
-    x->workspace = lc->workspace;
-    x->workspace_bytes = lc->workspace_bytes;
-    x->saved = lc->saved;
-    x->saved_bytes = lc->saved_bytes;
-    x->n_threads = lc->n_threads;
-    x->rng = &lc->rng;
-    x->n_state = lc->plan.n_state;
-    x->state = lc->state;
+    *x = (tc_exec){.struct_size = sizeof *x, .training = lc->training,
+                   .n_threads = lc->n_threads, .rng = &lc->rng,
+                   .n_inputs = lc->n_inputs, .inputs = lc->inputs, .output = &lc->output,
+                   .n_weights = lc->plan.n_weights, .weights = lc->weights,
+                   .n_state = lc->plan.n_state, .state = lc->state,
+                   .workspace = lc->workspace, .workspace_bytes = lc->workspace_bytes,
+                   .saved = lc->saved, .saved_bytes = lc->saved_bytes};
 }
 
 int tc_layer_check_forward(tc_layer_check *lc, tc_error *err)

@@ -66,38 +66,39 @@ static void shift_plane(float *p, int h, int w, int dy, int dx, float fill)
     }
 }
 
-void tc_augment_shift(float *images, int n, int channels, int height, int width, int max_shift,
-                      float fill, uint64_t seed, uint64_t step)
+/* Shifts every plane of each image by offset()'s (dy, dx) for it (up to
+ * `amount` pixels), filling with fills[c], or with `fill` when fills is
+ * NULL. */
+static void shift_images(float *images, int n, int channels, int height, int width, int amount,
+                         void (*offset)(uint64_t, uint64_t, int, int, int *, int *), float fill,
+                         const float *fills, uint64_t seed, uint64_t step)
 {
-    if (max_shift <= 0 || height <= 0 || width <= 0)
+    if (amount <= 0 || height <= 0 || width <= 0)
         return;
     size_t plane = (size_t)height * (size_t)width;
     for (int i = 0; i < n; i++) {
         int dy, dx;
-        tc_augment_shift_of(seed, step, i, max_shift, &dy, &dx);
+        offset(seed, step, i, amount, &dy, &dx);
         if (dy == 0 && dx == 0)
             continue;
         for (int c = 0; c < channels; c++)
             shift_plane(images + ((size_t)i * (size_t)channels + (size_t)c) * plane, height, width,
-                        dy, dx, fill);
+                        dy, dx, fills ? fills[c] : fill);
     }
+}
+
+void tc_augment_shift(float *images, int n, int channels, int height, int width, int max_shift,
+                      float fill, uint64_t seed, uint64_t step)
+{
+    shift_images(images, n, channels, height, width, max_shift, tc_augment_shift_of, fill, NULL,
+                 seed, step);
 }
 
 void tc_augment_crop(float *images, int n, int channels, int height, int width, int pad,
                      const float *fill, uint64_t seed, uint64_t step)
 {
-    if (pad <= 0 || height <= 0 || width <= 0)
-        return;
-    size_t plane = (size_t)height * (size_t)width;
-    for (int i = 0; i < n; i++) {
-        int dy, dx;
-        tc_augment_crop_of(seed, step, i, pad, &dy, &dx);
-        if (dy == 0 && dx == 0)
-            continue;
-        for (int c = 0; c < channels; c++)
-            shift_plane(images + ((size_t)i * (size_t)channels + (size_t)c) * plane, height, width,
-                        dy, dx, fill ? fill[c] : 0.0f);
-    }
+    shift_images(images, n, channels, height, width, pad, tc_augment_crop_of, 0.0f, fill, seed,
+                 step);
 }
 
 void tc_augment_flip(float *images, int n, int channels, int height, int width, uint64_t seed,

@@ -36,15 +36,10 @@ static const char *errstr(int e, char *buf, size_t cap)
 
 /* ---- little-endian helpers ------------------------------------------- */
 
-static void put_le32(uint8_t *p, uint32_t v)
+/* The low `bytes` bytes of v, least significant first. */
+static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < bytes; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
@@ -253,18 +248,12 @@ static void sink_put(sink *s, const void *p, size_t n)
     }
 }
 
-static void sink_u32(sink *s, uint32_t v)
-{
-    uint8_t b[4];
-    put_le32(b, v);
-    sink_put(s, b, 4);
-}
-
-static void sink_u64(sink *s, uint64_t v)
+/* v as `bytes` little-endian bytes (4 or 8). */
+static void sink_le(sink *s, uint64_t v, int bytes)
 {
     uint8_t b[8];
-    put_le64(b, v);
-    sink_put(s, b, 8);
+    put_le(b, v, bytes);
+    sink_put(s, b, (size_t)bytes);
 }
 
 /* Checks ck and computes the byte sizes of the tensor section and the file. */
@@ -316,28 +305,28 @@ static void encode(sink *s, const tc_checkpoint *ck, uint64_t tensor_bytes)
     size_t ml = strlen(model), xl = strlen(meta);
 
     sink_put(s, magic, sizeof magic);
-    sink_u32(s, TC_CHECKPOINT_VERSION);
-    sink_u32(s, 3);
+    sink_le(s, TC_CHECKPOINT_VERSION, 4);
+    sink_le(s, 3, 4);
 
-    sink_u32(s, TC_CKPT_SECTION_MODEL);
-    sink_u64(s, ml);
+    sink_le(s, TC_CKPT_SECTION_MODEL, 4);
+    sink_le(s, ml, 8);
     sink_put(s, model, ml);
 
-    sink_u32(s, TC_CKPT_SECTION_META);
-    sink_u64(s, xl);
+    sink_le(s, TC_CKPT_SECTION_META, 4);
+    sink_le(s, xl, 8);
     sink_put(s, meta, xl);
 
-    sink_u32(s, TC_CKPT_SECTION_TENSORS);
-    sink_u64(s, tensor_bytes);
-    sink_u32(s, (uint32_t)ck->n_tensors);
+    sink_le(s, TC_CKPT_SECTION_TENSORS, 4);
+    sink_le(s, tensor_bytes, 8);
+    sink_le(s, (uint32_t)ck->n_tensors, 4);
     for (size_t i = 0; i < ck->n_tensors && !s->failed; i++) {
         const tc_named_tensor *t = &ck->tensors[i];
         size_t nl = strlen(t->name);
-        sink_u32(s, (uint32_t)nl);
+        sink_le(s, (uint32_t)nl, 4);
         sink_put(s, t->name, nl);
-        sink_u32(s, (uint32_t)t->shape.ndim);
+        sink_le(s, (uint32_t)t->shape.ndim, 4);
         for (int d = 0; d < t->shape.ndim; d++)
-            sink_u64(s, (uint64_t)t->shape.dims[d]);
+            sink_le(s, (uint64_t)t->shape.dims[d], 8);
         /* Floats go out in explicit little-endian order, a chunk at a time. */
         uint64_t count = (uint64_t)tc_shape_count(&t->shape);
         uint8_t chunk[4096];
@@ -347,14 +336,14 @@ static void encode(sink *s, const tc_checkpoint *ck, uint64_t tensor_bytes)
             for (size_t j = 0; j < k; j++) {
                 uint32_t bits;
                 memcpy(&bits, &t->data[done + j], 4);
-                put_le32(chunk + 4 * j, bits);
+                put_le(chunk + 4 * j, bits, 4);
             }
             sink_put(s, chunk, 4 * k);
             done += k;
         }
     }
     uint8_t crc[4];
-    put_le32(crc, s->crc);
+    put_le(crc, s->crc, 4);
     sink_put(s, crc, 4);
 }
 

@@ -81,7 +81,7 @@ static int name_mnist(tc_dataset *ds, const tc_data_options *opt, const char *wh
 }
 
 /* CIFAR-10's labels mean its own names: a fixed list must be the same one. */
-static int check_cifar_names(const tc_dataset *ds, const tc_data_options *opt, const char *what,
+static int check_cifar_names(tc_dataset *ds, const tc_data_options *opt, const char *what,
                              tc_error *err)
 {
     if (opt->n_class_names == 0)
@@ -96,27 +96,18 @@ static int check_cifar_names(const tc_dataset *ds, const tc_data_options *opt, c
     return 0;
 }
 
-static int load_mnist(const char *dir, const char *split, const char *ipath,
+/* A fixed-format set (MNIST or CIFAR-10) by `load`, then its shape and
+ * the class names checked against the options (`names`, naming `what`). */
+static int load_fixed(int (*load)(const char *, const char *, tc_dataset *, tc_error *),
+                      int (*names)(tc_dataset *, const tc_data_options *, const char *,
+                                   tc_error *),
+                      const char *dir, const char *split, const char *what,
                       const tc_data_options *opt, tc_dataset *out, tc_error *err)
 {
     tc_dataset ds;
-    if (tc_mnist_load(dir, split, &ds, err))
+    if (load(dir, split, &ds, err))
         return 1;
-    if (shape_fixed_set(&ds, opt, ipath, err) || name_mnist(&ds, opt, ipath, err)) {
-        tc_dataset_free(&ds);
-        return 1;
-    }
-    *out = ds;
-    return 0;
-}
-
-static int load_cifar(const char *dir, const char *split, const char *folder,
-                      const tc_data_options *opt, tc_dataset *out, tc_error *err)
-{
-    tc_dataset ds;
-    if (tc_cifar10_load(dir, split, &ds, err))
-        return 1;
-    if (shape_fixed_set(&ds, opt, folder, err) || check_cifar_names(&ds, opt, folder, err)) {
+    if (shape_fixed_set(&ds, opt, what, err) || names(&ds, opt, what, err)) {
         tc_dataset_free(&ds);
         return 1;
     }
@@ -150,9 +141,9 @@ int tc_dataset_load_with(const char *dir, const char *split, const tc_data_optio
     const char *prefix;
     int is_mnist_split = tc_mnist_split_prefix(split, &prefix) == 0;
     if (is_mnist_split && tc_mnist_find(dir, prefix, "images-idx3", ipath, sizeof ipath) == 0)
-        return load_mnist(dir, split, ipath, opt, out, err);
+        return load_fixed(tc_mnist_load, name_mnist, dir, split, ipath, opt, out, err);
     if (is_mnist_split && tc_cifar10_find(dir, split, cifar, sizeof cifar) == 0)
-        return load_cifar(dir, split, cifar, opt, out, err);
+        return load_fixed(tc_cifar10_load, check_cifar_names, dir, split, cifar, opt, out, err);
     int n = snprintf(folder, sizeof folder, "%s/%s", dir, split);
     if (n < 0 || (size_t)n >= sizeof folder)
         return tc_error_set(err, "%s: path too long", dir);

@@ -18,15 +18,10 @@ static void host_set_error(tc_error *err, const char *fmt, ...)
 }
 
 static const tc_host host_table = {
-    .struct_size = sizeof(tc_host),
-    .abi_version = TC_PLUGIN_ABI_VERSION,
-    .register_layer = tc_registry_register_from_plugin,
-    .set_error = host_set_error,
-    .sgemm = tc_sgemm,
-    .parallel_for = tc_parallel_for,
-    .rng_uniform = tc_rng_uniform,
-    .rng_normal = tc_rng_normal,
-    .level = TC_HOST_LEVEL,
+    TC_STRUCT_HEADER(tc_host), .level = TC_HOST_LEVEL,
+    .register_layer = tc_registry_register_from_plugin, .set_error = host_set_error,
+    .sgemm = tc_sgemm, .parallel_for = tc_parallel_for,
+    .rng_uniform = tc_rng_uniform, .rng_normal = tc_rng_normal,
 };
 
 const tc_host *tc_host_table(void)

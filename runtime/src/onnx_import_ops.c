@@ -251,12 +251,23 @@ static int symmetric_pads(onnx_imp *m, int i, int64_t *hw)
     return 0;
 }
 
-static int conv(onnx_imp *m, int i)
+/* Input 0 of node i, computed; its weight, input 1, a constant of rank
+ * w_rank; and its optional bias, input 2, a constant of rank b_lo to b_hi.
+ * NULL when one fails. */
+static onnx_val *weighted_in(onnx_imp *m, int i, int w_rank, int b_lo, int b_hi,
+                             const Onnx__TensorProto **w, const Onnx__TensorProto **b)
 {
     onnx_val *x = data_in(m, i, 0);
-    const Onnx__TensorProto *w = x ? const_in(m, i, 1, 0, 4, 4) : NULL;
-    const Onnx__TensorProto *b = w ? const_in(m, i, 2, 1, 1, 1) : NULL;
-    if (!w || (!b && in_name(m, i, 2)))
+    *w = x ? const_in(m, i, 1, 0, w_rank, w_rank) : NULL;
+    *b = *w ? const_in(m, i, 2, 1, b_lo, b_hi) : NULL;
+    return *w && (*b || !in_name(m, i, 2)) ? x : NULL;
+}
+
+static int conv(onnx_imp *m, int i)
+{
+    const Onnx__TensorProto *w, *b;
+    onnx_val *x = weighted_in(m, i, 4, 1, 1, &w, &b);
+    if (!x)
         return 1;
     if (x->rank != 4 || x->squeezed)
         return fail(m, i, "needs a 4-D input [N,C,H,W]");
@@ -378,10 +389,9 @@ static int linear(onnx_imp *m, int i, onnx_val *out, const onnx_val *x,
 
 static int gemm(onnx_imp *m, int i)
 {
-    onnx_val *x = data_in(m, i, 0);
-    const Onnx__TensorProto *w = x ? const_in(m, i, 1, 0, 2, 2) : NULL;
-    const Onnx__TensorProto *c = w ? const_in(m, i, 2, 1, 0, 2) : NULL;
-    if (!w || (!c && in_name(m, i, 2)))
+    const Onnx__TensorProto *w, *c;
+    onnx_val *x = weighted_in(m, i, 2, 0, 2, &w, &c);
+    if (!x)
         return 1;
     int64_t ta, tb;
     double alpha, beta;

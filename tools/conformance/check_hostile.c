@@ -234,20 +234,15 @@ static void scratch_child(cf_subject *s, void *arg)
 {
     const char *C = "uninitialised scratch";
     const cf_config *cfg = arg;
-    char where[300], sh[200];
-    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, 3, sh, sizeof sh));
+    char where[300];
     tc_error err = {{0}};
     tc_layer_check lc;
     scratch_run runs[N_POISONS];
     cf_states st;
     memset(runs, 0, sizeof runs);
     memset(&st, 0, sizeof st);
-    if (cf_make(&lc, s, cfg, 3, 1, &err)) {
-        cf_fail(s, C, "%s (%s)", err.msg, where);
-        tc_layer_check_free(&lc);
+    if (cf_make_filled(&lc, s, C, cfg, 3, 71, where, sizeof where))
         return;
-    }
-    tc_layer_check_fill(&lc, 71, 0);
     if (cf_states_copy(&lc, &st)) {
         cf_fail(s, C, "out of memory");
         goto out;

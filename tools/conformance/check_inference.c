@@ -242,19 +242,13 @@ void cf_check_inference(cf_subject *s)
         return;
     const cf_config *cfg = &s->configs[0];
     int64_t batch = pick_batch(s, cfg);
-    char where[300], sh[200];
-    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
-    tc_error err = {{0}};
+    char where[300];
     tc_layer_check lc;
     cf_states st0;
     float *inf = NULL;
     memset(&st0, 0, sizeof st0);
-    if (cf_make(&lc, s, cfg, batch, 1, &err)) {
-        cf_fail(s, C_INF, "%s (%s)", err.msg, where);
-        tc_layer_check_free(&lc);
+    if (cf_make_filled(&lc, s, C_INF, cfg, batch, 41, where, sizeof where))
         return;
-    }
-    tc_layer_check_fill(&lc, 41, 0);
     if (cf_states_copy(&lc, &st0)) {
         cf_fail(s, C_INF, "out of memory");
         goto out;

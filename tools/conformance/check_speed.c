@@ -181,17 +181,12 @@ void cf_check_speed(cf_subject *s)
         return;
     const cf_config *cfg = &s->configs[0];
     int64_t batch = speed_batch(s, cfg);
-    char where[300], sh[200];
-    snprintf(where, sizeof where, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    char where[300];
     tc_error err = {{0}};
     tc_layer_check lc;
     timing t = {0, 0, 0};
-    if (cf_make(&lc, s, cfg, batch, 1, &err)) {
-        cf_fail(s, C, "%s (%s)", err.msg, where);
-        tc_layer_check_free(&lc);
+    if (cf_make_filled(&lc, s, C, cfg, batch, 81, where, sizeof where))
         return;
-    }
-    tc_layer_check_fill(&lc, 81, 0);
     moderate_inputs(&lc);
     double rf = receptive_field(&lc, &err), io = 0;
     for (int i = 0; i < lc.n_inputs; i++)

@@ -88,6 +88,13 @@ void cf_batched(const cf_config *cfg, int64_t batch, tc_shape *out);
 int cf_make(tc_layer_check *lc, const cf_subject *s, const cf_config *cfg, int64_t batch,
             int n_threads, tc_error *err);
 
+/* cf_make at one thread for `check`, then tc_layer_check_fill(lc, seed,
+ * 0); "inputs <shapes>" goes into where[cap] first. On failure reports
+ * "<error> (<where>)", frees lc and returns non-zero; else the caller owns
+ * lc. */
+int cf_make_filled(tc_layer_check *lc, const cf_subject *s, const char *check,
+                   const cf_config *cfg, int64_t batch, uint64_t seed, char *where, size_t cap);
+
 /* "[3,2,7,7]" or "[3,2,7,7] + [3]" for the inputs of cfg at a batch size. */
 const char *cf_shapes_str(const cf_config *cfg, int64_t batch, char *buf, size_t cap);
 

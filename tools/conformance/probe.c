@@ -62,6 +62,21 @@ int cf_make(tc_layer_check *lc, const cf_subject *s, const cf_config *cfg, int64
     return tc_layer_check_create(lc, s->type, cfg->values, sh, cfg->n_inputs, n_threads, err);
 }
 
+int cf_make_filled(tc_layer_check *lc, const cf_subject *s, const char *check,
+                   const cf_config *cfg, int64_t batch, uint64_t seed, char *where, size_t cap)
+{
+    char sh[200];
+    tc_error err = {{0}};
+    snprintf(where, cap, "inputs %s", cf_shapes_str(cfg, batch, sh, sizeof sh));
+    if (cf_make(lc, s, cfg, batch, 1, &err)) {
+        cf_fail(s, check, "%s (%s)", err.msg, where);
+        tc_layer_check_free(lc);
+        return 1;
+    }
+    tc_layer_check_fill(lc, seed, 0);
+    return 0;
+}
+
 const char *cf_grad_tensor_name(const tc_layer_check *lc, int k, char *buf, size_t cap)
 {
     int n_in = 0;

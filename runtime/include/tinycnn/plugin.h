@@ -59,7 +59,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h> /* snprintf in tc_host_check */
+#include <stdio.h>  /* snprintf in tc_host_check */
+#include <stdlib.h> /* calloc, free in tc_instance_new, tc_instance_free */
 
 #ifdef __cplusplus
 extern "C" {
@@ -459,6 +460,51 @@ static inline int tc_host_check(const struct tc_host *host, unsigned level, cons
     }
     return 1;
 }
+
+/* For create(): a zeroed instance of `size` bytes into *self, freed by
+ * tc_instance_free; on failure "<layer>: out of memory" and NULL. */
+static inline void *tc_instance_new(const struct tc_host *host, const char *layer, size_t size,
+                                    void **self, tc_error *err)
+{
+    void *l = calloc(1, size);
+    if (!l)
+        host->set_error(err, "%s: out of memory", layer);
+    *self = l;
+    return l;
+}
+
+/* destroy() of a layer whose instance is one block from tc_instance_new. */
+static inline void tc_instance_free(const struct tc_host *host, void *self)
+{
+    (void)host;
+    free(self);
+}
+
+/* Initializer helpers: each expands to designated fields of a static table
+ * (nothing of the ABI changes), e.g.
+ *     static const tc_layer_type my_type = {
+ *         TC_LAYER_HEAD("MyLayer", "what it computes", 1, 1),
+ *         TC_PARAM_TABLE(my_params),
+ *         .create = my_create, ...
+ *     };
+ * TC_STRUCT_HEADER: the size and ABI version of a tc_layer_type or tc_host
+ * this plugin was built with. */
+#define TC_STRUCT_HEADER(type) .struct_size = sizeof(type), .abi_version = TC_PLUGIN_ABI_VERSION
+
+/* The header, names and input count of a tc_layer_type. */
+#define TC_LAYER_HEAD(layer, what, min_in, max_in)                                       \
+    TC_STRUCT_HEADER(tc_layer_type), .name = (layer), .summary = (what),                 \
+    .min_inputs = (min_in), .max_inputs = (max_in)
+
+/* n_params and params of a tc_layer_type from a static tc_param_desc array. */
+#define TC_PARAM_TABLE(table)                                                            \
+    .n_params = (int32_t)(sizeof(table) / sizeof((table)[0])), .params = (table)
+
+/* struct_size, n_cases and cases of a tc_test_hints from a static
+ * tc_test_case array. */
+#define TC_TEST_CASES(table)                                                             \
+    .struct_size = sizeof(tc_test_hints),                                                \
+    .n_cases = (int32_t)(sizeof(table) / sizeof((table)[0])), .cases = (table)
 
 #ifdef __cplusplus
 }
