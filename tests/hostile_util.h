@@ -288,15 +288,49 @@ static inline void hu_write_idx_labels(const char *path, uint32_t n, int classes
     free(b);
 }
 
-/* A synthetic 28x28 "MNIST" folder (train and t10k files) under the test's
- * temporary folder. Returns its path (static per name). */
-static inline const char *hu_synth_mnist(const char *name, uint32_t n_train, uint32_t n_test)
+/* A synthetic "MNIST" folder (train and t10k files) of side x side images
+ * in 10 classes under the test's temporary folder. Returns its path
+ * (static per name). */
+static inline const char *hu_synth_idx(const char *name, uint32_t n_train, uint32_t n_test,
+                                       uint32_t side)
 {
     const char *d = hu_mkdir(name);
-    hu_write_idx_images(hu_path(d, "train-images-idx3-ubyte"), n_train, 28, 28, 0, 0);
+    hu_write_idx_images(hu_path(d, "train-images-idx3-ubyte"), n_train, side, side, 0, 0);
     hu_write_idx_labels(hu_path(d, "train-labels-idx1-ubyte"), n_train, 10, UINT32_MAX, 0);
-    hu_write_idx_images(hu_path(d, "t10k-images-idx3-ubyte"), n_test, 28, 28, 0, 0);
+    hu_write_idx_images(hu_path(d, "t10k-images-idx3-ubyte"), n_test, side, side, 0, 0);
     hu_write_idx_labels(hu_path(d, "t10k-labels-idx1-ubyte"), n_test, 10, UINT32_MAX, 0);
+    return d;
+}
+
+/* The same of 28x28 images. */
+static inline const char *hu_synth_mnist(const char *name, uint32_t n_train, uint32_t n_test)
+{
+    return hu_synth_idx(name, n_train, n_test, 28);
+}
+
+/* The fault tests' data: a synthetic MNIST "syn" of 256 training and 64
+ * test images (made on the first call). */
+static inline const char *hu_syn_data(void)
+{
+    static const char *d;
+    if (!d)
+        d = hu_synth_mnist("syn", 256, 64);
+    return d;
+}
+
+/* A plugin folder "plug" holding copies of the n named test plugins, made
+ * on the first call (later calls return it as it is). */
+static inline const char *hu_plugin_copies(const char *const *files, int n)
+{
+    static const char *d;
+    if (!d) {
+        d = hu_mkdir("plug");
+        for (int i = 0; i < n; i++) {
+            char from[600];
+            snprintf(from, sizeof from, "%s/%s", TC_TEST_BAD_PLUGIN_DIR, files[i]);
+            hu_copy(from, hu_path(d, files[i]), 0755);
+        }
+    }
     return d;
 }
 

@@ -16,6 +16,18 @@
 
 #include "testutil.h"
 
+/* A model of 1x6x6 gray images in 3 classes, one Linear layer: it learns
+ * images told apart by their gray level in a few epochs. */
+#define IU_LEVELS_MODEL                                                                            \
+    "{\"name\":\"levels\",\"inputs\":[{\"name\":\"image\",\"shape\":[1,6,6],"                      \
+    "\"mean\":0.5,\"std\":0.3},{\"name\":\"label\",\"shape\":[],\"role\":\"label\"}],"             \
+    "\"nodes\":[{\"name\":\"flat\",\"type\":\"Flatten\",\"inputs\":[\"image\"]},"                  \
+    "{\"name\":\"fc\",\"type\":\"Linear\",\"inputs\":[\"flat\"],"                                  \
+    "\"params\":{\"out_features\":3}},"                                                            \
+    "{\"name\":\"loss\",\"type\":\"SoftmaxCrossEntropy\",\"inputs\":[\"fc\",\"label\"]}],"         \
+    "\"output\":\"fc\",\"loss\":\"loss\","                                                         \
+    "\"training\":{\"epochs\":3,\"batch_size\":4,\"optimizer\":\"adam\",\"lr\":0.01}}"
+
 /* dir/name under the test's temporary folder; static buffer rotated among 16. */
 static inline const char *iu_path(const char *fmt, ...) TC_PRINTF(1, 2);
 static inline const char *iu_path(const char *fmt, ...)

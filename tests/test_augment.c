@@ -108,10 +108,7 @@ static tc_graph *load_model(const char *training_extra, tc_error *err)
 static void test_model_setting(void)
 {
     tc_error err = {{0}};
-    tc_graph *g = load_model(",\"augment_shift\":3", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = tcu_graph_ok(load_model(",\"augment_shift\":3", &err), &err);
     tc_train_config cfg;
     TCU_ASSERT_OK(tc_train_config_from_graph(g, &cfg, &err), &err);
     CU_ASSERT_EQUAL(cfg.augment_shift, 3);

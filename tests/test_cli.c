@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "image_util.h" /* iu_write_png */
+#include "json_util.h"
 #include "testutil.h"
 
 #define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
@@ -50,15 +51,6 @@ static const char *data_dir(void)
     return d;
 }
 
-static const char *tmp_path(const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 1024, "%s/%s", tcu_tmpdir(), name);
-    return b;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -82,52 +74,37 @@ static const char *last_line(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-/* The checkpoint's metadata, parsed. */
-static json_t *checkpoint_meta(const char *path)
-{
-    tc_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
-    json_error_t je;
-    json_t *m = json_loads(ck.meta_json ? ck.meta_json : "", 0, &je);
-    tc_checkpoint_free(&ck);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    return m;
-}
-
 /* ---- help and usage ----------------------------------------------------- */
+
+/* A command with its exit status and texts its output must hold. */
+typedef struct cli_run {
+    const char *args;
+    int rc;
+    const char *has[4]; /* up to the first NULL */
+} cli_run;
+
+static void expect_run(const cli_run *r)
+{
+    char *out;
+    int rc = tcu_tinycnn(&out, "%s", r->args);
+    ASSERT_RC(rc, r->rc, out);
+    for (int i = 0; i < 4 && r->has[i]; i++)
+        ASSERT_HAS(out, r->has[i]);
+    free(out);
+}
 
 static void test_help(void)
 {
-    char *out;
-    int rc = tcu_tinycnn(&out, "--help");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, "usage: tinycnn");
-    ASSERT_HAS(out, "train");
-    ASSERT_HAS(out, "predict");
-    free(out);
-    rc = tcu_tinycnn(&out, "train --help");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, "usage: tinycnn train");
-    ASSERT_HAS(out, "--resume");
-    free(out);
-    rc = tcu_tinycnn(&out, "help predict");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, "--top");
-    free(out);
-    rc = tcu_tinycnn(&out, "eval -h");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, "accuracy: NN.NN% (C/T)");
-    free(out);
-    rc = tcu_tinycnn(&out, "--version");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, TC_VERSION_STRING);
-    free(out);
-    rc = tcu_tinycnn(&out, "%s", "");
-    ASSERT_RC(rc, 2, out);
-    ASSERT_HAS(out, "usage: tinycnn");
-    free(out);
+    static const cli_run runs[] = {
+        {"--help", 0, {"usage: tinycnn", "train", "predict"}},
+        {"train --help", 0, {"usage: tinycnn train", "--resume"}},
+        {"help predict", 0, {"--top"}},
+        {"eval -h", 0, {"accuracy: NN.NN% (C/T)"}},
+        {"--version", 0, {TC_VERSION_STRING}},
+        {"", 2, {"usage: tinycnn"}},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+        expect_run(&runs[i]);
 }
 
 /* Each usage error: exit 2, one line naming the option and the value. */
@@ -176,13 +153,13 @@ static void test_usage_errors(void)
 static void test_missing_model(void)
 {
     char *out;
-    const char *path = tmp_path("no-such-model.json");
+    const char *path = tcu_tmp_path("no-such-model.json");
     int rc = tcu_tinycnn(&out, "train %s --data %s", path, data_dir());
     ASSERT_RC(rc, 1, out);
     CU_ASSERT(strncmp(out, "tinycnn: ", 9) == 0);
     ASSERT_HAS(out, path);
     free(out);
-    rc = tcu_tinycnn(&out, "eval %s", tmp_path("no-such.ckpt"));
+    rc = tcu_tinycnn(&out, "eval %s", tcu_tmp_path("no-such.ckpt"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "no-such.ckpt");
     free(out);
@@ -207,7 +184,7 @@ static void test_model_error_names_node(void)
     ASSERT_HAS(out, "conv_bad");
     free(out);
 
-    rc = tcu_tinycnn(&out, "train %s --data %s", LENET, tmp_path("no-data-here"));
+    rc = tcu_tinycnn(&out, "train %s --data %s", LENET, tcu_tmp_path("no-data-here"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "no-data-here");
     free(out);
@@ -215,16 +192,12 @@ static void test_model_error_names_node(void)
 
 static void test_plugins(void)
 {
-    char *out;
-    int rc = tcu_tinycnn(&out, "plugins");
-    ASSERT_RC(rc, 0, out);
-    ASSERT_HAS(out, "Conv2d");
-    ASSERT_HAS(out, "out_channels");
-    ASSERT_HAS(out, "conv2d.so");
-    ASSERT_HAS(out, "SoftmaxCrossEntropy");
-    free(out);
+    static const cli_run listing = {
+        "plugins", 0, {"Conv2d", "out_channels", "conv2d.so", "SoftmaxCrossEntropy"}};
+    expect_run(&listing);
 
-    rc = tcu_tinycnn(&out, "plugins --json");
+    char *out;
+    int rc = tcu_tinycnn(&out, "plugins --json");
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -244,7 +217,7 @@ static void test_plugins(void)
     free(out);
 
     /* a --plugin-dir that does not exist is named */
-    rc = tcu_tinycnn(&out, "--plugin-dir %s plugins", tmp_path("nowhere"));
+    rc = tcu_tinycnn(&out, "--plugin-dir %s plugins", tcu_tmp_path("nowhere"));
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "nowhere");
     free(out);
@@ -265,7 +238,7 @@ static double trained_accuracy = -1; /* percent, from the train output */
 
 static void test_train_lenet_end_to_end(void)
 {
-    const char *ck = tmp_path("lenet5.ckpt");
+    const char *ck = tcu_tmp_path("lenet5.ckpt");
     char *out;
     int rc = tcu_tinycnn(&out, "train %s --data %s --limit 6000 --epochs 2 --threads 2 -o %s",
                          LENET, data_dir(), ck);
@@ -288,7 +261,7 @@ static void test_train_lenet_end_to_end(void)
     trained_accuracy = test;
     free(out);
 
-    json_t *meta = checkpoint_meta(ck);
+    json_t *meta = tcu_checkpoint_meta(ck);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "epoch")), 2);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "batch")), 0);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(meta, "optimizer_steps")),
@@ -301,7 +274,7 @@ static void test_train_lenet_end_to_end(void)
 static void test_eval_checkpoint(void)
 {
     CU_ASSERT_FATAL(trained_accuracy >= 0);
-    const char *ck = tmp_path("lenet5.ckpt");
+    const char *ck = tcu_tmp_path("lenet5.ckpt");
     char *out, line[256];
     int rc = tcu_tinycnn(&out, "eval %s --data %s", ck, data_dir());
     ASSERT_RC(rc, 0, out);
@@ -339,7 +312,7 @@ static void test_eval_checkpoint(void)
 static void test_predict(void)
 {
     CU_ASSERT_FATAL(trained_accuracy >= 0);
-    const char *ck = tmp_path("lenet5.ckpt");
+    const char *ck = tcu_tmp_path("lenet5.ckpt");
     tc_dataset test;
     tc_error err = {{0}};
     TCU_ASSERT_OK(tc_mnist_load(data_dir(), "test", &test, &err), &err);
@@ -393,7 +366,7 @@ static void test_predict(void)
 
     /* an image of the wrong size is named */
     uint8_t small[100] = {0};
-    const char *bad = tmp_path("small.png");
+    const char *bad = tcu_tmp_path("small.png");
     iu_write_png(bad, 1, 10, 10, small);
     rc = tcu_tinycnn(&out, "predict %s %s", ck, bad);
     ASSERT_RC(rc, 1, out);
@@ -402,22 +375,28 @@ static void test_predict(void)
     tc_dataset_free(&test);
 }
 
+/* Trains LENET on the MNIST data with the options `common` and `more` into
+ * out; the run must succeed. */
+static void train_ok(const char *common, const char *more, const char *ckpt)
+{
+    char *out;
+    int rc = tcu_tinycnn(&out, "train %s --data %s %s %s -o %s", LENET, data_dir(), common, more,
+                         ckpt);
+    ASSERT_RC(rc, 0, out);
+    free(out);
+}
+
 /* 2 epochs straight and 1 epoch + resume for 1 more give the same weights. */
 static void test_resume_equivalence(void)
 {
-    const char *a = tmp_path("straight.ckpt"), *b = tmp_path("resumed.ckpt");
+    const char *a = tcu_tmp_path("straight.ckpt"), *b = tcu_tmp_path("resumed.ckpt");
     const char *common = "--limit 1000 --test-limit 500 --lr-schedule constant --threads 2 --quiet";
+    train_ok(common, "--epochs 2", a);
+    train_ok(common, "--epochs 1", b);
     char *out;
-    int rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 2 -o %s", LENET, data_dir(), common,
-                         a);
-    ASSERT_RC(rc, 0, out);
-    free(out);
-    rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common, b);
-    ASSERT_RC(rc, 0, out);
-    free(out);
     CU_ASSERT(!tcu_same_tensors(a, b, 1)); /* one epoch is not two: the comparison can fail */
-    rc = tcu_tinycnn(&out, "train --resume %s --data %s %s --epochs 2 --json", b, data_dir(),
-                     common);
+    int rc = tcu_tinycnn(&out, "train --resume %s --data %s %s --epochs 2 --json", b, data_dir(),
+                         common);
     ASSERT_RC(rc, 0, out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -429,7 +408,7 @@ static void test_resume_equivalence(void)
     json_decref(root);
     free(out);
     CU_ASSERT(tcu_same_tensors(a, b, 0));
-    json_t *m = checkpoint_meta(b);
+    json_t *m = tcu_checkpoint_meta(b);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "epoch")), 2);
     json_decref(m);
 
@@ -444,8 +423,8 @@ static void test_resume_equivalence(void)
  * resuming from it ends with the weights of an uninterrupted run. */
 static void test_sigint(void)
 {
-    const char *ck = tmp_path("interrupted.ckpt"), *ref = tmp_path("reference.ckpt");
-    const char *log = tmp_path("interrupted.log");
+    const char *ck = tcu_tmp_path("interrupted.ckpt"), *ref = tcu_tmp_path("reference.ckpt");
+    const char *log = tcu_tmp_path("interrupted.log");
     char limit[] = "3000", tl[] = "500", ep[] = "4";
     unlink(ck);
     char *argv[] = {BIN, "train", LENET, "--data", (char *)data_dir(), "--limit", limit,
@@ -478,7 +457,7 @@ static void test_sigint(void)
     ASSERT_HAS(out, "tinycnn train --resume ");
     ASSERT_HAS(out, ck);
 
-    json_t *m = checkpoint_meta(ck);
+    json_t *m = tcu_checkpoint_meta(ck);
     json_int_t epoch = json_integer_value(json_object_get(m, "epoch"));
     json_int_t batch = json_integer_value(json_object_get(m, "batch"));
     CU_ASSERT(epoch >= 1 && epoch < 4);
@@ -502,17 +481,15 @@ static void test_sigint(void)
  * last good checkpoint as it was. */
 static void test_nan_keeps_last_checkpoint(void)
 {
-    const char *ck = tmp_path("diverge.ckpt");
+    const char *ck = tcu_tmp_path("diverge.ckpt");
     const char *common = "--limit 640 --test-limit 200 --threads 2 --quiet";
-    char *out;
-    int rc = tcu_tinycnn(&out, "train %s --data %s %s --epochs 1 -o %s", LENET, data_dir(), common,
-                         ck);
-    ASSERT_RC(rc, 0, out);
-    free(out);
+    train_ok(common, "--epochs 1", ck);
     struct stat before, after;
     CU_ASSERT_EQUAL_FATAL(stat(ck, &before), 0);
-    rc = tcu_tinycnn(&out, "train --resume %s --data %s %s --epochs 4 --lr 1e30 --optimizer sgd",
-                     ck, data_dir(), common);
+    char *out;
+    int rc = tcu_tinycnn(&out,
+                         "train --resume %s --data %s %s --epochs 4 --lr 1e30 --optimizer sgd",
+                         ck, data_dir(), common);
     ASSERT_RC(rc, 1, out);
     ASSERT_HAS(out, "tinycnn: ");
     ASSERT_HAS(out, "epoch ");
@@ -521,7 +498,7 @@ static void test_nan_keeps_last_checkpoint(void)
     free(out);
     CU_ASSERT_EQUAL_FATAL(stat(ck, &after), 0);
     CU_ASSERT_EQUAL(before.st_ino, after.st_ino); /* not replaced */
-    json_t *m = checkpoint_meta(ck);
+    json_t *m = tcu_checkpoint_meta(ck);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "epoch")), 1);
     json_decref(m);
 }

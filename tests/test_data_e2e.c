@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "image_util.h"
+#include "json_util.h"
 #include "tinycnn/model.h"
 
 #define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
@@ -281,11 +282,7 @@ static void test_folder_train(void)
     free(out);
 
     /* the checkpoint holds the model's order, and the settings */
-    tc_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(pets_ckpt, &ck, &err), &err);
-    json_t *meta = json_loads(ck.meta_json, 0, NULL);
+    json_t *meta = tcu_checkpoint_meta(pets_ckpt);
     json_t *names = json_object_get(meta, "class_names");
     CU_ASSERT_EQUAL(json_array_size(names), 3);
     const char *n0 = json_string_value(json_array_get(names, 0));
@@ -295,7 +292,6 @@ static void test_folder_train(void)
     CU_ASSERT(json_is_true(json_object_get(config, "augment_flip")));
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(config, "val_split")), 0.2, 1e-9);
     json_decref(meta);
-    tc_checkpoint_free(&ck);
 }
 
 static void test_folder_eval(void)

@@ -10,6 +10,7 @@
 
 #include "hostile_util.h"
 #include "image_util.h"
+#include "json_util.h"
 #include "tinycnn/metrics.h"
 
 #define SIDE 6
@@ -112,15 +113,7 @@ static char ckpt[600], data_dir[600];
 
 static void test_train(void)
 {
-    static const char model[] =
-        "{\"name\":\"levels\",\"inputs\":[{\"name\":\"image\",\"shape\":[1,6,6],"
-        "\"mean\":0.5,\"std\":0.3},{\"name\":\"label\",\"shape\":[],\"role\":\"label\"}],"
-        "\"nodes\":[{\"name\":\"flat\",\"type\":\"Flatten\",\"inputs\":[\"image\"]},"
-        "{\"name\":\"fc\",\"type\":\"Linear\",\"inputs\":[\"flat\"],"
-        "\"params\":{\"out_features\":3}},"
-        "{\"name\":\"loss\",\"type\":\"SoftmaxCrossEntropy\",\"inputs\":[\"fc\",\"label\"]}],"
-        "\"output\":\"fc\",\"loss\":\"loss\","
-        "\"training\":{\"epochs\":3,\"batch_size\":4,\"optimizer\":\"adam\",\"lr\":0.01}}";
+    static const char model[] = IU_LEVELS_MODEL;
     iu_mkdir(iu_path("data"));
     make_split("train", N_TRAIN, 1);
     make_split("test", N_TEST, 5000);
@@ -205,14 +198,9 @@ static void test_eval_splits(void)
 
     /* the same images and weights as the training run's last evaluation
      * (tc_evaluate): the same accuracy */
-    tc_checkpoint ck;
-    memset(&ck, 0, sizeof ck);
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(ckpt, &ck, &err), &err);
-    json_t *meta = json_loads(ck.meta_json, 0, NULL);
+    json_t *meta = tcu_checkpoint_meta(ckpt);
     CU_ASSERT_DOUBLE_EQUAL(num(test, "accuracy"), num(meta, "accuracy"), 1e-9);
     json_decref(meta);
-    tc_checkpoint_free(&ck);
     json_decref(test);
     json_decref(train);
 

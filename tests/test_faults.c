@@ -31,38 +31,17 @@
 
 #define LENET TC_TEST_SOURCE_DIR "/models/lenet5.json"
 
-static const char *syn; /* 256 training and 64 test images of 28x28 */
-
-static const char *data(void)
-{
-    if (!syn)
-        syn = hu_synth_mnist("syn", 256, 64);
-    return syn;
-}
-
 /* A plugin folder holding copies of the two test plugins this file uses. */
 static const char *plugins(void)
 {
-    static const char *d;
-    if (!d) {
-        d = hu_mkdir("plug");
-        static const char *const files[] = {"bad_forward_error.so", "bad_inf_loss.so"};
-        for (int i = 0; i < 2; i++) {
-            char from[600];
-            snprintf(from, sizeof from, "%s/%s", TC_TEST_BAD_PLUGIN_DIR, files[i]);
-            hu_copy(from, hu_path(d, files[i]), 0755);
-        }
-    }
-    return d;
+    static const char *const files[] = {"bad_forward_error.so", "bad_inf_loss.so"};
+    return hu_plugin_copies(files, 2);
 }
 
 /* Writes the tiny model (with the given extra node / loss) as name. */
 static const char *model_file(const char *name, const char *extra, const char *loss)
 {
-    static char paths[8][700];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s", hu_path(tcu_tmpdir(), name));
+    const char *p = tcu_tmp_path(name);
     char *m = hu_tiny_model(extra, loss);
     hu_write(p, m, strlen(m));
     free(m);
@@ -100,7 +79,7 @@ static void test_inf_loss(void)
     char ck[700], ref[700];
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "inf.ckpt"));
     hu_run r = hu_tinycnn("--plugin-dir %s train %s --data %s --epochs 1 %s -o %s", plugins(), good,
-                          data(), common, ck);
+                          hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     snprintf(ref, sizeof ref, "%s", hu_path(tcu_tmpdir(), "inf-epoch1.copy"));
@@ -109,7 +88,7 @@ static void test_inf_loss(void)
     /* 256 images in batches of 16: 16 steps an epoch, so epoch 2's third
      * step is global step 19 */
     r = hu_tinycnn("--plugin-dir %s train --resume %s %s --allow-changes --data %s --epochs 3 %s",
-                   plugins(), ck, bad, data(), common);
+                   plugins(), ck, bad, hu_syn_data(), common);
     char last_good[800];
     snprintf(last_good, sizeof last_good, "the last good checkpoint is %s", ck);
     HU_EXPECT_ERROR(r, "the loss became infinite at epoch 2, step 19 (batch 3 of 16)", last_good);
@@ -123,7 +102,7 @@ static void test_inf_loss(void)
     const char *bad2 = model_file("inf-at-2.json", NULL,
                                   "{\"name\":\"loss\",\"type\":\"InfLoss\",\"inputs\":[\"fc\","
                                   "\"label\"],\"params\":{\"inf_at\":2}}");
-    r = hu_tinycnn("--plugin-dir %s train %s --data %s %s -o %s", plugins(), bad2, data(), common,
+    r = hu_tinycnn("--plugin-dir %s train %s --data %s %s -o %s", plugins(), bad2, hu_syn_data(), common,
                    fresh);
     HU_EXPECT_ERROR(r, "the loss became infinite at epoch 1, step 2", "no checkpoint was written");
     hu_run_free(&r);
@@ -136,7 +115,7 @@ static void test_nan_loss(void)
      * does not: on separable data its loss only saturates) */
     const char *ck = hu_path(tcu_tmpdir(), "nan.ckpt");
     hu_run r = hu_tinycnn("train %s --data %s --lr 1e30 --optimizer sgd --batch-size 64 "
-                          "--epochs 2 %s -o %s", LENET, data(), common, ck);
+                          "--epochs 2 %s -o %s", LENET, hu_syn_data(), common, ck);
     HU_EXPECT_ERROR(r, "the loss became ", "at epoch 1, step 2 (batch 2 of 4)",
                     "no checkpoint was written");
     hu_run_free(&r);
@@ -171,7 +150,7 @@ static void signal_case(const char *tag, int raise_at, int sig, int want_status,
     const char *opts = "--epochs 3 --optimizer adam --lr 0.003";
 
     hu_run r = hu_tinycnn("--plugin-dir %s train %s --data %s %s %s -o %s", plugins(), raising,
-                          data(), opts, common, ck);
+                          hu_syn_data(), opts, common, ck);
     if (r.status != want_status)
         fprintf(stderr, "\n  exit %d (signal %d), expected %d:\n%s%s\n", r.status, r.sig,
                 want_status, r.out, r.err);
@@ -190,13 +169,13 @@ static void signal_case(const char *tag, int raise_at, int sig, int want_status,
      * checkpoint */
     r = hu_tinycnn("--plugin-dir %s train --resume %s %s --allow-changes --data %s %s", plugins(), ck,
                    plain,
-                   data(), common);
+                   hu_syn_data(), common);
     if (r.status != 0)
         fprintf(stderr, "\n  resume: exit %d:\n%s%s\n", r.status, r.out, r.err);
     CU_ASSERT_EQUAL(r.status, 0);
     CU_ASSERT_PTR_NULL(strstr(r.err, "note:")); /* nothing changed between the runs */
     hu_run_free(&r);
-    r = hu_tinycnn("--plugin-dir %s train %s --data %s %s %s -o %s", plugins(), plain, data(), opts,
+    r = hu_tinycnn("--plugin-dir %s train %s --data %s %s %s -o %s", plugins(), plain, hu_syn_data(), opts,
                    common, ref);
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
@@ -222,13 +201,9 @@ static void test_sigint_epoch2(void)
 static void test_sigterm_async(void)
 {
     /* LeNet, small batches: long enough for a signal to land mid-run */
-    const char *d = hu_mkdir("syn-big");
     /* 2 x 2048 steps: over a second even on a fast machine, so the signal
      * sent 30 ms after the start lands mid-run */
-    hu_write_idx_images(hu_path(d, "train-images-idx3-ubyte"), 8192, 28, 28, 0, 0);
-    hu_write_idx_labels(hu_path(d, "train-labels-idx1-ubyte"), 8192, 10, UINT32_MAX, 0);
-    hu_write_idx_images(hu_path(d, "t10k-images-idx3-ubyte"), 64, 28, 28, 0, 0);
-    hu_write_idx_labels(hu_path(d, "t10k-labels-idx1-ubyte"), 64, 10, UINT32_MAX, 0);
+    const char *d = hu_synth_mnist("syn-big", 8192, 64);
     char ck[700], ref[700], log[700];
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "async.ckpt"));
     snprintf(ref, sizeof ref, "%s", hu_path(tcu_tmpdir(), "async-ref.ckpt"));
@@ -284,7 +259,7 @@ static void test_full_disk(void)
     char ck[700], ref[700];
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "disk.ckpt"));
     snprintf(ref, sizeof ref, "%s", hu_path(tcu_tmpdir(), "disk-epoch1.copy"));
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", m, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", m, hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     hu_copy(ck, ref, 0644);
@@ -293,7 +268,7 @@ static void test_full_disk(void)
     CU_ASSERT_FATAL(n > 8192); /* so that the limit below cuts the next write short */
 
     hu_opts o = {.fsize_limit = 4096};
-    r = hu_tinycnn_opt(&o, "train --resume %s --data %s --epochs 2 %s", ck, data(), common);
+    r = hu_tinycnn_opt(&o, "train --resume %s --data %s --epochs 2 %s", ck, hu_syn_data(), common);
     char unchanged[800];
     snprintf(unchanged, sizeof unchanged, "the last good checkpoint %s is unchanged", ck);
     HU_EXPECT_ERROR(r, ck, "write failed", strerror(EFBIG), unchanged);
@@ -303,7 +278,7 @@ static void test_full_disk(void)
 
     /* the same with nothing before it: nothing after it */
     const char *fresh = hu_path(tcu_tmpdir(), "disk-fresh.ckpt");
-    r = hu_tinycnn_opt(&o, "train %s --data %s --epochs 1 %s -o %s", m, data(), common, fresh);
+    r = hu_tinycnn_opt(&o, "train %s --data %s --epochs 1 %s -o %s", m, hu_syn_data(), common, fresh);
     HU_EXPECT_ERROR(r, fresh, strerror(EFBIG), "no checkpoint was written");
     hu_run_free(&r);
     CU_ASSERT_NOT_EQUAL(access(fresh, F_OK), 0);
@@ -323,14 +298,14 @@ static void test_full_disk(void)
     char ck2[700], ref2[700];
     snprintf(ck2, sizeof ck2, "%s", hu_path(tcu_tmpdir(), "disk2.ckpt"));
     snprintf(ref2, sizeof ref2, "%s", hu_path(tcu_tmpdir(), "disk2.copy"));
-    r = hu_tinycnn("--plugin-dir %s train %s --data %s --epochs 1 %s -o %s", plugins(), plain, data(),
+    r = hu_tinycnn("--plugin-dir %s train %s --data %s --epochs 1 %s -o %s", plugins(), plain, hu_syn_data(),
                    common, ck2);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     hu_copy(ck2, ref2, 0644);
     r = hu_tinycnn_opt(&o, "--plugin-dir %s train --resume %s %s --allow-changes --data %s "
                            "--epochs 2 %s",
-                       plugins(), ck2, raising, data(), common);
+                       plugins(), ck2, raising, hu_syn_data(), common);
     snprintf(unchanged, sizeof unchanged, "the last good checkpoint %s is unchanged", ck2);
     /* the signal's acknowledgement first, then the one error */
     const char *ack = "tinycnn: SIGTERM: stopping at the end of the current batch";
@@ -349,25 +324,25 @@ static void test_unwritable_output(void)
     const char *m = model_file("out.json", NULL, NULL);
     char path[800];
     snprintf(path, sizeof path, "%s/no/such/folder/x.ckpt", tcu_tmpdir());
-    hu_run r = hu_tinycnn("train %s --data %s %s -o %s", m, data(), common, path);
+    hu_run r = hu_tinycnn("train %s --data %s %s -o %s", m, hu_syn_data(), common, path);
     HU_EXPECT_ERROR(r, path, "no/such/folder", strerror(ENOENT));
     CU_ASSERT_EQUAL(r.out[0], 0); /* refused before the first epoch */
     hu_run_free(&r);
 
     const char *folder = hu_mkdir("a-folder");
-    r = hu_tinycnn("train %s --data %s %s -o %s", m, data(), common, folder);
+    r = hu_tinycnn("train %s --data %s %s -o %s", m, hu_syn_data(), common, folder);
     HU_EXPECT_ERROR(r, folder, "not a regular file");
     hu_run_free(&r);
 
     snprintf(path, sizeof path, "%s/x.ckpt", m); /* the model file as a folder */
-    r = hu_tinycnn("train %s --data %s %s -o %s", m, data(), common, path);
+    r = hu_tinycnn("train %s --data %s %s -o %s", m, hu_syn_data(), common, path);
     HU_EXPECT_ERROR(r, path, strerror(ENOTDIR));
     hu_run_free(&r);
 
     /* as root a rename over /dev/null would replace the device: refused */
     struct stat before, after;
     CU_ASSERT_FATAL(stat("/dev/null", &before) == 0);
-    r = hu_tinycnn("train %s --data %s %s -o /dev/null", m, data(), common);
+    r = hu_tinycnn("train %s --data %s %s -o /dev/null", m, hu_syn_data(), common);
     HU_EXPECT_ERROR(r, "/dev/null", "not a regular file");
     hu_run_free(&r);
     CU_ASSERT_FATAL(stat("/dev/null", &after) == 0);
@@ -377,7 +352,7 @@ static void test_unwritable_output(void)
         const char *ro = hu_mkdir("read-only");
         CU_ASSERT_FATAL(chmod(ro, 0555) == 0);
         snprintf(path, sizeof path, "%s/x.ckpt", ro);
-        r = hu_tinycnn("train %s --data %s %s -o %s", m, data(), common, path);
+        r = hu_tinycnn("train %s --data %s %s -o %s", m, hu_syn_data(), common, path);
         HU_EXPECT_ERROR(r, path, strerror(EACCES));
         hu_run_free(&r);
         chmod(ro, 0755);
@@ -421,7 +396,7 @@ static void test_resume_damaged(void)
     const char *m = model_file("damaged.json", NULL, NULL);
     char ck[700];
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "damaged.ckpt"));
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", m, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", m, hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     size_t n = 0;
@@ -429,7 +404,7 @@ static void test_resume_damaged(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     b[n - 100] ^= 0x20;
     hu_write(ck, b, n);
-    r = hu_tinycnn("train --resume %s --data %s --epochs 2 %s", ck, data(), common);
+    r = hu_tinycnn("train --resume %s --data %s --epochs 2 %s", ck, hu_syn_data(), common);
     HU_EXPECT_ERROR(r, ck, "checksum mismatch");
     hu_run_free(&r);
     size_t n2 = 0;

@@ -29,23 +29,12 @@
 
 static const char *const common = "--threads 2 --quiet";
 
-static const char *syn; /* 256 training and 64 test images of 28x28, 10 classes */
-
-static const char *data(void)
-{
-    if (!syn)
-        syn = hu_synth_mnist("syn", 256, 64);
-    return syn;
-}
 
 /* Writes the tiny model (with the given extra node) as name; mean replaces
  * the model's 0.1 when not NULL. */
 static const char *model_file(const char *name, const char *extra, const char *mean)
 {
-    static char paths[8][700];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s", hu_path(tcu_tmpdir(), name));
+    const char *p = tcu_tmp_path(name);
     char *m = hu_tiny_model(extra, NULL);
     char *at = strstr(m, "\"mean\":0.1,");
     if (mean && at) {
@@ -217,14 +206,14 @@ static void test_second_writer(void)
     CU_ASSERT(!file_exists(lock));
 
     /* two runners: the first trains for long, the second must not start */
-    char *argv[] = {HU_BIN, "train", (char *)model, "--data", (char *)data(), "--epochs", "5000",
+    char *argv[] = {HU_BIN, "train", (char *)model, "--data", (char *)hu_syn_data(), "--epochs", "5000",
                     "--threads", "1", "--quiet", "-o", ck, NULL};
     int first = tcu_spawn_logged(log, argv);
     CU_ASSERT_FATAL(first > 0);
     for (int i = 0; i < 3000 && !file_exists(lock); i++) /* 30 s at most */
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     CU_ASSERT_FATAL(file_exists(lock));
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, hu_syn_data(), common, ck);
     snprintf(pid, sizeof pid, "(pid %d)", first);
     HU_EXPECT_ERROR(r, ck, "is being written by another tinycnn run", pid);
     CU_ASSERT_PTR_NULL(strstr(r.out, "epoch 1"));
@@ -258,7 +247,7 @@ static void test_stale_temp_files(void)
     hu_write(stale2, junk, strlen(junk));
     hu_write(other, junk, strlen(junk));
     hu_write(kept, junk, strlen(junk));
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
     CU_ASSERT(!file_exists(stale1));
@@ -291,7 +280,7 @@ static void test_checkpoint_mode(void)
     const char *model = model_file("k4.json", NULL, NULL);
     const char *ck = hu_path(tcu_tmpdir(), "k4.ckpt");
     mode_t old = umask(022);
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", model, hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     CU_ASSERT_EQUAL(mode_of(ck), 0644);
@@ -336,7 +325,7 @@ static void test_resume_changed(void)
                                   "{\"name\":\"extra\",\"type\":\"ReLU\",\"inputs\":[\"flat\"]}",
                                   "0.25");
     const char *ck = hu_path(tcu_tmpdir(), "k5.ckpt");
-    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", relu, data(), common, ck);
+    hu_run r = hu_tinycnn("train %s --data %s --epochs 1 %s -o %s", relu, hu_syn_data(), common, ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     char ref[700];
@@ -368,7 +357,7 @@ static void test_resume_changed(void)
     const char *same = model_file("k5-same.json",
                                   "{\"type\":\"ReLU\",\"inputs\":[\"flat\"],\"name\":\"extra\"}",
                                   NULL);
-    r = hu_tinycnn("train --resume %s %s --data %s --epochs 2 %s -o %s", ck, same, data(), common,
+    r = hu_tinycnn("train --resume %s %s --data %s --epochs 2 %s -o %s", ck, same, hu_syn_data(), common,
                    hu_path(tcu_tmpdir(), "k5-same.ckpt"));
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
@@ -411,17 +400,28 @@ static int child_result(pid_t pid, int fd, char *msg, size_t cap)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Forks with a pipe from the child (fd[1], kept there) to this process
+ * (fd[0], kept here); returns fork()'s value. */
+static pid_t fork_piped(int fd[2])
+{
+    CU_ASSERT_EQUAL_FATAL(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        close(fd[0]);
+    else
+        close(fd[1]);
+    return pid;
+}
+
 /* Loads split of dir in a child process, as user nobody when this runs as
  * root; the message comes back in msg. Returns the load's status (other
  * values: the child failed). */
 static int load_as_user(const char *dir, const char *split, char *msg, size_t cap)
 {
     int fd[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(fd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork_piped(fd);
     if (pid == 0) {
-        close(fd[0]);
         if (drop_root() != 0)
             _exit(3);
         tc_error err = {{0}};
@@ -433,7 +433,6 @@ static int load_as_user(const char *dir, const char *split, char *msg, size_t ca
             _exit(4);
         _exit(rc != 0);
     }
-    close(fd[1]);
     return child_result(pid, fd[0], msg, cap);
 }
 
@@ -443,11 +442,8 @@ static int train_as_user(const char *model, const char *dir, const char *out, ch
                          size_t cap)
 {
     int fd[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(fd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = fork_piped(fd);
     if (pid == 0) {
-        close(fd[0]);
         dup2(fd[1], 2);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
@@ -457,7 +453,6 @@ static int train_as_user(const char *model, const char *dir, const char *out, ch
               out, (char *)NULL);
         _exit(127);
     }
-    close(fd[1]);
     return child_result(pid, fd[0], msg, cap);
 }
 

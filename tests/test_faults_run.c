@@ -34,23 +34,11 @@
 #include "hostile_util.h"
 #include "tinycnn/tinycnn.h"
 
-static const char *data(void)
-{
-    static const char *d;
-    if (!d)
-        d = hu_synth_mnist("syn", 256, 64);
-    return d;
-}
-
 /* A plugin folder with only the FaultLayer plugin. */
 static const char *plugins(void)
 {
-    static const char *d;
-    if (!d) {
-        d = hu_mkdir("plug");
-        hu_copy(TC_TEST_BAD_PLUGIN_DIR "/fault_layer.so", hu_path(d, "fault_layer.so"), 0755);
-    }
-    return d;
+    static const char *const files[] = {"fault_layer.so"};
+    return hu_plugin_copies(files, 1);
 }
 
 /* The tiny model with a FaultLayer "extra" of this mode going wrong at
@@ -79,7 +67,7 @@ static const char *trained(void)
     if (!ck[0]) {
         snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "trained.ckpt"));
         hu_run r = hu_tinycnn("train %s --data %s --epochs 1 --threads 2 --quiet -o %s",
-                              fault_model(0, 0), data(), ck);
+                              fault_model(0, 0), hu_syn_data(), ck);
         CU_ASSERT_EQUAL_FATAL(r.status, 0);
         hu_run_free(&r);
     }
@@ -151,7 +139,7 @@ static void expect_lost_output(const hu_run *r, const char *reason)
 static void test_stdout_full(void)
 {
     const char *ck = trained();
-    hu_run r = hu_tinycnn("eval %s --data %s --json > /dev/full", ck, data());
+    hu_run r = hu_tinycnn("eval %s --data %s --json > /dev/full", ck, hu_syn_data());
     expect_lost_output(&r, "No space left on device");
     CU_ASSERT(hu_one_error(&r, 1, "No space left on device", (const char *)NULL));
     hu_run_free(&r);
@@ -168,12 +156,12 @@ static void test_stdout_full(void)
     /* train --json writes at the end only: the run completes, the status says the output
      * was lost */
     r = hu_tinycnn("train %s --data %s --epochs 1 --threads 2 --json -o %s > /dev/full",
-                   fault_model(0, 0), data(), hu_path(tcu_tmpdir(), "json.ckpt"));
+                   fault_model(0, 0), hu_syn_data(), hu_path(tcu_tmpdir(), "json.ckpt"));
     expect_lost_output(&r, "No space left on device");
     hu_run_free(&r);
     CU_ASSERT_EQUAL(ckpt_epochs(hu_path(tcu_tmpdir(), "json.ckpt")), 1);
     /* the same output to a file is fine: the failure above is the device's */
-    r = hu_tinycnn("eval %s --data %s --json", ck, data());
+    r = hu_tinycnn("eval %s --data %s --json", ck, hu_syn_data());
     CU_ASSERT_EQUAL(r.status, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"accuracy\""));
     hu_run_free(&r);
@@ -181,13 +169,13 @@ static void test_stdout_full(void)
 
 static void test_stdout_closed(void)
 {
-    hu_run r = hu_tinycnn("eval %s --data %s --json >&-", trained(), data());
+    hu_run r = hu_tinycnn("eval %s --data %s --json >&-", trained(), hu_syn_data());
     expect_lost_output(&r, "Bad file descriptor");
     hu_run_free(&r);
     /* the checkpoint file must not become the closed stdout */
     const char *ck = hu_path(tcu_tmpdir(), "closed.ckpt");
     r = hu_tinycnn("train %s --data %s --epochs 3 --threads 2 -o %s >&-", fault_model(0, 0),
-                   data(), ck);
+                   hu_syn_data(), ck);
     expect_lost_output(&r, "Bad file descriptor");
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "training stopped after epoch 1 of 3"));
     hu_run_free(&r);
@@ -200,7 +188,7 @@ static void test_train_pipe(void)
     char stp[700];
     snprintf(stp, sizeof stp, "%s", hu_path(tcu_tmpdir(), "pipe.status"));
     hu_run r = run_sh("{ '%s' train %s --data %s --epochs 200 --threads 2 -o %s; echo $? > %s; } "
-                      "| head -1 > /dev/null", HU_BIN, fault_model(0, 0), data(), ck, stp);
+                      "| head -1 > /dev/null", HU_BIN, fault_model(0, 0), hu_syn_data(), ck, stp);
     char *st = hu_slurp(stp, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     r.status = atoi(st);
@@ -219,13 +207,13 @@ static void test_ulimit_fsize(void)
     char ref[700];
     snprintf(ref, sizeof ref, "%s", hu_path(tcu_tmpdir(), "fsize.copy"));
     hu_run r = hu_tinycnn("train %s --data %s --epochs 1 --threads 2 --quiet -o %s",
-                          fault_model(0, 0), data(), ck);
+                          fault_model(0, 0), hu_syn_data(), ck);
     CU_ASSERT_EQUAL_FATAL(r.status, 0);
     hu_run_free(&r);
     hu_copy(ck, ref, 0644);
     /* 8 blocks of 512 bytes: the 64 KB checkpoint cannot be written */
     r = run_sh("ulimit -f 8; exec '%s' train --resume %s --data %s --epochs 2 --threads 2 "
-               "--quiet > /dev/null", HU_BIN, ck, data());
+               "--quiet > /dev/null", HU_BIN, ck, hu_syn_data());
     char unchanged[800];
     snprintf(unchanged, sizeof unchanged, "the last good checkpoint %s is unchanged", ck);
     CU_ASSERT(hu_one_error(&r, 1, "write failed: File too large", unchanged, (const char *)NULL));
@@ -258,7 +246,7 @@ static void crash_case(int mode, int sig, const char *words)
     const char *ck = hu_path(tcu_tmpdir(), name);
     /* mode 2 may need several calls to get a chunk onto a worker thread */
     hu_run r = hu_tinycnn("--plugin-dir %s train %s --data %s --epochs 20 --threads 2 --quiet "
-                          "-o %s", plugins(), fault_model(mode, 18), data(), ck);
+                          "-o %s", plugins(), fault_model(mode, 18), hu_syn_data(), ck);
     CU_ASSERT_EQUAL(r.status, -1);
     CU_ASSERT_EQUAL(r.sig, sig);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.err, words));
@@ -281,7 +269,7 @@ static void test_plugin_exit(void)
 {
     const char *ck = hu_path(tcu_tmpdir(), "exit.ckpt");
     hu_run r = hu_tinycnn("--plugin-dir %s train %s --data %s --epochs 3 --threads 2 --quiet "
-                          "-o %s", plugins(), fault_model(5, 18), data(), ck);
+                          "-o %s", plugins(), fault_model(5, 18), hu_syn_data(), ck);
     CU_ASSERT(hu_one_error(&r, 1, "tinycnn: exit(0) was called while training in node 'extra'",
                            "the run did not finish", (const char *)NULL));
     expect_node_named(r.err, ck);
@@ -354,7 +342,7 @@ static void test_stuck_sigint(void)
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "stuck.ckpt"));
     snprintf(errp, sizeof errp, "%s", hu_path(tcu_tmpdir(), "stuck.err"));
     char *argv[] = {"tinycnn", "--plugin-dir", (char *)plugins(), "train",
-                    (char *)fault_model(6, 18), "--data", (char *)data(), "--epochs", "3",
+                    (char *)fault_model(6, 18), "--data", (char *)hu_syn_data(), "--epochs", "3",
                     "--threads", "2", "--quiet", "-o", ck, NULL};
     pid_t pid = start(errp, argv);
     CU_ASSERT_FATAL(pid > 0);
@@ -384,7 +372,7 @@ static void test_step_timeout(void)
     snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "timeout.ckpt"));
     snprintf(errp, sizeof errp, "%s", hu_path(tcu_tmpdir(), "timeout.err"));
     char *argv[] = {"tinycnn", "--plugin-dir", (char *)plugins(), "train",
-                    (char *)fault_model(6, 18), "--data", (char *)data(), "--epochs", "3",
+                    (char *)fault_model(6, 18), "--data", (char *)hu_syn_data(), "--epochs", "3",
                     "--threads", "2", "--quiet", "--step-timeout", "0.5", "-o", ck, NULL};
     double t0 = now_s();
     int st = wait_for(start(errp, argv), 30);
@@ -419,11 +407,7 @@ static const char wide_model[] =
 static void test_batch_too_large(void)
 {
     /* the runner: 65536 images of 4x4 in one batch */
-    const char *d = hu_mkdir("wide-data");
-    hu_write_idx_images(hu_path(d, "train-images-idx3-ubyte"), 65536, 4, 4, 0, 0);
-    hu_write_idx_labels(hu_path(d, "train-labels-idx1-ubyte"), 65536, 10, UINT32_MAX, 0);
-    hu_write_idx_images(hu_path(d, "t10k-images-idx3-ubyte"), 16, 4, 4, 0, 0);
-    hu_write_idx_labels(hu_path(d, "t10k-labels-idx1-ubyte"), 16, 10, UINT32_MAX, 0);
+    const char *d = hu_synth_idx("wide-data", 65536, 16, 4);
     const char *m = hu_path(tcu_tmpdir(), "wide.json");
     hu_write(m, wide_model, strlen(wide_model));
     const char *ck = hu_path(tcu_tmpdir(), "wide.ckpt");
@@ -438,10 +422,8 @@ static void test_batch_too_large(void)
 
     /* the library: refused before anything is allocated */
     tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_string(tcu_registry(), wide_model, "wide.json", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g =
+        tcu_graph_ok(tc_graph_load_string(tcu_registry(), wide_model, "wide.json", &err), &err);
     TCU_ASSERT_OK(tc_graph_prepare(g, 2, 1, &err), &err);
     size_t before = tc_graph_planned_bytes(g);
     TCU_ASSERT_FAILS_WITH(tc_graph_prepare(g, 1 << 20, 1, &err), &err,
@@ -459,13 +441,13 @@ static void test_threads_fail(void)
 {
     /* a stack no thread can get: what a low ulimit -v does, on any machine */
     hu_run r = run_sh("OMP_STACKSIZE=1000G exec '%s' eval %s --data %s --threads 4 > /dev/null",
-                      HU_BIN, trained(), data());
+                      HU_BIN, trained(), hu_syn_data());
     CU_ASSERT(hu_one_error(&r, 1, "cannot start 4 worker threads: thread 1 of 3 failed to start",
                            "use fewer threads", "OMP_STACKSIZE=1000G", (const char *)NULL));
     CU_ASSERT_PTR_NULL(strstr(r.err, "libgomp"));
     hu_run_free(&r);
     r = run_sh("OMP_STACKSIZE=1000G exec '%s' train %s --data %s --epochs 1 --threads 4 --quiet "
-               "-o %s > /dev/null", HU_BIN, fault_model(0, 0), data(),
+               "-o %s > /dev/null", HU_BIN, fault_model(0, 0), hu_syn_data(),
                hu_path(tcu_tmpdir(), "threads.ckpt"));
     /* refused when the session plans its batch, before any training */
     CU_ASSERT(hu_one_error(&r, 1, "cannot start 4 worker threads", "fault0-at0.json",
@@ -474,7 +456,7 @@ static void test_threads_fail(void)
     hu_run_free(&r);
     /* one thread needs no worker */
     r = run_sh("OMP_STACKSIZE=1000G exec '%s' eval %s --data %s --threads 1 > /dev/null", HU_BIN,
-               trained(), data());
+               trained(), hu_syn_data());
     CU_ASSERT_EQUAL(r.status, 0);
     hu_run_free(&r);
 }

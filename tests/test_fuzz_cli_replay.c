@@ -15,37 +15,14 @@
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
 
+#include "fuzz/fuzz_replay.h"
 #include "testutil.h"
-
-static int replay_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            continue;
-        static uint8_t buf[65536];
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        fuzz_cli_one(buf, len);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void test_replay(void)
 {
     cli_parse_only = 1;
-    int seeds = replay_dir(TC_TEST_SOURCE_DIR "/tests/fuzz/corpus/cli");
-    replay_dir(TC_TEST_SOURCE_DIR "/tests/fuzz/regressions/cli");
+    int seeds = fuzz_replay_dir(TC_TEST_SOURCE_DIR "/tests/fuzz/corpus/cli", fuzz_cli_one);
+    fuzz_replay_dir(TC_TEST_SOURCE_DIR "/tests/fuzz/regressions/cli", fuzz_cli_one);
     CU_ASSERT(seeds >= 8); /* one seed a command at least */
 }
 

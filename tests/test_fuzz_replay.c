@@ -29,43 +29,16 @@
 #include "fuzz/fuzz_cifar.c"
 #undef LLVMFuzzerTestOneInput
 
+#include "fuzz/fuzz_replay.h"
 #include "testutil.h"
-
-typedef int (*fuzz_fn)(const uint8_t *, size_t);
-
-/* Runs fn on every regular file of dir; returns how many (-1: no folder). */
-static int replay_dir(const char *dir, fuzz_fn fn)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            continue;
-        static uint8_t buf[1 << 20]; /* the fuzzers run with -max_len=65536 */
-        size_t len = fread(buf, 1, sizeof buf, f);
-        fclose(f);
-        fn(buf, len);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void replay(const char *target, fuzz_fn fn)
 {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/%s", TC_TEST_SOURCE_DIR, target);
-    int seeds = replay_dir(dir, fn);
+    int seeds = fuzz_replay_dir(dir, fn);
     snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", TC_TEST_SOURCE_DIR, target);
-    int found = replay_dir(dir, fn);
+    int found = fuzz_replay_dir(dir, fn);
     printf(" (%d seeds, %d regressions)", seeds, found < 0 ? 0 : found);
     CU_ASSERT(seeds >= 1); /* an empty corpus would make this test pass vacuously */
 }

@@ -390,10 +390,7 @@ static void test_model_graphs(void)
     /* M19: the same chain open: loads, and a training step runs */
     m = chain_model(10000, 0);
     tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_string(tcu_registry(), m, "chain.json", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = tcu_graph_ok(tc_graph_load_string(tcu_registry(), m, "chain.json", &err), &err);
     CU_ASSERT_EQUAL(tc_graph_n_nodes(g), 10003);
     tc_graph_init_weights(g, 7);
     TCU_ASSERT_OK(tc_graph_prepare(g, 2, 1, &err), &err);
@@ -545,12 +542,7 @@ static const char *lenet_checkpoint(void)
         return lenet_ckpt;
     static char path[600];
     snprintf(path, sizeof path, "%s", hu_path(tcu_tmpdir(), "lenet-init.ckpt"));
-    tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_file(tcu_registry(), LENET, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    tc_graph_init_weights(g, 3);
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
-    tc_graph_free(g);
+    tcu_save_lenet(path, 3, NULL);
     lenet_ckpt = path;
     return path;
 }

@@ -36,10 +36,7 @@ static tc_graph *load(const char *norm, tc_error *err)
 static void test_arrays_and_scalars(void)
 {
     tc_error err = {{0}};
-    tc_graph *g = load("\"mean\":[0.1,0.2,0.3],\"std\":[0.5,0.25,2]", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = tcu_graph_ok(load("\"mean\":[0.1,0.2,0.3],\"std\":[0.5,0.25,2]", &err), &err);
     const tc_input_info *in = tc_graph_input(g, tc_graph_image_input(g));
     CU_ASSERT_EQUAL(in->n_norm, 3);
     CU_ASSERT_EQUAL(tc_input_mean(in, 1), 0.2f);

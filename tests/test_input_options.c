@@ -121,10 +121,7 @@ static void test_resize_errors(void)
 static void test_classes(void)
 {
     tc_error err = {{0}};
-    tc_graph *g = load("\"classes\":[\"zebra\",\"cat\",\"dog\"]", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = tcu_graph_ok(load("\"classes\":[\"zebra\",\"cat\",\"dog\"]", &err), &err);
     const tc_input_info *in = image_input(g);
     CU_ASSERT_EQUAL_FATAL(in->n_class_names, 3);
     /* the file's order, not sorted */

@@ -97,6 +97,19 @@ static uint8_t *write_picture(const char *p, uint8_t *src, int c, int h, int w, 
     return iu_read(p, n);
 }
 
+/* write_picture into *bytes, then libjpeg's own decoding of it as space,
+ * which must have the picture's size and c components (the caller frees
+ * both). */
+static uint8_t *write_decoded(const char *p, uint8_t *src, int c, int h, int w, uint32_t seed,
+                              J_COLOR_SPACE space, uint8_t **bytes, size_t *n)
+{
+    *bytes = write_picture(p, src, c, h, w, seed, n);
+    int gh, gw, comps;
+    uint8_t *ref = ref_decode(*bytes, *n, space, &gh, &gw, &comps, NULL);
+    CU_ASSERT_FATAL(gh == h && gw == w && comps == c);
+    return ref;
+}
+
 /* ---- colour conversions ---------------------------------------------------- */
 
 static void test_rgb(void)
@@ -105,10 +118,8 @@ static void test_rgb(void)
     static uint8_t src[3 * H * W], want[3 * H * W];
     const char *p = iu_path("rgb.jpg");
     size_t n;
-    uint8_t *bytes = write_picture(p, src, 3, H, W, 1, &n);
-    int h, w, comps;
-    uint8_t *ref = ref_decode(bytes, n, JCS_RGB, &h, &w, &comps, NULL);
-    CU_ASSERT_FATAL(h == H && w == W && comps == 3);
+    uint8_t *bytes;
+    uint8_t *ref = write_decoded(p, src, 3, H, W, 1, JCS_RGB, &bytes, &n);
     hwc_to_chw(ref, 3, H, W, want);
     expect_load(p, 3, H, W, want);
     /* and close to what was written (quality 100, 4:4:4) */
@@ -116,6 +127,7 @@ static void test_rgb(void)
 
     /* gray from colour: libjpeg's luma, close to Rec. 601 of the source */
     free(ref);
+    int h, w, comps;
     ref = ref_decode(bytes, n, JCS_GRAYSCALE, &h, &w, &comps, NULL);
     CU_ASSERT_EQUAL_FATAL(comps, 1);
     expect_load(p, 1, H, W, ref);
@@ -136,10 +148,8 @@ static void test_gray(void)
     uint8_t src[H * W], want3[3 * H * W];
     const char *p = iu_path("gray.JPEG");
     size_t n;
-    uint8_t *bytes = write_picture(p, src, 1, H, W, 2, &n);
-    int h, w, comps;
-    uint8_t *ref = ref_decode(bytes, n, JCS_GRAYSCALE, &h, &w, &comps, NULL);
-    CU_ASSERT_FATAL(h == H && w == W && comps == 1);
+    uint8_t *bytes;
+    uint8_t *ref = write_decoded(p, src, 1, H, W, 2, JCS_GRAYSCALE, &bytes, &n);
     expect_load(p, 1, H, W, ref);
     for (int k = 0; k < 3; k++)
         memcpy(want3 + k * H * W, ref, H * W);

@@ -32,40 +32,6 @@ static char ckpt[1024];       /* trained by the runner */
 static tc_dataset digits;     /* the first N_IMG MNIST test digits */
 static int helgrind_mode;
 
-static const char *tmp_path(const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 1024, "%s/%s", tcu_tmpdir(), name);
-    return b;
-}
-
-/* Runs a command with stdout captured (stderr to the test's log); returns
- * its exit status, -1 if it did not exit. */
-static int run_cmd(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
-static int run_cmd(char **out, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static tc_model_options opts_threads(int threads)
 {
     tc_model_options o;
@@ -98,10 +64,10 @@ static void test_train(void)
     tc_error err = {{0}};
     TCU_ASSERT_OK(tc_mnist_load(tcu_data_dir(), "test", &digits, &err), &err);
     CU_ASSERT_FATAL(digits.count >= N_IMG && digits.channels == 1 && digits.height == 28);
-    snprintf(ckpt, sizeof ckpt, "%s", tmp_path("lenet5.ckpt"));
+    snprintf(ckpt, sizeof ckpt, "%s", tcu_tmp_path("lenet5.ckpt"));
     /* 2 x 100 steps of 64 */
     char *out;
-    int rc = run_cmd(&out, "'%s' train '%s' --data '%s' --limit 6400 --test-limit 1000 "
+    int rc = tcu_shell(&out, "'%s' train '%s' --data '%s' --limit 6400 --test-limit 1000 "
                            "--epochs 2 --threads 2 --quiet -o '%s' 2>&1", BIN, LENET,
                      tcu_data_dir(), ckpt);
     if (rc != 0)
@@ -161,13 +127,13 @@ static void test_matches_runner(void)
     for (int i = 0; i < N_CLI; i++) {
         char name[32];
         snprintf(name, sizeof name, "digit%d.png", i);
-        const char *p = tmp_path(name);
+        const char *p = tcu_tmp_path(name);
         iu_write_png(p, 1, 28, 28, digit(i));
         o += (size_t)snprintf(args + o, sizeof args - o, " '%s'", p);
     }
     /* one batch of N_CLI in both, at the same thread count: same arithmetic */
     char *out;
-    int rc = run_cmd(&out, "'%s' predict '%s'%s --top 10 --threads 2 --json", BIN, ckpt, args);
+    int rc = tcu_shell(&out, "'%s' predict '%s'%s --top 10 --threads 2 --json", BIN, ckpt, args);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
@@ -210,13 +176,13 @@ static void test_matches_runner(void)
         char name[32];
         snprintf(name, sizeof name, "digit%d.png", i);
         tc_prediction one[3];
-        TCU_ASSERT_OK(tc_model_predict_file(m, tmp_path(name), one, 3, &err), &err);
+        TCU_ASSERT_OK(tc_model_predict_file(m, tcu_tmp_path(name), one, 3, &err), &err);
         CU_ASSERT_EQUAL(one[0].label, best[i].label);
         CU_ASSERT_DOUBLE_EQUAL(one[0].prob, best[i].prob, 1e-5);
         CU_ASSERT(one[1].prob <= one[0].prob && one[2].prob <= one[1].prob);
     }
     tc_prediction none;
-    CU_ASSERT_NOT_EQUAL(tc_model_predict_file(m, tmp_path("no-such.png"), &none, 1, &err), 0);
+    CU_ASSERT_NOT_EQUAL(tc_model_predict_file(m, tcu_tmp_path("no-such.png"), &none, 1, &err), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no-such.png"));
     CU_ASSERT_NOT_EQUAL(tc_model_predict_file(NULL, "x.png", &none, 1, &err), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "NULL model"));
@@ -383,7 +349,7 @@ static void test_bad_calls(void)
     /* opening */
     tc_model_options o = opts_threads(1);
     CU_ASSERT_PTR_NULL(tc_model_open(NULL, NULL, &err));
-    const char *nowhere = tmp_path("no-such.ckpt");
+    const char *nowhere = tcu_tmp_path("no-such.ckpt");
     CU_ASSERT_PTR_NULL(tc_model_open(nowhere, NULL, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, nowhere));
     o.threads = -1;
@@ -393,7 +359,7 @@ static void test_bad_calls(void)
     o.struct_size = 8;
     CU_ASSERT_PTR_NULL(tc_model_open(ckpt, &o, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "struct_size"));
-    const char *missing_dir = tmp_path("no-plugins-here");
+    const char *missing_dir = tcu_tmp_path("no-plugins-here");
     o = opts_threads(1);
     o.plugin_dirs = &missing_dir;
     o.n_plugin_dirs = 1;
@@ -475,7 +441,7 @@ static void test_missing_types(void)
     tc_checkpoint_free(&ck);
 
     char extra[1024];
-    snprintf(extra, sizeof extra, "%s", tmp_path("extra-plugins"));
+    snprintf(extra, sizeof extra, "%s", tcu_tmp_path("extra-plugins"));
     CU_ASSERT_FATAL(mkdir(extra, 0755) == 0 || errno == EEXIST);
     const char *dirs[1] = {extra};
     tc_model_options o = opts_threads(1);
@@ -562,7 +528,7 @@ static void test_class_names(void)
         json_object_set_new(meta, "class_names", arr);
         ck.meta_json = json_dumps(meta, 0);
         json_decref(meta);
-        const char *path = tmp_path("named.ckpt");
+        const char *path = tcu_tmp_path("named.ckpt");
         TCU_ASSERT_OK(tc_checkpoint_write(path, &ck, &err), &err);
         free(ck.meta_json);
         tc_model_options o = opts_threads(1);
@@ -764,7 +730,7 @@ static void test_concurrency_helgrind(void)
     tc_graph *g = tc_graph_load_file(tcu_registry(), LENET, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     tc_graph_init_weights(g, 7);
-    const char *path = tmp_path("untrained.ckpt");
+    const char *path = tcu_tmp_path("untrained.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
     tc_graph_free(g);
     enum { PER = 2 };
@@ -807,7 +773,7 @@ static void test_discovery(void)
 
     /* an extra folder that does not exist is an error naming it */
     reg = tc_registry_new();
-    const char *missing = tmp_path("nothing-here");
+    const char *missing = tcu_tmp_path("nothing-here");
     TCU_ASSERT_FAILS_WITH(tc_plugin_discover(reg, &missing, 1, &err), &err, missing);
     tc_registry_free(reg);
     /* the same folder twice: the clash names the environment variable */

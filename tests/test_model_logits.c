@@ -13,7 +13,6 @@
 #include "tinycnn/model.h"
 #include "tinycnn/snapshot.h"
 
-#define LENET TC_TEST_SOURCE_DIR "/models/lenet5.json"
 #define N 6
 
 /* A checkpoint of LeNet-5 with seeded weights and meta (NULL: none). */
@@ -23,12 +22,7 @@ static const char *save_lenet(const char *name, const char *meta)
     static int next;
     char *p = path[next++ % 2];
     snprintf(p, 700, "%s/%s", tcu_tmpdir(), name);
-    tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_file(tcu_registry(), LENET, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    tc_graph_init_weights(g, 5);
-    TCU_ASSERT_OK(tc_snapshot_save(p, g, NULL, meta, &err), &err);
-    tc_graph_free(g);
+    tcu_save_lenet(p, 5, meta);
     return p;
 }
 

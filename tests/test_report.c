@@ -22,33 +22,6 @@
 #define EPOCHS 3
 static const char *const classes[3] = {"diagonal", "horizontal", "vertical"};
 
-/* Runs a shell command, output captured (stdout and stderr) into *out unless
- * NULL; returns the exit status, -1 for a signal. */
-static int run(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
-static int run(char **out, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        if ((len += n) + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* ---- the data set and the trained model ------------------------------ */
 
 /* A line of class k through a noisy background; `v` varies its place. */
@@ -109,12 +82,12 @@ static int prepared(void)
     make_split("test", 28, 1);
     const char *model = tcu_write_file("lines.json", model_json, strlen(model_json));
     char *out = NULL;
-    int rc = run(&out, "'%s' train '%s' --data '%s' --epochs %d --threads 1 -o '%s'", BIN, model,
-                 iu_path("data"), EPOCHS, iu_path("lines.ckpt"));
+    int rc = tcu_shell(&out, "'%s' train '%s' --data '%s' --epochs %d --threads 1 -o '%s' 2>&1",
+                       BIN, model, iu_path("data"), EPOCHS, iu_path("lines.ckpt"));
     if (rc == 0) {
         free(out);
-        rc = run(&out, "'%s' report '%s' --data '%s' -o '%s'", BIN, iu_path("lines.ckpt"),
-                 iu_path("data"), iu_path("report"));
+        rc = tcu_shell(&out, "'%s' report '%s' --data '%s' -o '%s' 2>&1", BIN,
+                       iu_path("lines.ckpt"), iu_path("data"), iu_path("report"));
     }
     if (rc != 0)
         fprintf(stderr, "\n  training or report failed (%d):\n%s\n", rc, out);
@@ -214,8 +187,8 @@ static int tile_matches(const uint8_t *png, int pw, const tc_dataset *ds, int64_
 static int64_t eval_mistakes(void)
 {
     char *out = NULL;
-    int rc = run(&out, "'%s' eval '%s' --data '%s' --json 2>/dev/null", BIN,
-                 iu_path("lines.ckpt"), iu_path("data"));
+    int rc = tcu_shell(&out, "'%s' eval '%s' --data '%s' --json 2>&1", BIN,
+                       iu_path("lines.ckpt"), iu_path("data"));
     CU_ASSERT_EQUAL(rc, 0);
     json_t *o = json_loads(out, 0, NULL);
     free(out);
@@ -313,23 +286,30 @@ static void test_confusion_and_graph(void)
 static void test_command_edges(void)
 {
     CU_ASSERT_FATAL(prepared() == 0);
-    char *out = NULL;
-    /* conv 4*1*3*3 + 4, fc 4*6*6*3 + 3 */
-    CU_ASSERT_EQUAL(run(&out, "'%s' summary '%s'", BIN, iu_path("lines.ckpt")), 0);
-    CU_ASSERT(strstr(out, "total: 475 weights, 0 state elements") != NULL);
-    free(out);
-    CU_ASSERT_EQUAL(run(&out, "'%s' report '%s' --data '%s'", BIN, iu_path("lines.ckpt"),
-                        iu_path("data")), 2);
-    CU_ASSERT(strstr(out, "missing -o DIR") != NULL);
-    free(out);
-    CU_ASSERT_EQUAL(run(&out, "'%s' report '%s' --data '%s' -o '%s'", BIN, iu_path("lines.ckpt"),
-                        iu_path("data"), iu_path("lines.json")), 1);
-    CU_ASSERT(strstr(out, "lines.json: cannot make the report folder: it is a file") != NULL);
-    free(out);
-    CU_ASSERT_EQUAL(run(&out, "'%s' report '%s' -o '%s'", BIN, iu_path("nothing.ckpt"),
-                        iu_path("r2")), 1);
-    CU_ASSERT(strstr(out, "nothing.ckpt") != NULL);
-    free(out);
+    /* each command: its exit status and a text its output must hold */
+    struct {
+        int want;
+        const char *needle;
+        char args[3000];
+    } c[] = {
+        {0, "total: 475 weights, 0 state elements", ""}, /* conv 4*1*3*3 + 4, fc 4*6*6*3 + 3 */
+        {2, "missing -o DIR", ""},
+        {1, "lines.json: cannot make the report folder: it is a file", ""},
+        {1, "nothing.ckpt", ""},
+    };
+    snprintf(c[0].args, sizeof c[0].args, "summary '%s'", iu_path("lines.ckpt"));
+    snprintf(c[1].args, sizeof c[1].args, "report '%s' --data '%s'", iu_path("lines.ckpt"),
+             iu_path("data"));
+    snprintf(c[2].args, sizeof c[2].args, "report '%s' --data '%s' -o '%s'",
+             iu_path("lines.ckpt"), iu_path("data"), iu_path("lines.json"));
+    snprintf(c[3].args, sizeof c[3].args, "report '%s' -o '%s'", iu_path("nothing.ckpt"),
+             iu_path("r2"));
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char *out = NULL;
+        CU_ASSERT_EQUAL(tcu_tinycnn(&out, "%s", c[i].args), c[i].want);
+        CU_ASSERT(strstr(out, c[i].needle) != NULL);
+        free(out);
+    }
 }
 
 /* ---- in the browser ---------------------------------------------------*/
@@ -394,13 +374,14 @@ static void render(const char *page, const char *tag, page_check *c)
 {
     memset(c, 0, sizeof c[0]);
     char *out = NULL;
-    int rc = run(&out, "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                       "--no-first-run --disable-background-networking --disable-component-update "
-                       "--disable-sync --disable-default-apps --disable-extensions "
-                       "--user-data-dir='%s' --enable-logging=stderr --v=0 --log-net-log='%s' "
-                       "--window-size=1280,2000 --screenshot='%s' 'file://%s'",
-                 iu_path("chrome-%s", tag), iu_path("net-%s.json", tag),
-                 iu_path("shot-%s.png", tag), page);
+    int rc = tcu_shell(&out, "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                             "--no-first-run --disable-background-networking "
+                             "--disable-component-update --disable-sync --disable-default-apps "
+                             "--disable-extensions --user-data-dir='%s' --enable-logging=stderr "
+                             "--v=0 --log-net-log='%s' --window-size=1280,2000 "
+                             "--screenshot='%s' 'file://%s' 2>&1",
+                       iu_path("chrome-%s", tag), iu_path("net-%s.json", tag),
+                       iu_path("shot-%s.png", tag), page);
     if (rc != 0)
         fprintf(stderr, "\n  chromium failed (%d):\n%s\n", rc, out);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -417,7 +398,7 @@ static void render(const char *page, const char *tag, page_check *c)
 static void test_browser(void)
 {
     CU_ASSERT_FATAL(prepared() == 0);
-    if (run(NULL, "command -v chromium") != 0) {
+    if (tcu_shell(NULL, "command -v chromium 2>&1") != 0) {
         CU_FAIL("chromium is not installed: run scripts/install-deps.sh --test");
         return;
     }

@@ -17,31 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "json_util.h"
 #include "testutil.h"
 #include "tinycnn/session.h"
 
 #define LENET TC_TEST_SOURCE_DIR "/models/lenet5.json"
 #define BIN TC_TEST_BINARY_DIR "/bin/tinycnn"
-
-static const char *tmp(const char *name)
-{
-    static char paths[8][700];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, sizeof paths[0], "%s/%s", tcu_tmpdir(), name);
-    return p;
-}
-
-/* Adds key = text (checked by the table) to o. */
-static void put(tc_train_overrides *o, const char *key, const char *text)
-{
-    const tc_train_setting *s = tc_train_setting_find(key);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    tc_setting_value v;
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_train_setting_parse(s, text, &v, &err), &err);
-    tc_train_overrides_put(o, s, v);
-}
 
 /* LeNet-5 on the first 640 MNIST training images, evaluated on 200 test
  * images; out NULL: the resumed checkpoint. */
@@ -66,9 +47,9 @@ static tc_session *open_lenet(const char *model, const char *out, const char *re
 static tc_train_overrides lenet_settings(const char *batch)
 {
     tc_train_overrides o = {0};
-    put(&o, "epochs", "2");
-    put(&o, "limit", "640");
-    put(&o, "batch_size", batch);
+    tcu_put_setting(&o, "epochs", "2");
+    tcu_put_setting(&o, "limit", "640");
+    tcu_put_setting(&o, "batch_size", batch);
     return o;
 }
 
@@ -127,26 +108,13 @@ static int run(tc_session *s, seen *c, tc_session_status *status, tc_error *err)
     return tc_session_run(s, &h, status, err);
 }
 
-/* The checkpoint's metadata, parsed. */
-static json_t *meta_of(const char *path)
-{
-    tc_checkpoint ck = {0};
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
-    json_error_t je;
-    json_t *m = json_loads(ck.meta_json ? ck.meta_json : "", 0, &je);
-    tc_checkpoint_free(&ck);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    return m;
-}
-
 /* ---- runs -------------------------------------------------------------- */
 
 static void test_short_run(void)
 {
     tc_error err = {{0}};
     tc_train_overrides ov = lenet_settings("64");
-    const char *ck = tmp("run.ckpt");
+    const char *ck = tcu_tmp_path("run.ckpt");
     tc_session *s = open_lenet(LENET, ck, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     tc_session_state st;
@@ -195,7 +163,7 @@ static void test_short_run(void)
     tc_session_free(s);
 
     /* the training state: version 2, the step count stored once */
-    json_t *m = meta_of(ck);
+    json_t *m = tcu_checkpoint_meta(ck);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m, "format")),
                            "tinycnn-training-state");
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "version")), 2);
@@ -219,7 +187,7 @@ static const char *interrupted_then_resumed(const char *name, seen c, int want_e
 {
     tc_error err = {{0}};
     tc_train_overrides ov = lenet_settings("32");
-    const char *ck = tmp(name);
+    const char *ck = tcu_tmp_path(name);
     tc_session *s = open_lenet(LENET, ck, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     tc_session_status status = TC_SESSION_FAILED;
@@ -231,7 +199,7 @@ static const char *interrupted_then_resumed(const char *name, seen c, int want_e
     CU_ASSERT_EQUAL(st.batch, want_batch);
     CU_ASSERT_EQUAL(st.checkpoint_written, 1);
     tc_session_free(s);
-    json_t *m = meta_of(ck);
+    json_t *m = tcu_checkpoint_meta(ck);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "epoch")), want_epoch);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(m, "batch")), want_batch);
     CU_ASSERT_EQUAL(json_object_get(m, "partial") != NULL, want_batch > 0);
@@ -265,7 +233,7 @@ static void test_resume_equals_uninterrupted(void)
 {
     tc_error err = {{0}};
     tc_train_overrides ov = lenet_settings("32");
-    const char *ref = tmp("straight.ckpt");
+    const char *ref = tcu_tmp_path("straight.ckpt");
     tc_session *s = open_lenet(LENET, ref, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     seen c = watch(-1, -1);
@@ -274,7 +242,7 @@ static void test_resume_equals_uninterrupted(void)
     tc_session_free(s);
 
     /* stopped at batch 6 of epoch 2: 26 steps of 40 */
-    const char *mid = tmp("mid.ckpt");
+    const char *mid = tcu_tmp_path("mid.ckpt");
     tc_session *t = open_lenet(LENET, mid, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     seen stop = watch(26, -1);
@@ -297,7 +265,7 @@ static const char *lenet_with_training(const char *name, const char *training)
     json_t *m = json_load_file(LENET, 0, &je);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     json_object_set_new(m, "training", json_loads(training, 0, &je));
-    const char *p = tmp(name);
+    const char *p = tcu_tmp_path(name);
     CU_ASSERT_EQUAL_FATAL(json_dump_file(m, p, 0), 0);
     json_decref(m);
     return p;
@@ -322,12 +290,12 @@ static void test_settings_precedence(void)
 
     /* overrides beat the model ... */
     tc_train_overrides ov = {0};
-    put(&ov, "lr", "0.02");
-    put(&ov, "epochs", "1");
-    put(&ov, "epochs", "1"); /* the same setting twice: one slot */
-    put(&ov, "limit", "64");
+    tcu_put_setting(&ov, "lr", "0.02");
+    tcu_put_setting(&ov, "epochs", "1");
+    tcu_put_setting(&ov, "epochs", "1"); /* the same setting twice: one slot */
+    tcu_put_setting(&ov, "limit", "64");
     CU_ASSERT_EQUAL(ov.n, 3);
-    const char *ck = tmp("step.ckpt");
+    const char *ck = tcu_tmp_path("step.ckpt");
     tc_session *s = open_lenet(model, ck, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_DOUBLE_EQUAL(tc_session_settings(s)->lr, 0.02, 0);
@@ -340,8 +308,8 @@ static void test_settings_precedence(void)
 
     /* ... and the checkpoint beats the model given again at resume */
     tc_train_overrides more = {0};
-    put(&more, "epochs", "3");
-    put(&more, "optimizer", "sgd");
+    tcu_put_setting(&more, "epochs", "3");
+    tcu_put_setting(&more, "optimizer", "sgd");
     s = open_lenet(model, NULL, ck, &more, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const tc_train_config *r = tc_session_settings(s);
@@ -360,9 +328,9 @@ static void test_divergence(void)
 {
     tc_error err = {{0}};
     tc_train_overrides ov = lenet_settings("64");
-    put(&ov, "lr", "1e30");
-    put(&ov, "optimizer", "sgd");
-    const char *ck = tmp("nan.ckpt");
+    tcu_put_setting(&ov, "lr", "1e30");
+    tcu_put_setting(&ov, "optimizer", "sgd");
+    const char *ck = tcu_tmp_path("nan.ckpt");
     tc_session *s = open_lenet(LENET, ck, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     seen c = watch(-1, -1);
@@ -429,7 +397,7 @@ static const char *tiny_checkpoint(void)
     snprintf(model, sizeof model, "%s,\"training\":{\"epochs\":1,\"batch_size\":16}}", tiny_head);
     const char *mp = tcu_write_file("tiny.json", model, strlen(model));
     static char ck[700];
-    snprintf(ck, sizeof ck, "%s", tmp("tiny.ckpt"));
+    snprintf(ck, sizeof ck, "%s", tcu_tmp_path("tiny.ckpt"));
     tc_error err = {{0}};
     tc_session *s = open_tiny(mp, NULL, ck, &err);
     if (!s)
@@ -520,13 +488,13 @@ static int model_takes(const tc_train_setting *s, const char *text)
  * is accepted. */
 static int metadata_takes(const tc_train_setting *s, const char *text)
 {
-    const char *p = tmp("range.ckpt");
+    const char *p = tcu_tmp_path("range.ckpt");
     json_t *c = json_object();
     json_object_set_new(c, s->key, as_json(s, text));
     rewrite_meta(tiny_checkpoint(), p, NULL, c);
     json_decref(c);
     tc_error err = {{0}};
-    tc_session *ses = open_tiny(NULL, p, tmp("range-out.ckpt"), &err);
+    tc_session *ses = open_tiny(NULL, p, tcu_tmp_path("range-out.ckpt"), &err);
     tc_session_free(ses);
     /* Taken, the value may still not fit the rest of the checkpoint (SGD
      * named over Adam's state): only the value's own refusal counts. */
@@ -652,13 +620,13 @@ static void test_ranges_everywhere(void)
 
 static void test_state_versions(void)
 {
-    const char *base = tiny_checkpoint(), *p = tmp("version.ckpt");
+    const char *base = tiny_checkpoint(), *p = tcu_tmp_path("version.ckpt");
     tc_error err = {{0}};
     /* a version-1 state (it also held "step" and "seed") still resumes */
     json_t *v1 = json_pack("{s:i, s:i, s:i}", "version", 1, "step", 2, "seed", 42);
     rewrite_meta(base, p, v1, NULL);
     json_decref(v1);
-    tc_session *s = open_tiny(NULL, p, tmp("v1-out.ckpt"), &err);
+    tc_session *s = open_tiny(NULL, p, tcu_tmp_path("v1-out.ckpt"), &err);
     if (!s)
         fprintf(stderr, "\n  %s\n", err.msg);
     CU_ASSERT_PTR_NOT_NULL(s);
@@ -667,13 +635,13 @@ static void test_state_versions(void)
     json_t *v3 = json_pack("{s:i}", "version", 3);
     rewrite_meta(base, p, v3, NULL);
     json_decref(v3);
-    CU_ASSERT_PTR_NULL(open_tiny(NULL, p, tmp("v3-out.ckpt"), &err));
+    CU_ASSERT_PTR_NULL(open_tiny(NULL, p, tcu_tmp_path("v3-out.ckpt"), &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "version"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, p));
     json_t *noc = json_pack("{s:n}", "config");
     rewrite_meta(base, p, noc, NULL);
     json_decref(noc);
-    CU_ASSERT_PTR_NULL(open_tiny(NULL, p, tmp("noc-out.ckpt"), &err));
+    CU_ASSERT_PTR_NULL(open_tiny(NULL, p, tcu_tmp_path("noc-out.ckpt"), &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no 'config' object"));
 }
 

@@ -65,12 +65,20 @@ static int dense_plan(const tc_host *host, void *self, const tc_shape *in, int n
     return 0;
 }
 
+/* The layer's outputs per sample, the batch and the inputs per sample. */
+static void dense_dims(const void *self, const tc_exec *x, int64_t *out, int64_t *nb,
+                       int64_t *fin)
+{
+    *out = *(const int64_t *)self;
+    *nb = x->output->shape.dims[0];
+    *fin = tc_shape_count(&x->inputs[0].shape) / *nb;
+}
+
 static int dense_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)err;
-    int64_t out = *(int64_t *)self, nb = x->output->shape.dims[0];
-    int64_t fin = tc_shape_count(&x->inputs[0].shape) / nb;
+    (void)host, (void)err;
+    int64_t out, nb, fin;
+    dense_dims(self, x, &out, &nb, &fin);
     for (int64_t s = 0; s < nb; s++)
         for (int64_t o = 0; o < out; o++) {
             float acc = x->weights[1].data[o];
@@ -83,10 +91,9 @@ static int dense_fwd(const tc_host *host, void *self, const tc_exec *x, tc_error
 
 static int dense_bwd(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    (void)host;
-    (void)err;
-    int64_t out = *(int64_t *)self, nb = x->output->shape.dims[0];
-    int64_t fin = tc_shape_count(&x->inputs[0].shape) / nb;
+    (void)host, (void)err;
+    int64_t out, nb, fin;
+    dense_dims(self, x, &out, &nb, &fin);
     memset(x->grad_weights[0].data, 0, (size_t)(out * fin) * sizeof(float));
     memset(x->grad_weights[1].data, 0, (size_t)out * sizeof(float));
     if (x->grad_inputs[0].data)
@@ -147,15 +154,6 @@ static tc_graph *load_model(const char *name, int out1, const char *second, int 
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     free(text);
     return g;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 512, "%s/%s", tcu_tmpdir(), name);
-    return p;
 }
 
 /* Gives every weight distinct values not produced by any initialiser. */
@@ -230,7 +228,7 @@ static void test_round_trip_adam(void)
     }
     const uint64_t steps = 1234567890123ull; /* above 2^32 and 2^24 */
     tc_optimizer_set_steps(opt, steps);
-    const char *path = tmp_path("adam.ckpt");
+    const char *path = tcu_tmp_path("adam.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, "{\"epoch\":7,\"note\":\"x\"}", &err), &err);
 
     tc_checkpoint ck;
@@ -308,7 +306,7 @@ static void test_no_optimizer(void)
     tc_error err;
     tc_graph *g = load_model("t", 3, "d2", 2);
     fill_weights(g, -7.0f);
-    const char *path = tmp_path("plain.ckpt");
+    const char *path = tcu_tmp_path("plain.ckpt");
     const char *meta = "{ \"b\" : 2, \"a\" : [1, 2.5] }";
     TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, meta, &err), &err);
     tc_checkpoint ck;
@@ -353,7 +351,7 @@ static void test_bad_metadata(void)
 {
     tc_error err;
     tc_graph *g = load_model("t", 3, "d2", 2);
-    const char *path = tmp_path("meta.ckpt");
+    const char *path = tcu_tmp_path("meta.ckpt");
     TCU_ASSERT_FAILS_WITH(tc_snapshot_save(path, g, NULL, "[1,2]", &err), &err,
                           "meta.ckpt: the metadata must be a JSON object");
     TCU_ASSERT_FAILS_WITH(tc_snapshot_save(path, g, NULL, "{\"a\":", &err), &err,
@@ -403,7 +401,7 @@ static void test_weight_mismatches(void)
     /* Same node names, wider d1: shapes differ. */
     tc_graph *wide = load_model("wide", 5, "d2", 2);
     fill_weights(wide, 0.0f);
-    const char *path = tmp_path("wide.ckpt");
+    const char *path = tcu_tmp_path("wide.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, wide, NULL, NULL, &err), &err);
     tc_checkpoint ck;
     TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
@@ -416,7 +414,7 @@ static void test_weight_mismatches(void)
 
     /* Another model (its second node is "head"): d2.* are missing. */
     tc_graph *other = load_model("other", 3, "head", 2);
-    path = tmp_path("other.ckpt");
+    path = tcu_tmp_path("other.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, other, NULL, NULL, &err), &err);
     TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
     TCU_ASSERT_FAILS_WITH(tc_snapshot_load_weights(g, &ck, &err), &err,
@@ -426,7 +424,7 @@ static void test_weight_mismatches(void)
     tc_graph_free(other);
 
     /* Every weight present plus one the graph lacks: another model too. */
-    path = tmp_path("extra.ckpt");
+    path = tcu_tmp_path("extra.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
     TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
     for (size_t i = 0; i < ck.n_tensors; i++)
@@ -459,7 +457,7 @@ static void test_weight_mismatches(void)
 
     /* optim/ tensors are not weights: a weights-only load ignores them. */
     tc_optimizer *opt = tc_optimizer_new(g, &adam, &err);
-    path = tmp_path("withopt.ckpt");
+    path = tcu_tmp_path("withopt.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, NULL, &err), &err);
     TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
     fill_weights(g, 11.0f);
@@ -483,7 +481,7 @@ static void test_optimizer_mismatches(void)
     tc_optimizer_set_steps(m, 3);
     tc_optimizer_set_steps(p, 4);
 
-    const char *path = tmp_path("opt.ckpt");
+    const char *path = tcu_tmp_path("opt.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, a, NULL, &err), &err);
     tc_checkpoint ck;
     TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
@@ -576,16 +574,13 @@ static void test_resume_matches_uninterrupted(void)
 {
     tc_error err;
     tc_registry *r = tcu_registry();
-    tc_graph *g = tc_graph_load_string(r, example_model, "example", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = tcu_graph_ok(tc_graph_load_string(r, example_model, "example", &err), &err);
     tc_graph_init_weights(g, 5);
     tc_optimizer *opt = tc_optimizer_new(g, &adam, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(opt);
     for (uint64_t s = 0; s < 3; s++)
         train_step(g, opt, s);
-    const char *path = tmp_path("resume.ckpt");
+    const char *path = tcu_tmp_path("resume.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, "{\"epoch\":1}", &err), &err);
     for (uint64_t s = 3; s < 6; s++)
         train_step(g, opt, s);

@@ -128,14 +128,7 @@ static const tc_layer_type t_sumloss = {
 
 /* ---- a test plugin registered statically, through TC_PLUGIN_DEFINE ------ */
 
-TC_PLUGIN_DEFINE(test_state_types)
-{
-    if (tc_host_check(host, 0, "test_state_types", err))
-        return 1;
-    if (host->register_layer(ctx, &t_tally))
-        return 1;
-    return host->register_layer(ctx, &t_sumloss);
-}
+TPU_PLUGIN_ENTRY2(test_state_types, t_tally, t_sumloss)
 
 /* An entry that asks for a feature level no host offers yet. */
 TC_PLUGIN_DEFINE(test_future)

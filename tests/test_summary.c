@@ -32,10 +32,8 @@ static const char convnet[] =
 static tc_graph *load(const char *text)
 {
     tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_string(tcu_registry(), text, "test model", &err);
-    if (!g)
-        fprintf(stderr, "\n  %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g =
+        tcu_graph_ok(tc_graph_load_string(tcu_registry(), text, "test model", &err), &err);
     return g;
 }
 
@@ -47,13 +45,19 @@ static int64_t state_elements(tc_graph *g)
     return n;
 }
 
+/* The summary of g into *s; g must have n_nodes nodes. */
+static void summarize(const tc_graph *g, tc_summary *s, int n_nodes)
+{
+    tc_error err = {{0}};
+    TCU_ASSERT_OK(tc_summary_make(g, s, &err), &err);
+    CU_ASSERT_EQUAL_FATAL(s->n_nodes, n_nodes);
+}
+
 static void test_shapes_weights_state(void)
 {
     tc_graph *g = load(convnet);
     tc_summary s;
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_summary_make(g, &s, &err), &err);
-    CU_ASSERT_EQUAL_FATAL(s.n_nodes, 7);
+    summarize(g, &s, 7);
     /* weights by hand: conv 4*3*3*3 + 4, BN gamma and beta 2*4, fc 64*10 + 10 */
     const int64_t weights[7] = {112, 8, 0, 0, 0, 650, 0};
     const int64_t state[7] = {0, 8, 0, 0, 0, 0, 0}; /* BN's running mean and variance */
@@ -88,9 +92,7 @@ static void test_standard_flops(void)
 {
     tc_graph *g = load(convnet);
     tc_summary s;
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_summary_make(g, &s, &err), &err);
-    CU_ASSERT_EQUAL_FATAL(s.n_nodes, 7);
+    summarize(g, &s, 7);
     /* conv: 4*8*8 outputs, each 3*3*3 multiply-adds and a bias */
     CU_ASSERT_EQUAL(s.nodes[0].flops, 256 * (2 * 27 + 1));
     /* fc: 10 outputs, each 64 multiply-adds and a bias */
@@ -177,9 +179,7 @@ static void test_flops_through_the_abi(void)
     register_test_types();
     tc_graph *g = load(counted_net);
     tc_summary s;
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_summary_make(g, &s, &err), &err);
-    CU_ASSERT_EQUAL_FATAL(s.n_nodes, 4);
+    summarize(g, &s, 4);
     CU_ASSERT_EQUAL(s.nodes[0].flops, 90); /* 5 * 18 elements */
     CU_ASSERT_EQUAL(s.nodes[1].flops, -1);
     CU_ASSERT_EQUAL(s.nodes[2].flops, 90);
@@ -206,15 +206,9 @@ static char *run_summary(const char *args)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "'%s/bin/tinycnn' summary %s 2>&1", TC_TEST_BINARY_DIR, args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 1 << 16, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0)
-        if ((len += n) + 4096 > cap)
-            buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
-    CU_ASSERT_EQUAL(pclose(p), 0);
+    int st;
+    char *buf = tcu_read_command(cmd, &st);
+    CU_ASSERT_EQUAL(st, 0);
     return buf;
 }
 

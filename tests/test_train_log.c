@@ -31,15 +31,7 @@ static void make_split(const char *split, int n, uint32_t seed)
     }
 }
 
-static const char model[] =
-    "{\"name\":\"levels\",\"inputs\":[{\"name\":\"image\",\"shape\":[1,6,6],"
-    "\"mean\":0.5,\"std\":0.3},{\"name\":\"label\",\"shape\":[],\"role\":\"label\"}],"
-    "\"nodes\":[{\"name\":\"flat\",\"type\":\"Flatten\",\"inputs\":[\"image\"]},"
-    "{\"name\":\"fc\",\"type\":\"Linear\",\"inputs\":[\"flat\"],"
-    "\"params\":{\"out_features\":3}},"
-    "{\"name\":\"loss\",\"type\":\"SoftmaxCrossEntropy\",\"inputs\":[\"fc\",\"label\"]}],"
-    "\"output\":\"fc\",\"loss\":\"loss\","
-    "\"training\":{\"epochs\":3,\"batch_size\":4,\"optimizer\":\"adam\",\"lr\":0.01}}";
+static const char model[] = IU_LEVELS_MODEL;
 
 static char data_dir[600], model_path[600];
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "image_util.h"
+#include "json_util.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/session.h"
 #include "tinycnn/snapshot.h"
@@ -77,16 +78,6 @@ static const char *model_file(const char *name, const char *training)
     return tcu_write_file(file, text, strlen(text));
 }
 
-static void put(tc_train_overrides *o, const char *key, const char *text)
-{
-    const tc_train_setting *s = tc_train_setting_find(key);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    tc_setting_value v;
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_train_setting_parse(s, text, &v, &err), &err);
-    tc_train_overrides_put(o, s, v);
-}
-
 static int epochs_seen;
 
 static void count_epoch(void *user, const tc_epoch_record *r)
@@ -104,17 +95,6 @@ static tc_session_status run_all(tc_session *s)
     tc_error err = {{0}};
     TCU_ASSERT_OK(tc_session_run(s, &h, &st, &err), &err);
     return st;
-}
-
-static json_t *meta_of(const char *path)
-{
-    tc_checkpoint ck = {0};
-    tc_error err = {{0}};
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
-    json_t *m = json_loads(ck.meta_json ? ck.meta_json : "", 0, NULL);
-    tc_checkpoint_free(&ck);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    return m;
 }
 
 static int64_t meta_int(json_t *m, const char *key)
@@ -291,7 +271,7 @@ static void test_best_on_validation(void)
     CU_ASSERT_PTR_NOT_NULL(st.best_checkpoint);
 
     /* the best checkpoint holds that epoch's weights, the last one the last */
-    json_t *m = meta_of(best);
+    json_t *m = tcu_checkpoint_meta(best);
     CU_ASSERT_EQUAL(meta_int(m, "epoch"), want);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m, "selection")), "val");
     json_decref(m);
@@ -299,7 +279,7 @@ static void test_best_on_validation(void)
     CU_ASSERT_EQUAL(correct_of(model, best, &sel_test), h[want - 1].test_correct);
     CU_ASSERT_EQUAL(correct_of(model, last, &sel_test), h[n - 1].test_correct);
     CU_ASSERT_EQUAL(tcu_same_tensors(best, last, 1), 0);
-    m = meta_of(last);
+    m = tcu_checkpoint_meta(last);
     CU_ASSERT_EQUAL(meta_int(m, "epoch"), 8);
     CU_ASSERT_EQUAL(meta_int(m, "best_epoch"), want);
     json_t *hist = json_object_get(m, "history");
@@ -310,7 +290,7 @@ static void test_best_on_validation(void)
 
     /* a validation set and a split together: refused */
     tc_train_overrides ov = {0};
-    put(&ov, "val_split", "0.2");
+    tcu_put_setting(&ov, "val_split", "0.2");
     CU_ASSERT_PTR_NULL(open_mem(model, NULL, last, NULL, &sel_val, &ov, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "use one of them"));
     /* the best checkpoint may not be the last one */
@@ -327,9 +307,9 @@ static void test_early_stop(void)
     make_sets();
     for (int split = 0; split < 2; split++) {
         tc_train_overrides ov = {0};
-        put(&ov, "early_stop", "3");
+        tcu_put_setting(&ov, "early_stop", "3");
         if (split)
-            put(&ov, "val_split", "0.2");
+            tcu_put_setting(&ov, "val_split", "0.2");
         tc_error err = {{0}};
         tc_session *s = open_mem(model, NULL, ck, NULL, NULL, &ov, &err);
         TCU_ASSERT_OK(s == NULL, &err);
@@ -344,7 +324,7 @@ static void test_early_stop(void)
         CU_ASSERT_EQUAL(st.best_epoch, 1);
         CU_ASSERT_EQUAL(st.val_images, split ? 12 : 0);
         tc_session_free(s);
-        json_t *m = meta_of(ck);
+        json_t *m = tcu_checkpoint_meta(ck);
         CU_ASSERT_EQUAL(meta_int(m, "stopped_early"), 4);
         CU_ASSERT(json_is_true(json_object_get(m, "finished")));
         CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(m, "selection")),
@@ -360,7 +340,7 @@ static void test_early_stop(void)
     CU_ASSERT_EQUAL(epochs_seen, 0);
     tc_session_free(s);
     tc_train_overrides ov = {0};
-    put(&ov, "early_stop", "0");
+    tcu_put_setting(&ov, "early_stop", "0");
     s = open_mem(model, ck, NULL, NULL, NULL, &ov, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     epochs_seen = 0;
@@ -452,8 +432,8 @@ static const char *split_checkpoint(void)
 {
     const char *ck = keep(iu_path("folders.ckpt"));
     tc_train_overrides ov = {0};
-    put(&ov, "val_split", "0.2");
-    put(&ov, "seed", "5");
+    tcu_put_setting(&ov, "val_split", "0.2");
+    tcu_put_setting(&ov, "seed", "5");
     tc_error err = {{0}};
     const char *dir = data_folder("folders", 0);
     tc_session *s = open_dir(folder_model(), dir, NULL, ck, &ov, &err);
@@ -503,7 +483,7 @@ static void test_resume_without_folder(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof cwd));
     CU_ASSERT_EQUAL_FATAL(chdir(tcu_tmpdir()), 0);
     tc_train_overrides more = {0};
-    put(&more, "epochs", "2");
+    tcu_put_setting(&more, "epochs", "2");
     tc_error err = {{0}};
     tc_session *s = open_dir(folder_model(), NULL, ck, NULL, &more, &err);
     CU_ASSERT_EQUAL_FATAL(chdir(cwd), 0);
@@ -529,7 +509,7 @@ static void test_val_folder(void)
 {
     const char *dir = data_folder("withval", 1), *ck = keep(iu_path("withval.ckpt"));
     tc_train_overrides ov = {0};
-    put(&ov, "val_split", "0.2");
+    tcu_put_setting(&ov, "val_split", "0.2");
     tc_error err = {{0}};
     CU_ASSERT_PTR_NULL(open_dir(folder_model(), dir, NULL, ck, &ov, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "val/ folder"));

@@ -248,6 +248,76 @@ void tcu_fill_check_uniform(tc_layer_check *lc, uint64_t *state)
     tcu_fill_uniform(&lc->grad_output, state);
 }
 
+const char *tcu_tmp_path(const char *name)
+{
+    static char bufs[8][1024];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/%s", tcu_tmpdir(), name);
+    return b;
+}
+
+tc_graph *tcu_graph_ok(tc_graph *g, const tc_error *err)
+{
+    if (!g)
+        fprintf(stderr, "\n  %s\n", err->msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    return g;
+}
+
+void tcu_save_lenet(const char *path, uint64_t seed, const char *meta)
+{
+    tc_error err = {{0}};
+    tc_graph *g = tc_graph_load_file(tcu_registry(), TC_TEST_SOURCE_DIR "/models/lenet5.json",
+                                     &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph_init_weights(g, seed);
+    TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, meta, &err), &err);
+    tc_graph_free(g);
+}
+
+char *tcu_read_command(const char *cmd, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t cap = 1 << 16, len = 0, n;
+    char *buf = malloc(cap);
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 1024)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    *status = pclose(p);
+    return buf;
+}
+
+int tcu_shell(char **out, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st;
+    char *buf = tcu_read_command(cmd, &st);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tcu_put_setting(tc_train_overrides *o, const char *key, const char *text)
+{
+    const tc_train_setting *s = tc_train_setting_find(key);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    tc_setting_value v;
+    tc_error err = {{0}};
+    TCU_ASSERT_OK(tc_train_setting_parse(s, text, &v, &err), &err);
+    tc_train_overrides_put(o, s, v);
+}
+
 int tcu_tinycnn(char **out, const char *fmt, ...)
 {
     char args[4096], cmd[4800];
@@ -256,17 +326,8 @@ int tcu_tinycnn(char **out, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", TC_TEST_BINARY_DIR "/bin/tinycnn", args);
-    FILE *p = popen(cmd, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t cap = 4096, len = 0, n;
-    char *buf = malloc(cap);
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[len] = 0;
-    int st = pclose(p);
+    int st;
+    char *buf = tcu_read_command(cmd, &st);
     if (out)
         *out = buf;
     else

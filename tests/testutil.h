@@ -29,6 +29,33 @@ const char *tcu_tmpdir(void);
  * among 8 slots). */
 const char *tcu_write_file(const char *name, const void *data, size_t len);
 
+/* dir/name in the temporary folder, nothing written (static buffer rotated
+ * among 8 slots). */
+const char *tcu_tmp_path(const char *name);
+
+/* Returns g, a graph just loaded; where it is NULL, prints err's message
+ * and fails the current test (fatally). */
+tc_graph *tcu_graph_ok(tc_graph *g, const tc_error *err);
+
+/* Saves models/lenet5.json with weights initialised from seed and the
+ * metadata meta (NULL: none) as the checkpoint path; fails the current
+ * test (fatally) where it cannot. */
+void tcu_save_lenet(const char *path, uint64_t seed, const char *meta);
+
+/* Runs the shell command cmd and reads its standard output to the end;
+ * *status gets pclose()'s status. Fails the current test (fatally) if the
+ * command cannot start. Owner of the text: the caller (free()). */
+char *tcu_read_command(const char *cmd, int *status);
+
+/* Runs the shell command made from fmt; its standard output goes to *out
+ * (NULL: dropped; owner: the caller). Returns its exit status, -1 if it
+ * did not exit. */
+int tcu_shell(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
+
+/* Adds key = text to o through the settings table; fails the current test
+ * if the key is unknown or the text does not parse. */
+void tcu_put_setting(tc_train_overrides *o, const char *key, const char *text);
+
 /* The MNIST folder of the test environment. */
 const char *tcu_data_dir(void);
 

@@ -25,16 +25,8 @@ static const tc_param_desc params[] = {
     {"signal", TC_VALUE_INT, 0, 15, 2, 15, "the signal raise_at sends (2: SIGINT, 15: SIGTERM)"},
 };
 
-static int create(const tc_host *host, const double *v, void **self, tc_error *err)
-{
-    fail_forward *l = tpu_alloc(host, sizeof *l, self, "FailForward", err);
-    if (!l)
-        return 1;
-    l->fail_at = (long)v[0];
-    l->raise_at = (long)v[1];
-    l->sig = (int)v[2];
-    return 0;
-}
+TPU_CREATE(create, fail_forward, "FailForward", .fail_at = (long)v[0], .raise_at = (long)v[1],
+           .sig = (int)v[2])
 
 static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
@@ -50,12 +42,6 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
     return 0;
 }
 
-static const tc_layer_type type = {
-    TPU_TYPE_HEAD("FailForward",
-                  "identity that fails (or raises a signal) at a chosen forward call (tests)",
-                  1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(create, tpu_plan_same, forward, tpu_identity_backward),
-};
-
-TPU_PLUGIN_ENTRY(bad_forward_error, type)
+TPU_IDENTITY_PLUGIN(bad_forward_error, "FailForward",
+                    "identity that fails (or raises a signal) at a chosen forward call (tests)",
+                    params, create, forward)

@@ -19,14 +19,7 @@ static const tc_param_desc params[] = {
     {"inf_at", TC_VALUE_INT, 1, 0, 1, 1e9, "the first training step (1-based) whose loss is +Inf"},
 };
 
-static int create(const tc_host *host, const double *v, void **self, tc_error *err)
-{
-    inf_loss *l = tpu_alloc(host, sizeof *l, self, "InfLoss", err);
-    if (!l)
-        return 1;
-    l->inf_at = (long)v[0];
-    return 0;
-}
+TPU_CREATE(create, inf_loss, "InfLoss", .inf_at = (long)v[0])
 
 static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
                 tc_error *err)
@@ -57,11 +50,8 @@ static int backward(const tc_host *host, void *self, const tc_exec *x, tc_error 
     return 0;
 }
 
-static const tc_layer_type type = {
-    TPU_TYPE_HEAD("InfLoss", "a loss that becomes +Inf at a chosen training step (tests)", 2, 2),
-    .flags = TC_LAYER_LOSS,
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(create, plan, forward, backward),
-};
-
-TPU_PLUGIN_ENTRY(bad_inf_loss, type)
+TPU_PLUGIN(bad_inf_loss,
+           TPU_TYPE_HEAD("InfLoss", "a loss that becomes +Inf at a chosen training step (tests)",
+                         2, 2),
+           .flags = TC_LAYER_LOSS, TPU_TYPE_PARAMS(params),
+           TPU_TYPE_FUNCS(create, plan, forward, backward))

@@ -11,11 +11,6 @@
 
 static const tc_param_desc params[] = {TPU_DROPOUT_PARAMS};
 
-static int bda_create(const tc_host *host, const double *values, void **self, tc_error *err)
-{
-    return tpu_create_value(host, values, self, "BrokenDropoutActive", err);
-}
-
 static int bda_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     const tpu_value *l = self;
@@ -26,11 +21,6 @@ static int bda_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     return 0;
 }
 
-static const tc_layer_type bda_type = {
-    TPU_TYPE_HEAD("BrokenDropoutActive",
-                  "dropout that stays active at inference (test plugin)", 1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(bda_create, tpu_plan_mask, bda_forward, tpu_dropout_value_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_dropout_active, bda_type)
+TPU_VALUE_PLUGIN(broken_dropout_active, "BrokenDropoutActive",
+                 "dropout that stays active at inference (test plugin)", params, tpu_plan_mask,
+                 bda_forward, tpu_dropout_value_backward)

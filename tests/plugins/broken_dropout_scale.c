@@ -13,11 +13,6 @@
 
 static const tc_param_desc params[] = {TPU_DROPOUT_PARAMS};
 
-static int bds_create(const tc_host *host, const double *values, void **self, tc_error *err)
-{
-    return tpu_create_value(host, values, self, "BrokenDropoutScale", err);
-}
-
 static int bds_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     const tpu_value *l = self;
@@ -33,11 +28,6 @@ static int bds_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     return 0;
 }
 
-static const tc_layer_type bds_type = {
-    TPU_TYPE_HEAD("BrokenDropoutScale",
-                  "inverted dropout that scales by 1 - p at inference too (test plugin)", 1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(bds_create, tpu_plan_mask, bds_forward, tpu_dropout_value_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_dropout_scale, bds_type)
+TPU_VALUE_PLUGIN(broken_dropout_scale, "BrokenDropoutScale",
+                 "inverted dropout that scales by 1 - p at inference too (test plugin)", params,
+                 tpu_plan_mask, bds_forward, tpu_dropout_value_backward)

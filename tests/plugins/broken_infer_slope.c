@@ -14,11 +14,6 @@ static const tc_param_desc params[] = {
     {"negative_slope", TC_VALUE_FLOAT, 0, 0.2, 0.0, 0.9, "gradient for x < 0"},
 };
 
-static int bls_create(const tc_host *host, const double *values, void **self, tc_error *err)
-{
-    return tpu_create_value(host, values, self, "BrokenLeakySlope", err);
-}
-
 static int bls_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     const tpu_value *l = self;
@@ -46,11 +41,6 @@ static int bls_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
-static const tc_layer_type bls_type = {
-    TPU_TYPE_HEAD("BrokenLeakySlope",
-                  "LeakyReLU with another slope at inference (test plugin)", 1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(bls_create, tpu_plan_same, bls_forward, bls_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_infer_slope, bls_type)
+TPU_VALUE_PLUGIN(broken_infer_slope, "BrokenLeakySlope",
+                 "LeakyReLU with another slope at inference (test plugin)", params, tpu_plan_same,
+                 bls_forward, bls_backward)

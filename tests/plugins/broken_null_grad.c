@@ -30,10 +30,6 @@ static int bng_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
-static const tc_layer_type bng_type = {
-    TPU_TYPE_HEAD("BrokenNullGrad",
-                  "x * x whose backward writes through a NULL input gradient (test plugin)", 1, 1),
-    TPU_TYPE_STATELESS(tpu_plan_same, bng_forward, bng_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_null_grad, bng_type)
+TPU_STATELESS_PLUGIN(broken_null_grad, "BrokenNullGrad",
+                     "x * x whose backward writes through a NULL input gradient (test plugin)",
+                     1, 1, tpu_plan_same, bng_forward, bng_backward)

@@ -15,11 +15,6 @@ static const tc_param_desc params[] = {
     {"bias", TC_VALUE_BOOL, 0, 1, 0, 1, "learn a per-channel shift too"},
 };
 
-static int bs_create(const tc_host *host, const double *values, void **self, tc_error *err)
-{
-    return tpu_create_value(host, values, self, "BrokenScale", err);
-}
-
 static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                    int n_threads, tc_plan *plan, tc_error *err)
 {
@@ -40,13 +35,19 @@ static int bs_plan(const tc_host *host, void *self, const tc_shape *in, int n_in
     return 0;
 }
 
-static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+/* The bias flag of the instance, and the [n, c, m] view of the input. */
+static int bs_geometry(const void *self, const tc_exec *x, int64_t *n, int64_t *c, int64_t *m)
 {
     const tpu_value *l = self;
-    int bias = l->v != 0.0;
+    tpu_geometry(&x->inputs[0].shape, n, c, m);
+    return l->v != 0.0;
+}
+
+static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
     int64_t n, c, m;
+    int bias = bs_geometry(self, x, &n, &c, &m);
     TPU_UNUSED(host, err, 0);
-    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *w = x->weights[0].data;
     const float *b = bias ? x->weights[1].data : NULL;
     for (int64_t s = 0; s < n; s++)
@@ -60,11 +61,9 @@ static int bs_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
 
 static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    const tpu_value *l = self;
-    int bias = l->v != 0.0;
     int64_t n, c, m;
+    int bias = bs_geometry(self, x, &n, &c, &m);
     TPU_UNUSED(host, err, 0);
-    tpu_geometry(&x->inputs[0].shape, &n, &c, &m);
     const float *in = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
     for (int64_t ch = 0; ch < c; ch++) {
         double sw = 0.0, sb = 0.0;
@@ -83,11 +82,6 @@ static int bs_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
     return 0;
 }
 
-static const tc_layer_type broken_scale_type = {
-    TPU_TYPE_HEAD("BrokenScale",
-                  "per-channel scale with a sign error in its weight gradient (test plugin)", 1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(bs_create, bs_plan, bs_forward, bs_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_scale, broken_scale_type)
+TPU_VALUE_PLUGIN(broken_scale, "BrokenScale",
+                 "per-channel scale with a sign error in its weight gradient (test plugin)",
+                 params, bs_plan, bs_forward, bs_backward)

@@ -63,11 +63,6 @@ static int bcm_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
-static const tc_layer_type bcm_type = {
-    TPU_TYPE_HEAD("BrokenChannelMax",
-                  "maximum over channels, accumulated in workspace it never initialises (test "
-                  "plugin)", 1, 1),
-    TPU_TYPE_STATELESS(bcm_plan, bcm_forward, bcm_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_scratch_fmax, bcm_type)
+TPU_STATELESS_PLUGIN(broken_scratch_fmax, "BrokenChannelMax",
+                     "maximum over channels, accumulated in workspace it never initialises "
+                     "(test plugin)", 1, 1, bcm_plan, bcm_forward, bcm_backward)

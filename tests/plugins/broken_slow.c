@@ -49,22 +49,12 @@ static int quadratic_forward(const tc_host *host, void *self, const tc_exec *x, 
     return 0;
 }
 
-static const tc_layer_type slowish_type = {
-    TPU_TYPE_HEAD("BrokenSlowish",
-                  "identity that wastes a few hundred operations per element (test plugin)", 1, 1),
-    TPU_TYPE_STATELESS(tpu_plan_same, slowish_forward, tpu_identity_backward),
-};
+static const tc_layer_type slowish_type = {TPU_STATELESS_TYPE(
+    "BrokenSlowish", "identity that wastes a few hundred operations per element (test plugin)",
+    1, 1, tpu_plan_same, slowish_forward, tpu_identity_backward)};
 
-static const tc_layer_type quadratic_type = {
-    TPU_TYPE_HEAD("BrokenQuadratic", "identity with an O(n^2) loop in forward (test plugin)", 1, 1),
-    TPU_TYPE_STATELESS(tpu_plan_same, quadratic_forward, tpu_identity_backward),
-};
+static const tc_layer_type quadratic_type = {TPU_STATELESS_TYPE(
+    "BrokenQuadratic", "identity with an O(n^2) loop in forward (test plugin)", 1, 1,
+    tpu_plan_same, quadratic_forward, tpu_identity_backward)};
 
-TC_PLUGIN_DEFINE(broken_slow)
-{
-    if (tc_host_check(host, 0, "broken_slow", err))
-        return 1;
-    if (host->register_layer(ctx, &slowish_type))
-        return 1;
-    return host->register_layer(ctx, &quadratic_type);
-}
+TPU_PLUGIN_ENTRY2(broken_slow, slowish_type, quadratic_type)

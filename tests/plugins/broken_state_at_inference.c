@@ -42,10 +42,6 @@ static int bsi_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     return 0;
 }
 
-static const tc_layer_type bsi_type = {
-    TPU_TYPE_HEAD("BrokenStateAtInference",
-                  "running-mean centring that updates its state at inference (test plugin)", 1, 1),
-    TPU_TYPE_STATELESS(bsi_plan, bsi_forward, tpu_centring_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_state_at_inference, bsi_type)
+TPU_STATELESS_PLUGIN(broken_state_at_inference, "BrokenStateAtInference",
+                     "running-mean centring that updates its state at inference (test plugin)",
+                     1, 1, bsi_plan, bsi_forward, tpu_centring_backward)

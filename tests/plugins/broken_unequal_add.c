@@ -46,11 +46,6 @@ static int bad_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
-static const tc_layer_type bad_type = {
-    TPU_TYPE_HEAD("BrokenAdd",
-                  "sum of two inputs that accepts unequal shapes and assumes equal ones (test "
-                  "plugin)", 2, 2),
-    TPU_TYPE_STATELESS(bad_plan, bad_forward, bad_backward),
-};
-
-TPU_PLUGIN_ENTRY(broken_unequal_add, bad_type)
+TPU_STATELESS_PLUGIN(broken_unequal_add, "BrokenAdd",
+                     "sum of two inputs that accepts unequal shapes and assumes equal ones "
+                     "(test plugin)", 2, 2, bad_plan, bad_forward, bad_backward)

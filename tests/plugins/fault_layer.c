@@ -30,15 +30,7 @@ static const tc_param_desc params[] = {
     {"at", TC_VALUE_INT, 0, 1, 1, 1e9, "the forward call (1-based) where it goes wrong"},
 };
 
-static int create(const tc_host *host, const double *v, void **self, tc_error *err)
-{
-    fault_layer *l = tpu_alloc(host, sizeof *l, self, "FaultLayer", err);
-    if (!l)
-        return 1;
-    l->mode = (long)v[0];
-    l->at = (long)v[1];
-    return 0;
-}
+TPU_CREATE(create, fault_layer, "FaultLayer", .mode = (long)v[0], .at = (long)v[1])
 
 /* A plain invalid store, which the sanitizer builds must not catch first
  * (UBSan reports a NULL store and exits): what the runner sees is the
@@ -106,12 +98,6 @@ static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *
     return 0;
 }
 
-static const tc_layer_type type = {
-    TPU_TYPE_HEAD("FaultLayer",
-                  "identity that crashes, aborts, exits or hangs at a chosen forward call (tests)",
-                  1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(create, tpu_plan_same, forward, tpu_identity_backward),
-};
-
-TPU_PLUGIN_ENTRY(fault_layer, type)
+TPU_IDENTITY_PLUGIN(fault_layer, "FaultLayer",
+                    "identity that crashes, aborts, exits or hangs at a chosen forward call "
+                    "(tests)", params, create, forward)

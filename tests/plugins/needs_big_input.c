@@ -38,14 +38,7 @@ static const tc_test_hints hints = {
     .grad_step = 5e-3,
 };
 
-static int box_create(const tc_host *host, const double *values, void **self, tc_error *err)
-{
-    box *l = tpu_alloc(host, sizeof *l, self, "BoxMean", err);
-    if (!l)
-        return 1;
-    l->k = (int64_t)values[0];
-    return 0;
-}
+TPU_CREATE(box_create, box, "BoxMean", .k = (int64_t)v[0])
 
 static int box_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
                     int n_threads, tc_plan *plan, tc_error *err)
@@ -118,13 +111,8 @@ static int box_backward(const tc_host *host, void *self, const tc_exec *x, tc_er
     return 0;
 }
 
-static const tc_layer_type box_type = {
-    TPU_TYPE_HEAD("BoxMean",
-                  "mean over window x window squares; needs inputs of at least 8 x 8 (test plugin "
-                  "with test hints)", 1, 1),
-    TPU_TYPE_PARAMS(params),
-    TPU_TYPE_FUNCS(box_create, box_plan, box_forward, box_backward),
-    .test_hints = &hints,
-};
-
-TPU_PLUGIN_ENTRY(needs_big_input, box_type)
+TPU_PLUGIN(needs_big_input,
+           TPU_ONE_INPUT_TYPE("BoxMean", "mean over window x window squares; needs inputs of at "
+                              "least 8 x 8 (test plugin with test hints)", params, box_create,
+                              box_plan, box_forward, box_backward),
+           .test_hints = &hints)

@@ -238,4 +238,65 @@ static inline int tpu_identity_backward(const tc_host *host, void *self, const t
         return host->register_layer(ctx, &(type));                                            \
     }
 
+/* The entry point of a plugin that registers the two layer types a and b. */
+#define TPU_PLUGIN_ENTRY2(id, a, b)                                                           \
+    TC_PLUGIN_DEFINE(id)                                                                      \
+    {                                                                                         \
+        if (tc_host_check(host, 0, #id, err))                                                 \
+            return 1;                                                                         \
+        if (host->register_layer(ctx, &(a)))                                                  \
+            return 1;                                                                         \
+        return host->register_layer(ctx, &(b));                                               \
+    }
+
+/* The initialisers of a stateless layer type (no parameters, self is NULL). */
+#define TPU_STATELESS_TYPE(layer, what, min_in, max_in, plan_fn, forward_fn, backward_fn)      \
+    TPU_TYPE_HEAD(layer, what, min_in, max_in), TPU_TYPE_STATELESS(plan_fn, forward_fn, backward_fn)
+
+/* The initialisers of a one-input layer type with parameters (from table). */
+#define TPU_ONE_INPUT_TYPE(layer, what, table, create_fn, plan_fn, forward_fn, backward_fn)    \
+    TPU_TYPE_HEAD(layer, what, 1, 1), TPU_TYPE_PARAMS(table),                                 \
+        TPU_TYPE_FUNCS(create_fn, plan_fn, forward_fn, backward_fn)
+
+/* A plugin `id` of one layer type whose initialisers are the rest of the
+ * arguments: the type (id##_type) and the entry point that registers it. */
+#define TPU_PLUGIN(id, ...)                                                                   \
+    static const tc_layer_type id##_type = {__VA_ARGS__};                                     \
+    TPU_PLUGIN_ENTRY(id, id##_type)
+
+/* A plugin `id` of one stateless layer type (no parameters, self is NULL). */
+#define TPU_STATELESS_PLUGIN(id, layer, what, min_in, max_in, plan_fn, forward_fn, backward_fn) \
+    TPU_PLUGIN(id, TPU_STATELESS_TYPE(layer, what, min_in, max_in, plan_fn, forward_fn,       \
+                                      backward_fn))
+
+/* A plugin `id` of one one-input layer type whose instance is a tpu_value
+ * holding its one parameter (from table): also defines its create(). */
+#define TPU_VALUE_PLUGIN(id, layer, what, table, plan_fn, forward_fn, backward_fn)            \
+    static int id##_create(const tc_host *host, const double *values, void **self,           \
+                           tc_error *err)                                                    \
+    {                                                                                         \
+        return tpu_create_value(host, values, self, layer, err);                              \
+    }                                                                                         \
+    TPU_PLUGIN(id, TPU_ONE_INPUT_TYPE(layer, what, table, id##_create, plan_fn, forward_fn,   \
+                                      backward_fn))
+
+/* A plugin `id` of one identity-like layer type: the output has the shape
+ * of the input and dx = dy; only create() and forward() are its own. */
+#define TPU_IDENTITY_PLUGIN(id, layer, what, table, create_fn, forward_fn)                    \
+    TPU_PLUGIN(id, TPU_ONE_INPUT_TYPE(layer, what, table, create_fn, tpu_plan_same,           \
+                                      forward_fn, tpu_identity_backward))
+
+/* create() `fn` of a plugin whose instance is one zeroed `type`, then set to
+ * the designated initialisers in the rest of the arguments (from v, the
+ * parameter values); on failure "<name>: out of memory". */
+#define TPU_CREATE(fn, type, name, ...)                                                       \
+    static int fn(const tc_host *host, const double *v, void **self, tc_error *err)           \
+    {                                                                                         \
+        type *l = tpu_alloc(host, sizeof *l, self, name, err);                                \
+        if (!l)                                                                               \
+            return 1;                                                                         \
+        *l = (type){__VA_ARGS__};                                                             \
+        return 0;                                                                             \
+    }
+
 #endif
