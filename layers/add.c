@@ -84,10 +84,7 @@ static int64_t add_flops(const tc_host *host, void *self, const tc_shape *in, in
 
 static const tc_layer_type add_type = {
     LU_TYPE_HEAD("Add", "elementwise sum of 2 to 16 inputs of identical shape", 2, ADD_MAX_INPUTS),
-    .plan = add_plan,
-    .forward = add_forward,
-    .backward = add_backward,
-    .flops = add_flops,
+    LU_TYPE_CALLBACKS(add),
 };
 
 LU_PLUGIN(add, "Add", add_type)

@@ -141,9 +141,9 @@ static int bn_plan(const tc_host *host, void *self, const tc_shape *in, int n_in
 }
 
 /* ---- per-channel loops ----------------------------------------------------
- * Each runs over channels [c0, c1). Reductions along a row use 8 float
- * lanes, which the compiler turns into vector adds (a single accumulator is
- * a serial chain it may not reorder), and add each row's sum in double. */
+ * Each runs over channels [c0, c1). Reductions along a row sum in float
+ * vector lanes in a fixed order (a single accumulator would be a serial
+ * chain the compiler may not reorder) and add each row's sum in double. */
 
 typedef struct job {
     const batch_norm *b;
@@ -157,58 +157,110 @@ typedef struct job {
     float *k0, *k1, *k2;       /* workspace coefficients */
 } job;
 
-static inline float lane_sum(const float *p, int64_t n)
+/* The row loops are written on 8-float vectors (GCC vector extensions: one
+ * AVX register in the AVX2 clone, two SSE ones in the baseline, the same
+ * lanes and order either way): the 8-lane arrays they replace came out as
+ * shuffles and scalar adds. Everything a clone calls is forced inline, so
+ * that it is compiled for the clone's target; no vector crosses a call. */
+#define BN_INLINE static inline __attribute__((always_inline))
+typedef float bn_vec __attribute__((vector_size(8 * sizeof(float)), aligned(4), may_alias));
+#define BN_LOAD(p) (*(const bn_vec *)(const void *)(p))
+#define BN_STORE(p, v) (*(bn_vec *)(void *)(p) = (v))
+
+/* the lanes of v added in lane order */
+#define BN_HSUM(v, s)                                                                      \
+    do {                                                                                   \
+        for (int k_ = 0; k_ < 8; k_++)                                                     \
+            (s) += (v)[k_];                                                                \
+    } while (0)
+
+/* Channel c's rows (n = 0..N-1, L floats each) lie C * L apart, one or a
+ * few pages each, where the hardware prefetcher starts over. The first pass
+ * over a row (and the stores of the last) therefore prefetches the row about
+ * 4 KiB further in the order channel by channel, row by row: the address of
+ * that row of `base` (near the end of the tensor, the row (n, c) itself). */
+BN_INLINE const float *ahead(const job *j, const float *base, int64_t c, int64_t n)
 {
-    float acc[8] = {0}, s = 0.0f;
+    const geom *g = &j->g;
+    int64_t r = c * g->n + n + (1023 + g->l) / g->l;
+    if (g->l < 16 || r >= g->c * g->n) /* rows under a line: no prefetch */
+        return base + (n * g->c + c) * g->l;
+    return base + ((r % g->n) * g->c + r / g->n) * g->l;
+}
+
+/* Two accumulators of 8 lanes over 16 floats a step, so that the adds do not
+ * wait on each other. */
+BN_INLINE float lane_sum(const float *p, int64_t n, const float *pf)
+{
+    bn_vec a = {0}, b = {0};
+    float s = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++)
-            acc[k] += p[i + k];
+    for (; i + 16 <= n; i += 16) {
+        __builtin_prefetch(pf + i);
+        a += BN_LOAD(p + i);
+        b += BN_LOAD(p + i + 8);
+    }
+    if (i + 8 <= n) {
+        a += BN_LOAD(p + i);
+        i += 8;
+    }
     for (; i < n; i++)
         s += p[i];
-    for (int k = 0; k < 8; k++)
-        s += acc[k];
+    a += b;
+    BN_HSUM(a, s);
     return s;
 }
 
-static inline float lane_sq_dev(const float *p, int64_t n, float m)
+BN_INLINE float lane_sq_dev(const float *p, int64_t n, float m)
 {
-    float acc[8] = {0}, s = 0.0f;
+    bn_vec a = {0}, b = {0};
+    float s = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++)
-            acc[k] += (p[i + k] - m) * (p[i + k] - m);
+    for (; i + 16 <= n; i += 16) {
+        bn_vec u = BN_LOAD(p + i) - m, v = BN_LOAD(p + i + 8) - m;
+        a += u * u;
+        b += v * v;
+    }
+    if (i + 8 <= n) {
+        bn_vec u = BN_LOAD(p + i) - m;
+        a += u * u;
+        i += 8;
+    }
     for (; i < n; i++)
         s += (p[i] - m) * (p[i] - m);
-    for (int k = 0; k < 8; k++)
-        s += acc[k];
+    a += b;
+    BN_HSUM(a, s);
     return s;
 }
 
 /* sum of dy * (x - m); *sdy gets the sum of dy */
-static inline float lane_dot_dev(const float *dy, const float *x, int64_t n, float m, float *sdy)
+BN_INLINE float lane_dot_dev(const float *dy, const float *x, int64_t n, float m, float *sdy,
+                             const float *pf_dy, const float *pf_x)
 {
-    float a[8] = {0}, d[8] = {0}, s = 0.0f, t = 0.0f;
+    bn_vec a = {0}, d = {0};
+    float s = 0.0f, t = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            a[k] += dy[i + k] * (x[i + k] - m);
-            d[k] += dy[i + k];
+    for (; i + 8 <= n; i += 8) {
+        bn_vec g = BN_LOAD(dy + i);
+        if (i % 16 == 0) {
+            __builtin_prefetch(pf_dy + i);
+            __builtin_prefetch(pf_x + i);
         }
+        a += g * (BN_LOAD(x + i) - m);
+        d += g;
+    }
     for (; i < n; i++) {
         s += dy[i] * (x[i] - m);
         t += dy[i];
     }
-    for (int k = 0; k < 8; k++) {
-        s += a[k];
-        t += d[k];
-    }
+    BN_HSUM(a, s);
+    BN_HSUM(d, t);
     *sdy = t;
     return s;
 }
 
 /* s0[c] = sum of x over channel c */
-static inline void chan_sum(const job *j, int64_t c0, int64_t c1)
+BN_INLINE void chan_sum(const job *j, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     for (int64_t c = c0; c < c1; c++)
@@ -223,11 +275,11 @@ static inline void chan_sum(const job *j, int64_t c0, int64_t c1)
     }
     for (int64_t c = c0; c < c1; c++)
         for (int64_t n = 0; n < g->n; n++)
-            j->s0[c] += lane_sum(j->x + (n * g->c + c) * g->l, g->l);
+            j->s0[c] += lane_sum(j->x + (n * g->c + c) * g->l, g->l, ahead(j, j->x, c, n));
 }
 
 /* s1[c] = sum of (x - mean[c])^2 over channel c */
-static inline void chan_sq_dev(const job *j, int64_t c0, int64_t c1)
+BN_INLINE void chan_sq_dev(const job *j, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     for (int64_t c = c0; c < c1; c++)
@@ -248,7 +300,7 @@ static inline void chan_sq_dev(const job *j, int64_t c0, int64_t c1)
 }
 
 /* s0[c] = sum of dy, s1[c] = sum of dy * (x - mean[c]) over channel c */
-static inline void chan_dy_dev(const job *j, int64_t c0, int64_t c1)
+BN_INLINE void chan_dy_dev(const job *j, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     for (int64_t c = c0; c < c1; c++)
@@ -267,14 +319,46 @@ static inline void chan_dy_dev(const job *j, int64_t c0, int64_t c1)
         for (int64_t n = 0; n < g->n; n++) {
             int64_t o = (n * g->c + c) * g->l;
             float sdy;
-            j->s1[c] += lane_dot_dev(j->dy + o, j->x + o, g->l, j->mean[c], &sdy);
+            j->s1[c] += lane_dot_dev(j->dy + o, j->x + o, g->l, j->mean[c], &sdy,
+                                     ahead(j, j->dy, c, n), ahead(j, j->x, c, n));
             j->s0[c] += sdy;
         }
 }
 
+/* o = k1 * (x - m) + k2 along a row; each element is read before it is
+ * written, so o may be x. */
+BN_INLINE void row_map1(const float *x, float *o, int64_t n, float m, float k1, float k2,
+                        const float *pf_x, const float *pf_o)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if (i % 16 == 0) {
+            __builtin_prefetch(pf_x + i);
+            __builtin_prefetch(pf_o + i, 1);
+        }
+        BN_STORE(o + i, k1 * (BN_LOAD(x + i) - m) + k2);
+    }
+    for (; i < n; i++)
+        o[i] = k1 * (x[i] - m) + k2;
+}
+
+/* o = k0 * a + k1 * (x - m) + k2 along a row (o may be a or x) */
+BN_INLINE void row_map2(const float *x, const float *a, float *o, int64_t n, float m, float k0,
+                        float k1, float k2, const float *pf_o)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if (i % 16 == 0)
+            __builtin_prefetch(pf_o + i, 1);
+        BN_STORE(o + i, k0 * BN_LOAD(a + i) + k1 * (BN_LOAD(x + i) - m) + k2);
+    }
+    for (; i < n; i++)
+        o[i] = k0 * a[i] + k1 * (x[i] - m) + k2;
+}
+
 /* out = k0[c] * a + k1[c] * (x - mean[c]) + k2[c]; a may be NULL (then 0).
  * Forward: out = y, k1 = scale, k2 = bias. Backward: out = dx, a = dy. */
-static inline void chan_map(const job *j, const float *a, float *out, int64_t c0, int64_t c1)
+BN_INLINE void chan_map(const job *j, const float *a, float *out, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     if (g->l == 1) {
@@ -290,27 +374,23 @@ static inline void chan_map(const job *j, const float *a, float *out, int64_t c0
         }
         return;
     }
-    for (int64_t c = c0; c < c1; c++) {
-        const float k0 = j->k0[c], k1 = j->k1[c], k2 = j->k2[c], m = j->mean[c];
+    for (int64_t c = c0; c < c1; c++)
         for (int64_t n = 0; n < g->n; n++) {
             int64_t off = (n * g->c + c) * g->l;
-            const float *x = j->x + off;
-            float *o = out + off;
             if (a)
-                for (int64_t i = 0; i < g->l; i++)
-                    o[i] = k0 * a[off + i] + k1 * (x[i] - m) + k2;
+                row_map2(j->x + off, a + off, out + off, g->l, j->mean[c], j->k0[c], j->k1[c],
+                         j->k2[c], ahead(j, out, c, n));
             else
-                for (int64_t i = 0; i < g->l; i++)
-                    o[i] = k1 * (x[i] - m) + k2;
+                row_map1(j->x + off, out + off, g->l, j->mean[c], j->k1[c], j->k2[c],
+                         ahead(j, j->x, c, n), ahead(j, out, c, n));
         }
-    }
 }
 
 /* ---- forward ---------------------------------------------------------- */
 
 /* mean and invstd of channels [c0, c1) from the batch, and the running
  * statistics' update (unbiased variance, as PyTorch) */
-static inline void batch_stats(const job *j, int64_t c0, int64_t c1)
+BN_INLINE void batch_stats(const job *j, int64_t c0, int64_t c1)
 {
     const double m = (double)j->g.m, mom = j->b->momentum;
     chan_sum(j, c0, c1);
@@ -325,11 +405,8 @@ static inline void batch_stats(const job *j, int64_t c0, int64_t c1)
     }
 }
 
-LU_AVX2_CLONES
-static void forward_channels(void *arg, int64_t c0, int64_t c1, int worker)
+BN_INLINE void forward_range(const job *j, int64_t c0, int64_t c1)
 {
-    const job *j = arg;
-    (void)worker;
     if (j->training)
         batch_stats(j, c0, c1);
     else
@@ -343,6 +420,21 @@ static void forward_channels(void *arg, int64_t c0, int64_t c1, int worker)
         j->k2[c] = j->bias ? j->bias[c] : 0.0f;
     }
     chan_map(j, NULL, j->y, c0, c1);
+}
+
+/* With rows of L > 1 one channel at a time, all its passes in a row, so that
+ * the later passes find its values in the cache; with L = 1 a channel's
+ * values are spread over the whole input and the range goes together. */
+LU_AVX2_CLONES
+static void forward_channels(void *arg, int64_t c0, int64_t c1, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    if (j->g.l == 1)
+        forward_range(j, c0, c1);
+    else
+        for (int64_t c = c0; c < c1; c++)
+            forward_range(j, c, c + 1);
 }
 
 /* Checks what the graph handed over and points j at it. */
@@ -412,12 +504,9 @@ static int bn_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
  *   dx = w * invstd * (dy - dbias / m - xhat * dweight / m).
  * With running statistics (constants) dx = w * invstd * dy. */
 
-LU_AVX2_CLONES
-static void backward_channels(void *arg, int64_t c0, int64_t c1, int worker)
+BN_INLINE void backward_range(const job *j, int64_t c0, int64_t c1)
 {
-    const job *j = arg;
     const double m = (double)j->g.m;
-    (void)worker;
     chan_dy_dev(j, c0, c1);
     for (int64_t c = c0; c < c1; c++) {
         double is = j->invstd[c], dbias = j->s0[c], dweight = j->s1[c] * is;
@@ -432,6 +521,19 @@ static void backward_channels(void *arg, int64_t c0, int64_t c1, int worker)
     }
     if (j->dx)
         chan_map(j, j->dy, j->dx, c0, c1);
+}
+
+/* channel by channel where L > 1, as forward_channels */
+LU_AVX2_CLONES
+static void backward_channels(void *arg, int64_t c0, int64_t c1, int worker)
+{
+    const job *j = arg;
+    (void)worker;
+    if (j->g.l == 1)
+        backward_range(j, c0, c1);
+    else
+        for (int64_t c = c0; c < c1; c++)
+            backward_range(j, c, c + 1);
 }
 
 static int bn_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
@@ -465,20 +567,14 @@ static const tc_test_case bn1d_cases[] = {
     {.n_inputs = 1, .inputs = {{.ndim = 3, .dims = {2, 3, 9}}}},
 };
 
-static const tc_test_hints bn1d_hints = {
-    .struct_size = sizeof(tc_test_hints),
-    .n_cases = (int32_t)(sizeof bn1d_cases / sizeof bn1d_cases[0]),
-    .cases = bn1d_cases,
-};
+static const tc_test_hints bn1d_hints = {TC_TEST_CASES(bn1d_cases)};
 
 /* At inference the statistics and the affine fold into one multiply-add per
  * element. */
 LU_FLOPS_PER_INPUT(bn, 2)
 
 /* What the two types share: parameters and callbacks. */
-#define BN_TYPE_BODY                                                                      \
-    LU_TYPE_PARAMS(bn_params), .destroy = lu_destroy, .plan = bn_plan, .forward = bn_forward, \
-    .backward = bn_backward, .flops = bn_flops
+#define BN_TYPE_BODY LU_TYPE_PARAMS(bn_params), .destroy = lu_destroy, LU_TYPE_CALLBACKS(bn)
 
 static const tc_layer_type bn2d_type = {
     LU_TYPE_HEAD("BatchNorm2d",

@@ -672,6 +672,79 @@ static void test_batch_norm_threads(void)
     }
 }
 
+/* Training backward (through the batch statistics) against a double
+ * reference: dx = w is (dy - sum dy / m - xhat sum(dy xhat) / m). */
+static void bn_backward_against_ref(tc_layer_check *lc, int64_t n, int64_t c, int64_t l)
+{
+    tc_error err = {{0}};
+    const double m = (double)(n * l);
+    const float *x = lc->inputs[0].data, *dy = lc->grad_output.data;
+    const float *w = tc_layer_check_weight(lc, "weight")->data;
+    double *dx = dalloc(n * c * l), *dw = dalloc(c), *db = dalloc(c);
+    lc->training = 1;
+    TCU_ASSERT_OK(tc_layer_check_forward(lc, &err), &err);
+    TCU_ASSERT_OK(tc_layer_check_backward(lc, &err), &err);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0, q = 0;
+        for (int64_t i = 0; i < n * l; i++)
+            s += x[(i / l * c + ch) * l + i % l];
+        for (int64_t i = 0; i < n * l; i++) {
+            double d = x[(i / l * c + ch) * l + i % l] - s / m;
+            q += d * d;
+        }
+        double is = 1 / sqrt(q / m + 1e-5);
+        for (int64_t i = 0; i < n * l; i++) {
+            int64_t at = (i / l * c + ch) * l + i % l;
+            db[ch] += dy[at];
+            dw[ch] += dy[at] * (x[at] - s / m) * is;
+        }
+        for (int64_t i = 0; i < n * l; i++) {
+            int64_t at = (i / l * c + ch) * l + i % l;
+            double xhat = (x[at] - s / m) * is;
+            dx[at] = w[ch] * is * (dy[at] - db[ch] / m - xhat * dw[ch] / m);
+        }
+    }
+    assert_near(&lc->grad_inputs[0], dx, 1e-5);
+    assert_near(tc_layer_check_grad_weight(lc, "weight"), dw, 1e-4);
+    assert_near(tc_layer_check_grad_weight(lc, "bias"), db, 1e-4);
+    free(dx);
+    free(dw);
+    free(db);
+}
+
+/* Rows whose length is not a multiple of the vector width (143 = 8 * 17 + 7,
+ * 5), in the calling thread and over worker threads: forward and backward
+ * both ways against the references, and the same bits for 1 and 2 threads. */
+static void test_batch_norm_odd_rows(void)
+{
+    static const struct {
+        tc_shape in;
+        int64_t n, c, l;
+    } cases[] = {{S4(8, 16, 11, 13), 8, 16, 143}, {S4(2, 3, 1, 5), 2, 3, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tc_error err = {{0}};
+        tc_layer_check lc[2];
+        bn_against_ref("BatchNorm2d", NULL, cases[k].in, cases[k].n, cases[k].c, cases[k].l,
+                       0.1, 1);
+        bn_against_ref("BatchNorm2d", NULL, cases[k].in, cases[k].n, cases[k].c, cases[k].l,
+                       0.1, 2);
+        for (int t = 0; t < 2; t++) {
+            TCU_ASSERT_OK(tcu_make(&lc[t], "BatchNorm2d", NULL, 1, &cases[k].in, t + 1, &err),
+                          &err);
+            tc_layer_check_fill(&lc[t], 29, 0);
+            bn_backward_against_ref(&lc[t], cases[k].n, cases[k].c, cases[k].l);
+        }
+        CU_ASSERT(same_bits(&lc[1].output, lc[0].output.data));
+        CU_ASSERT(same_bits(&lc[1].grad_inputs[0], lc[0].grad_inputs[0].data));
+        for (int i = 0; i < 2; i++) {
+            CU_ASSERT(same_bits(&lc[1].grad_weights[i], lc[0].grad_weights[i].data));
+            CU_ASSERT(same_bits(&lc[1].state[i], lc[0].state[i].data));
+        }
+        tc_layer_check_free(&lc[0]);
+        tc_layer_check_free(&lc[1]);
+    }
+}
+
 static void test_batch_norm_errors(void)
 {
     tc_error err = {{0}};
@@ -825,6 +898,7 @@ int main(void)
         {"BatchNorm by hand", test_batch_norm_hand},
         {"BatchNorm training and inference by reference", test_batch_norm_reference},
         {"BatchNorm independent of the thread count", test_batch_norm_threads},
+        {"BatchNorm on rows of odd length, 1 and 2 threads", test_batch_norm_odd_rows},
         {"BatchNorm errors", test_batch_norm_errors},
         {"gradient checks: BatchNorm", test_gradients_batch_norm},
         {"gradient checks: Concat, GlobalAvgPool2d, LeakyReLU, Softmax", test_gradients_others},
