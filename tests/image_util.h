@@ -94,19 +94,37 @@ static inline void iu_chw_to_hwc(const uint8_t *chw, int c, int h, int w, uint8_
             hwc[(size_t)i * c + k] = chw[(size_t)k * h * w + i];
 }
 
+/* libpng's error callback for test writers: a failure to write a fixture ends the program. */
+static inline void iu_png_abort(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    fprintf(stderr, "libpng: %s\n", msg);
+    abort();
+}
+
+/* Opens path for writing and a libpng writer on it (errors abort, so no setjmp is needed).
+   Owner: the caller, via png_destroy_write_struct(&png, info) and fclose(*fp). */
+static inline png_structp iu_png_writer(const char *path, FILE **fp, png_infop *info)
+{
+    *fp = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, iu_png_abort, NULL);
+    *info = png ? png_create_info_struct(png) : NULL;
+    if (!*fp || !*info)
+        abort();
+    png_init_io(png, *fp);
+    return png;
+}
+
 /* An 8-bit PNG of c = 1 (gray) or 3 (RGB) channels from CHW pixels. */
 static inline void iu_write_png(const char *path, int c, int h, int w, const uint8_t *chw)
 {
     uint8_t *hwc = malloc((size_t)c * h * w);
+    if (!hwc)
+        abort();
     iu_chw_to_hwc(chw, c, h, w, hwc);
-    FILE *fp = fopen(path, "wb");
-    if (!fp || !hwc)
-        abort();
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png)))
-        abort();
-    png_init_io(png, fp);
+    FILE *fp;
+    png_infop info;
+    png_structp png = iu_png_writer(path, &fp, &info);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
                  c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

@@ -145,13 +145,7 @@ static void test_model_setting(void)
 
 static void make_data(tc_dataset *ds, int n)
 {
-    memset(ds, 0, sizeof *ds);
-    ds->count = n;
-    ds->channels = 1;
-    ds->height = 6;
-    ds->width = 6;
-    ds->pixels = malloc((size_t)n * 36);
-    ds->labels = malloc((size_t)n);
+    tcu_gray_dataset(ds, n, 6, 6);
     uint32_t x = 3;
     for (int i = 0; i < n; i++) {
         ds->labels[i] = (uint8_t)(i % 3);

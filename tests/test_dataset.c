@@ -1,12 +1,11 @@
 /* Data sets: IDX (plain and gzipped) and MNIST, PNG files and folders,
  * tc_dataset_load and tc_dataset_fill_batch. */
 #define _POSIX_C_SOURCE 200809L
-#include "image_util.h" /* iu_path, iu_mkdir, iu_write, iu_read */
+#include "image_util.h" /* iu_path, iu_mkdir, iu_write, iu_read, iu_png_writer */
 
 #include <fcntl.h>
 #include <math.h>
 #include <png.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,14 +365,9 @@ static int spec_channels(int ctype)
 
 static void write_png(const char *path, const png_spec *s)
 {
-    FILE *fp = fopen(path, "wb");
-    if (!fp)
-        abort();
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    if (setjmp(png_jmpbuf(png)))
-        abort();
-    png_init_io(png, fp);
+    FILE *fp;
+    png_infop info;
+    png_structp png = iu_png_writer(path, &fp, &info);
     png_set_IHDR(png, info, (png_uint_32)s->w, (png_uint_32)s->h, s->depth, s->ctype,
                  s->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);

@@ -319,6 +319,13 @@ static int check_bug(int bug, tc_gradcheck_report *rep, tc_error *err)
     return rc;
 }
 
+/* Runs the check with the given bug; it must fail with a message containing needle. */
+static void expect_caught(int bug, const char *needle, tc_gradcheck_report *rep)
+{
+    tc_error err = {{0}};
+    TCU_ASSERT_FAILS_WITH(check_bug(bug, rep, &err), &err, needle);
+}
+
 static void test_correct_test_layer_passes(void)
 {
     tc_error err = {{0}};
@@ -335,10 +342,8 @@ static void test_correct_test_layer_passes(void)
 
 static void test_weight_sign_error_is_caught(void)
 {
-    tc_error err = {{0}};
     tc_gradcheck_report rep;
-    TCU_ASSERT_FAILS_WITH(check_bug(BUG_WEIGHT_SIGN, &rep, &err), &err,
-                          "TestScale: gradient check of weight 'scale' failed");
+    expect_caught(BUG_WEIGHT_SIGN, "TestScale: gradient check of weight 'scale' failed", &rep);
     CU_ASSERT_EQUAL(rep.first_failed, 1);
     CU_ASSERT_FALSE(rep.tensors[0].failed); /* input 0 */
     CU_ASSERT_TRUE(rep.tensors[1].failed);  /* weight 'scale' */
@@ -351,21 +356,17 @@ static void test_weight_sign_error_is_caught(void)
 
 static void test_accumulating_backward_is_caught(void)
 {
-    tc_error err = {{0}};
     tc_gradcheck_report rep;
     /* the gradient buffers are pre-filled with NaN, so += leaves NaN */
-    TCU_ASSERT_FAILS_WITH(check_bug(BUG_ACCUMULATE, &rep, &err), &err,
-                          "TestScale: gradient check of weight 'scale' failed");
+    expect_caught(BUG_ACCUMULATE, "TestScale: gradient check of weight 'scale' failed", &rep);
     CU_ASSERT_TRUE(rep.tensors[1].failed);
     CU_ASSERT_TRUE(rep.tensors[2].failed);
 }
 
 static void test_wrong_input_gradient_is_caught(void)
 {
-    tc_error err = {{0}};
     tc_gradcheck_report rep;
-    TCU_ASSERT_FAILS_WITH(check_bug(BUG_INPUT_FACTOR, &rep, &err), &err,
-                          "TestScale: gradient check of input 0 failed");
+    expect_caught(BUG_INPUT_FACTOR, "TestScale: gradient check of input 0 failed", &rep);
     CU_ASSERT_EQUAL(rep.first_failed, 0);
     CU_ASSERT_FALSE(rep.tensors[1].failed);
     /* analytic = 2 x numeric: relative error 1/2 */
@@ -374,10 +375,9 @@ static void test_wrong_input_gradient_is_caught(void)
 
 static void test_forward_modifying_input_is_caught(void)
 {
-    tc_error err = {{0}};
     tc_gradcheck_report rep;
-    TCU_ASSERT_FAILS_WITH(check_bug(BUG_MODIFIES_INPUT, &rep, &err), &err,
-                          "TestScale: forward check failed: forward modified input 0");
+    expect_caught(BUG_MODIFIES_INPUT,
+                  "TestScale: forward check failed: forward modified input 0", &rep);
 }
 
 int main(void)

@@ -145,6 +145,13 @@ static tc_registry *test_registry(void)
     return reg;
 }
 
+/* Loads a graph of the test types; fatal (with the message) when it is refused. */
+static tc_graph *load_ok(const char *text, const char *file)
+{
+    tc_error err = {{0}};
+    return tcu_graph_ok(tc_graph_load_string(test_registry(), text, file, &err), &err);
+}
+
 #define HEAD "{\"name\":\"t\",\"inputs\":[{\"name\":\"x\",\"shape\":[1]}," \
              "{\"name\":\"y\",\"shape\":[],\"role\":\"label\"}],"
 
@@ -171,11 +178,8 @@ static void test_load_ok_and_order(void)
                          "{\"name\":\"i1\",\"type\":\"TIdent\",\"inputs\":[\"s\"]},"
                          "{\"name\":\"s\",\"type\":\"TScale\",\"inputs\":[\"x\"]}],"
                          "\"output\":\"sum\",\"loss\":\"L\"}";
-    tc_error err = {{0}};
-    tc_graph *ga = tc_graph_load_string(test_registry(), a, "a.json", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ga);
-    tc_graph *gb = tc_graph_load_string(test_registry(), b, "b.json", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(gb);
+    tc_graph *ga = load_ok(a, "a.json");
+    tc_graph *gb = load_ok(b, "b.json");
     CU_ASSERT_EQUAL(tc_graph_n_nodes(ga), 5);
     CU_ASSERT_EQUAL(tc_graph_n_nodes(gb), 5);
     /* identical execution order, and each node after the nodes it reads */
@@ -207,8 +211,7 @@ static void test_fanout_gradient_sum(void)
     const char *models[] = {a, b};
     for (int m = 0; m < 2; m++) {
         tc_error err = {{0}};
-        tc_graph *g = tc_graph_load_string(test_registry(), models[m], "fan.json", &err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        tc_graph *g = load_ok(models[m], "fan.json");
         tc_graph_init_weights(g, 1);
         CU_ASSERT_EQUAL(tc_graph_weight(g, 0)->value.data[0], 2.0f);
         TCU_ASSERT_OK(tc_graph_prepare(g, 3, 1, &err), &err);
@@ -235,8 +238,7 @@ static void test_inference_skips_loss(void)
                          "{\"name\":\"L\",\"type\":\"TLoss\",\"inputs\":[\"s\",\"y\"]}],"
                          "\"output\":\"s\",\"loss\":\"L\"}";
     tc_error err = {{0}};
-    tc_graph *g = tc_graph_load_string(test_registry(), a, "inf.json", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    tc_graph *g = load_ok(a, "inf.json");
     tc_graph_init_weights(g, 7);
     TCU_ASSERT_OK(tc_graph_prepare(g, 2, 0, &err), &err);
     tc_graph_input_data(g, 0)[0] = 1.5f;

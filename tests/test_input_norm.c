@@ -33,11 +33,19 @@ static tc_graph *load(const char *norm, tc_error *err)
     return tc_graph_load_string(tcu_registry(), model_text(norm), "norm.json", err);
 }
 
-static void test_arrays_and_scalars(void)
+/* Loads the model with the given normalisation (fatal when it is refused);
+ * returns its image input. */
+static const tc_input_info *load_input(const char *norm, tc_graph **g)
 {
     tc_error err = {{0}};
-    tc_graph *g = tcu_graph_ok(load("\"mean\":[0.1,0.2,0.3],\"std\":[0.5,0.25,2]", &err), &err);
-    const tc_input_info *in = tc_graph_input(g, tc_graph_image_input(g));
+    *g = tcu_graph_ok(load(norm, &err), &err);
+    return tc_graph_input(*g, tc_graph_image_input(*g));
+}
+
+static void test_arrays_and_scalars(void)
+{
+    tc_graph *g;
+    const tc_input_info *in = load_input("\"mean\":[0.1,0.2,0.3],\"std\":[0.5,0.25,2]", &g);
     CU_ASSERT_EQUAL(in->n_norm, 3);
     CU_ASSERT_EQUAL(tc_input_mean(in, 1), 0.2f);
     CU_ASSERT_EQUAL(tc_input_mean(in, 2), 0.3f);
@@ -46,27 +54,21 @@ static void test_arrays_and_scalars(void)
     tc_graph_free(g);
 
     /* one number still means every channel */
-    g = load("\"mean\":0.4,\"std\":0.8", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    in = tc_graph_input(g, tc_graph_image_input(g));
+    in = load_input("\"mean\":0.4,\"std\":0.8", &g);
     CU_ASSERT_EQUAL(in->n_norm, 1);
     CU_ASSERT_EQUAL(tc_input_mean(in, 2), 0.4f);
     CU_ASSERT_EQUAL(tc_input_std(in, 1), 0.8f);
     tc_graph_free(g);
 
     /* an array beside a number: the number is repeated */
-    g = load("\"mean\":[0.1,0.2,0.3],\"std\":0.5", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    in = tc_graph_input(g, tc_graph_image_input(g));
+    in = load_input("\"mean\":[0.1,0.2,0.3],\"std\":0.5", &g);
     CU_ASSERT_EQUAL(in->n_norm, 3);
     CU_ASSERT_EQUAL(in->std[2], 0.5f);
     CU_ASSERT_EQUAL(in->mean[2], 0.3f);
     tc_graph_free(g);
 
     /* neither: mean 0, std 1 */
-    g = load("", &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-    in = tc_graph_input(g, tc_graph_image_input(g));
+    in = load_input("", &g);
     CU_ASSERT_EQUAL(tc_input_mean(in, 2), 0.0f);
     CU_ASSERT_EQUAL(tc_input_std(in, 2), 1.0f);
     tc_graph_free(g);

@@ -88,23 +88,18 @@ static uint8_t *mutate(void (*fn)(Onnx__ModelProto *), size_t *len)
     return b;
 }
 
-static Onnx__NodeProto *node(Onnx__ModelProto *m, const char *name)
-{
-    for (size_t i = 0; i < m->graph->n_node; i++)
-        if (strcmp(m->graph->node[i]->name, name) == 0)
-            return m->graph->node[i];
-    CU_FAIL_FATAL("no such node in the sample");
-    return NULL;
-}
-
-static Onnx__TensorProto *init(Onnx__ModelProto *m, const char *name)
-{
-    for (size_t i = 0; i < m->graph->n_initializer; i++)
-        if (strcmp(m->graph->initializer[i]->name, name) == 0)
-            return m->graph->initializer[i];
-    CU_FAIL_FATAL("no such initializer in the sample");
-    return NULL;
-}
+/* FN(m, name): the graph's FIELD entry called name (N_FIELD of them); fatal when there is none. */
+#define DEFINE_FIND_NAMED(fn, type, field, n_field)                                               \
+    static type *fn(Onnx__ModelProto *m, const char *name)                                        \
+    {                                                                                             \
+        for (size_t i = 0; i < m->graph->n_field; i++)                                            \
+            if (strcmp(m->graph->field[i]->name, name) == 0)                                      \
+                return m->graph->field[i];                                                        \
+        CU_FAIL_FATAL("no such " #field " in the sample");                                        \
+        return NULL;                                                                              \
+    }
+DEFINE_FIND_NAMED(node, Onnx__NodeProto, node, n_node)
+DEFINE_FIND_NAMED(init, Onnx__TensorProto, initializer, n_initializer)
 
 static void set_str(char **slot, const char *v)
 {

@@ -354,12 +354,7 @@ static void test_divergence(void)
 /* 4x4 gray images of three classes, and a model for them. */
 static void make_data(tc_dataset *ds, int n)
 {
-    memset(ds, 0, sizeof *ds);
-    ds->count = n;
-    ds->channels = 1;
-    ds->height = ds->width = 4;
-    ds->pixels = malloc((size_t)n * 16);
-    ds->labels = malloc((size_t)n);
+    tcu_gray_dataset(ds, n, 4, 4);
     for (int i = 0; i < n; i++) {
         ds->labels[i] = (uint8_t)(i % 3);
         for (int p = 0; p < 16; p++)

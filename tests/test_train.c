@@ -134,13 +134,7 @@ static void test_shuffle(void)
  * rows 0-1 / cols 2-3, rows 2-3 / cols 0-1) on top of weak noise. */
 static void make_data(tc_dataset *ds, int n, uint32_t seed)
 {
-    memset(ds, 0, sizeof *ds);
-    ds->count = n;
-    ds->channels = 1;
-    ds->height = 4;
-    ds->width = 4;
-    ds->pixels = malloc((size_t)n * 16);
-    ds->labels = malloc((size_t)n);
+    tcu_gray_dataset(ds, n, 4, 4);
     uint32_t x = seed;
     for (int i = 0; i < n; i++) {
         int k = i % 3;

@@ -39,12 +39,7 @@ static void class_image(int k, uint32_t seed, uint8_t *px)
  * a set a learning model gets wrong. */
 static void make_set(tc_dataset *ds, int n, uint32_t seed, int shift)
 {
-    memset(ds, 0, sizeof *ds);
-    ds->count = n;
-    ds->channels = 1;
-    ds->height = ds->width = SIDE;
-    ds->pixels = malloc((size_t)n * PIXELS);
-    ds->labels = malloc((size_t)n);
+    tcu_gray_dataset(ds, n, SIDE, SIDE);
     for (int i = 0; i < n; i++) {
         class_image(i % 3, seed + (uint32_t)i, ds->pixels + (size_t)i * PIXELS);
         ds->labels[i] = (uint8_t)((i % 3 + shift) % 3);

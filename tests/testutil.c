@@ -265,6 +265,19 @@ tc_graph *tcu_graph_ok(tc_graph *g, const tc_error *err)
     return g;
 }
 
+void tcu_gray_dataset(tc_dataset *ds, int n, int h, int w)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->count = n;
+    ds->channels = 1;
+    ds->height = h;
+    ds->width = w;
+    ds->pixels = malloc((size_t)n * (size_t)h * (size_t)w);
+    ds->labels = malloc((size_t)n);
+    if (!ds->pixels || !ds->labels)
+        abort();
+}
+
 void tcu_save_lenet(const char *path, uint64_t seed, const char *meta)
 {
     tc_error err = {{0}};

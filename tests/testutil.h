@@ -37,6 +37,11 @@ const char *tcu_tmp_path(const char *name);
  * and fails the current test (fatally). */
 tc_graph *tcu_graph_ok(tc_graph *g, const tc_error *err);
 
+/* Makes ds a set of n gray h x w images with uninitialised pixels and labels
+ * for the caller to fill; aborts when out of memory. Owner: the caller, via
+ * tc_dataset_free. */
+void tcu_gray_dataset(tc_dataset *ds, int n, int h, int w);
+
 /* Saves models/lenet5.json with weights initialised from seed and the
  * metadata meta (NULL: none) as the checkpoint path; fails the current
  * test (fatally) where it cannot. */
