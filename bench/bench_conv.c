@@ -1,9 +1,13 @@
-/* bench_conv - GFLOP/s of the Conv2d layer on 3x3 convolutions (stride 1,
- * padding 1, C in = C out) of 16-256 channels, forward, backward-data and
- * backward-weights, against one core's FP32 FMA peak measured here.
+/* bench_conv - GFLOP/s of the Conv2d layer on 3x3 convolutions (stride 1
+ * or 2, padding 1, C in = C out unless --shape says O) of 16-256 channels,
+ * forward, backward-data and backward-weights, against one core's FP32 FMA
+ * peak measured here.
  *
  *   bench_conv [--threads N] [--batch "32 128"] [--isa "avx2 avx512"]
- *              [--reps R] [--shape C,HW]... [--plugins DIR]
+ *              [--reps R] [--stride S] [--shape C,HW[,O]]... [--plugins DIR]
+ *
+ * With --stride 2 and no --shape the shapes are those of ResNet stages'
+ * first convolutions (C -> 2C, halving the image) and a few C -> C.
  *
  * The peak is the rate of 12 independent chains of vector FMAs (long enough
  * to hide the latency), one per instruction set the CPU has. With several
@@ -93,11 +97,16 @@ static double measure_peak(tc_gemm_isa isa)
 /* ---- the convolutions -------------------------------------------------- */
 
 typedef struct conv_shape {
-    int64_t c, hw;
+    int64_t c, hw, o; /* input channels, input height = width, output channels */
 } conv_shape;
 
 static const conv_shape default_shapes[] = {
-    {16, 32}, {32, 32}, {64, 32}, {64, 16}, {128, 16}, {128, 8}, {256, 8}, {256, 4},
+    {16, 32, 16},   {32, 32, 32},   {64, 32, 64},   {64, 16, 64},
+    {128, 16, 128}, {128, 8, 128},  {256, 8, 256},  {256, 4, 256},
+};
+static const conv_shape default_shapes_s2[] = {
+    {16, 32, 32}, {32, 16, 64}, {64, 16, 128}, {128, 16, 256}, {32, 32, 32}, {64, 16, 64},
+    {128, 8, 128}, {256, 8, 256},
 };
 
 /* Seconds of the best of `reps` calls of fn on lc. */
@@ -157,7 +166,7 @@ static tc_gemm_isa parse_isa(const char *s)
 }
 
 typedef struct options {
-    int threads, reps, n_isas, n_batches, n_shapes;
+    int threads, reps, n_isas, n_batches, n_shapes, stride;
     const char *plugins; /* the folder Conv2d is loaded from */
     tc_gemm_isa isas[MAX_ISAS];
     int64_t batches[4];
@@ -167,17 +176,18 @@ typedef struct options {
 static void parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.threads = 1, .reps = 3, .n_isas = 1, .n_batches = 2, .batches = {32, 128},
-                   .plugins = TC_BENCH_PLUGIN_DIR};
+                   .plugins = TC_BENCH_PLUGIN_DIR, .stride = 1};
     o->isas[0] = tc_gemm_default_isa(); /* the widest, or TINYCNN_GEMM_ISA */
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char buf[256], *save = NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench_conv [--threads N] [--batch \"32 128\"] [--isa \"avx2 avx512\"]\n"
-                   "                  [--reps R] [--shape C,HW]... [--plugins DIR]\n"
-                   "3x3 convolutions (stride 1, padding 1, C in = C out): GFLOP/s of forward,\n"
-                   "backward-data and backward-weights and %% of the FP32 FMA peak measured\n"
-                   "first. --plugins loads Conv2d from DIR (default %s).\n",
+                   "                  [--reps R] [--stride S] [--shape C,HW[,O]]...\n"
+                   "                  [--plugins DIR]\n"
+                   "3x3 convolutions (stride S, default 1, padding 1, O = C unless given):\n"
+                   "GFLOP/s of forward, backward-data and backward-weights and %% of the\n"
+                   "FP32 FMA peak measured first. --plugins loads Conv2d from DIR (default %s).\n",
                    TC_BENCH_PLUGIN_DIR);
             exit(0);
         }
@@ -190,6 +200,12 @@ static void parse_args(int argc, char **argv, options *o)
             o->threads = atoi(v);
         } else if (strcmp(argv[i], "--plugins") == 0) {
             o->plugins = v;
+        } else if (strcmp(argv[i], "--stride") == 0) {
+            o->stride = atoi(v);
+            if (o->stride < 1) {
+                fprintf(stderr, "bench_conv: --stride wants 1 or more, got %s\n", v);
+                exit(2);
+            }
         } else if (strcmp(argv[i], "--reps") == 0) {
             o->reps = atoi(v);
         } else if (strcmp(argv[i], "--isa") == 0) {
@@ -203,11 +219,15 @@ static void parse_args(int argc, char **argv, options *o)
                  t = strtok_r(NULL, " ,", &save))
                 o->batches[o->n_batches++] = atoll(t);
         } else if (strcmp(argv[i], "--shape") == 0 && o->n_shapes < MAX_SHAPES) {
-            conv_shape s = {0, 0};
-            if (sscanf(v, "%lld,%lld", (long long *)&s.c, (long long *)&s.hw) != 2) {
-                fprintf(stderr, "bench_conv: --shape wants C,HW, got %s\n", v);
+            conv_shape s = {0, 0, 0};
+            int got = sscanf(v, "%lld,%lld,%lld", (long long *)&s.c, (long long *)&s.hw,
+                             (long long *)&s.o);
+            if (got < 2) {
+                fprintf(stderr, "bench_conv: --shape wants C,HW[,O], got %s\n", v);
                 exit(2);
             }
+            if (got == 2)
+                s.o = s.c;
             o->shapes[o->n_shapes++] = s;
         } else {
             fprintf(stderr, "bench_conv: unknown option %s\n", argv[i]);
@@ -215,21 +235,25 @@ static void parse_args(int argc, char **argv, options *o)
         }
         i++;
     }
-    if (o->n_shapes == 0) {
+    if (o->n_shapes == 0 && o->stride == 2) {
+        o->n_shapes = (int)(sizeof default_shapes_s2 / sizeof default_shapes_s2[0]);
+        memcpy(o->shapes, default_shapes_s2, sizeof default_shapes_s2);
+    } else if (o->n_shapes == 0) {
         o->n_shapes = (int)(sizeof default_shapes / sizeof default_shapes[0]);
         memcpy(o->shapes, default_shapes, sizeof default_shapes);
     }
 }
 
-static void make_layer(const tc_layer_type *t, const conv_shape *s, int64_t batch, int threads,
-                       tc_layer_check *lc)
+static void make_layer(const tc_layer_type *t, const conv_shape *s, int64_t batch, int stride,
+                       int threads, tc_layer_check *lc)
 {
     double v[TC_LAYER_CHECK_MAX_PARAMS];
     tc_error err = {{0}};
     tc_layer_check_defaults(t, v);
     tc_shape in = {.ndim = 4, .dims = {batch, s->c, s->hw, s->hw}};
-    if (tc_layer_check_set_param(t, v, "out_channels", (double)s->c, &err) ||
+    if (tc_layer_check_set_param(t, v, "out_channels", (double)s->o, &err) ||
         tc_layer_check_set_param(t, v, "kernel_size", 3, &err) ||
+        tc_layer_check_set_param(t, v, "stride", stride, &err) ||
         tc_layer_check_set_param(t, v, "padding", 1, &err) ||
         tc_layer_check_create(lc, t, v, &in, 1, threads, &err)) {
         fprintf(stderr, "bench_conv: %s\n", err.msg);
@@ -242,8 +266,8 @@ static void make_layer(const tc_layer_type *t, const conv_shape *s, int64_t batc
 static void print_rows(const conv_shape *s, int64_t batch, const options *o,
                        const timing *best, double peak)
 {
-    double flops = 2.0 * (double)batch * (double)s->c * 9.0 * (double)s->c *
-                   (double)(s->hw * s->hw);
+    const int64_t ohw = (s->hw - 1) / o->stride + 1; /* 3x3, padding 1 */
+    double flops = 2.0 * (double)batch * (double)s->c * 9.0 * (double)s->o * (double)(ohw * ohw);
     peak *= o->threads; /* of as many cores as threads */
     for (int i = 0; i < o->n_isas; i++) {
         const timing *t = &best[i];
@@ -251,7 +275,7 @@ static void print_rows(const conv_shape *s, int64_t batch, const options *o,
         double dd = t->bwd - t->bwd_w, d = dd > 0 ? flops / dd * 1e-9 : 0;
         printf("| %3lld->%-3lld %3lldx%-3lld b%-3lld | %-7s | %6.1f %3.0f%% | %6.1f %3.0f%% | "
                "%6.1f %3.0f%% |\n",
-               (long long)s->c, (long long)s->c, (long long)s->hw, (long long)s->hw,
+               (long long)s->c, (long long)s->o, (long long)s->hw, (long long)s->hw,
                (long long)batch, tc_gemm_isa_name(o->isas[i]), f,
                100 * f / peak, d, 100 * d / peak, w, 100 * w / peak);
     }
@@ -282,12 +306,13 @@ int main(int argc, char **argv)
            p2, p5, peak, o.threads, use_cpu_clock ? "CPU" : "wall-clock");
     if (peak <= 0)
         peak = 1;
-    printf("| conv 3x3 s1 p1 | GEMM | forward GF/s %%pk | bwd-data GF/s %%pk | "
-           "bwd-weights GF/s %%pk |\n|---|---|---|---|---|\n");
+    printf("| conv 3x3 s%d p1 | GEMM | forward GF/s %%pk | bwd-data GF/s %%pk | "
+           "bwd-weights GF/s %%pk |\n|---|---|---|---|---|\n",
+           o.stride);
     for (int b = 0; b < o.n_batches; b++)
         for (int si = 0; si < o.n_shapes; si++) {
             tc_layer_check lc;
-            make_layer(type, &o.shapes[si], o.batches[b], o.threads, &lc);
+            make_layer(type, &o.shapes[si], o.batches[b], o.stride, o.threads, &lc);
             timing best[MAX_ISAS];
             for (int i = 0; i < o.n_isas; i++)
                 best[i] = (timing){1e30, 1e30, 1e30};

@@ -19,11 +19,13 @@
  *     per output pixel, since the host GEMM's AVX-512 kernels beat them on
  *     wider ones): eight images at a time, one per vector lane, convolved
  *     directly;
- *   - px5 (conv2d_lanes.h; x86-64 with AVX-512F, 3x3 stride-1 layers of
- *     16 to 256 channels, rows of at least PX5_MIN_ROW outputs): one image
- *     at a time, sixteen output channels per vector, convolved directly in
- *     all three products (the input gradient as a convolution of the
- *     output gradient with the turned weights), no column matrix;
+ *   - px5 (conv2d_lanes.h; x86-64 with AVX-512F, 3x3 layers of stride 1,
+ *     or 2 with padding 1, of 16 to 256 channels, rows of at least
+ *     PX5_MIN_ROW outputs): one image at a time, sixteen output channels
+ *     per vector, convolved directly in all three products (the input
+ *     gradient as a convolution of the output gradient with the turned
+ *     weights; with stride 2 four of them, one per phase of odd and even
+ *     rows and columns), no column matrix;
  *   - im2col + GEMM otherwise (any CPU, single images, large layers; but
  *     forward with stride 1 on such a CPU takes one image at a time with
  *     output channels in the lanes, conv2d_lanes.h): the
@@ -223,15 +225,20 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
 }
 
 #if CONV_LANES
-/* Whether the AVX-512 direct kernels take this layer (plain 3x3, stride 1,
- * padding <= 2, 16 channels or more, PX5_MAX_MACS at most, input and output
- * rows of PX5_MIN_ROW or more, buffers within PX5_MAX_FLOATS), and their
- * buffer sizes; g->px5 = 0 otherwise. */
+/* Whether the AVX-512 direct kernels take this layer (plain 3x3, stride 1
+ * with padding <= 2 or stride 2 with padding 1, 16 channels or more,
+ * PX5_MAX_MACS at most, input and output rows of PX5_MIN_ROW or more,
+ * buffers within PX5_MAX_FLOATS), and their buffer sizes; g->px5 = 0
+ * otherwise. */
 static void px5_layout(geom *g, int64_t per_slice)
 {
     g->px5 = 0;
     int64_t macs, q = g->k - 1 - g->p;
-    if (!g->px5_cpu || !g->plain || g->k != 3 || g->s != 1 || q < 0 || g->c < 16 ||
+    /* stride 2: padding 1, and the input gradient's phases (every second
+     * column) of PX5_MIN_ROW or more */
+    int stride_ok =
+        g->s == 1 || (g->s == 2 && g->p == 1 && g->w / 2 >= PX5_MIN_ROW && g->h >= 2);
+    if (!g->px5_cpu || !g->plain || g->k != 3 || !stride_ok || q < 0 || g->c < 16 ||
         g->o < 16 || lu_mul3(g->ckk, g->o, 1, &macs) || macs > PX5_MAX_MACS ||
         g->ow < PX5_MIN_ROW || g->w < PX5_MIN_ROW)
         return;
@@ -817,7 +824,7 @@ static void forward_px5(const job *j, int64_t s, int64_t first, int64_t last)
 {
     const geom *g = j->g;
     float *img = px5_img(j, s), *wt = px5_wt(j, s), *yt = slice_tmp(j, s);
-    const px5_dims d = {g->c, g->hp, g->wp, g->oh, g->ow, g->px5_o16, 1};
+    const px5_dims d = {g->c, g->hp, g->wp, g->oh, g->ow, g->px5_o16, 1, g->s, 3, 3, g->ow, 1};
     px_transpose(j->w, g->o, g->ckk, wt, d.ld);
     for (int64_t n = first; n < last; n++) {
         px5_conv(&d, px_image(g, j->x, n, img), wt, yt);
@@ -840,6 +847,55 @@ static void px5_turn_weights(const geom *g, const float *w, float *wr, int64_t l
     }
 }
 
+/* The taps of input gradient phase (pr, pc) of a 3x3 stride-2 layer with
+ * padding 1 (rows of parity pr, columns of parity pc): odd rows take kernel
+ * rows 2 then 0 of the output gradient rows i and i + 1, even rows kernel
+ * row 1 of row i (columns likewise); tap count and first kernel index. */
+static int64_t px5_phase_taps(int64_t par, int64_t t) { return par ? 2 - 2 * t : 1; }
+static int64_t px5_phase_offset(int64_t pr, int64_t pc) { return pr * 3 + pc * (1 + pr); }
+
+/* wr + px5_phase_offset(pr, pc) * O * ld: phase (pr, pc)'s weights
+ * [(o*kh' + ki')*kw' + kj'][ld] = w[o][c][ki][kj] at lane c, zero past C
+ * (kh' = 1 + pr taps down, kw' = 1 + pc across; 9 taps per (o, c) in all). */
+static void px5_phase_weights(const geom *g, const float *w, float *wr, int64_t ld)
+{
+    for (int64_t pr = 0; pr < 2; pr++)
+        for (int64_t pc = 0; pc < 2; pc++) {
+            float *wp = wr + px5_phase_offset(pr, pc) * g->o * ld;
+            for (int64_t o = 0; o < g->o; o++)
+                for (int64_t a = 0; a <= pr; a++)
+                    for (int64_t b = 0; b <= pc; b++) {
+                        float *row = wp + ((o * (1 + pr) + a) * (1 + pc) + b) * ld;
+                        const int64_t t = px5_phase_taps(pr, a) * 3 + px5_phase_taps(pc, b);
+                        for (int64_t c = 0; c < g->c; c++)
+                            row[c] = w[(o * g->c + c) * 9 + t];
+                        zero_floats(row + g->c, ld - g->c);
+                    }
+        }
+}
+
+/* Yt [H*W][ld] = the input gradient of a 3x3 stride-2 layer with padding 1
+ * from its output gradient with a border of 1, dyp: four stride-1
+ * convolutions, one per phase (pixels of a row and column parity), of 1-2
+ * x 1-2 taps, so no multiply-add meets an inserted zero. */
+static void px5_grad_input_s2(const geom *g, const px5_dims *dxd, const float *dyp,
+                              const float *wr, float *yt)
+{
+    for (int64_t pr = 0; pr < 2; pr++)
+        for (int64_t pc = 0; pc < 2; pc++) {
+            /* phase rows: odd ih = 2i + 1 (H/2 of them), even ih = 2i */
+            px5_dims d = *dxd;
+            d.oh = pr ? g->h / 2 : (g->h + 1) / 2;
+            d.ow = pc ? g->w / 2 : (g->w + 1) / 2;
+            d.kh = 1 + pr;
+            d.kw = 1 + pc;
+            d.yrow = 2 * g->w;
+            d.ycol = 2;
+            px5_conv(&d, dyp + dxd->wp + 1, wr + px5_phase_offset(pr, pc) * g->o * dxd->ld,
+                     yt + (pr * g->w + pc) * dxd->ld);
+        }
+}
+
 /* Backward of images [first, last) by the AVX-512 direct kernels, px5_group
  * images at a time: bias and weight gradient partials of slice s, then
  * image by image the input gradient (the output gradient with a border of
@@ -850,11 +906,14 @@ static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
     float *img = px5_img(j, s), *dwt = px5_wt(j, s), *wr = px5_wr(j, s), *yt = slice_tmp(j, s);
     float *dw = slice_dw(j, s), *db = slice_db(j, s);
     const int64_t q = g->k - 1 - g->p, o16 = g->px5_o16;
-    px5_dims dwd = {g->c, g->hp, g->wp, g->oh, g->ow, o16, 1};
-    const px5_dims dxd = {g->o, g->oh + 2 * q, g->ow + 2 * q, g->h, g->w, g->px5_c16, 1};
+    px5_dims dwd = {g->c, g->hp, g->wp, g->oh, g->ow, o16, 1, g->s, 3, 3, g->ow, 1};
+    const px5_dims dxd = {g->o, g->oh + 2 * q, g->ow + 2 * q, g->h, g->w, g->px5_c16, 1,
+                          1,    3,             3,             g->w, 1};
     memset(dwt, 0, sizeof(float) * (size_t)(g->ckk * o16));
-    if (j->dx)
+    if (j->dx && g->s == 1)
         px5_turn_weights(g, j->w, wr, dxd.ld);
+    else if (j->dx)
+        px5_phase_weights(g, j->w, wr, dxd.ld);
     for (int64_t n0 = first; n0 < last; n0 += g->px5_group) {
         dwd.imgs = last - n0 < g->px5_group ? last - n0 : g->px5_group;
         for (int64_t i = 0; i < dwd.imgs; i++) {
@@ -870,7 +929,11 @@ static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
         px5_grad_weight(&dwd, img, yt, dwt);
         for (int64_t i = 0; j->dx && i < dwd.imgs; i++) {
             const float *dy = j->dy + (n0 + i) * g->ohw_o;
-            px5_conv(&dxd, px_pad(dy, g->o, g->oh, g->ow, q, img), wr, yt);
+            const float *dyp = px_pad(dy, g->o, g->oh, g->ow, q, img);
+            if (g->s == 1)
+                px5_conv(&dxd, dyp, wr, yt);
+            else
+                px5_grad_input_s2(g, &dxd, dyp, wr, yt);
             px_unpack(yt, dxd.ld, g->c, g->h * g->w, NULL, j->dx + (n0 + i) * g->chw);
         }
     }

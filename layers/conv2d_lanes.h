@@ -604,13 +604,15 @@ static void px_unpack_output(const geom *g, const float *yt, int64_t o8, const f
  * On a CPU with AVX-512 the host GEMM beats the eight-lane kernels above on
  * all but LeNet-sized layers, but for few channels its unfold costs as much
  * as the product (9*C floats written per pixel for 9*C*C multiply-adds). The
- * kernels below (3x3 taps, stride 1) convolve directly with sixteen output
- * channels per vector, the px scheme above at twice the width: Yt
+ * kernels below (3x3 taps, stride 1 or 2) convolve directly with sixteen
+ * output channels per vector, the px scheme above at twice the width: Yt
  * [OH*OW][ld] (ld: the channels rounded up to 16) accumulates Wt [C*9][ld]
  * times one input pixel broadcast per tap, over (c, ki, kj) in order, on an
  * image with its zero border [C][Hp][Wp]. The input gradient is the same product: the
  * output gradient with a border of k-1-p convolved with the weights turned
- * by 180 degrees and transposed (input and output channels swapped). The
+ * by 180 degrees and transposed (input and output channels swapped); with
+ * stride 2, four such products of 1-2 x 1-2 taps, one per phase (output
+ * pixels of one row and column parity; conv2d.c). The
  * weight gradient accumulates, per image, Wt-shaped sums over the output
  * pixels of a tap pixel broadcast times the output gradient at that pixel
  * (channels in the lanes); pixels and images in order. */
@@ -626,6 +628,10 @@ static void px_unpack_output(const geom *g, const float *yt, int64_t o8, const f
  * other ([c][imgs][hp][wp]), their output gradients likewise. */
 typedef struct px5_dims {
     int64_t c, hp, wp, oh, ow, ld, imgs;
+    int64_t st, kh, kw; /* input stride (1, 2), taps (px5_conv: 3x3, or 1-2 x
+                           1-2 for a phase of a stride-2 input gradient) */
+    int64_t yrow, ycol; /* Yt pixels per output row and column (ow, 1; the
+                           phases write every second pixel of a larger Yt) */
 } px5_dims;
 
 static int px5_supported(void)
@@ -645,10 +651,11 @@ static int64_t px5_round(int64_t n)
  * still holds enough accumulators). Each input pixel of a tap row is
  * broadcast once and meets the three weights of that row: pixel t adds tap
  * kj into output t - kj, so every output still sums its taps in (c, ki, kj)
- * order, with np + 2 broadcasts per 3*np*nv multiply-adds instead of 3*np. */
+ * order, with np + 2 broadcasts per 3*np*nv multiply-adds instead of 3*np
+ * (with stride st: st*(np-1) + kw broadcasts for kh x kw taps). */
 PX5_INLINE void px5_tile(const px5_dims *d, const float *img, const float *wt, float *yt,
-                         int64_t o0, const int nv, const int nr, const int np, int64_t oh,
-                         int64_t ow0)
+                         int64_t o0, const int nv, const int nr, const int np, const int st,
+                         const int kh, const int kw, int64_t oh, int64_t ow0)
 {
     __m512 acc[2][PX5_MAXP];
     for (int v = 0; v < 2; v++)
@@ -657,25 +664,26 @@ PX5_INLINE void px5_tile(const px5_dims *d, const float *img, const float *wt, f
             acc[v][q] = _mm512_setzero_ps();
     const int64_t ld = d->ld;
     for (int64_t c = 0; c < d->c; c++)
-        for (int64_t ki = 0; ki < 3; ki++) {
-            const float *wr = wt + (c * 3 + ki) * 3 * ld + o0;
+        for (int64_t ki = 0; ki < kh; ki++) {
+            const float *wr = wt + (c * kh + ki) * kw * ld + o0;
             __m512 w[3][2];
-            for (int kj = 0; kj < 3; kj++) {
+            for (int kj = 0; kj < kw; kj++) {
                 w[kj][0] = _mm512_loadu_ps(wr + kj * ld);
                 w[kj][1] = nv > 1 ? _mm512_loadu_ps(wr + kj * ld + PX5_LANES) : w[kj][0];
             }
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
-                const float *xr = img + (c * d->hp + oh + r + ki) * d->wp + ow0;
-                /* (unrolled in full: the accumulators must be registers) */
-#pragma GCC unroll 26
-                for (int t = 0; t < PX5_MAXP + 2; t++) {
-                    if (t >= np + 2)
+                const float *xr = img + (c * d->hp + st * (oh + r) + ki) * d->wp + st * ow0;
+                /* (unrolled in full: the accumulators must be registers);
+                 * with stride 2, pixel t meets output (t - kj) / 2 */
+#pragma GCC unroll 49
+                for (int t = 0; t < 2 * PX5_MAXP + 1; t++) {
+                    if (t >= st * (np - 1) + kw)
                         continue;
                     __m512 xv = _mm512_set1_ps(xr[t]);
-                    for (int kj = 0; kj < 3; kj++) {
-                        const int q = t - kj;
-                        if (q < 0 || q >= np)
+                    for (int kj = 0; kj < kw; kj++) {
+                        const int q = (t - kj) / st;
+                        if (t < kj || (t - kj) % st != 0 || q >= np)
                             continue;
                         acc[0][r * np + q] = _mm512_fmadd_ps(w[kj][0], xv, acc[0][r * np + q]);
                         if (nv > 1)
@@ -687,13 +695,14 @@ PX5_INLINE void px5_tile(const px5_dims *d, const float *img, const float *wt, f
         }
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++) {
-        float *yp = yt + ((oh + r) * d->ow + ow0) * ld + o0;
+        float *yp = yt + ((oh + r) * d->yrow + ow0 * d->ycol) * ld + o0;
+        const int64_t step = d->ycol * ld;
 #pragma GCC unroll 24
         for (int q = 0; q < PX5_MAXP; q++)
             if (q < np) {
-                _mm512_storeu_ps(yp + q * ld, acc[0][r * np + q]);
+                _mm512_storeu_ps(yp + q * step, acc[0][r * np + q]);
                 if (nv > 1)
-                    _mm512_storeu_ps(yp + q * ld + PX5_LANES, acc[1][r * np + q]);
+                    _mm512_storeu_ps(yp + q * step + PX5_LANES, acc[1][r * np + q]);
             }
     }
 }
@@ -702,12 +711,13 @@ PX5_INLINE void px5_tile(const px5_dims *d, const float *img, const float *wt, f
  * its end, recomputing a few pixels (same values) rather than taking an
  * edge case. */
 PX5_INLINE void px5_rows(const px5_dims *d, const float *img, const float *wt, float *yt,
-                         int64_t o0, const int nv, const int nr, const int np)
+                         int64_t o0, const int nv, const int nr, const int np, const int st,
+                         const int kh, const int kw)
 {
     for (int64_t oh = 0; oh < d->oh; oh += nr)
         for (int64_t ow = 0; ow < d->ow; ow += np)
-            px5_tile(d, img, wt, yt, o0, nv, nr, np, oh + nr <= d->oh ? oh : d->oh - nr,
-                     ow + np <= d->ow ? ow : d->ow - np);
+            px5_tile(d, img, wt, yt, o0, nv, nr, np, st, kh, kw,
+                     oh + nr <= d->oh ? oh : d->oh - nr, ow + np <= d->ow ? ow : d->ow - np);
 }
 
 /* Pixels per tile for nv vectors of channels on rows of `ow` >= 4 outputs:
@@ -730,23 +740,24 @@ static int px5_width(int64_t ow, int nv)
     return best;
 }
 
-#define PX5_CASE(NV, NP)                            \
-    case 100 * (NV) + (NP):                         \
-        px5_rows(d, img, wt, yt, o0, NV, 1, NP);    \
+#define PX5_CASE(NV, NP)                                      \
+    case 100 * (NV) + (NP):                                   \
+        px5_rows(d, img, wt, yt, o0, NV, 1, NP, st, kh, kw);  \
         break;
 
-/* Yt [OH*OW][ld] = the stride-1 3x3 convolution of img with wt (ld
+/* Yt = the convolution of img with wt, stride st, kh x kw taps (ld
  * channels, zero weights past the real ones). */
-PX5_TARGET static void px5_conv(const px5_dims *d, const float *img, const float *wt, float *yt)
+PX5_INLINE void px5_conv_k(const px5_dims *d, const float *img, const float *wt, float *yt,
+                           const int st, const int kh, const int kw)
 {
     for (int64_t o0 = 0; o0 < d->ld; o0 += 2 * PX5_LANES) {
         int nv = d->ld - o0 > PX5_LANES ? 2 : 1;
         /* rows of 4 to 7: tiles of 4 pixels on 2 or 4 rows (16 accumulators) */
         if (d->ow < 8 && d->oh >= 2 * (3 - nv)) {
             if (nv > 1)
-                px5_rows(d, img, wt, yt, o0, 2, 2, 4);
+                px5_rows(d, img, wt, yt, o0, 2, 2, 4, st, kh, kw);
             else
-                px5_rows(d, img, wt, yt, o0, 1, 4, 4);
+                px5_rows(d, img, wt, yt, o0, 1, 4, 4, st, kh, kw);
             continue;
         }
         switch (px5_width(d->ow, nv) + 100 * nv) {
@@ -759,17 +770,48 @@ PX5_TARGET static void px5_conv(const px5_dims *d, const float *img, const float
 }
 #undef PX5_CASE
 
+/* One function per stride and taps, each with its tiles inlined. */
+#define PX5_CONV_FN(ST, KH, KW)                                                              \
+    PX5_TARGET static void px5_conv_##ST##KH##KW(const px5_dims *d, const float *img,        \
+                                                 const float *wt, float *yt)                 \
+    {                                                                                        \
+        px5_conv_k(d, img, wt, yt, ST, KH, KW);                                              \
+    }
+PX5_CONV_FN(1, 3, 3)
+PX5_CONV_FN(2, 3, 3)
+PX5_CONV_FN(1, 2, 2)
+PX5_CONV_FN(1, 2, 1)
+PX5_CONV_FN(1, 1, 2)
+PX5_CONV_FN(1, 1, 1)
+#undef PX5_CONV_FN
+
+/* Yt [row * yrow + col * ycol][ld] = the convolution of img with wt, stride
+ * d->st, d->kh x d->kw taps (3x3 with stride 1 or 2; 1-2 x 1-2 taps with
+ * stride 1). */
+static void px5_conv(const px5_dims *d, const float *img, const float *wt, float *yt)
+{
+    switch (d->st * 100 + d->kh * 10 + d->kw) {
+    case 133: px5_conv_133(d, img, wt, yt); break;
+    case 233: px5_conv_233(d, img, wt, yt); break;
+    case 122: px5_conv_122(d, img, wt, yt); break;
+    case 121: px5_conv_121(d, img, wt, yt); break;
+    case 112: px5_conv_112(d, img, wt, yt); break;
+    case 111: px5_conv_111(d, img, wt, yt); break;
+    default: break;
+    }
+}
+
 /* The weight gradient of 3x3 taps, channels c0 .. c0+nc-1 and output
  * channels o0 .. o0 + 16*nv - 1 of d->imgs images: dwt [(c*3 + ki)*3 + kj]
  * [ld] += the sum over images and output pixels, in order, of
- * img[c][i][oh+ki][ow+kj] * dyt [imgs*OH*OW][ld] at that pixel (several
+ * img[c][i][st*oh+ki][st*ow+kj] * dyt [imgs*OH*OW][ld] at that pixel (several
  * images a call, so that small ones do not pay the accumulators' loads and
  * stores for a few pixels). */
 PX5_INLINE void px5_dw_tile(const px5_dims *d, const float *img, const float *dyt, float *dwt,
                             int64_t c0, const int nc, int64_t o0, const int nv)
 {
     __m512 acc[2][2][9];
-    const int64_t ld = d->ld, wp = d->wp, plane = d->imgs * d->hp * wp;
+    const int64_t ld = d->ld, wp = d->wp, plane = d->imgs * d->hp * wp, st = d->st;
     for (int v = 0; v < 2; v++)
         for (int i = 0; i < 2; i++)
             for (int t = 0; t < 9; t++)
@@ -782,7 +824,7 @@ PX5_INLINE void px5_dw_tile(const px5_dims *d, const float *img, const float *dy
         for (int64_t oh = 0; oh < d->oh; oh++) {
             const float *xr[2];
             for (int i = 0; i < 2; i++)
-                xr[i] = img + (c0 + (i < nc ? i : 0)) * plane + (im * d->hp + oh) * wp;
+                xr[i] = img + (c0 + (i < nc ? i : 0)) * plane + (im * d->hp + st * oh) * wp;
             for (int64_t ow = 0; ow < d->ow; ow++, yr += ld) {
                 __m512 y0 = _mm512_loadu_ps(yr);
                 __m512 y1 = nv > 1 ? _mm512_loadu_ps(yr + PX5_LANES) : y0;
@@ -790,7 +832,7 @@ PX5_INLINE void px5_dw_tile(const px5_dims *d, const float *img, const float *dy
                     if (i < nc)
                         for (int ki = 0; ki < 3; ki++)
                             for (int kj = 0; kj < 3; kj++) {
-                                __m512 xv = _mm512_set1_ps(xr[i][ki * wp + ow + kj]);
+                                __m512 xv = _mm512_set1_ps(xr[i][ki * wp + st * ow + kj]);
                                 acc[0][i][ki * 3 + kj] =
                                     _mm512_fmadd_ps(xv, y0, acc[0][i][ki * 3 + kj]);
                                 if (nv > 1)

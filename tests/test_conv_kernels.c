@@ -57,6 +57,20 @@ static const conv_case cases[] = {
     {"out_channels=20 kernel_size=3 padding=1", 4, 24, 5, 6, 20, 1, 3, 3, 1, 1, 1, 1, 1, 1, 2},
     {"out_channels=16 kernel_size=3 padding=1", 3, 16, 7, 4, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
     {"out_channels=16 kernel_size=3 padding=1", 5, 16, 3, 5, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+    /* ... with stride 2 (every second input pixel; the input gradient by
+     * phases of odd and even rows and columns): odd and even sizes, rows
+     * of 4 to 7 outputs and longer ones, one and two vectors of channels,
+     * images with fewer rows than a tile, batches with leftover images */
+    {"out_channels=24 kernel_size=3 stride=2 padding=1", 5, 17, 9, 11, 24, 1, 3, 3, 2, 2, 1, 1,
+     1, 1, 2},
+    {"out_channels=33 kernel_size=3 stride=2 padding=1", 3, 24, 15, 33, 33, 1, 3, 3, 2, 2, 1,
+     1, 1, 1, 1},
+    {"out_channels=17 kernel_size=3 stride=2 padding=1", 7, 33, 8, 16, 17, 1, 3, 3, 2, 2, 1, 1,
+     1, 1, 2},
+    {"out_channels=32 kernel_size=3 stride=2 padding=1", 4, 16, 3, 8, 32, 1, 3, 3, 2, 2, 1, 1,
+     1, 1, 1},
+    {"out_channels=40 kernel_size=3 stride=2 padding=1", 9, 20, 17, 49, 40, 1, 3, 3, 2, 2, 1,
+     1, 1, 1, 2},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
@@ -181,36 +195,47 @@ static void test_generic(void) { run_isa(TC_GEMM_ISA_GENERIC); }
 static void test_avx2(void) { run_isa(TC_GEMM_ISA_AVX2); }
 static void test_avx512(void) { run_isa(TC_GEMM_ISA_AVX512); }
 
+/* One layer of case k on `threads` threads: the same call twice gives the
+ * same bits. */
+static void repeat_case(const conv_case *k, int threads)
+{
+    tc_layer_check lc;
+    tc_error err = {{0}};
+    tc_shape in = {.ndim = 4, .dims = {k->n, k->c, k->h, k->w}};
+    CU_ASSERT_EQUAL_FATAL(tcu_make(&lc, "Conv2d", k->params, 1, &in, threads, &err), 0);
+    tc_layer_check_fill(&lc, 3, 0.0);
+    tc_tensor *dw = tc_layer_check_grad_weight(&lc, "weight");
+    size_t ybytes = sizeof(float) * (size_t)tc_shape_count(&lc.output.shape);
+    size_t wbytes = sizeof(float) * (size_t)tc_shape_count(&dw->shape);
+    size_t xbytes = sizeof(float) * (size_t)tc_shape_count(&lc.grad_inputs[0].shape);
+    float *y = malloc(ybytes), *w = malloc(wbytes), *dx = malloc(xbytes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dx);
+    for (int rep = 0; rep < 2; rep++) {
+        CU_ASSERT_EQUAL_FATAL(tc_layer_check_forward(&lc, &err), 0);
+        CU_ASSERT_EQUAL_FATAL(tc_layer_check_backward(&lc, &err), 0);
+        if (rep == 0) {
+            memcpy(y, lc.output.data, ybytes);
+            memcpy(w, dw->data, wbytes);
+            memcpy(dx, lc.grad_inputs[0].data, xbytes);
+        }
+    }
+    CU_ASSERT_EQUAL(memcmp(y, lc.output.data, ybytes), 0);
+    CU_ASSERT_EQUAL(memcmp(w, dw->data, wbytes), 0);
+    CU_ASSERT_EQUAL(memcmp(dx, lc.grad_inputs[0].data, xbytes), 0);
+    free(y), free(w), free(dx);
+    tc_layer_check_free(&lc);
+}
+
 /* The same call twice gives the same bits, on 1 and 2 threads, with the
- * widest GEMM (the default): the layer's determinism contract. */
+ * widest GEMM (the default): the layer's determinism contract (a stride-1
+ * case and the last, stride-2, one). */
 static void test_repeatable(void)
 {
-    const conv_case *k = &cases[1];
-    tc_shape in = {.ndim = 4, .dims = {k->n, k->c, k->h, k->w}};
-    for (int threads = 1; threads <= 2; threads++) {
-        tc_layer_check lc;
-        tc_error err = {{0}};
-        CU_ASSERT_EQUAL_FATAL(tcu_make(&lc, "Conv2d", k->params, 1, &in, threads, &err), 0);
-        tc_layer_check_fill(&lc, 3, 0.0);
-        tc_tensor *dw = tc_layer_check_grad_weight(&lc, "weight");
-        size_t ybytes = sizeof(float) * (size_t)tc_shape_count(&lc.output.shape);
-        size_t wbytes = sizeof(float) * (size_t)tc_shape_count(&dw->shape);
-        float *y = malloc(ybytes), *w = malloc(wbytes);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(w);
-        for (int rep = 0; rep < 2; rep++) {
-            CU_ASSERT_EQUAL_FATAL(tc_layer_check_forward(&lc, &err), 0);
-            CU_ASSERT_EQUAL_FATAL(tc_layer_check_backward(&lc, &err), 0);
-            if (rep == 0) {
-                memcpy(y, lc.output.data, ybytes);
-                memcpy(w, dw->data, wbytes);
-            }
-        }
-        CU_ASSERT_EQUAL(memcmp(y, lc.output.data, ybytes), 0);
-        CU_ASSERT_EQUAL(memcmp(w, dw->data, wbytes), 0);
-        free(y), free(w);
-        tc_layer_check_free(&lc);
-    }
+    for (int ci = 0; ci < 2; ci++)
+        for (int threads = 1; threads <= 2; threads++)
+            repeat_case(ci ? &cases[NCASES - 1] : &cases[1], threads);
 }
 
 int main(void)
