@@ -242,6 +242,20 @@ const char *cli_data_dir(const char *opt)
     return "data/mnist";
 }
 
+char *cli_with_extension(const char *path, const char *ext)
+{
+    size_t n = strlen(path), n_ext = strlen(ext);
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash) && dot != path)
+        n = (size_t)(dot - path);
+    char *out = malloc(n + n_ext + 1);
+    if (out) {
+        memcpy(out, path, n);
+        memcpy(out + n, ext, n_ext + 1);
+    }
+    return out;
+}
+
 int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint *ck,
                         tc_graph **graph, tc_error *err)
 {

@@ -113,6 +113,11 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err);
 /* --data, else $TINYCNN_DATA, else data/mnist. */
 const char *cli_data_dir(const char *opt);
 
+/* path with its extension (if its last component has one) replaced by ext
+ * (".onnx"): "dir/m.json" -> "dir/m.onnx". NULL when out of memory. Owner:
+ * the caller. */
+char *cli_with_extension(const char *path, const char *ext);
+
 /* Reads a checkpoint and builds its graph with the weights loaded. Owner of
  * *graph and *ck: the caller. */
 int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint *ck,

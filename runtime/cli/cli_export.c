@@ -22,21 +22,6 @@ static const char help[] =
     "                     extension)\n"
     "  --plugin-dir DIR   also load the plugins in DIR (repeatable)\n";
 
-/* "dir/lenet5.ckpt" -> "dir/lenet5.onnx". Owner: the caller. */
-static char *default_output(const char *ckpt)
-{
-    size_t n = strlen(ckpt);
-    const char *dot = strrchr(ckpt, '.'), *slash = strrchr(ckpt, '/');
-    if (dot && (!slash || dot > slash) && dot != ckpt)
-        n = (size_t)(dot - ckpt);
-    char *out = malloc(n + 6);
-    if (out) {
-        memcpy(out, ckpt, n);
-        memcpy(out + n, ".onnx", 6);
-    }
-    return out;
-}
-
 static int run(cli_globals *g, int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL;
@@ -50,7 +35,7 @@ static int run(cli_globals *g, int argc, char **argv)
         return cli_usage("export", "missing CHECKPOINT");
     if (cli_parse_only)
         return CLI_EXIT_OK;
-    char *def = out ? NULL : default_output(ckpt);
+    char *def = out ? NULL : cli_with_extension(ckpt, ".onnx");
     if (!out && !(out = def))
         return cli_fail("out of memory");
     if (strcmp(out, ckpt) == 0) {

@@ -24,21 +24,6 @@ static const char help[] =
     "  --no-checkpoint    write the model file only (the weights are dropped)\n"
     "  --plugin-dir DIR   also load the plugins in DIR (repeatable)\n";
 
-/* "dir/m.json" -> "dir/m.ckpt". Owner: the caller. */
-static char *default_checkpoint(const char *json)
-{
-    size_t n = strlen(json);
-    const char *dot = strrchr(json, '.'), *slash = strrchr(json, '/');
-    if (dot && (!slash || dot > slash) && dot != json)
-        n = (size_t)(dot - json);
-    char *out = malloc(n + 6);
-    if (out) {
-        memcpy(out, json, n);
-        memcpy(out + n, ".ckpt", 6);
-    }
-    return out;
-}
-
 static int run(cli_globals *g, int argc, char **argv)
 {
     const char *onnx = NULL, *out = NULL, *ckpt = NULL;
@@ -65,7 +50,7 @@ static int run(cli_globals *g, int argc, char **argv)
                          strcmp(onnx, out) == 0 ? "the ONNX file" : "the checkpoint");
     if (cli_parse_only)
         return CLI_EXIT_OK;
-    char *def = ckpt || no_ckpt ? NULL : default_checkpoint(out);
+    char *def = ckpt || no_ckpt ? NULL : cli_with_extension(out, ".ckpt");
     if (!ckpt && !no_ckpt && !(ckpt = def))
         return cli_fail("out of memory");
     if (ckpt && strcmp(ckpt, onnx) == 0) {

@@ -126,6 +126,16 @@ static void put_checkpoint(msg *m)
     }
 }
 
+/* The end of a message about a run cut short: where it was, `then` (what
+ * happens now), the checkpoint left; then the message goes out. */
+static void say_cut_short(msg *m, const tc_graph *g, const char *then)
+{
+    put_running(m, g);
+    put(m, then);
+    put_checkpoint(m);
+    say(m);
+}
+
 /* ---- fatal signals ------------------------------------------------------ */
 
 /* Runs with the default action already back (SA_RESETHAND) and the signal
@@ -213,10 +223,7 @@ static void on_exit_during_run(int status, void *arg)
     put(&m, "tinycnn: exit(");
     put_int(&m, status);
     put(&m, ") was called while training ");
-    put_running(&m, g);
-    put(&m, "; the run did not finish; ");
-    put_checkpoint(&m);
-    say(&m);
+    say_cut_short(&m, g, "; the run did not finish; ");
     _exit(CLI_EXIT_RUNTIME);
 }
 
@@ -239,10 +246,7 @@ static void on_stop(int sig)
         put(&m, "tinycnn: second ");
         put(&m, signal_name(sig));
         put(&m, ": stopping at once ");
-        put_running(&m, watched);
-        put(&m, "; ");
-        put_checkpoint(&m);
-        say(&m);
+        say_cut_short(&m, watched, "; ");
     }
     signal(sig, SIG_DFL);
     raise(sig);
@@ -291,10 +295,7 @@ static void *watch_steps(void *arg)
         put(&m, "tinycnn: step timeout: a pass has run for more than ");
         put_seconds(&m, step_limit);
         put(&m, " s ");
-        put_running(&m, g);
-        put(&m, "; ending the run; ");
-        put_checkpoint(&m);
-        say(&m);
+        say_cut_short(&m, g, "; ending the run; ");
         _exit(CLI_EXIT_RUNTIME);
     }
     return NULL;

@@ -101,6 +101,22 @@ char **tc_names_copy(const char *const *names, int n)
     return v;
 }
 
+char **tc_names_or_numbers(const char *const *names, int n_names, int n)
+{
+    char **v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
+    if (!v)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        if (!(v[i] = strdup(names && i < n_names ? names[i] : num))) {
+            tc_names_free(v, n);
+            return NULL;
+        }
+    }
+    return v;
+}
+
 int tc_dataset_set_class_names(tc_dataset *ds, const char *const *names, int n, tc_error *err)
 {
     char **copy = NULL;

@@ -38,6 +38,11 @@ const char *tc_file_type_name(unsigned mode);
 char **tc_names_copy(const char *const *names, int n);
 void tc_names_free(char **names, int n);
 
+/* n class names: names[i] where i < n_names (names may be NULL), else the
+ * decimal index. A new array of n new strings, freed with tc_names_free;
+ * NULL when out of memory. */
+char **tc_names_or_numbers(const char *const *names, int n_names, int n);
+
 /* Makes the loaded, fixed-size data set *ds into opt's size by opt's resize
  * mode (in place: *ds gets new pixels). `what` names the source in errors.
  * Channels must already agree. A no-op when the size is right. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "graph_internal.h"
+#include "name_id.h"
 #include "shape.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/kernels.h"
@@ -28,23 +29,6 @@
 /* All weights together: what one checkpoint can hold (TC_CHECKPOINT_MAX_BYTES
  * of float32), so a model that loads can always be saved and read back. */
 #define MAX_WEIGHT_ELEMENTS ((int64_t)(TC_CHECKPOINT_MAX_BYTES / sizeof(float)))
-
-typedef struct name_id {
-    const char *name;
-    int id;
-} name_id;
-
-static int cmp_name_id(const void *a, const void *b)
-{
-    return strcmp(((const name_id *)a)->name, ((const name_id *)b)->name);
-}
-
-static int find_id(const name_id *map, int n, const char *name)
-{
-    name_id key = {name, 0};
-    const name_id *hit = bsearch(&key, map, (size_t)n, sizeof *map, cmp_name_id);
-    return hit ? hit->id : -1;
-}
 
 void tc_node_release(tc_node *n)
 {
@@ -616,14 +600,14 @@ static int topo_order(const char *origin, int n, const raw_node *raw, int **in_i
     int *n_out = calloc((size_t)n, sizeof(int));
     int *out_start = malloc(sizeof(int) * ((size_t)n + 1));
     int *outs = NULL;
-    name_id *sorted = malloc(sizeof(name_id) * (size_t)n);
+    tc_name_id *sorted = malloc(sizeof(tc_name_id) * (size_t)n);
     if (!rank || !indeg || !heap || !n_out || !out_start || !sorted) {
         tc_error_set(err, "out of memory");
         goto out;
     }
     for (int i = 0; i < n; i++)
-        sorted[i] = (name_id){raw[i].name, i};
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_name_id);
+        sorted[i] = (tc_name_id){raw[i].name, i};
+    qsort(sorted, (size_t)n, sizeof *sorted, tc_name_id_cmp);
     for (int i = 0; i < n; i++)
         rank[sorted[i].id] = i;
     int total = 0;
@@ -917,15 +901,15 @@ static int parse_model(tc_graph *g, json_t *root, build_state *b, tc_error *err)
 
 /* Phase 2: graph inputs and nodes share one namespace; map (n_inputs + n
  * entries, sorted by name) gets every name once or the clash is named. */
-static int name_map(const tc_graph *g, const build_state *b, name_id *map, tc_error *err)
+static int name_map(const tc_graph *g, const build_state *b, tc_name_id *map, tc_error *err)
 {
     const char *o = g->origin;
     int n_names = g->n_inputs + b->n;
     for (int i = 0; i < g->n_inputs; i++)
-        map[i] = (name_id){g->inputs[i].name, -2 - i};
+        map[i] = (tc_name_id){g->inputs[i].name, -2 - i};
     for (int i = 0; i < b->n; i++)
-        map[g->n_inputs + i] = (name_id){b->raw[i].name, i};
-    qsort(map, (size_t)n_names, sizeof *map, cmp_name_id);
+        map[g->n_inputs + i] = (tc_name_id){b->raw[i].name, i};
+    qsort(map, (size_t)n_names, sizeof *map, tc_name_id_cmp);
     for (int i = 1; i < n_names; i++)
         if (strcmp(map[i - 1].name, map[i].name) == 0) {
             int a = map[i - 1].id, c = map[i].id;
@@ -944,7 +928,7 @@ static int name_map(const tc_graph *g, const build_state *b, name_id *map, tc_er
 static int resolve_inputs(const tc_graph *g, build_state *b, tc_error *err)
 {
     int n_names = g->n_inputs + b->n;
-    name_id *map = malloc(sizeof *map * (size_t)n_names);
+    tc_name_id *map = malloc(sizeof *map * (size_t)n_names);
     if (!map)
         return tc_error_set(err, "out of memory");
     int rc = name_map(g, b, map, err);
@@ -958,7 +942,7 @@ static int resolve_inputs(const tc_graph *g, build_state *b, tc_error *err)
         b->n_in[i] = k;
         for (int j = 0; j < k && rc == 0; j++) {
             const char *src = json_string_value(json_array_get(b->raw[i].inputs, (size_t)j));
-            int id = find_id(map, n_names, src);
+            int id = tc_name_id_find(map, n_names, src);
             if (id == -1)
                 rc = tc_error_set(err, "%s: node '%s': unknown input '%s' (not a graph input "
                                        "or a node)", g->origin, b->raw[i].name, src);

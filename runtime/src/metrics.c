@@ -113,17 +113,9 @@ int tc_evaluate_each(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
                      int64_t *confusion, int64_t *correct, int64_t *total,
                      tc_image_result_fn fn, void *user, tc_error *err)
 {
-    if (correct)
-        *correct = 0;
-    if (total)
-        *total = 0;
-    if (batch < 1)
-        return tc_error_set(err, "batch size must be at least 1 (got %d)", batch);
-    if (limit < 0)
-        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
-    int64_t n = limit > 0 && limit < ds->count ? limit : ds->count;
+    int64_t n;
     tc_io_plan p;
-    if (tc_plan_io(g, ds, n, 0, &p, err) != 0)
+    if (tc_eval_begin(g, ds, batch, limit, correct, total, &n, &p, err) != 0)
         return 1;
     int64_t *idx = malloc((size_t)batch * sizeof *idx);
     float *prob = malloc((size_t)p.n_classes * sizeof *prob);

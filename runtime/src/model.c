@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset_internal.h" /* tc_names_or_numbers */
 #include "graph_internal.h"
 #include "tinycnn/dataset.h"
 #include "tinycnn/kernels.h"
@@ -203,15 +204,9 @@ out:
 /* Decimal indices for a model that stores no names. */
 static int number_classes(tc_model *m, tc_error *err)
 {
-    m->class_names = calloc((size_t)m->n_classes, sizeof *m->class_names);
+    m->class_names = tc_names_or_numbers(NULL, 0, m->n_classes);
     if (!m->class_names)
         return tc_error_set(err, "out of memory");
-    for (int i = 0; i < m->n_classes; i++) {
-        char b[16];
-        snprintf(b, sizeof b, "%d", i);
-        if (!(m->class_names[i] = strdup(b)))
-            return tc_error_set(err, "out of memory");
-    }
     return 0;
 }
 
@@ -386,10 +381,7 @@ void tc_model_close(tc_model *m)
     free(m->all);
     free(m->idle);
     tc_graph_free(m->master);
-    if (m->class_names)
-        for (int i = 0; i < m->n_classes; i++)
-            free(m->class_names[i]);
-    free(m->class_names);
+    tc_names_free(m->class_names, m->n_classes);
     free(m->mean);
     free(m->std);
     free(m->origin);

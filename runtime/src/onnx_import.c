@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "name_id.h"
 #include "onnx_internal.h"
 #include "tinycnn/model.h"
 
@@ -309,34 +310,23 @@ out:
 
 /* ---- verification and the public calls -------------------------------- */
 
-typedef struct named_node {
-    const char *name;
-    int index;
-} named_node;
-
-static int cmp_named(const void *a, const void *b)
-{
-    return strcmp(((const named_node *)a)->name, ((const named_node *)b)->name);
-}
-
 /* What only the loaded model can tell: the features each Reshape to
  * [-1, K] assumed. Names are looked up through a sorted table: a hostile
  * file may hold many Reshapes. */
 static int check_features(onnx_imp *m, const tc_graph *g)
 {
     int n = tc_graph_n_nodes(g);
-    named_node *t = malloc(sizeof *t * (size_t)(n ? n : 1));
+    tc_name_id *t = malloc(sizeof *t * (size_t)(n ? n : 1));
     if (!t)
         return tc_error_set(m->err, "out of memory");
     for (int k = 0; k < n; k++)
-        t[k] = (named_node){tc_graph_node_name(g, k), k};
-    qsort(t, (size_t)n, sizeof *t, cmp_named);
+        t[k] = (tc_name_id){tc_graph_node_name(g, k), k};
+    qsort(t, (size_t)n, sizeof *t, tc_name_id_cmp);
     int rc = 0;
     for (size_t i = 0; i < m->n_checks && !rc; i++) {
-        named_node key = {m->checks[i].node, 0};
-        named_node *hit = bsearch(&key, t, (size_t)n, sizeof *t, cmp_named);
-        tc_shape s = hit ? tc_graph_node_shape(g, hit->index) : tc_graph_input(g, 0)->shape;
-        int64_t have = hit ? (s.ndim == 2 ? s.dims[1] : -1) : tc_shape_count(&s);
+        int k = tc_name_id_find(t, n, m->checks[i].node);
+        tc_shape s = k >= 0 ? tc_graph_node_shape(g, k) : tc_graph_input(g, 0)->shape;
+        int64_t have = k >= 0 ? (s.ndim == 2 ? s.dims[1] : -1) : tc_shape_count(&s);
         if (have != m->checks[i].features)
             rc = tc_error_set(m->err, "%s: a Reshape to [-1, %lld] after '%s', which has %lld "
                                       "features per sample", m->origin,

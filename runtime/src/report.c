@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dataset_internal.h" /* tc_names_or_numbers */
 #include "report_internal.h"
 #include "session_internal.h"
 #include "svg.h"
@@ -44,16 +45,10 @@ int tc_history_from_meta(const char *meta_json, tc_epoch_record **out, int *n, t
 
 static int class_names(tc_report_data *d, const tc_dataset *test, tc_error *err)
 {
-    d->names = calloc((size_t)d->n_classes, sizeof *d->names);
+    d->names = tc_names_or_numbers((const char *const *)test->class_names, test->n_classes,
+                                   d->n_classes);
     if (!d->names)
         return tc_error_set(err, "out of memory");
-    for (int i = 0; i < d->n_classes; i++) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", i);
-        const char *name = test->class_names && i < test->n_classes ? test->class_names[i] : num;
-        if (!(d->names[i] = strdup(name)))
-            return tc_error_set(err, "out of memory");
-    }
     return 0;
 }
 
@@ -105,9 +100,7 @@ static void release(tc_report_data *d)
 {
     tc_summary_free(&d->summary);
     free(d->history);
-    for (int i = 0; d->names && i < d->n_classes; i++)
-        free(d->names[i]);
-    free(d->names);
+    tc_names_free(d->names, d->n_classes);
     free(d->confusion);
     free(d->mistakes);
     free(d->png);

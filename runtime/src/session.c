@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h> /* offsetof */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,25 +76,44 @@ static json_t *acc_json(double a)
     return a < 0 ? json_null() : json_real(a);
 }
 
+/* The history fields a checkpoint keeps, in their order there: R_INT the
+ * int epoch, R_I64 an int64_t, R_REAL a double; val: written only when the
+ * epoch had a validation set. One table for writing and reading. */
+enum { R_INT, R_I64, R_REAL };
+static const struct {
+    const char *key;
+    size_t offset;
+    unsigned char kind, val;
+} record_fields[] = {
+    {"epoch", offsetof(tc_epoch_record, epoch), R_INT, 0},
+    {"loss", offsetof(tc_epoch_record, loss), R_REAL, 0},
+    {"train_accuracy", offsetof(tc_epoch_record, train_accuracy), R_REAL, 0},
+    {"test_accuracy", offsetof(tc_epoch_record, test_accuracy), R_REAL, 0},
+    {"test_correct", offsetof(tc_epoch_record, test_correct), R_I64, 0},
+    {"test_total", offsetof(tc_epoch_record, test_total), R_I64, 0},
+    {"val_loss", offsetof(tc_epoch_record, val_loss), R_REAL, 1},
+    {"val_accuracy", offsetof(tc_epoch_record, val_accuracy), R_REAL, 1},
+    {"val_correct", offsetof(tc_epoch_record, val_correct), R_I64, 1},
+    {"val_total", offsetof(tc_epoch_record, val_total), R_I64, 1},
+    {"lr", offsetof(tc_epoch_record, lr), R_REAL, 0},
+    {"train_seconds", offsetof(tc_epoch_record, train_seconds), R_REAL, 0},
+    {"images_per_second", offsetof(tc_epoch_record, images_per_second), R_REAL, 0},
+    {"seconds", offsetof(tc_epoch_record, seconds), R_REAL, 0},
+};
+#define N_RECORD_FIELDS (sizeof record_fields / sizeof record_fields[0])
+
 static json_t *record_json(const tc_epoch_record *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "epoch", json_integer(r->epoch));
-    json_object_set_new(o, "loss", json_real(r->loss));
-    json_object_set_new(o, "train_accuracy", json_real(r->train_accuracy));
-    json_object_set_new(o, "test_accuracy", json_real(r->test_accuracy));
-    json_object_set_new(o, "test_correct", json_integer(r->test_correct));
-    json_object_set_new(o, "test_total", json_integer(r->test_total));
-    if (r->val_total > 0) {
-        json_object_set_new(o, "val_loss", json_real(r->val_loss));
-        json_object_set_new(o, "val_accuracy", json_real(r->val_accuracy));
-        json_object_set_new(o, "val_correct", json_integer(r->val_correct));
-        json_object_set_new(o, "val_total", json_integer(r->val_total));
+    for (size_t i = 0; i < N_RECORD_FIELDS; i++) {
+        if (record_fields[i].val && r->val_total <= 0)
+            continue;
+        const char *p = (const char *)r + record_fields[i].offset;
+        json_t *v = record_fields[i].kind == R_INT   ? json_integer(*(const int *)p)
+                    : record_fields[i].kind == R_I64 ? json_integer(*(const int64_t *)p)
+                                                     : json_real(*(const double *)p);
+        json_object_set_new(o, record_fields[i].key, v);
     }
-    json_object_set_new(o, "lr", json_real(r->lr));
-    json_object_set_new(o, "train_seconds", json_real(r->train_seconds));
-    json_object_set_new(o, "images_per_second", json_real(r->images_per_second));
-    json_object_set_new(o, "seconds", json_real(r->seconds));
     return o;
 }
 
@@ -101,20 +121,16 @@ static json_t *record_json(const tc_epoch_record *r)
 void tc_epoch_record_from_json(json_t *o, tc_epoch_record *r)
 {
     memset(r, 0, sizeof *r);
-    r->epoch = (int)json_integer_value(json_object_get(o, "epoch"));
-    r->loss = json_number_value(json_object_get(o, "loss"));
-    r->train_accuracy = json_number_value(json_object_get(o, "train_accuracy"));
-    r->test_accuracy = json_number_value(json_object_get(o, "test_accuracy"));
-    r->test_correct = json_integer_value(json_object_get(o, "test_correct"));
-    r->test_total = json_integer_value(json_object_get(o, "test_total"));
-    r->val_loss = json_number_value(json_object_get(o, "val_loss"));
-    r->val_accuracy = json_number_value(json_object_get(o, "val_accuracy"));
-    r->val_correct = json_integer_value(json_object_get(o, "val_correct"));
-    r->val_total = json_integer_value(json_object_get(o, "val_total"));
-    r->lr = json_number_value(json_object_get(o, "lr"));
-    r->train_seconds = json_number_value(json_object_get(o, "train_seconds"));
-    r->images_per_second = json_number_value(json_object_get(o, "images_per_second"));
-    r->seconds = json_number_value(json_object_get(o, "seconds"));
+    for (size_t i = 0; i < N_RECORD_FIELDS; i++) {
+        json_t *v = json_object_get(o, record_fields[i].key);
+        char *p = (char *)r + record_fields[i].offset;
+        if (record_fields[i].kind == R_INT)
+            *(int *)p = (int)json_integer_value(v);
+        else if (record_fields[i].kind == R_I64)
+            *(int64_t *)p = json_integer_value(v);
+        else
+            *(double *)p = json_number_value(v);
+    }
 }
 
 static json_t *history_json(const tc_session *s)
@@ -679,16 +695,18 @@ void tc_session_free(tc_session *s)
 
 /* ---- running -------------------------------------------------------------- */
 
-/* Appends to a failed write's message what the user still has: the atomic
- * writer never touches the previous file, so it is named as intact. */
-static int note_last_good(const tc_session *s, tc_error *err)
+/* Appends to err's message the last good checkpoint the user still has;
+ * intact says so of it (after a failed write, which never touches it). */
+static int note_checkpoint_left(const tc_session *s, tc_error *err, int intact)
 {
     char msg[TC_ERROR_CAP];
     snprintf(msg, sizeof msg, "%s", err->msg);
     const char *good = s->have_good ? s->out_path : s->resume_path;
-    if (good)
+    if (!good)
+        return tc_error_set(err, "%s; no checkpoint was written", msg);
+    if (intact)
         return tc_error_set(err, "%s; the last good checkpoint %s is unchanged", msg, good);
-    return tc_error_set(err, "%s; no checkpoint was written", msg);
+    return tc_error_set(err, "%s; the last good checkpoint is %s", msg, good);
 }
 
 /* Writes the checkpoint of the current position (atomically). */
@@ -704,20 +722,9 @@ static int save(tc_session *s, tc_error *err)
                   : tc_error_set(err, "out of memory");
     free(meta);
     if (rc != 0)
-        return note_last_good(s, err);
+        return note_checkpoint_left(s, err, 1);
     s->have_good = 1;
     return 0;
-}
-
-/* A failed training step: the error, then what is left. */
-static int step_failed(const tc_session *s, tc_error *err)
-{
-    char msg[TC_ERROR_CAP];
-    snprintf(msg, sizeof msg, "%s", err->msg);
-    const char *good = s->have_good ? s->out_path : s->resume_path;
-    if (good)
-        return tc_error_set(err, "%s; the last good checkpoint is %s", msg, good);
-    return tc_error_set(err, "%s; no checkpoint was written", msg);
 }
 
 /* Evaluation is no part of the training profile. The validation set
@@ -860,7 +867,7 @@ int tc_session_run(tc_session *s, const tc_train_hooks *hooks, tc_session_status
             /* only a non-finite loss is divergence; out of memory or a
              * layer's error is a failure of the run, said as such */
             *status = es.diverged ? TC_SESSION_DIVERGED : TC_SESSION_FAILED;
-            return step_failed(s, err);
+            return note_checkpoint_left(s, err, 0); /* a failed step */
         }
         s->part_loss_sum += es.loss_sum;
         s->part_correct += es.correct;

@@ -117,6 +117,21 @@ static int64_t used_count(const tc_dataset *ds, int64_t limit)
     return (limit > 0 && limit < ds->count) ? limit : ds->count;
 }
 
+int tc_eval_begin(const tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
+                  int64_t *correct, int64_t *total, int64_t *n, tc_io_plan *io, tc_error *err)
+{
+    if (correct)
+        *correct = 0;
+    if (total)
+        *total = 0;
+    if (batch < 1)
+        return tc_error_set(err, "batch size must be at least 1 (got %d)", batch);
+    if (limit < 0)
+        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
+    *n = used_count(ds, limit);
+    return tc_plan_io(g, ds, *n, 0, io, err);
+}
+
 int64_t tc_train_batches(const tc_train_config *cfg, const tc_dataset *train)
 {
     int64_t n = used_count(train, cfg->limit);
@@ -502,17 +517,9 @@ int tc_evaluate_loss(tc_graph *g, const tc_dataset *ds, int batch, int64_t limit
 {
     if (loss_sum)
         *loss_sum = 0.0;
-    if (correct)
-        *correct = 0;
-    if (total)
-        *total = 0;
-    if (batch < 1)
-        return tc_error_set(err, "batch size must be at least 1 (got %d)", batch);
-    if (limit < 0)
-        return tc_error_set(err, "image limit must be >= 0 (got %lld)", (long long)limit);
-    int64_t n = used_count(ds, limit);
+    int64_t n;
     tc_io_plan io;
-    if (tc_plan_io(g, ds, n, 0, &io, err) != 0)
+    if (tc_eval_begin(g, ds, batch, limit, correct, total, &n, &io, err) != 0)
         return 1;
     int64_t *idx = malloc((size_t)batch * sizeof *idx);
     if (!idx)

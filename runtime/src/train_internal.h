@@ -21,6 +21,12 @@ typedef struct tc_io_plan {
 int tc_plan_io(const tc_graph *g, const tc_dataset *ds, int64_t n_used, int need_label,
                tc_io_plan *io, tc_error *err);
 
+/* The start of an evaluation of g on ds: zeroes *correct and *total
+ * (either may be NULL), checks batch and limit, gives in *n how many of
+ * ds's images it reads and plans their input (tc_plan_io) into *io. */
+int tc_eval_begin(const tc_graph *g, const tc_dataset *ds, int batch, int64_t limit,
+                  int64_t *correct, int64_t *total, int64_t *n, tc_io_plan *io, tc_error *err);
+
 /* Fills the prepared input buffers with the images idx[0..n); aug
  * non-NULL (training) applies its augmentation, drawn for global step
  * `step`. */
