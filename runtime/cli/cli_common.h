@@ -205,6 +205,11 @@ typedef struct cli_opt {
  * Returns 0, or CLI_EXIT_USAGE after printing the usage error. */
 int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, int *n_pos);
 
+/* cli_parse of a cli_args_init for the command cmd (what every command's
+ * option parsing starts with). */
+int cli_parse_argv(cli_globals *g, const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   const char **pos, int max_pos, int *n_pos);
+
 /* cli_parse, where other (may be NULL) is asked first about each option:
  * it returns 0 when it took the option, 1 after a usage error, -1 when the
  * option is not its own (then looked up in opts). */

@@ -81,10 +81,8 @@ static int parse(cli_globals *g, int argc, char **argv, eval_opts *o)
         CLI_FLAG("--json", &o->json),
         CLI_OPT_END,
     };
-    cli_args a;
-    cli_args_init(&a, "eval", argc, argv, g);
     int n_pos;
-    if (cli_parse(&a, table, &o->ckpt, 1, &n_pos) != 0)
+    if (cli_parse_argv(g, "eval", argc, argv, table, &o->ckpt, 1, &n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (n_pos == 0)
         return cli_usage("eval", "missing CHECKPOINT");

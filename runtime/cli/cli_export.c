@@ -26,10 +26,8 @@ static int run(cli_globals *g, int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL;
     const cli_opt table[] = {CLI_STRING("-o", &out), CLI_STRING("--output", &out), CLI_OPT_END};
-    cli_args a;
-    cli_args_init(&a, "export", argc, argv, g);
     int n_pos;
-    if (cli_parse(&a, table, &ckpt, 1, &n_pos) != 0)
+    if (cli_parse_argv(g, "export", argc, argv, table, &ckpt, 1, &n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (!ckpt)
         return cli_usage("export", "missing CHECKPOINT");

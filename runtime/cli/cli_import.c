@@ -35,9 +35,7 @@ static int run(cli_globals *g, int argc, char **argv)
         CLI_FLAG("--no-checkpoint", &no_ckpt),
         CLI_OPT_END,
     };
-    cli_args a;
-    cli_args_init(&a, "import", argc, argv, g);
-    if (cli_parse(&a, table, &onnx, 1, &n_pos) != 0)
+    if (cli_parse_argv(g, "import", argc, argv, table, &onnx, 1, &n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (!onnx)
         return cli_usage("import", "missing MODEL.onnx");

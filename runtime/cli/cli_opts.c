@@ -67,6 +67,14 @@ int cli_parse(cli_args *a, const cli_opt *opts, const char **pos, int max_pos, i
     return cli_parse_with(a, opts, NULL, NULL, pos, max_pos, n_pos);
 }
 
+int cli_parse_argv(cli_globals *g, const char *cmd, int argc, char **argv, const cli_opt *opts,
+                   const char **pos, int max_pos, int *n_pos)
+{
+    cli_args a;
+    cli_args_init(&a, cmd, argc, argv, g);
+    return cli_parse(&a, opts, pos, max_pos, n_pos);
+}
+
 int cli_parse_with(cli_args *a, const cli_opt *opts, cli_opt_fn other, void *user,
                    const char **pos, int max_pos, int *n_pos)
 {

@@ -124,9 +124,7 @@ static int run(cli_globals *g, int argc, char **argv)
 {
     int as_json = 0, n_pos;
     const cli_opt table[] = {CLI_FLAG("--json", &as_json), CLI_OPT_END};
-    cli_args a;
-    cli_args_init(&a, "plugins", argc, argv, g);
-    if (cli_parse(&a, table, NULL, 0, &n_pos) != 0)
+    if (cli_parse_argv(g, "plugins", argc, argv, table, NULL, 0, &n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (cli_parse_only)
         return CLI_EXIT_OK;

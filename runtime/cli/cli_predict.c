@@ -117,9 +117,7 @@ static int parse(cli_globals *g, int argc, char **argv, predict_opts *o)
         CLI_FLAG("--json", &o->json),
         CLI_OPT_END,
     };
-    cli_args a;
-    cli_args_init(&a, "predict", argc, argv, g);
-    if (cli_parse(&a, table, o->pos, argc, &o->n_pos) != 0)
+    if (cli_parse_argv(g, "predict", argc, argv, table, o->pos, argc, &o->n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (o->n_pos == 0)
         return cli_usage("predict", "missing CHECKPOINT");

@@ -41,10 +41,8 @@ static int parse(cli_globals *g, int argc, char **argv, report_args *r)
         CLI_INT("--threads", &r->threads, 1, 1024),
         CLI_OPT_END,
     };
-    cli_args a;
-    cli_args_init(&a, "report", argc, argv, g);
     int n_pos;
-    if (cli_parse(&a, table, &r->ckpt, 1, &n_pos) != 0)
+    if (cli_parse_argv(g, "report", argc, argv, table, &r->ckpt, 1, &n_pos) != 0)
         return 1;
     if (!r->ckpt)
         return cli_usage("report", "missing CHECKPOINT") != 0;

@@ -124,9 +124,7 @@ static int run(cli_globals *gl, int argc, char **argv)
     const char *path = NULL;
     int as_json = 0, n_pos;
     const cli_opt table[] = {CLI_FLAG("--json", &as_json), CLI_OPT_END};
-    cli_args a;
-    cli_args_init(&a, "summary", argc, argv, gl);
-    if (cli_parse(&a, table, &path, 1, &n_pos) != 0)
+    if (cli_parse_argv(gl, "summary", argc, argv, table, &path, 1, &n_pos) != 0)
         return CLI_EXIT_USAGE;
     if (!path)
         return cli_usage("summary", "missing MODEL.json or CHECKPOINT");

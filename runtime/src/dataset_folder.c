@@ -44,6 +44,21 @@ static int sniff(const char *path, int *kind, tc_error *err)
     return 0;
 }
 
+int tc_image_decode(tc_image_decoder decode, const char *path, int channels, int height,
+                    int width, uint8_t *out, tc_error *err)
+{
+    if (height <= 0 || width <= 0)
+        return tc_error_set(err, "%s: invalid expected size %dx%d", path, height, width);
+    return decode(path, channels, height, width, out, NULL, NULL, NULL, err);
+}
+
+int tc_image_decode_any(tc_image_decoder decode, const char *path, int channels,
+                        uint8_t **pixels, int *height, int *width, tc_error *err)
+{
+    *pixels = NULL;
+    return decode(path, channels, 0, 0, NULL, pixels, height, width, err);
+}
+
 int tc_image_load_any(const char *path, int channels, uint8_t **pixels, int *height,
                       int *width, tc_error *err)
 {
@@ -51,9 +66,8 @@ int tc_image_load_any(const char *path, int channels, uint8_t **pixels, int *hei
     int kind = KIND_PNG;
     if (sniff(path, &kind, err))
         return 1;
-    if (kind == KIND_PNG)
-        return tc_png_load_any(path, channels, pixels, height, width, err);
-    return tc_jpeg_load_any(path, channels, pixels, height, width, err);
+    return (kind == KIND_PNG ? tc_png_load_any : tc_jpeg_load_any)(path, channels, pixels, height,
+                                                                    width, err);
 }
 
 int tc_image_load(const char *path, int channels, int height, int width, uint8_t *out,
@@ -62,9 +76,8 @@ int tc_image_load(const char *path, int channels, int height, int width, uint8_t
     int kind = KIND_PNG;
     if (sniff(path, &kind, err))
         return 1;
-    if (kind == KIND_PNG)
-        return tc_png_load(path, channels, height, width, out, err);
-    return tc_jpeg_load(path, channels, height, width, out, err);
+    return (kind == KIND_PNG ? tc_png_load : tc_jpeg_load)(path, channels, height, width, out,
+                                                            err);
 }
 
 /* Reads path into dst as opt's channels x height x width, resizing when

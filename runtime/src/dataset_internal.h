@@ -43,6 +43,19 @@ void tc_names_free(char **names, int n);
  * NULL when out of memory. */
 char **tc_names_or_numbers(const char *const *names, int n_names, int n);
 
+/* A PNG or JPEG decoder: into dst when it is want_h x want_w (alloc NULL),
+ * or into a new *alloc (the caller's to free) of the file's own size,
+ * *out_h x *out_w. */
+typedef int (*tc_image_decoder)(const char *path, int channels, int want_h, int want_w,
+                                uint8_t *dst, uint8_t **alloc, int *out_h, int *out_w,
+                                tc_error *err);
+
+/* tc_png_load / tc_jpeg_load (and their _any forms) by their decoder. */
+int tc_image_decode(tc_image_decoder decode, const char *path, int channels, int height,
+                    int width, uint8_t *out, tc_error *err);
+int tc_image_decode_any(tc_image_decoder decode, const char *path, int channels,
+                        uint8_t **pixels, int *height, int *width, tc_error *err);
+
 /* Makes the loaded, fixed-size data set *ds into opt's size by opt's resize
  * mode (in place: *ds gets new pixels). `what` names the source in errors.
  * Channels must already agree. A no-op when the size is right. */

@@ -242,14 +242,11 @@ done:
 int tc_png_load(const char *path, int channels, int height, int width, uint8_t *out,
                 tc_error *err)
 {
-    if (height <= 0 || width <= 0)
-        return tc_error_set(err, "%s: invalid expected size %dx%d", path, height, width);
-    return png_load(path, channels, height, width, out, NULL, NULL, NULL, err);
+    return tc_image_decode(png_load, path, channels, height, width, out, err);
 }
 
 int tc_png_load_any(const char *path, int channels, uint8_t **pixels, int *height, int *width,
                     tc_error *err)
 {
-    *pixels = NULL;
-    return png_load(path, channels, 0, 0, NULL, pixels, height, width, err);
+    return tc_image_decode_any(png_load, path, channels, pixels, height, width, err);
 }

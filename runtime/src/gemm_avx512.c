@@ -46,14 +46,7 @@ static inline void v_reduce4(V v0, V v1, V v2, V v3, float out[4])
 #define TC_ISA avx512
 #define TC_ISA_MR TC_GEMM_MR_AVX512
 #define TC_ISA_NR TC_GEMM_NR_AVX512
-#define V_ZERO() _mm512_setzero_ps()
-#define V_SET1(x) _mm512_set1_ps(x)
-#define V_LOADU(p) _mm512_loadu_ps(p)
-#define V_STOREU(p, v) _mm512_storeu_ps((p), (v))
-#define V_MUL(a, b) _mm512_mul_ps((a), (b))
-#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define V_LOAD_PART(p, r) v_load_part((p), (r))
-#define V_TRANSPOSE8(s, lds, d, ldd) tc_gemm_transpose8((s), (lds), (d), (ldd))
+#define X86_PS(op) _mm512_##op##_ps
 
 #include "gemm_driver.inc"
 

@@ -2,7 +2,9 @@
  * AVX2 and AVX-512 kernels (each includes it after its target pragma, so it
  * is compiled for that target). Packing a transposed B with it costs about
  * a third of the scalar gather: 8 loads, 24 shuffles and 8 stores per 64
- * floats. */
+ * floats. It also spells the vector operations gemm_driver.inc wants for
+ * both, given the kernel's X86_PS(op) (its _mm256_/_mm512_ op _ps
+ * intrinsic) and v_load_part. */
 #ifndef TC_GEMM_X86_TRANSPOSE_H
 #define TC_GEMM_X86_TRANSPOSE_H
 
@@ -33,5 +35,14 @@ static inline __attribute__((always_inline)) void tc_gemm_transpose8(const float
         _mm256_storeu_ps(dst + (q + 4) * ldd, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
     }
 }
+
+#define V_ZERO() X86_PS(setzero)()
+#define V_SET1(x) X86_PS(set1)(x)
+#define V_LOADU(p) X86_PS(loadu)(p)
+#define V_STOREU(p, v) X86_PS(storeu)((p), (v))
+#define V_MUL(a, b) X86_PS(mul)((a), (b))
+#define V_FMA(a, b, c) X86_PS(fmadd)((a), (b), (c))
+#define V_LOAD_PART(p, r) v_load_part((p), (r))
+#define V_TRANSPOSE8(s, lds, d, ldd) tc_gemm_transpose8((s), (lds), (d), (ldd))
 
 #endif

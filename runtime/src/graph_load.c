@@ -767,16 +767,24 @@ static char *dotted_name(const char *node, const char *name)
     return s;
 }
 
+/* Room for n weights or states and their names, each list NULL-ended. */
+static int alloc_tensors(int n, tc_weight **t, char ***names, tc_error *err)
+{
+    *t = calloc((size_t)n + 1, sizeof **t);
+    *names = calloc((size_t)n + 1, sizeof **names);
+    if (!*t || !*names)
+        return tc_error_set(err, "out of memory");
+    return 0;
+}
+
 static int setup_weights(tc_graph *g, tc_error *err)
 {
     int total = 0;
     int64_t total_elements = 0;
     for (int i = 0; i < g->n_nodes; i++)
         total += g->nodes[i].plan1.n_weights;
-    g->weights = calloc((size_t)total + 1, sizeof *g->weights);
-    g->weight_names = calloc((size_t)total + 1, sizeof *g->weight_names);
-    if (!g->weights || !g->weight_names)
-        return tc_error_set(err, "out of memory");
+    if (alloc_tensors(total, &g->weights, &g->weight_names, err))
+        return 1;
     for (int i = 0; i < g->n_nodes; i++) {
         tc_node *nd = &g->nodes[i];
         nd->first_weight = g->n_weights;
@@ -855,10 +863,8 @@ static int setup_states(tc_graph *g, tc_error *err)
     int64_t elements = tc_graph_n_weight_elements(g);
     for (int i = 0; i < g->n_nodes; i++)
         total += g->nodes[i].plan1.n_state;
-    g->states = calloc((size_t)total + 1, sizeof *g->states);
-    g->state_names = calloc((size_t)total + 1, sizeof *g->state_names);
-    if (!g->states || !g->state_names)
-        return tc_error_set(err, "out of memory");
+    if (alloc_tensors(total, &g->states, &g->state_names, err))
+        return 1;
     for (int i = 0; i < g->n_nodes; i++) {
         tc_node *nd = &g->nodes[i];
         nd->first_state = g->n_states;

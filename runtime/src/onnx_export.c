@@ -75,24 +75,34 @@ static Onnx__AttributeProto *new_attr(onnx_ex *x, Onnx__NodeProto *n, const char
     return a;
 }
 
-int onnx_ex_attr_int(onnx_ex *x, Onnx__NodeProto *n, const char *name, int64_t v)
+/* An INT attribute of value i, or a FLOAT one of value f. */
+static int attr_scalar(onnx_ex *x, Onnx__NodeProto *n, const char *name, int is_float, int64_t i,
+                       float f)
 {
-    Onnx__AttributeProto *a = new_attr(x, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    Onnx__AttributeProto *a =
+        new_attr(x, n, name,
+                 is_float ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT
+                          : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
     if (!a)
         return 1;
-    a->has_i = 1;
-    a->i = v;
+    if (is_float) {
+        a->has_f = 1;
+        a->f = f;
+    } else {
+        a->has_i = 1;
+        a->i = i;
+    }
     return 0;
+}
+
+int onnx_ex_attr_int(onnx_ex *x, Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    return attr_scalar(x, n, name, 0, v, 0.0f);
 }
 
 int onnx_ex_attr_float(onnx_ex *x, Onnx__NodeProto *n, const char *name, float v)
 {
-    Onnx__AttributeProto *a = new_attr(x, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
-    if (!a)
-        return 1;
-    a->has_f = 1;
-    a->f = v;
-    return 0;
+    return attr_scalar(x, n, name, 1, 0, v);
 }
 
 int onnx_ex_attr_ints(onnx_ex *x, Onnx__NodeProto *n, const char *name, const int64_t *v,
@@ -182,6 +192,20 @@ static Onnx__ValueInfoProto *value_info(onnx_ex *x, const char *name, const tc_s
     return v->name ? v : oom(x);
 }
 
+/* Node <input>/<out_name>: op of cur and the constant <input>.<what>
+ * (values, of shape s). Returns its output's name, or NULL. */
+static const char *norm_node(onnx_ex *x, const char *cur, const tc_input_info *in,
+                             const char *op, const char *what, const char *out_name,
+                             const tc_shape *s, const float *values)
+{
+    char name[512], out[512];
+    snprintf(name, sizeof name, "%s.%s", in->name, what);
+    snprintf(out, sizeof out, "%s/%s", in->name, out_name);
+    const char *ins[] = {cur, onnx_ex_init(x, name, s, values, 1)};
+    Onnx__NodeProto *nd = onnx_ex_node(x, op, out, ins, 2, out);
+    return nd ? nd->output[0] : NULL;
+}
+
 /* Sub (x - mean) then Div (/ std) when the input has a normalisation, each
  * left out when it does nothing; per-channel values broadcast as [C,1,1].
  * Returns the name of the normalised value, or NULL. */
@@ -194,25 +218,10 @@ static const char *export_norm(onnx_ex *x, const tc_input_info *in)
     }
     tc_shape s = {.ndim = n > 1 ? 3 : 1, .dims = {n, 1, 1}};
     const char *cur = in->name;
-    char name[512], out[512];
-    if (sub) {
-        snprintf(name, sizeof name, "%s.mean", in->name);
-        snprintf(out, sizeof out, "%s/sub_mean", in->name);
-        const char *ins[] = {cur, onnx_ex_init(x, name, &s, in->mean, 1)};
-        Onnx__NodeProto *nd = onnx_ex_node(x, "Sub", out, ins, 2, out);
-        if (!nd)
-            return NULL;
-        cur = nd->output[0];
-    }
-    if (div) {
-        snprintf(name, sizeof name, "%s.std", in->name);
-        snprintf(out, sizeof out, "%s/normalized", in->name);
-        const char *ins[] = {cur, onnx_ex_init(x, name, &s, in->std, 1)};
-        Onnx__NodeProto *nd = onnx_ex_node(x, "Div", out, ins, 2, out);
-        if (!nd)
-            return NULL;
-        cur = nd->output[0];
-    }
+    if (sub && !(cur = norm_node(x, cur, in, "Sub", "mean", "sub_mean", &s, in->mean)))
+        return NULL;
+    if (div && !(cur = norm_node(x, cur, in, "Div", "std", "normalized", &s, in->std)))
+        return NULL;
     return cur;
 }
 

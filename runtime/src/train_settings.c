@@ -298,25 +298,14 @@ static void store(const entry *e, tc_setting_value v, tc_train_config *cfg)
     char *p = (char *)cfg + e->offset;
     int i = (int)v.i;
     float f = (float)v.d;
-    uint64_t u = (uint64_t)v.i;
-    switch (e->as) {
-    case AS_INT:
-    case AS_ENUM:
+    if (e->as == AS_INT || e->as == AS_ENUM)
         memcpy(p, &i, sizeof i);
-        break;
-    case AS_INT64:
-        memcpy(p, &v.i, sizeof v.i);
-        break;
-    case AS_U64:
-        memcpy(p, &u, sizeof u);
-        break;
-    case AS_FLOAT:
+    else if (e->as == AS_FLOAT)
         memcpy(p, &f, sizeof f);
-        break;
-    case AS_DOUBLE:
+    else if (e->as == AS_DOUBLE)
         memcpy(p, &v.d, sizeof v.d);
-        break;
-    }
+    else /* AS_INT64, AS_U64: an int64_t has the bits of its uint64_t conversion */
+        memcpy(p, &v.i, sizeof v.i);
 }
 
 int tc_train_setting_set(const tc_train_setting *s, tc_setting_value v, tc_train_config *cfg,

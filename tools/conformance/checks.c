@@ -48,13 +48,19 @@ static void format_msg(char *msg, const cf_subject *s, const char *check, const 
     snprintf(msg, CF_MSG_CAP, "%s: %s: %s", s->type->name, check, detail);
 }
 
+/* format_msg of the variadic arguments after fmt, into a new msg. */
+#define FORMAT_MSG(msg, s, check, fmt)            \
+    char msg[CF_MSG_CAP];                         \
+    do {                                          \
+        va_list ap;                               \
+        va_start(ap, fmt);                        \
+        format_msg(msg, s, check, fmt, ap);       \
+        va_end(ap);                               \
+    } while (0)
+
 void cf_fail(const cf_subject *s, const char *check, const char *fmt, ...)
 {
-    char msg[CF_MSG_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    format_msg(msg, s, check, fmt, ap);
-    va_end(ap);
+    FORMAT_MSG(msg, s, check, fmt);
     cf_record(s, msg);
 }
 
@@ -63,11 +69,7 @@ int cf_n_warnings;
 
 void cf_warn(const cf_subject *s, const char *check, const char *fmt, ...)
 {
-    char msg[CF_MSG_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    format_msg(msg, s, check, fmt, ap);
-    va_end(ap);
+    FORMAT_MSG(msg, s, check, fmt);
     printf("\n    WARNING %s", msg);
     cf_keep_warning(msg);
 }
