@@ -605,38 +605,46 @@ static void test_sections(void)
     CU_ASSERT_EQUAL(out.tensors[0].data[1], -1.5f);
     tc_checkpoint_free(&out);
 
-    /* A known section twice. */
-    b_header(&b, 1, 4);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_text(&b, 1, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "the model JSON section appears twice");
-
-    /* A missing section. */
-    b_header(&b, 1, 2);
-    b_text(&b, 1, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "the metadata JSON section is missing");
-
-    /* A NUL inside a JSON text. */
-    b_header(&b, 1, 3);
-    b_section(&b, 1, "{}\0{}", 5);
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "the model JSON section contains a NUL byte");
-
-    /* Bytes after the last section. */
-    b_header(&b, 1, 3);
-    b_text(&b, 1, "{}");
-    b_text(&b, 2, "{}");
-    b_section(&b, 3, t.b, t.n);
-    b_put(&b, "xy", 2);
-    b_crc(&b);
-    expect_refused(b.b, b.n, "corrupt: 2 unexpected bytes after section 3");
+    /* Layouts refused whole: sections of kind 1 and 2 hold the text given
+     * (len bytes, 0: up to its NUL), kind 3 the tensors above. */
+    static const struct {
+        int n;
+        struct {
+            uint32_t kind;
+            const char *text;
+            size_t len;
+        } sec[4];
+        const char *tail; /* bytes after the last section, or NULL */
+        const char *needle;
+    } bad[] = {
+        /* a known section twice */
+        {4, {{1, "{}", 0}, {2, "{}", 0}, {1, "{}", 0}, {3, NULL, 0}},
+         NULL, "the model JSON section appears twice"},
+        /* a missing section */
+        {2, {{1, "{}", 0}, {3, NULL, 0}}, NULL,
+         "the metadata JSON section is missing"},
+        /* a NUL inside a JSON text */
+        {3, {{1, "{}\0{}", 5}, {2, "{}", 0}, {3, NULL, 0}}, NULL,
+         "the model JSON section contains a NUL byte"},
+        /* bytes after the last section */
+        {3, {{1, "{}", 0}, {2, "{}", 0}, {3, NULL, 0}}, "xy",
+         "corrupt: 2 unexpected bytes after section 3"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b_header(&b, 1, (uint32_t)bad[i].n);
+        for (int j = 0; j < bad[i].n; j++) {
+            const char *x = bad[i].sec[j].text;
+            if (bad[i].sec[j].kind == 3)
+                b_section(&b, 3, t.b, t.n);
+            else
+                b_section(&b, bad[i].sec[j].kind, x, bad[i].sec[j].len ? bad[i].sec[j].len
+                                                                       : strlen(x));
+        }
+        if (bad[i].tail)
+            b_put(&b, bad[i].tail, strlen(bad[i].tail));
+        b_crc(&b);
+        expect_refused(b.b, b.n, bad[i].needle);
+    }
 }
 
 static void test_add_validation(void)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_ref_util.h"
 #include "testutil.h"
 #include "tinycnn/layer_check.h"
 
@@ -40,43 +41,6 @@ typedef struct ext_case {
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
 {
     return (in + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-/* y[n][o][i][j] = b[o] + sum over c in o's group, ki, kj of
- *   x[n][c][i*sh - ph + ki*dh][j*sw - pw + kj*dw] * w[o][c - group start][ki][kj]
- * (0 outside the image), and the gradients of sum(y * dy), all in double. */
-static void conv_reference(const ext_case *k, int64_t oh, int64_t ow, const float *x,
-                           const float *w, const float *b, const float *dy, double *y,
-                           double *dx, double *dw, double *db)
-{
-    const int64_t cg = k->c / k->groups, og = k->o / k->groups;
-    memset(dx, 0, sizeof(double) * (size_t)(k->n * k->c * k->h * k->w));
-    memset(dw, 0, sizeof(double) * (size_t)(k->o * cg * k->kh * k->kw));
-    memset(db, 0, sizeof(double) * (size_t)k->o);
-    for (int64_t n = 0; n < k->n; n++)
-        for (int64_t o = 0; o < k->o; o++)
-            for (int64_t i = 0; i < oh; i++)
-                for (int64_t j = 0; j < ow; j++) {
-                    int64_t yi = ((n * k->o + o) * oh + i) * ow + j;
-                    double acc = b ? b[o] : 0.0, g = dy[yi];
-                    for (int64_t cl = 0; cl < cg; cl++) {
-                        int64_t c = (o / og) * cg + cl;
-                        for (int64_t ki = 0; ki < k->kh; ki++)
-                            for (int64_t kj = 0; kj < k->kw; kj++) {
-                                int64_t ih = i * k->sh - k->ph + ki * k->dh;
-                                int64_t iw = j * k->sw - k->pw + kj * k->dw;
-                                if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w)
-                                    continue;
-                                int64_t xi = ((n * k->c + c) * k->h + ih) * k->w + iw;
-                                int64_t wi = ((o * cg + cl) * k->kh + ki) * k->kw + kj;
-                                acc += (double)x[xi] * w[wi];
-                                dx[xi] += g * w[wi];
-                                dw[wi] += g * x[xi];
-                            }
-                    }
-                    y[yi] = acc;
-                    db[o] += g;
-                }
 }
 
 static uint64_t rnd_state;
@@ -133,28 +97,21 @@ static void run_case(const ext_case *k)
         tc_layer_check_free(&lc);
         return;
     }
-    tcu_fill_check_uniform(&lc, &rnd_state); /* x, w, b if any, dy */
-
-    int64_t ny = tc_shape_count(&lc.output.shape), nx = tc_shape_count(&in);
-    int64_t nw = tc_shape_count(&lc.weights[0].shape);
-    double *y = malloc(sizeof(double) * (size_t)(ny + nx + nw + k->o));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    double *dx = y + ny, *dw = dx + nx, *db = dw + nw;
-    conv_reference(k, oh, ow, lc.inputs[0].data, lc.weights[0].data,
-                   k->bias ? lc.weights[1].data : NULL, lc.grad_output.data, y, dx, dw, db);
-
-    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
-    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    cr_ref r;
+    cr_geom g = {k->n, k->c, k->h, k->w, k->o, k->groups,
+                 k->kh, k->kw, k->sh, k->sw, k->ph, k->pw, k->dh, k->dw};
+    cr_run(&lc, &rnd_state, &g, &r);
     int bad = 0;
     const int64_t cg = k->c / k->groups, og = k->o / k->groups;
-    check_against("y", k, lc.output.data, y, ny, (double)(cg * k->kh * k->kw), &bad);
-    check_against("dx", k, lc.grad_inputs[0].data, dx, nx, (double)(og * k->kh * k->kw), &bad);
-    check_against("dw", k, lc.grad_weights[0].data, dw, nw, (double)(k->n * oh * ow), &bad);
+    const double outs = (double)(k->n * oh * ow);
+    check_against("y", k, lc.output.data, r.y, r.ny, (double)(cg * k->kh * k->kw), &bad);
+    check_against("dx", k, lc.grad_inputs[0].data, r.dx, r.nx, (double)(og * k->kh * k->kw),
+                  &bad);
+    check_against("dw", k, lc.grad_weights[0].data, r.dw, r.nw, outs, &bad);
     if (k->bias)
-        check_against("db", k, lc.grad_weights[1].data, db, k->o, (double)(k->n * oh * ow),
-                      &bad);
+        check_against("db", k, lc.grad_weights[1].data, r.db, k->o, outs, &bad);
     CU_ASSERT_EQUAL(bad, 0);
-    free(y);
+    free(r.y);
     tc_layer_check_free(&lc);
 }
 
@@ -240,61 +197,61 @@ static void test_dilation_hand(void)
     tc_layer_check_free(&lc);
 }
 
-static void test_groups_hand(void)
+/* A hand-worked forward case: the layer's parameters, the declared output
+ * and weight shapes, the data (b NULL: bias=0) and the expected output. */
+typedef struct {
+    const char *params;
+    tc_shape in, out, weight;
+    const float *x, *w, *b, *want;
+    int n_want;
+    double tol;
+} hand_case;
+
+static void run_hand(const hand_case *h)
 {
     tc_error err = {{0}};
     tc_layer_check lc;
-    tc_shape in = S4(1, 2, 1, 3);
-    /* 1x1 kernels in two groups of one channel: y0 = 2 x0 + 1, y1 = -3 x1 */
-    TCU_ASSERT_OK(make(&lc, "out_channels=2 kernel_size=1 groups=2", &in, 1, &err), &err);
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 2, 1, 3)));
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(2, 1, 1, 1)));
-    tcu_set_data(&lc.inputs[0], (const float[]){1, 2, 3, 10, 20, 30});
-    tcu_set_data(&lc.weights[0], (const float[]){2, -3});
-    tcu_set_data(&lc.weights[1], (const float[]){1, 0});
+    TCU_ASSERT_OK(make(&lc, h->params, &h->in, 1, &err), &err);
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, h->out));
+    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, h->weight));
+    tcu_set_data(&lc.inputs[0], h->x);
+    tcu_set_data(&lc.weights[0], h->w);
+    if (h->b)
+        tcu_set_data(&lc.weights[1], h->b);
     TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
-    const float want[6] = {3, 5, 7, -30, -60, -90};
-    for (int i = 0; i < 6; i++)
-        CU_ASSERT_DOUBLE_EQUAL(lc.output.data[i], want[i], 1e-5);
+    for (int i = 0; i < h->n_want; i++)
+        CU_ASSERT_DOUBLE_EQUAL(lc.output.data[i], h->want[i], h->tol);
     tc_layer_check_free(&lc);
+}
+
+static void test_groups_hand(void)
+{
+    /* 1x1 kernels in two groups of one channel: y0 = 2 x0 + 1, y1 = -3 x1 */
+    const hand_case h = {"out_channels=2 kernel_size=1 groups=2", S4(1, 2, 1, 3), S4(1, 2, 1, 3),
+                         S4(2, 1, 1, 1), (const float[]){1, 2, 3, 10, 20, 30},
+                         (const float[]){2, -3}, (const float[]){1, 0},
+                         (const float[]){3, 5, 7, -30, -60, -90}, 6, 1e-5};
+    run_hand(&h);
 }
 
 static void test_kernel_3x1_stride_2x1_hand(void)
 {
-    tc_error err = {{0}};
-    tc_layer_check lc;
-    tc_shape in = S4(1, 1, 3, 3);
-    /* kernel 3x1 over the columns; stride 2 down (one row fits), 1 across */
-    TCU_ASSERT_OK(make(&lc, "out_channels=1 kernel_size=3 kernel_w=1 stride_h=2 bias=0", &in, 1,
-                       &err), &err);
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 1, 1, 3)));
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(1, 1, 3, 1)));
-    tcu_set_data(&lc.inputs[0], img3x3);
-    tcu_set_data(&lc.weights[0], (const float[]){1, 10, 100});
-    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
-    /* columns (1, 4, 7), (2, 5, 8), (3, 6, 9): 741, 852, 963 */
-    const float want[3] = {741, 852, 963};
-    for (int i = 0; i < 3; i++)
-        CU_ASSERT_DOUBLE_EQUAL(lc.output.data[i], want[i], 1e-3);
-    tc_layer_check_free(&lc);
+    /* kernel 3x1 over the columns; stride 2 down (one row fits), 1 across:
+     * columns (1, 4, 7), (2, 5, 8), (3, 6, 9) give 741, 852, 963 */
+    const hand_case h = {"out_channels=1 kernel_size=3 kernel_w=1 stride_h=2 bias=0",
+                         S4(1, 1, 3, 3), S4(1, 1, 1, 3), S4(1, 1, 3, 1), img3x3,
+                         (const float[]){1, 10, 100}, NULL, (const float[]){741, 852, 963}, 3,
+                         1e-3};
+    run_hand(&h);
 }
 
 static void test_pad_0x2_hand(void)
 {
-    tc_error err = {{0}};
-    tc_layer_check lc;
-    tc_shape in = S4(1, 1, 1, 2);
     /* kernel 1x1 with two zero columns on each side: [0 0 x0 x1 0 0] */
-    TCU_ASSERT_OK(make(&lc, "out_channels=1 kernel_size=1 pad_w=2 bias=0", &in, 1, &err), &err);
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.output.shape, S4(1, 1, 1, 6)));
-    CU_ASSERT_FATAL(tcu_assert_shape(&lc.weights[0].shape, S4(1, 1, 1, 1)));
-    tcu_set_data(&lc.inputs[0], (const float[]){5, 7});
-    tcu_set_data(&lc.weights[0], (const float[]){2});
-    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
-    const float want[6] = {0, 0, 10, 14, 0, 0};
-    for (int i = 0; i < 6; i++)
-        CU_ASSERT_DOUBLE_EQUAL(lc.output.data[i], want[i], 1e-6);
-    tc_layer_check_free(&lc);
+    const hand_case h = {"out_channels=1 kernel_size=1 pad_w=2 bias=0", S4(1, 1, 1, 2),
+                         S4(1, 1, 1, 6), S4(1, 1, 1, 1), (const float[]){5, 7},
+                         (const float[]){2}, NULL, (const float[]){0, 0, 10, 14, 0, 0}, 6, 1e-6};
+    run_hand(&h);
 }
 
 /* ---- gradient checks ------------------------------------------------------- */

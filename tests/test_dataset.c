@@ -142,29 +142,45 @@ static void test_idx_wrong_magic(void)
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, "empty file");
 }
 
-static void test_idx_truncated(void)
+/* A 2x3x3 image file with n_pixels bytes of pixels (18 expected), raw and
+ * gzipped: refused with `why` in a message that names the file, leaving no
+ * pixels behind; a label file that declares n_labels but holds 3: refused
+ * with why_labels. */
+static void expect_size_refused(const char *stem, size_t n_pixels, const char *why,
+                                uint32_t n_labels, const char *why_labels)
 {
     tc_error err;
     tc_dataset ds;
     uint32_t d[3] = {2, 3, 3};
     for (int gz = 0; gz < 2; gz++) {
-        const char *p = write_idx(gz ? "trunc.gz" : "trunc", 0x803, d, 3, small_pixels, 10, gz);
-        TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err,
-                              "truncated: header says 2 images of 3x3 (18 bytes) but only 10 "
-                              "bytes follow");
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", stem, gz ? ".gz" : "");
+        const char *p = write_idx(name, 0x803, d, 3, small_pixels, n_pixels, gz);
+        TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, why);
         TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, p);
         CU_ASSERT_PTR_NULL(ds.pixels);
     }
-    uint32_t dl[1] = {5};
+    uint32_t dl[1] = {n_labels};
     uint8_t *labels;
     int64_t n;
-    const char *p = write_idx("trunc-labels", 0x801, dl, 1, small_pixels, 3, 0);
-    TCU_ASSERT_FAILS_WITH(tc_idx_load_labels(p, &labels, &n, &err), &err,
-                          "header says 5 labels (5 bytes) but only 3 bytes follow");
+    char name[64];
+    snprintf(name, sizeof name, "%s-labels", stem);
+    const char *p = write_idx(name, 0x801, dl, 1, small_pixels, 3, 0);
+    TCU_ASSERT_FAILS_WITH(tc_idx_load_labels(p, &labels, &n, &err), &err, why_labels);
+}
+
+static void test_idx_truncated(void)
+{
+    tc_error err;
+    tc_dataset ds;
+    expect_size_refused("trunc", 10,
+                        "truncated: header says 2 images of 3x3 (18 bytes) but only 10 bytes "
+                        "follow",
+                        5, "header says 5 labels (5 bytes) but only 3 bytes follow");
 
     /* The header itself cut short (magic + one and a half dimensions). */
     uint8_t head[10] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0};
-    p = iu_path("trunc-header");
+    const char *p = iu_path("trunc-header");
     write_bytes(p, head, sizeof head, 0);
     TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, "truncated: only 10 bytes");
 
@@ -186,21 +202,9 @@ static void test_idx_truncated(void)
 
 static void test_idx_oversized(void)
 {
-    tc_error err;
-    tc_dataset ds;
-    uint32_t d[3] = {2, 3, 3};
-    for (int gz = 0; gz < 2; gz++) {
-        const char *p = write_idx(gz ? "over.gz" : "over", 0x803, d, 3, small_pixels, 20, gz);
-        TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err,
-                              "oversized: header says 2 images of 3x3 (18 bytes) but 20 bytes "
-                              "follow");
-        TCU_ASSERT_FAILS_WITH(tc_idx_load_images(p, &ds, &err), &err, p);
-    }
-    uint32_t dl[1] = {2};
-    uint8_t *labels;
-    int64_t n;
-    const char *p = write_idx("over-labels", 0x801, dl, 1, small_pixels, 3, 0);
-    TCU_ASSERT_FAILS_WITH(tc_idx_load_labels(p, &labels, &n, &err), &err, "oversized");
+    expect_size_refused("over", 20,
+                        "oversized: header says 2 images of 3x3 (18 bytes) but 20 bytes follow",
+                        2, "oversized");
 }
 
 static void test_idx_absurd_dims(void)
@@ -421,17 +425,29 @@ static void gray_to_chw(const uint8_t *g, int n, uint8_t *rgb)
         memcpy(rgb + c * n, g, (size_t)n);
 }
 
+/* A w x h gray PNG of the given depth (rows packed as PNG stores them,
+ * Adam7-interlaced if asked), written to name: loads as want, the same in
+ * all three channels. Returns its path (iu_path's buffer). */
+static const char *expect_gray_png(const char *name, int w, int h, int depth, int interlace,
+                                   const uint8_t *rows, const uint8_t *want)
+{
+    png_spec s = {.w = w, .h = h, .ctype = PNG_COLOR_TYPE_GRAY, .depth = depth, .rows = rows,
+                  .interlace = interlace};
+    const char *p = iu_path(name);
+    write_png(p, &s);
+    uint8_t rgb[3 * 64];
+    CU_ASSERT_FATAL(w * h <= 64);
+    gray_to_chw(want, w * h, rgb);
+    expect_png(p, h, w, want, rgb);
+    return p;
+}
+
 /* ---- PNG tests ------------------------------------------------------------ */
 
 static void test_png_gray8(void)
 {
     const uint8_t px[6] = {0, 1, 127, 128, 254, 255};
-    png_spec s = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px};
-    const char *p = iu_path("gray8.png");
-    write_png(p, &s);
-    uint8_t rgb[18];
-    gray_to_chw(px, 6, rgb);
-    expect_png(p, 2, 3, px, rgb);
+    const char *p = expect_gray_png("gray8.png", 3, 2, 8, 0, px, px);
 
     tc_error err;
     uint8_t *any;
@@ -450,46 +466,28 @@ static void test_png_gray16(void)
     /* 16-bit samples, big-endian: v -> round(v * 255 / 65535). */
     const uint8_t px[12] = {0x00, 0x00, 0x00, 0xFF, 0x12, 0x34,
                             0x80, 0x00, 0x7F, 0x80, 0xFF, 0xFF};
-    png_spec s = {.w = 2, .h = 3, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 16, .rows = px};
-    const char *p = iu_path("gray16.png");
-    write_png(p, &s);
     /* 0, 255*255/65535 = 0.99, 4660*255/65535 = 18.13, 32768*255/65535 =
      * 127.50, 32640*255/65535 = 127.003, 255. */
     const uint8_t want[6] = {0, 1, 18, 128, 127, 255};
-    uint8_t rgb[18];
-    gray_to_chw(want, 6, rgb);
-    expect_png(p, 3, 2, want, rgb);
+    expect_gray_png("gray16.png", 2, 3, 16, 0, px, want);
 }
 
 static void test_png_low_bit_gray(void)
 {
     /* 2-bit gray, 4 pixels per row: 0 1 2 3 / 3 2 1 0 -> x85. */
     const uint8_t px2[2] = {0x1B, 0xE4};
-    png_spec s = {.w = 4, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 2, .rows = px2};
-    const char *p = iu_path("gray2.png");
-    write_png(p, &s);
     const uint8_t want2[8] = {0, 85, 170, 255, 255, 170, 85, 0};
-    uint8_t rgb[24];
-    gray_to_chw(want2, 8, rgb);
-    expect_png(p, 2, 4, want2, rgb);
+    expect_gray_png("gray2.png", 4, 2, 2, 0, px2, want2);
 
     /* 1-bit gray, 3 pixels wide (row padded to a byte): 101 / 010. */
     const uint8_t px1[2] = {0xA0, 0x40};
-    png_spec s1 = {.w = 3, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 1, .rows = px1};
-    p = iu_path("gray1.png");
-    write_png(p, &s1);
     const uint8_t want1[6] = {255, 0, 255, 0, 255, 0};
-    gray_to_chw(want1, 6, rgb);
-    expect_png(p, 2, 3, want1, rgb);
+    expect_gray_png("gray1.png", 3, 2, 1, 0, px1, want1);
 
     /* 4-bit gray: v * 17. */
     const uint8_t px4[2] = {0x0F, 0x7A};
-    png_spec s4 = {.w = 2, .h = 2, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 4, .rows = px4};
-    p = iu_path("gray4.png");
-    write_png(p, &s4);
     const uint8_t want4[4] = {0, 255, 119, 170};
-    gray_to_chw(want4, 4, rgb);
-    expect_png(p, 2, 2, want4, rgb);
+    expect_gray_png("gray4.png", 2, 2, 4, 0, px4, want4);
 }
 
 static void test_png_palette(void)
@@ -572,13 +570,7 @@ static void test_png_interlaced(void)
     uint8_t px[W * H];
     for (int i = 0; i < W * H; i++)
         px[i] = (uint8_t)(3 * i + 1);
-    png_spec s = {.w = W, .h = H, .ctype = PNG_COLOR_TYPE_GRAY, .depth = 8, .rows = px,
-                  .interlace = 1};
-    const char *p = iu_path("adam7.png");
-    write_png(p, &s);
-    uint8_t rgb[3 * W * H];
-    gray_to_chw(px, W * H, rgb);
-    expect_png(p, H, W, px, rgb);
+    expect_gray_png("adam7.png", W, H, 8, 1, px, px);
 }
 
 static void test_png_wrong_size(void)

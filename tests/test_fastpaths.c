@@ -1,4 +1,4 @@
-/* The layers' fast paths against plain reference loops written here:
+/* The layers' fast paths against plain reference loops (Conv2d's in conv_ref_util.h):
  * Conv2d (grouped im2col + GEMM) over strides, paddings, kernel sizes,
  * channel counts, batch sizes and thread counts, forward and backward;
  * MaxPool2d's 2x2 stride-2 path and its general path, values and the
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_ref_util.h"
 #include "testutil.h"
 #include "tinycnn/layer_check.h"
 
@@ -28,38 +29,6 @@ typedef struct conv_case {
     int64_t n, c, h, w, o, k, s, p;
     int bias, threads;
 } conv_case;
-
-/* y[n][o][i][j] = b[o] + sum_{c,ki,kj} x[n][c][i*s-p+ki][j*s-p+kj] w[o][c][ki][kj],
- * and its gradients, in double. */
-static void conv_reference(const conv_case *k, int64_t oh, int64_t ow, const float *x,
-                           const float *w, const float *b, const float *dy, double *y,
-                           double *dx, double *dw, double *db)
-{
-    memset(dx, 0, sizeof(double) * (size_t)(k->n * k->c * k->h * k->w));
-    memset(dw, 0, sizeof(double) * (size_t)(k->o * k->c * k->k * k->k));
-    memset(db, 0, sizeof(double) * (size_t)k->o);
-    for (int64_t n = 0; n < k->n; n++)
-        for (int64_t o = 0; o < k->o; o++)
-            for (int64_t i = 0; i < oh; i++)
-                for (int64_t j = 0; j < ow; j++) {
-                    int64_t yi = ((n * k->o + o) * oh + i) * ow + j;
-                    double acc = b ? b[o] : 0.0, g = dy[yi];
-                    for (int64_t c = 0; c < k->c; c++)
-                        for (int64_t ki = 0; ki < k->k; ki++)
-                            for (int64_t kj = 0; kj < k->k; kj++) {
-                                int64_t ih = i * k->s - k->p + ki, iw = j * k->s - k->p + kj;
-                                if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w)
-                                    continue;
-                                int64_t xi = ((n * k->c + c) * k->h + ih) * k->w + iw;
-                                int64_t wi = ((o * k->c + c) * k->k + ki) * k->k + kj;
-                                acc += (double)x[xi] * w[wi];
-                                dx[xi] += g * w[wi];
-                                dw[wi] += g * x[xi];
-                            }
-                    y[yi] = acc;
-                    db[o] += g;
-                }
-}
 
 /* |got - want| within tol times the scale of the terms that were summed. */
 static int close_to(float got, double want, double scale, double tol)
@@ -95,27 +64,21 @@ static void run_conv_case(const conv_case *k)
     int64_t oh = lc.output.shape.dims[2], ow = lc.output.shape.dims[3];
     CU_ASSERT_EQUAL(oh, (k->h + 2 * k->p - k->k) / k->s + 1);
     CU_ASSERT_EQUAL(ow, (k->w + 2 * k->p - k->k) / k->s + 1);
-    tcu_fill_check_uniform(&lc, &rnd_state); /* x, w, b if any, dy */
-
-    int64_t ny = tc_shape_count(&lc.output.shape), nx = tc_shape_count(&in);
-    int64_t nw = tc_shape_count(&lc.weights[0].shape);
-    double *y = malloc(sizeof(double) * (size_t)(ny + nx + nw + k->o));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    double *dx = y + ny, *dw = dx + nx, *db = dw + nw;
-    conv_reference(k, oh, ow, lc.inputs[0].data, lc.weights[0].data,
-                   k->bias ? lc.weights[1].data : NULL, lc.grad_output.data, y, dx, dw, db);
-
-    TCU_ASSERT_OK(tc_layer_check_forward(&lc, &err), &err);
-    TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
+    cr_ref r;
+    /* the square case of the per-axis reference */
+    cr_geom g = {k->n, k->c, k->h, k->w, k->o, 1, k->k, k->k, k->s, k->s, k->p, k->p, 1, 1};
+    cr_run(&lc, &rnd_state, &g, &r);
+    int64_t nw = r.nw;
     /* the scale of a sum is the number of its terms (all are in [-1, 1]) */
     int bad = 0;
     double taps = (double)(k->c * k->k * k->k);
     double outs = (double)(k->n * oh * ow);
-    check_against("y", k, lc.output.data, y, ny, taps, &bad);
-    check_against("dx", k, lc.grad_inputs[0].data, dx, nx, (double)(k->o * k->k * k->k), &bad);
-    check_against("dw", k, lc.grad_weights[0].data, dw, nw, outs, &bad);
+    check_against("y", k, lc.output.data, r.y, r.ny, taps, &bad);
+    check_against("dx", k, lc.grad_inputs[0].data, r.dx, r.nx, (double)(k->o * k->k * k->k),
+                  &bad);
+    check_against("dw", k, lc.grad_weights[0].data, r.dw, nw, outs, &bad);
     if (k->bias)
-        check_against("db", k, lc.grad_weights[1].data, db, k->o, outs, &bad);
+        check_against("db", k, lc.grad_weights[1].data, r.db, k->o, outs, &bad);
     CU_ASSERT_EQUAL(bad, 0);
 
     /* the same call again gives the same bits */
@@ -125,7 +88,7 @@ static void run_conv_case(const conv_case *k)
     TCU_ASSERT_OK(tc_layer_check_backward(&lc, &err), &err);
     CU_ASSERT_EQUAL(memcmp(first, lc.grad_weights[0].data, sizeof(float) * (size_t)nw), 0);
     free(first);
-    free(y);
+    free(r.y);
     tc_layer_check_free(&lc);
 }
 

@@ -336,11 +336,38 @@ static int wait_text(const char *file, const char *needle, double seconds)
     }
 }
 
+/* The checkpoint and stderr files of one stuck-plugin run, named after it. */
+typedef struct {
+    char ck[700], err[700];
+} run_files;
+
+static run_files run_files_for(const char *stem)
+{
+    run_files f;
+    char name[64];
+    snprintf(name, sizeof name, "%s.ckpt", stem);
+    snprintf(f.ck, sizeof f.ck, "%s", hu_path(tcu_tmpdir(), name));
+    snprintf(name, sizeof name, "%s.err", stem);
+    snprintf(f.err, sizeof f.err, "%s", hu_path(tcu_tmpdir(), name));
+    return f;
+}
+
+/* A run stopped inside the stuck node: stderr says why and names the node,
+ * and the checkpoint holds the one epoch finished before it. */
+static void expect_stopped_in_node(const run_files *f, const char *why)
+{
+    char *err = hu_slurp(f->err, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, why));
+    expect_node_named(err, f->ck);
+    free(err);
+    CU_ASSERT_EQUAL(ckpt_epochs(f->ck), 1);
+}
+
 static void test_stuck_sigint(void)
 {
-    char ck[700], errp[700];
-    snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "stuck.ckpt"));
-    snprintf(errp, sizeof errp, "%s", hu_path(tcu_tmpdir(), "stuck.err"));
+    run_files f = run_files_for("stuck");
+    char *ck = f.ck, *errp = f.err;
     char *argv[] = {"tinycnn", "--plugin-dir", (char *)plugins(), "train",
                     (char *)fault_model(6, 18), "--data", (char *)hu_syn_data(), "--epochs", "3",
                     "--threads", "2", "--quiet", "-o", ck, NULL};
@@ -358,19 +385,13 @@ static void test_stuck_sigint(void)
     kill(pid, SIGINT);
     st = wait_for(pid, 10);
     CU_ASSERT(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
-    char *err = hu_slurp(errp, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tinycnn: second SIGINT: stopping at once in node"));
-    expect_node_named(err, ck);
-    free(err);
-    CU_ASSERT_EQUAL(ckpt_epochs(ck), 1);
+    expect_stopped_in_node(&f, "tinycnn: second SIGINT: stopping at once in node");
 }
 
 static void test_step_timeout(void)
 {
-    char ck[700], errp[700];
-    snprintf(ck, sizeof ck, "%s", hu_path(tcu_tmpdir(), "timeout.ckpt"));
-    snprintf(errp, sizeof errp, "%s", hu_path(tcu_tmpdir(), "timeout.err"));
+    run_files f = run_files_for("timeout");
+    char *ck = f.ck, *errp = f.err;
     char *argv[] = {"tinycnn", "--plugin-dir", (char *)plugins(), "train",
                     (char *)fault_model(6, 18), "--data", (char *)hu_syn_data(), "--epochs", "3",
                     "--threads", "2", "--quiet", "--step-timeout", "0.5", "-o", ck, NULL};
@@ -379,13 +400,7 @@ static void test_step_timeout(void)
     double took = now_s() - t0;
     CU_ASSERT(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1);
     CU_ASSERT(took < 20);
-    char *err = hu_slurp(errp, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "tinycnn: step timeout: a pass has run for more than 0.5 s "
-                                       "in node"));
-    expect_node_named(err, ck);
-    free(err);
-    CU_ASSERT_EQUAL(ckpt_epochs(ck), 1);
+    expect_stopped_in_node(&f, "tinycnn: step timeout: a pass has run for more than 0.5 s in node");
 }
 
 /* ---- R9: memory -------------------------------------------------------- */

@@ -419,13 +419,20 @@ static void test_corrupt_memory(void)
     free(b);
 }
 
-/* A model with layer types nobody provides: the types and folders named. */
-static void test_missing_types(void)
+/* Reads the checkpoint the runner trained into *ck (the caller frees it). */
+static void read_trained(tc_checkpoint *ck)
 {
     CU_ASSERT_FATAL(ckpt[0]);
     tc_error err = {{0}};
+    TCU_ASSERT_OK(tc_checkpoint_read(ckpt, ck, &err), &err);
+}
+
+/* A model with layer types nobody provides: the types and folders named. */
+static void test_missing_types(void)
+{
+    tc_error err = {{0}};
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(ckpt, &ck, &err), &err);
+    read_trained(&ck);
     json_t *model = json_loads(ck.model_json, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(model);
     json_t *nodes = json_object_get(model, "nodes");
@@ -511,10 +518,9 @@ static void test_open_memory(void)
 /* "class_names" in the metadata name the classes; a wrong list is refused. */
 static void test_class_names(void)
 {
-    CU_ASSERT_FATAL(ckpt[0]);
     tc_error err = {{0}};
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(ckpt, &ck, &err), &err);
+    read_trained(&ck);
     static const char *const names[10] = {"zero", "one", "two", "three", "four",
                                           "five", "six", "seven", "eight", "nine"};
     char *orig_meta = ck.meta_json;

@@ -53,6 +53,18 @@ static tc_train_overrides lenet_settings(const char *batch)
     return o;
 }
 
+/* A fresh LeNet session with lenet_settings(batch), writing the checkpoint
+ * tcu_tmp_path(name) (*ck gets that path); fatal when it cannot open. */
+static tc_session *open_fresh(const char *batch, const char *name, const char **ck,
+                              tc_error *err)
+{
+    tc_train_overrides ov = lenet_settings(batch);
+    *ck = tcu_tmp_path(name);
+    tc_session *s = open_lenet(LENET, *ck, NULL, &ov, err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    return s;
+}
+
 /* What the callbacks saw. stop_at: the global batch (epoch * n + batch)
  * after which the cancel flag is raised; stop_after_epoch likewise at an
  * epoch's end; -1: never. */
@@ -113,10 +125,8 @@ static int run(tc_session *s, seen *c, tc_session_status *status, tc_error *err)
 static void test_short_run(void)
 {
     tc_error err = {{0}};
-    tc_train_overrides ov = lenet_settings("64");
-    const char *ck = tcu_tmp_path("run.ckpt");
-    tc_session *s = open_lenet(LENET, ck, NULL, &ov, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    const char *ck;
+    tc_session *s = open_fresh("64", "run.ckpt", &ck, &err);
     tc_session_state st;
     tc_session_get_state(s, &st);
     CU_ASSERT_EQUAL(st.n_batches, 10);
@@ -186,10 +196,8 @@ static const char *interrupted_then_resumed(const char *name, seen c, int want_e
                                             int64_t want_batch)
 {
     tc_error err = {{0}};
-    tc_train_overrides ov = lenet_settings("32");
-    const char *ck = tcu_tmp_path(name);
-    tc_session *s = open_lenet(LENET, ck, NULL, &ov, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    const char *ck;
+    tc_session *s = open_fresh("32", name, &ck, &err);
     tc_session_status status = TC_SESSION_FAILED;
     TCU_ASSERT_OK(run(s, &c, &status, &err), &err);
     CU_ASSERT_EQUAL(status, TC_SESSION_INTERRUPTED);
@@ -232,19 +240,16 @@ static const char *interrupted_then_resumed(const char *name, seen c, int want_e
 static void test_resume_equals_uninterrupted(void)
 {
     tc_error err = {{0}};
-    tc_train_overrides ov = lenet_settings("32");
-    const char *ref = tcu_tmp_path("straight.ckpt");
-    tc_session *s = open_lenet(LENET, ref, NULL, &ov, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    const char *ref;
+    tc_session *s = open_fresh("32", "straight.ckpt", &ref, &err);
     seen c = watch(-1, -1);
     tc_session_status status;
     TCU_ASSERT_OK(run(s, &c, &status, &err), &err);
     tc_session_free(s);
 
     /* stopped at batch 6 of epoch 2: 26 steps of 40 */
-    const char *mid = tcu_tmp_path("mid.ckpt");
-    tc_session *t = open_lenet(LENET, mid, NULL, &ov, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    const char *mid;
+    tc_session *t = open_fresh("32", "mid.ckpt", &mid, &err);
     seen stop = watch(26, -1);
     TCU_ASSERT_OK(run(t, &stop, &status, &err), &err);
     CU_ASSERT_EQUAL(status, TC_SESSION_INTERRUPTED);

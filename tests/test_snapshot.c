@@ -156,6 +156,15 @@ static tc_graph *load_model(const char *name, int out1, const char *second, int 
     return g;
 }
 
+/* Saves g (opt's state too when not NULL, with metadata meta) to path and
+ * reads the checkpoint back into *ck (the caller frees it). */
+static void save_and_read(const char *path, tc_graph *g, tc_optimizer *opt, const char *meta,
+                          tc_checkpoint *ck, tc_error *err)
+{
+    TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, meta, err), err);
+    TCU_ASSERT_OK(tc_checkpoint_read(path, ck, err), err);
+}
+
 /* Gives every weight distinct values not produced by any initialiser. */
 static void fill_weights(tc_graph *g, float base)
 {
@@ -308,9 +317,8 @@ static void test_no_optimizer(void)
     fill_weights(g, -7.0f);
     const char *path = tcu_tmp_path("plain.ckpt");
     const char *meta = "{ \"b\" : 2, \"a\" : [1, 2.5] }";
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, meta, &err), &err);
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, NULL, meta, &ck, &err);
     CU_ASSERT_STRING_EQUAL(ck.meta_json, meta);
     CU_ASSERT_EQUAL(ck.n_tensors, 4);
     tc_optimizer *opt = tc_optimizer_new(g, &sgd_momentum, &err);
@@ -322,8 +330,7 @@ static void test_no_optimizer(void)
     tc_checkpoint_free(&ck);
 
     /* NULL metadata becomes "{}". */
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, NULL, NULL, &ck, &err);
     CU_ASSERT_STRING_EQUAL(ck.meta_json, "{}");
     tc_checkpoint_free(&ck);
 
@@ -332,8 +339,7 @@ static void test_no_optimizer(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
     CU_ASSERT_EQUAL(tc_optimizer_n_state(plain), 0);
     tc_optimizer_set_steps(plain, 42);
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, plain, "{}", &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, plain, "{}", &ck, &err);
     CU_ASSERT_STRING_EQUAL(ck.meta_json, "{\"optimizer_steps\":42}");
     tc_optimizer_set_steps(plain, 0);
     TCU_ASSERT_OK(tc_snapshot_load_optimizer(plain, &ck, &err), &err);
@@ -362,9 +368,8 @@ static void test_bad_metadata(void)
     /* An existing optimizer_steps member is replaced by the real count. */
     tc_optimizer *opt = tc_optimizer_new(g, &sgd_momentum, &err);
     tc_optimizer_set_steps(opt, 9);
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, "{\"optimizer_steps\":3,\"z\":1}", &err), &err);
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, opt, "{\"optimizer_steps\":3,\"z\":1}", &ck, &err);
     CU_ASSERT_STRING_EQUAL(ck.meta_json, "{\"optimizer_steps\":9,\"z\":1}");
     tc_checkpoint_free(&ck);
 
@@ -402,9 +407,8 @@ static void test_weight_mismatches(void)
     tc_graph *wide = load_model("wide", 5, "d2", 2);
     fill_weights(wide, 0.0f);
     const char *path = tcu_tmp_path("wide.ckpt");
-    TCU_ASSERT_OK(tc_snapshot_save(path, wide, NULL, NULL, &err), &err);
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, wide, NULL, NULL, &ck, &err);
     TCU_ASSERT_FAILS_WITH(tc_snapshot_load_weights(g, &ck, &err), &err,
                           "weight 'd1.weight': the checkpoint has shape [5,16], model 't' has "
                           "[3,16]");
@@ -415,8 +419,7 @@ static void test_weight_mismatches(void)
     /* Another model (its second node is "head"): d2.* are missing. */
     tc_graph *other = load_model("other", 3, "head", 2);
     path = tcu_tmp_path("other.ckpt");
-    TCU_ASSERT_OK(tc_snapshot_save(path, other, NULL, NULL, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, other, NULL, NULL, &ck, &err);
     TCU_ASSERT_FAILS_WITH(tc_snapshot_load_weights(g, &ck, &err), &err,
                           "the checkpoint lacks weight 'd2.weight' (shape [2,3] in model 't')");
     CU_ASSERT(weights_are(g, before, n));
@@ -425,8 +428,7 @@ static void test_weight_mismatches(void)
 
     /* Every weight present plus one the graph lacks: another model too. */
     path = tcu_tmp_path("extra.ckpt");
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, NULL, NULL, &ck, &err);
     for (size_t i = 0; i < ck.n_tensors; i++)
         for (int64_t j = 0; j < tc_shape_count(&ck.tensors[i].shape); j++)
             ck.tensors[i].data[j] = 0.0f;
@@ -458,8 +460,7 @@ static void test_weight_mismatches(void)
     /* optim/ tensors are not weights: a weights-only load ignores them. */
     tc_optimizer *opt = tc_optimizer_new(g, &adam, &err);
     path = tcu_tmp_path("withopt.ckpt");
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, opt, NULL, &err), &err);
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, opt, NULL, &ck, &err);
     fill_weights(g, 11.0f);
     TCU_ASSERT_OK(tc_snapshot_load_weights(g, &ck, &err), &err);
     CU_ASSERT(weights_are(g, before, n));
@@ -482,9 +483,8 @@ static void test_optimizer_mismatches(void)
     tc_optimizer_set_steps(p, 4);
 
     const char *path = tcu_tmp_path("opt.ckpt");
-    TCU_ASSERT_OK(tc_snapshot_save(path, g, a, NULL, &err), &err);
     tc_checkpoint ck;
-    TCU_ASSERT_OK(tc_checkpoint_read(path, &ck, &err), &err);
+    save_and_read(path, g, a, NULL, &ck, &err);
     /* Adam state into momentum SGD: its slot is missing. */
     TCU_ASSERT_FAILS_WITH(tc_snapshot_load_optimizer(m, &ck, &err), &err,
                           "lacks optimiser state 'optim/d1.weight.momentum' (shape [3,16])");
