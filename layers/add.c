@@ -62,15 +62,23 @@ static int add_forward(const tc_host *host, void *self, const tc_exec *x, tc_err
     return 0;
 }
 
-static int add_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+/* Each wanted input gradient gets elements [begin, end) of the output
+ * gradient (split over the threads like forward's sum: a residual block's
+ * two copies are as large as it). */
+static void copy_chunk(void *arg, int64_t begin, int64_t end, int worker)
 {
-    (void)host;
-    (void)self;
-    (void)err;
+    const tc_exec *x = *(const tc_exec *const *)arg;
+    (void)worker;
     for (int i = 0; i < x->n_inputs; i++)
         if (lu_grad_in(x, i))
-            lu_copy(x->grad_inputs[i].data, x->grad_output->data,
-                    tc_shape_count(&x->inputs[0].shape));
+            lu_copy(x->grad_inputs[i].data + begin, x->grad_output->data + begin, end - begin);
+}
+
+static int add_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
+{
+    (void)self;
+    (void)err;
+    lu_for(host, tc_shape_count(&x->inputs[0].shape), copy_chunk, &x);
     return 0;
 }
 

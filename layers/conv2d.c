@@ -597,8 +597,12 @@ static void im2col(const geom *g, const float *x, const float *x_end, float *col
                     const float *src = plane + oh * s * g->w;
                     for (int64_t i = 0; i < lo; i++)
                         d[i] = 0.0f;
-                    for (int64_t i = lo; i < hi; i++)
-                        d[i] = src[i * s + off];
+                    if (s == 2) /* a constant stride, which the compiler vectorises */
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = src[i * 2 + off];
+                    else
+                        for (int64_t i = lo; i < hi; i++)
+                            d[i] = src[i * s + off];
                     for (int64_t i = hi; i < ow; i++)
                         d[i] = 0.0f;
                 }

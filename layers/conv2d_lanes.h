@@ -537,13 +537,18 @@ LANES_TARGET static void px_forward(const geom *g, const float *img, const float
 static void px_pad_into(const float *src, int64_t c, int64_t h, int64_t w, int64_t p, float *dst,
                         int64_t plane)
 {
-    const int64_t hp = h + 2 * p, wp = w + 2 * p;
+    const int64_t wp = w + 2 * p;
     for (int64_t ch = 0; ch < c; ch++) {
         float *d = dst + ch * plane;
-        if (p > 0)
-            memset(d, 0, sizeof(float) * (size_t)(hp * wp));
-        for (int64_t r = 0; r < h; r++)
-            memcpy(d + (r + p) * wp + p, src + (ch * h + r) * w, sizeof(float) * (size_t)w);
+        /* only the border is zeroed: the plane is written once */
+        memset(d, 0, sizeof(float) * (size_t)(p * wp));
+        memset(d + (h + p) * wp, 0, sizeof(float) * (size_t)(p * wp));
+        for (int64_t r = 0; r < h; r++) {
+            float *row = d + (r + p) * wp;
+            for (int64_t k = 0; k < p; k++)
+                row[k] = row[p + w + k] = 0.0f;
+            memcpy(row + p, src + (ch * h + r) * w, sizeof(float) * (size_t)w);
+        }
     }
 }
 

@@ -880,6 +880,54 @@ static void test_gradients_others(void)
     RUN(cases);
 }
 
+/* ---- Add and ReLU split over threads -------------------------------------- */
+
+/* Sets every gradient input of lc to NaN, so that a part backward leaves
+ * unwritten shows. */
+static void poison_grads(tc_layer_check *lc, int n_inputs)
+{
+    for (int i = 0; i < n_inputs; i++)
+        for (int64_t k = 0; k < count(&lc->grad_inputs[i]); k++)
+            lc->grad_inputs[i].data[k] = NAN;
+}
+
+/* Tensors large enough (over 2^19 elements) for both layers to split them
+ * over the threads: Add's sum and its two gradient copies, ReLU's max and
+ * mask, element by element on 1 and 2 threads. */
+static void test_add_relu_threads(void)
+{
+    const tc_shape in[2] = {S4(2, 16, 128, 129), S4(2, 16, 128, 129)};
+    for (int threads = 1; threads <= 2; threads++) {
+        tc_error err = {{0}};
+        tc_layer_check add, relu;
+        TCU_ASSERT_OK(tcu_make(&add, "Add", NULL, 2, in, threads, &err), &err);
+        TCU_ASSERT_OK(tcu_make(&relu, "ReLU", NULL, 1, in, threads, &err), &err);
+        tc_layer_check_fill(&add, 41, 0);
+        tc_layer_check_fill(&relu, 43, 0);
+        poison_grads(&add, 2);
+        poison_grads(&relu, 1);
+        TCU_ASSERT_OK(tc_layer_check_forward(&add, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_backward(&add, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_forward(&relu, &err), &err);
+        TCU_ASSERT_OK(tc_layer_check_backward(&relu, &err), &err);
+        const float *a = add.inputs[0].data, *b = add.inputs[1].data, *dy = add.grad_output.data;
+        const float *x = relu.inputs[0].data, *y = relu.output.data, *ry = relu.grad_output.data;
+        int64_t bad_add = 0, bad_relu = 0, negative = 0;
+        for (int64_t k = 0; k < count(&add.output); k++) {
+            bad_add += add.output.data[k] != a[k] + b[k] || add.grad_inputs[0].data[k] != dy[k] ||
+                       add.grad_inputs[1].data[k] != dy[k];
+            bad_relu += y[k] != (x[k] < 0.0f ? 0.0f : x[k]) ||
+                        relu.grad_inputs[0].data[k] != (x[k] > 0.0f ? ry[k] : 0.0f);
+            negative += x[k] < 0.0f;
+        }
+        CU_ASSERT_EQUAL(bad_add, 0);
+        CU_ASSERT_EQUAL(bad_relu, 0);
+        CU_ASSERT(negative > 0 && negative < count(&relu.output));
+        tc_layer_check_free(&add);
+        tc_layer_check_free(&relu);
+    }
+}
+
 int main(void)
 {
     static const tcu_test tests[] = {
@@ -902,6 +950,7 @@ int main(void)
         {"BatchNorm errors", test_batch_norm_errors},
         {"gradient checks: BatchNorm", test_gradients_batch_norm},
         {"gradient checks: Concat, GlobalAvgPool2d, LeakyReLU, Softmax", test_gradients_others},
+        {"Add and ReLU split over 1 and 2 threads", test_add_relu_threads},
         {NULL, NULL},
     };
     return tcu_run("layers_abi2", tests);
