@@ -54,7 +54,7 @@ tc_per_image *tc_per_image_open(const char *path, const char *const *names,
     size_t len = strlen(path) + 1;
     if (!w || !(w->path = malloc(len))) {
         free(w);
-        tc_error_set(err, "out of memory");
+        tc_error_set(err, "%s: out of memory for the per-image results", path);
         return NULL;
     }
     memcpy(w->path, path, len);
