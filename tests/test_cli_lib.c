@@ -2,10 +2,12 @@
  * list of a checkpoint's metadata, the text tables of eval, the per-image
  * results file and the settings' help lines. Expected texts written by
  * hand. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
+#include "tinycnn/format.h"
 #include "tinycnn/metrics.h"
 #include "tinycnn/session.h"
 #include "tinycnn/train_settings.h"
@@ -22,6 +24,22 @@ static void test_class_names(void)
     CU_ASSERT_PTR_NULL(tc_session_class_names("{}", 2));
     CU_ASSERT_PTR_NULL(tc_session_class_names("", 2));
     CU_ASSERT_PTR_NULL(tc_session_class_names(NULL, 2));
+}
+
+static void test_format_numbers(void)
+{
+    char b[48];
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, sizeof b, 0), "0");
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, sizeof b, 999), "999");
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, sizeof b, 61706), "61,706");
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, sizeof b, -1234567), "-1,234,567");
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, sizeof b, INT64_MIN), "-9,223,372,036,854,775,808");
+    CU_ASSERT_STRING_EQUAL(tc_format_count(b, 4, 61706), "61,");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, 41.6), "42s");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, 185), "3m05s");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, 7620), "2h07m");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, -3), "0s");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, NAN), "0s");
 }
 
 static void test_metrics_format(void)
@@ -105,6 +123,7 @@ int main(void)
 {
     static const tcu_test tests[] = {
         {"class names of checkpoint metadata", test_class_names},
+        {"counts and durations as reports show them", test_format_numbers},
         {"eval's text tables", test_metrics_format},
         {"per-image results file", test_per_image},
         {"help lines of the training settings", test_settings_help},

@@ -273,40 +273,6 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
 
 /* ---- output ------------------------------------------------------------ */
 
-const char *cli_group(char *buf, size_t cap, int64_t v)
-{
-    char raw[32];
-    int neg = v < 0;
-    unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    int n = snprintf(raw, sizeof raw, "%llu", u);
-    char out[48];
-    int o = 0;
-    if (neg)
-        out[o++] = '-';
-    for (int i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0)
-            out[o++] = ',';
-        out[o++] = raw[i];
-    }
-    out[o] = 0;
-    snprintf(buf, cap, "%s", out);
-    return buf;
-}
-
-const char *cli_duration(char *buf, size_t cap, double s)
-{
-    if (!(s >= 0) || !isfinite(s))
-        s = 0;
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else if (t >= 60)
-        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-    else
-        snprintf(buf, cap, "%lds", t);
-    return buf;
-}
-
 /* The errno of the first failed write to stdout (0: none yet), and whether
  * the loss was reported. */
 static int stdout_errno;

@@ -12,6 +12,7 @@
 
 #include "tinycnn/model.h"
 #include "tinycnn/snapshot.h"
+#include "tinycnn/format.h"
 #include "tinycnn/tinycnn.h"
 #include "tinycnn/train.h"
 
@@ -124,12 +125,6 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
                         tc_graph **graph, tc_error *err);
 
 /* ---- output ------------------------------------------------------------*/
-
-/* 12345678 -> "12,345,678" into buf (at least 32 bytes). */
-const char *cli_group(char *buf, size_t cap, int64_t v);
-
-/* "1h02m", "3m05s", "12s". */
-const char *cli_duration(char *buf, size_t cap, double seconds);
 
 /* Prints a JSON value to stdout followed by a newline and flushes; frees
  * it. Returns 0, or the errno of a failed write (cli_finish_output reports

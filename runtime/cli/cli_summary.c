@@ -96,8 +96,8 @@ static void print_row(const widths *w, const tc_node_summary *ns)
     else
         snprintf(fl, sizeof fl, "-");
     printf("%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s%s\n", w->name, ns->name, w->type, ns->type,
-           w->inputs, in, w->shape, shape, cli_group(wt, sizeof wt, ns->weights),
-           cli_group(st, sizeof st, ns->state), fl, ns->is_loss ? "  (training only)" : "");
+           w->inputs, in, w->shape, shape, tc_format_count(wt, sizeof wt, ns->weights),
+           tc_format_count(st, sizeof st, ns->state), fl, ns->is_loss ? "  (training only)" : "");
 }
 
 static void print_table(const tc_graph *g, const tc_summary *s)
@@ -111,7 +111,7 @@ static void print_table(const tc_graph *g, const tc_summary *s)
     for (int i = 0; i < s->n_nodes; i++)
         print_row(&w, &s->nodes[i]);
     printf("total: %s weights, %s state elements, %s%.3f forward MFLOPs per image",
-           cli_group(wt, sizeof wt, s->weights), cli_group(st, sizeof st, s->state),
+           tc_format_count(wt, sizeof wt, s->weights), tc_format_count(st, sizeof st, s->state),
            s->flops_unknown ? "at least " : "", (double)s->flops / 1e6);
     if (s->flops_unknown)
         printf(" (%d node%s of types that do not count theirs)", s->flops_unknown,

@@ -231,8 +231,8 @@ static void draw_progress(void *user, const tc_train_progress *p)
     char ips[32], etab[32];
     fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.2f%%  %s img/s  ETA %s",
             p->epoch + 1, ui->epochs, bar, (long long)p->batch, (long long)p->n_batches, p->loss,
-            100.0 * p->accuracy, cli_group(ips, sizeof ips, (int64_t)(p->images_per_s + 0.5)),
-            cli_duration(etab, sizeof etab, eta));
+            100.0 * p->accuracy, tc_format_count(ips, sizeof ips, (int64_t)(p->images_per_s + 0.5)),
+            tc_format_duration(etab, sizeof etab, eta));
     fflush(stderr);
     ui->drawn = 1;
 }
@@ -276,7 +276,7 @@ static void epoch_line(void *user, const tc_epoch_record *r)
                  r->val_loss);
     printf("epoch %d/%d  loss %.4f  train %.2f%%%s  test %.2f%%  %.1f s  %s img/s\n", r->epoch,
            ui->epochs, r->loss, 100.0 * r->train_accuracy, val, 100.0 * r->test_accuracy,
-           r->seconds, cli_group(ips, sizeof ips, (int64_t)(r->images_per_second + 0.5)));
+           r->seconds, tc_format_count(ips, sizeof ips, (int64_t)(r->images_per_second + 0.5)));
     if (cli_flush_stdout() != 0 && !stop_signal)
         stop_signal = SIGPIPE; /* output lost: stop here, the checkpoint just written */
 }
@@ -340,7 +340,7 @@ static void print_banner(const train_opts *o, tc_session *s)
     char nw[32], ntr[32], nte[32], nva[32], val[96] = "", aug[96] = "";
     if (st.val_images > 0)
         snprintf(val, sizeof val, "%s validation images (%s), ",
-                 cli_group(nva, sizeof nva, st.val_images),
+                 tc_format_count(nva, sizeof nva, st.val_images),
                  st.val_from == 1 ? "val/ folder" : "held out of the training set");
     size_t al = 0;
     if (c->augment_shift > 0)
@@ -356,9 +356,9 @@ static void print_banner(const train_opts *o, tc_session *s)
                o->resume_path, st.epoch + 1, (long long)st.batch, (long long)st.n_batches);
     printf("training %s: %s weights, %s training images (%lld batches of %d), %s%s test "
            "images, %s, lr %g (%s), %s%d threads\n",
-           tc_graph_name(g), cli_group(nw, sizeof nw, tc_graph_n_weight_elements(g)),
-           cli_group(ntr, sizeof ntr, st.train_images), (long long)st.n_batches, c->batch_size,
-           val, cli_group(nte, sizeof nte, st.test_images), tc_optimizer_kind_name(c->optim.kind),
+           tc_graph_name(g), tc_format_count(nw, sizeof nw, tc_graph_n_weight_elements(g)),
+           tc_format_count(ntr, sizeof ntr, st.train_images), (long long)st.n_batches, c->batch_size,
+           val, tc_format_count(nte, sizeof nte, st.test_images), tc_optimizer_kind_name(c->optim.kind),
            c->lr, tc_lr_schedule_name(c->schedule), aug, st.threads);
     fflush(stdout);
 }
@@ -453,16 +453,16 @@ static void print_summary(const train_opts *o, tc_session *s, const char *status
     if (st.last_accuracy >= 0 && st.val_images > 0 && st.last_val_accuracy >= 0)
         printf("%s: %d/%d epochs in %s; validation accuracy: best %.2f%% (epoch %d, test "
                "%.2f%%), final %.2f%% (test %.2f%%)\n",
-               status, st.epoch, epochs, cli_duration(wb, sizeof wb, st.wall_seconds),
+               status, st.epoch, epochs, tc_format_duration(wb, sizeof wb, st.wall_seconds),
                100.0 * st.best_accuracy, st.best_epoch, b ? 100.0 * b->test_accuracy : 0.0,
                100.0 * st.last_val_accuracy, 100.0 * st.last_accuracy);
     else if (st.last_accuracy >= 0)
         printf("%s: %d/%d epochs in %s; test accuracy: best %.2f%% (epoch %d), final %.2f%%\n",
-               status, st.epoch, epochs, cli_duration(wb, sizeof wb, st.wall_seconds),
+               status, st.epoch, epochs, tc_format_duration(wb, sizeof wb, st.wall_seconds),
                100.0 * st.best_accuracy, st.best_epoch, 100.0 * st.last_accuracy);
     else
         printf("%s: %d/%d epochs in %s\n", status, st.epoch, epochs,
-               cli_duration(wb, sizeof wb, st.wall_seconds));
+               tc_format_duration(wb, sizeof wb, st.wall_seconds));
     if (st.stopped_early)
         printf("stopped early at epoch %d: no better %s accuracy for %d epochs\n",
                st.stopped_early, st.val_images > 0 ? "validation" : "test",

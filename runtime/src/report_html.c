@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "report_internal.h"
+#include "tinycnn/format.h"
 #include "shape.h"
 #include "svg.h"
 #include "tinycnn/metrics.h"
@@ -26,20 +27,6 @@ static const char style[] =
     "height:auto}.scroll{overflow-x:auto}";
 
 /* ---- numbers ------------------------------------------------------------*/
-
-/* 61706 -> "61,706" into buf (32 bytes at least). */
-static const char *grouped(int64_t v, char *buf)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof raw, "%lld", (long long)v), o = 0;
-    for (int i = 0; i < n; i++) {
-        if (i > 0 && raw[i - 1] != '-' && (n - i) % 3 == 0)
-            buf[o++] = ',';
-        buf[o++] = raw[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 static void flops_cell(tc_text *t, int64_t flops, int at_least)
 {
@@ -62,7 +49,7 @@ static void header(tc_text *t, const tc_report_data *d)
     tc_text_escaped(t, tc_graph_name(d->g));
     tc_text_printf(t, "</h1>\n<p class=\"meta\">checkpoint ");
     tc_text_escaped(t, d->checkpoint);
-    grouped(d->summary.weights, grp);
+    tc_format_count(grp, sizeof grp, d->summary.weights);
     tc_text_printf(t, " &middot; %d epochs &middot; test accuracy <b>%.2f%%</b> (%lld of %lld) "
                       "&middot; %s weights &middot; %s%.3f MFLOPs per image</p>\n",
                    d->n_history, d->total ? 100.0 * (double)d->correct / (double)d->total : 0.0,
@@ -133,8 +120,8 @@ static void summary_row(tc_text *t, const tc_node_summary *ns)
     }
     char w[48], st[48];
     tc_text_printf(t, "</td><td class=\"l\">%s</td><td>%s</td><td>%s</td>",
-                   tc_shape_format(&ns->output, shape, sizeof shape), grouped(ns->weights, w),
-                   grouped(ns->state, st));
+                   tc_shape_format(&ns->output, shape, sizeof shape), tc_format_count(w, sizeof w, ns->weights),
+                   tc_format_count(st, sizeof st, ns->state));
     flops_cell(t, ns->flops, 0);
     tc_text_printf(t, "</tr>\n");
 }
@@ -148,8 +135,8 @@ static void summary_table(tc_text *t, const tc_summary *s)
         summary_row(t, &s->nodes[i]);
     char w[48], st[48];
     tc_text_printf(t, "<tr class=\"total\"><td class=\"l\" colspan=\"4\">total (%d nodes)</td>"
-                      "<td>%s</td><td>%s</td>", s->n_nodes, grouped(s->weights, w),
-                   grouped(s->state, st));
+                      "<td>%s</td><td>%s</td>", s->n_nodes, tc_format_count(w, sizeof w, s->weights),
+                   tc_format_count(st, sizeof st, s->state));
     flops_cell(t, s->flops, s->flops_unknown > 0);
     tc_text_printf(t, "</tr></table>\n");
     if (s->flops_unknown)

@@ -27,6 +27,7 @@
 #include "tinycnn/model.h"
 #include "tinycnn/metrics.h"
 #include "tinycnn/summary.h"
+#include "tinycnn/format.h"
 #include "tinycnn/report.h"
 #include "tinycnn/onnx.h"
 #include "tinycnn/dist.h"
