@@ -10,10 +10,6 @@
 
 #include "layer_util.h"
 
-typedef struct dropout {
-    double p;
-} dropout;
-
 static const tc_param_desc dropout_params[] = {
     {"p", TC_VALUE_FLOAT, 0, 0.5, 0.0, 0.99, "probability of zeroing an element in training"},
 };
@@ -24,10 +20,10 @@ static int dropout_create(const tc_host *host, const double *v, void **self, tc_
         host->set_error(err, "Dropout p must be in [0, 0.99], got %g", v[0]);
         return 1;
     }
-    dropout *l = lu_new(host, "Dropout", sizeof *l, self, err);
-    if (l)
-        l->p = v[0];
-    return !l;
+    double *p = lu_new(host, "Dropout", sizeof *p, self, err); /* the instance: p itself */
+    if (p)
+        *p = v[0];
+    return !p;
 }
 
 static int dropout_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs,
@@ -65,16 +61,24 @@ static void apply_chunk(void *arg, int64_t begin, int64_t end, int worker)
         j->out[i] = j->mask[i] ? j->in[i] * j->scale : 0.0f;
 }
 
-static int active(const dropout *l, const tc_exec *x)
+/* out = in * mask / (1 - p), over the threads. */
+static void apply(const tc_host *host, const float *in, float *out, const uint8_t *mask,
+                  int64_t n, double p)
 {
-    return x->training && l->p > 0.0;
+    job j = {.in = in, .out = out, .mask = mask, .scale = (float)(1.0 / (1.0 - p))};
+    lu_for(host, n, apply_chunk, &j);
+}
+
+static int active(double p, const tc_exec *x)
+{
+    return x->training && p > 0.0;
 }
 
 static int dropout_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    dropout *l = self;
+    const double p = *(const double *)self;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
-    if (!active(l, x)) {
+    if (!active(p, x)) {
         if (x->output->data != x->inputs[0].data)
             memcpy(x->output->data, x->inputs[0].data, sizeof(float) * (size_t)n);
         return 0;
@@ -85,22 +89,19 @@ static int dropout_forward(const tc_host *host, void *self, const tc_exec *x, tc
         return 1;
     }
     uint8_t *mask = x->saved;
-    float p = (float)l->p;
     for (int64_t i = 0; i < n; i++)
-        mask[i] = host->rng_uniform(x->rng) >= p; /* keep with probability 1 - p */
-    job j = {.in = x->inputs[0].data, .out = x->output->data, .mask = mask,
-             .scale = (float)(1.0 / (1.0 - l->p))};
-    lu_for(host, n, apply_chunk, &j);
+        mask[i] = host->rng_uniform(x->rng) >= (float)p; /* keep with probability 1 - p */
+    apply(host, x->inputs[0].data, x->output->data, mask, n, p);
     return 0;
 }
 
 static int dropout_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    dropout *l = self;
+    const double p = *(const double *)self;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
     if (!x->grad_inputs || !x->grad_inputs[0].data)
         return 0;
-    if (!active(l, x)) {
+    if (!active(p, x)) {
         if (x->grad_inputs[0].data != x->grad_output->data)
             memcpy(x->grad_inputs[0].data, x->grad_output->data, sizeof(float) * (size_t)n);
         return 0;
@@ -109,9 +110,7 @@ static int dropout_backward(const tc_host *host, void *self, const tc_exec *x, t
         host->set_error(err, "Dropout backward: the saved mask is missing");
         return 1;
     }
-    job j = {.in = x->grad_output->data, .out = x->grad_inputs[0].data, .mask = x->saved,
-             .scale = (float)(1.0 / (1.0 - l->p))};
-    lu_for(host, n, apply_chunk, &j);
+    apply(host, x->grad_output->data, x->grad_inputs[0].data, x->saved, n, p);
     return 0;
 }
 

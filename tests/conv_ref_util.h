@@ -4,6 +4,7 @@
 #ifndef TINYCNN_TESTS_CONV_REF_UTIL_H
 #define TINYCNN_TESTS_CONV_REF_UTIL_H
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,23 +24,35 @@ typedef struct {
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
 } cr_geom;
 
+/* Per element of y, dx and dw: the sum of the magnitudes of its terms (the
+ * scale of the rounding error a check may allow). */
+typedef struct {
+    double *y, *dx, *dw;
+} cr_mag;
+
 /* y[n][o][i][j] = b[o] + sum over c in o's group, ki, kj of
  *   x[n][c][i*sh - ph + ki*dh][j*sw - pw + kj*dw] * w[o][c - group start][ki][kj]
- * (0 outside the image), and the gradients of sum(y * dy), all in double. */
+ * (0 outside the image), and the gradients of sum(y * dy), all in double;
+ * with mag (NULL: not wanted), the magnitudes of their terms too. */
 static inline void cr_reference(const cr_geom *k, int64_t oh, int64_t ow, const float *x,
                                 const float *w, const float *b, const float *dy, double *y,
-                                double *dx, double *dw, double *db)
+                                double *dx, double *dw, double *db, const cr_mag *mag)
 {
     const int64_t cg = k->c / k->groups, og = k->o / k->groups;
-    memset(dx, 0, sizeof(double) * (size_t)(k->n * k->c * k->h * k->w));
-    memset(dw, 0, sizeof(double) * (size_t)(k->o * cg * k->kh * k->kw));
+    const size_t nx = (size_t)(k->n * k->c * k->h * k->w), nw = (size_t)(k->o * cg * k->kh * k->kw);
+    memset(dx, 0, sizeof(double) * nx);
+    memset(dw, 0, sizeof(double) * nw);
     memset(db, 0, sizeof(double) * (size_t)k->o);
+    if (mag) {
+        memset(mag->dx, 0, sizeof(double) * nx);
+        memset(mag->dw, 0, sizeof(double) * nw);
+    }
     for (int64_t n = 0; n < k->n; n++)
         for (int64_t o = 0; o < k->o; o++)
             for (int64_t i = 0; i < oh; i++)
                 for (int64_t j = 0; j < ow; j++) {
                     int64_t yi = ((n * k->o + o) * oh + i) * ow + j;
-                    double acc = b ? b[o] : 0.0, g = dy[yi];
+                    double acc = b ? b[o] : 0.0, g = dy[yi], ya = fabs(acc);
                     for (int64_t cl = 0; cl < cg; cl++) {
                         int64_t c = (o / og) * cg + cl;
                         for (int64_t ki = 0; ki < k->kh; ki++)
@@ -53,9 +66,16 @@ static inline void cr_reference(const cr_geom *k, int64_t oh, int64_t ow, const 
                                 acc += (double)x[xi] * w[wi];
                                 dx[xi] += g * w[wi];
                                 dw[wi] += g * x[xi];
+                                if (mag) {
+                                    ya += fabs((double)x[xi] * w[wi]);
+                                    mag->dx[xi] += fabs(g * w[wi]);
+                                    mag->dw[wi] += fabs(g * x[xi]);
+                                }
                             }
                     }
                     y[yi] = acc;
+                    if (mag)
+                        mag->y[yi] = ya;
                     db[o] += g;
                 }
 }
@@ -77,7 +97,7 @@ static inline void cr_run(tc_layer_check *lc, uint64_t *rnd, const cr_geom *g, c
     r->db = r->dw + r->nw;
     cr_reference(g, lc->output.shape.dims[2], lc->output.shape.dims[3], lc->inputs[0].data,
                  lc->weights[0].data, lc->plan.n_weights > 1 ? lc->weights[1].data : NULL,
-                 lc->grad_output.data, r->y, r->dx, r->dw, r->db);
+                 lc->grad_output.data, r->y, r->dx, r->dw, r->db, NULL);
     TCU_ASSERT_OK(tc_layer_check_forward(lc, &err), &err);
     TCU_ASSERT_OK(tc_layer_check_backward(lc, &err), &err);
 }

@@ -116,11 +116,10 @@ static void test_load(void)
     memcpy(other, names10, sizeof other);
     other[3] = "kitten";
     opt.class_names = other;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(dir, "test", &opt, &ds, &err), &err,
+    tcu_assert_load_fails(dir, "test", &opt,
                           "CIFAR-10 class 3 is 'cat' but the class list says 'kitten'");
     opt.n_class_names = 9;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(dir, "test", &opt, &ds, &err), &err,
-                          "CIFAR-10 has 10 classes but the class list has 9");
+    tcu_assert_load_fails(dir, "test", &opt, "CIFAR-10 has 10 classes but the class list has 9");
 }
 
 /* A fresh copy of the good set under name, for one damage each. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_ref_util.h"
 #include "gemm_internal.h"
 #include "testutil.h"
 
@@ -85,35 +86,23 @@ typedef struct ref {
     double *y, *dx, *dw, *ya, *dxa, *dwa;
 } ref;
 
+static double *zeros(int64_t len)
+{
+    double *p = calloc((size_t)len, sizeof *p);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+/* The reference of case k (cr_reference) with the magnitudes of its terms. */
 static void reference(const conv_case *k, int64_t oh, int64_t ow, const float *x,
                       const float *w, const float *b, const float *dy, ref *r)
 {
-    const int64_t cg = k->c / k->groups, og = k->o / k->groups;
-    for (int64_t n = 0; n < k->n; n++)
-        for (int64_t o = 0; o < k->o; o++)
-            for (int64_t i = 0; i < oh * ow; i++) {
-                int64_t yi = (n * k->o + o) * oh * ow + i, y0 = i / ow, x0 = i % ow;
-                double acc = b[o], mag = fabs(b[o]), g = dy[yi];
-                for (int64_t cl = 0; cl < cg; cl++)
-                    for (int64_t ki = 0; ki < k->kh; ki++)
-                        for (int64_t kj = 0; kj < k->kw; kj++) {
-                            int64_t ih = y0 * k->sh - k->ph + ki * k->dh;
-                            int64_t iw = x0 * k->sw - k->pw + kj * k->dw;
-                            if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w)
-                                continue;
-                            int64_t c = (o / og) * cg + cl;
-                            int64_t xi = ((n * k->c + c) * k->h + ih) * k->w + iw;
-                            int64_t wi = ((o * cg + cl) * k->kh + ki) * k->kw + kj;
-                            acc += (double)x[xi] * w[wi];
-                            mag += fabs((double)x[xi] * w[wi]);
-                            r->dx[xi] += g * w[wi];
-                            r->dxa[xi] += fabs(g * w[wi]);
-                            r->dw[wi] += g * x[xi];
-                            r->dwa[wi] += fabs(g * x[xi]);
-                        }
-                r->y[yi] = acc;
-                r->ya[yi] = mag;
-            }
+    const cr_geom g = {k->n,  k->c,  k->h,  k->w,  k->o,  k->groups, k->kh,
+                       k->kw, k->sh, k->sw, k->ph, k->pw, k->dh,     k->dw};
+    const cr_mag mag = {r->ya, r->dxa, r->dwa};
+    double *db = zeros(k->o);
+    cr_reference(&g, oh, ow, x, w, b, dy, r->y, r->dx, r->dw, db, &mag);
+    free(db);
 }
 
 /* Elements of got off the reference by more than a float rounding of their
@@ -132,13 +121,6 @@ static int64_t count_off(const char *what, const float *got, const double *want,
         }
     }
     return bad;
-}
-
-static double *zeros(int64_t len)
-{
-    double *p = calloc((size_t)len, sizeof *p);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    return p;
 }
 
 /* One case with the GEMM on isa and the layer's direct kernels on or off:

@@ -152,8 +152,7 @@ static void test_class_names(void)
     CU_ASSERT_EQUAL(ds.labels[0], 2);
     CU_ASSERT_EQUAL(ds.n_classes, 4);
     tc_dataset_free(&ds);
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(root, "test", &opt, &ds, &err), &err,
-                          "and an image folder");
+    tcu_assert_load_fails(root, "test", &opt, "and an image folder");
 }
 
 static void test_fixed_class_list(void)
@@ -184,19 +183,15 @@ static void test_fixed_class_list(void)
     /* broken lists */
     const char *dup[3] = {"dog", "cat", "dog"};
     opt.class_names = dup;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(root, "train", &opt, &ds, &err), &err,
-                          "'dog' appears twice (classes 0 and 2)");
+    tcu_assert_load_fails(root, "train", &opt, "'dog' appears twice (classes 0 and 2)");
     const char *empty[2] = {"dog", ""};
     opt.class_names = empty;
     opt.n_class_names = 2;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(root, "train", &opt, &ds, &err), &err,
-                          "class 1 of the class list: '' is no folder name");
+    tcu_assert_load_fails(root, "train", &opt, "class 1 of the class list: '' is no folder name");
     opt.class_names = NULL;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(root, "train", &opt, &ds, &err), &err,
-                          "given without the names");
+    tcu_assert_load_fails(root, "train", &opt, "given without the names");
     opt.n_class_names = 257;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(root, "train", &opt, &ds, &err), &err,
-                          "at most 256");
+    tcu_assert_load_fails(root, "train", &opt, "at most 256");
 
     /* numbered folders under a list: looked up by name, not by number */
     iu_mkdir(iu_path("numlist"));
@@ -366,16 +361,14 @@ static void test_mnist_options(void)
     tc_dataset_free(&raw);
     /* too few names for the labels; wrong channel count; no resize */
     opt.n_class_names = 9;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(tcu_data_dir(), "test", &opt, &ds, &err), &err,
-                          "has label 9, beyond the 9 classes");
+    tcu_assert_load_fails(tcu_data_dir(), "test", &opt, "has label 9, beyond the 9 classes");
     opt.n_class_names = 10;
     opt.channels = 3;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(tcu_data_dir(), "test", &opt, &ds, &err), &err,
+    tcu_assert_load_fails(tcu_data_dir(), "test", &opt,
                           "images are 1x28x28 (channels x height x width) but 3x32x32");
     opt.channels = 1;
     opt.resize = TC_RESIZE_NONE;
-    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(tcu_data_dir(), "test", &opt, &ds, &err), &err,
-                          "but 1x32x32 was asked for");
+    tcu_assert_load_fails(tcu_data_dir(), "test", &opt, "but 1x32x32 was asked for");
 }
 
 int main(void)

@@ -16,135 +16,86 @@
 #define S3(a, b, c) ((tc_shape){.ndim = 3, .dims = {a, b, c}})
 #define S4(a, b, c, d) ((tc_shape){.ndim = 4, .dims = {a, b, c, d}})
 
-static const uint64_t seeds[] = {1, 2, 3};
-#define N_SEEDS (sizeof seeds / sizeof seeds[0])
-
 /* ---- the standard layers ------------------------------------------------- */
 
-typedef struct gc_case {
-    const char *type;
-    const char *params;
-    int n_inputs;
-    tc_shape shapes[3];
-    int threads;
-    int inference;        /* run with training = 0 */
-    int64_t max_elements; /* 0: every element */
-} gc_case;
+static tcu_gc_worst all_worst; /* over every standard layer */
 
-static double worst_seen;
-static char worst_where[160];
-
-static void run_cases(const gc_case *cases, size_t n)
-{
-    for (size_t c = 0; c < n; c++) {
-        const gc_case *k = &cases[c];
-        const tc_layer_type *t = tc_registry_find(tcu_registry(), k->type, NULL);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-        double case_worst = 0.0;
-        for (size_t s = 0; s < N_SEEDS; s++) {
-            tc_error err = {{0}};
-            tc_layer_check lc;
-            tc_gradcheck_report rep;
-            tc_gradcheck_opts opts = {0, 0, k->max_elements};
-            TCU_ASSERT_OK(tcu_make_check(&lc, t, k->params, k->n_inputs, k->shapes, k->threads, &err),
-                          &err);
-            lc.training = !k->inference;
-            tc_layer_check_fill(&lc, seeds[s], 0);
-            int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
-            double worst = tcu_assert_gradcheck(&lc, &rep, rc, &err, k->type, k->params, seeds[s]);
-            if (worst > case_worst)
-                case_worst = worst;
-            for (int i = 0; i < rep.n_tensors; i++) {
-                if (rep.tensors[i].worst > worst_seen) {
-                    worst_seen = rep.tensors[i].worst;
-                    snprintf(worst_where, sizeof worst_where, "%s (%s), %s", k->type,
-                             k->params ? k->params : "", rep.tensors[i].name);
-                }
-            }
-            tc_layer_check_free(&lc);
-        }
-        printf("\n    %-20s %-48s worst rel. error %.2e", k->type, k->params ? k->params : "",
-               case_worst);
-    }
-    printf("\n  ");
-}
-
-#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+#define RUN(cases) tcu_run_gradchecks(cases, sizeof cases / sizeof cases[0], &all_worst)
 
 static void test_conv2d(void)
 {
-    static const gc_case cases[] = {
-        {"Conv2d", "out_channels=4 kernel_size=3 padding=1", 1, {S4(1, 3, 5, 5)}, 2, 0, 0},
-        {"Conv2d", "out_channels=3 kernel_size=2 stride=2", 1, {S4(3, 2, 6, 5)}, 2, 0, 0},
-        {"Conv2d", "out_channels=5 kernel_size=1", 1, {S4(3, 4, 3, 3)}, 3, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"Conv2d", "out_channels=4 kernel_size=3 padding=1", 1, {S4(1, 3, 5, 5)}, 2, 0, 0, 0},
+        {"Conv2d", "out_channels=3 kernel_size=2 stride=2", 1, {S4(3, 2, 6, 5)}, 2, 0, 0, 0},
+        {"Conv2d", "out_channels=5 kernel_size=1", 1, {S4(3, 4, 3, 3)}, 3, 0, 0, 0},
         {"Conv2d", "out_channels=2 kernel_size=3 stride=2 padding=1 bias=0", 1,
-         {S4(5, 2, 7, 7)}, 2, 0, 0},
-        {"Conv2d", "out_channels=2 kernel_size=3 stride=3", 1, {S4(2, 1, 7, 8)}, 1, 0, 0},
+         {S4(5, 2, 7, 7)}, 2, 0, 0, 0},
+        {"Conv2d", "out_channels=2 kernel_size=3 stride=3", 1, {S4(2, 1, 7, 8)}, 1, 0, 0, 0},
     };
     RUN(cases);
 }
 
 static void test_pooling(void)
 {
-    static const gc_case cases[] = {
-        {"MaxPool2d", "kernel_size=2", 1, {S4(1, 2, 4, 4)}, 2, 0, 0},
-        {"MaxPool2d", "kernel_size=3 stride=2 padding=1", 1, {S4(3, 2, 5, 5)}, 2, 0, 0},
-        {"MaxPool2d", "kernel_size=2 stride=1", 1, {S4(2, 1, 4, 5)}, 1, 0, 0},
-        {"AvgPool2d", "kernel_size=2", 1, {S4(1, 2, 4, 4)}, 2, 0, 0},
-        {"AvgPool2d", "kernel_size=3 stride=2 padding=1", 1, {S4(3, 2, 5, 5)}, 2, 0, 0},
-        {"AvgPool2d", "kernel_size=2 stride=1", 1, {S4(2, 1, 4, 5)}, 1, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"MaxPool2d", "kernel_size=2", 1, {S4(1, 2, 4, 4)}, 2, 0, 0, 0},
+        {"MaxPool2d", "kernel_size=3 stride=2 padding=1", 1, {S4(3, 2, 5, 5)}, 2, 0, 0, 0},
+        {"MaxPool2d", "kernel_size=2 stride=1", 1, {S4(2, 1, 4, 5)}, 1, 0, 0, 0},
+        {"AvgPool2d", "kernel_size=2", 1, {S4(1, 2, 4, 4)}, 2, 0, 0, 0},
+        {"AvgPool2d", "kernel_size=3 stride=2 padding=1", 1, {S4(3, 2, 5, 5)}, 2, 0, 0, 0},
+        {"AvgPool2d", "kernel_size=2 stride=1", 1, {S4(2, 1, 4, 5)}, 1, 0, 0, 0},
     };
     RUN(cases);
 }
 
 static void test_linear_flatten(void)
 {
-    static const gc_case cases[] = {
-        {"Linear", "out_features=3", 1, {S2(1, 5)}, 2, 0, 0},
-        {"Linear", "out_features=4 bias=0", 1, {S2(3, 7)}, 2, 0, 0},
-        {"Linear", "out_features=10", 1, {S2(5, 16)}, 1, 0, 0},
-        {"Flatten", NULL, 1, {S4(3, 2, 3, 4)}, 1, 0, 0},
-        {"Flatten", NULL, 1, {S3(1, 5, 2)}, 1, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"Linear", "out_features=3", 1, {S2(1, 5)}, 2, 0, 0, 0},
+        {"Linear", "out_features=4 bias=0", 1, {S2(3, 7)}, 2, 0, 0, 0},
+        {"Linear", "out_features=10", 1, {S2(5, 16)}, 1, 0, 0, 0},
+        {"Flatten", NULL, 1, {S4(3, 2, 3, 4)}, 1, 0, 0, 0},
+        {"Flatten", NULL, 1, {S3(1, 5, 2)}, 1, 0, 0, 0},
     };
     RUN(cases);
 }
 
 static void test_activations(void)
 {
-    static const gc_case cases[] = {
-        {"ReLU", NULL, 1, {S2(1, 10)}, 1, 0, 0},
-        {"ReLU", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0},
-        {"ReLU", NULL, 1, {S2(5, 8000)}, 2, 0, 64}, /* above the threading threshold */
-        {"Tanh", NULL, 1, {S2(1, 10)}, 1, 0, 0},
-        {"Tanh", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0},
-        {"Sigmoid", NULL, 1, {S2(1, 10)}, 1, 0, 0},
-        {"Sigmoid", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"ReLU", NULL, 1, {S2(1, 10)}, 1, 0, 0, 0},
+        {"ReLU", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0, 0},
+        {"ReLU", NULL, 1, {S2(5, 8000)}, 2, 0, 64, 0}, /* above the threading threshold */
+        {"Tanh", NULL, 1, {S2(1, 10)}, 1, 0, 0, 0},
+        {"Tanh", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0, 0},
+        {"Sigmoid", NULL, 1, {S2(1, 10)}, 1, 0, 0, 0},
+        {"Sigmoid", NULL, 1, {S4(3, 2, 3, 3)}, 2, 0, 0, 0},
     };
     RUN(cases);
 }
 
 static void test_dropout_add(void)
 {
-    static const gc_case cases[] = {
-        {"Dropout", "p=0.5", 1, {S3(3, 4, 5)}, 2, 0, 0},
-        {"Dropout", "p=0.3", 1, {S2(1, 7)}, 1, 0, 0},
-        {"Dropout", "p=0.5", 1, {S2(3, 4)}, 1, 1, 0}, /* inference: identity */
-        {"Add", NULL, 2, {S2(3, 4), S2(3, 4)}, 1, 0, 0},
-        {"Add", NULL, 3, {S4(1, 2, 3, 3), S4(1, 2, 3, 3), S4(1, 2, 3, 3)}, 2, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"Dropout", "p=0.5", 1, {S3(3, 4, 5)}, 2, 0, 0, 0},
+        {"Dropout", "p=0.3", 1, {S2(1, 7)}, 1, 0, 0, 0},
+        {"Dropout", "p=0.5", 1, {S2(3, 4)}, 1, 1, 0, 0}, /* inference: identity */
+        {"Add", NULL, 2, {S2(3, 4), S2(3, 4)}, 1, 0, 0, 0},
+        {"Add", NULL, 3, {S4(1, 2, 3, 3), S4(1, 2, 3, 3), S4(1, 2, 3, 3)}, 2, 0, 0, 0},
     };
     RUN(cases);
 }
 
 static void test_softmax_ce(void)
 {
-    static const gc_case cases[] = {
-        {"SoftmaxCrossEntropy", NULL, 2, {S2(1, 5), S1(1)}, 1, 0, 0},
-        {"SoftmaxCrossEntropy", NULL, 2, {S2(3, 10), S1(3)}, 1, 0, 0},
-        {"SoftmaxCrossEntropy", NULL, 2, {S2(5, 2), S1(5)}, 1, 0, 0},
+    static const tcu_gc_case cases[] = {
+        {"SoftmaxCrossEntropy", NULL, 2, {S2(1, 5), S1(1)}, 1, 0, 0, 0},
+        {"SoftmaxCrossEntropy", NULL, 2, {S2(3, 10), S1(3)}, 1, 0, 0, 0},
+        {"SoftmaxCrossEntropy", NULL, 2, {S2(5, 2), S1(5)}, 1, 0, 0, 0},
     };
     RUN(cases);
     printf("  worst over all standard layers: %.2e in %s (tolerance %g, step %g)\n  ",
-           worst_seen, worst_where, TC_GRADCHECK_TOLERANCE, TC_GRADCHECK_STEP);
+           all_worst.value, all_worst.where, TC_GRADCHECK_TOLERANCE, TC_GRADCHECK_STEP);
 }
 
 /* Conv2d's weight gradient is summed from per-worker partials in a fixed
@@ -204,30 +155,19 @@ static void test_step_must_fit_margin(void)
 
 enum { BUG_NONE, BUG_WEIGHT_SIGN, BUG_ACCUMULATE, BUG_INPUT_FACTOR, BUG_MODIFIES_INPUT };
 
-typedef struct test_scale {
-    int bug;
-} test_scale;
-
 static const tc_param_desc test_scale_params[] = {
     {"bug", TC_VALUE_INT, 0, 0, 0, 4, "which mistake to make"},
 };
 
+/* The instance is a tpu_value holding the `bug` parameter. */
 static int ts_create(const tc_host *host, const double *v, void **self, tc_error *err)
 {
-    test_scale *s = calloc(1, sizeof *s);
-    if (!s) {
-        host->set_error(err, "out of memory");
-        return 1;
-    }
-    s->bug = (int)v[0];
-    *self = s;
-    return 0;
+    return tpu_create_value(host, v, self, "TestScale", err);
 }
 
-static void ts_destroy(const tc_host *host, void *self)
+static int bug_of(const void *self)
 {
-    (void)host;
-    free(self);
+    return (int)((const tpu_value *)self)->v;
 }
 
 static int ts_plan(const tc_host *host, void *self, const tc_shape *in, int n_inputs, int n_threads, tc_plan *plan,
@@ -250,14 +190,14 @@ static int ts_plan(const tc_host *host, void *self, const tc_shape *in, int n_in
 static int ts_forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     (void)host;
-    const test_scale *s = self;
+    const int bug = bug_of(self);
     int64_t n = x->inputs[0].shape.dims[0], f = x->inputs[0].shape.dims[1];
     (void)err;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < f; j++)
             x->output->data[i * f + j] =
                 x->weights[0].data[j] * x->inputs[0].data[i * f + j] + x->weights[1].data[j];
-    if (s->bug == BUG_MODIFIES_INPUT)
+    if (bug == BUG_MODIFIES_INPUT)
         x->inputs[0].data[0] += 1.0f;
     return 0;
 }
@@ -265,7 +205,7 @@ static int ts_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
 static int ts_backward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     (void)host;
-    const test_scale *s = self;
+    const int bug = bug_of(self);
     int64_t n = x->inputs[0].shape.dims[0], f = x->inputs[0].shape.dims[1];
     const float *xd = x->inputs[0].data, *dy = x->grad_output->data, *w = x->weights[0].data;
     float *dw = x->grad_weights[0].data, *db = x->grad_weights[1].data;
@@ -276,9 +216,9 @@ static int ts_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
             gw += (double)xd[i * f + j] * dy[i * f + j];
             gb += dy[i * f + j];
         }
-        if (s->bug == BUG_WEIGHT_SIGN)
+        if (bug == BUG_WEIGHT_SIGN)
             gw = -gw;
-        if (s->bug == BUG_ACCUMULATE) {
+        if (bug == BUG_ACCUMULATE) {
             dw[j] += (float)gw;
             db[j] += (float)gb;
         } else {
@@ -289,19 +229,14 @@ static int ts_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
     if (x->grad_inputs[0].data)
         for (int64_t i = 0; i < n * f; i++)
             x->grad_inputs[0].data[i] =
-                (s->bug == BUG_INPUT_FACTOR ? 2.0f : 1.0f) * w[i % f] * dy[i];
+                (bug == BUG_INPUT_FACTOR ? 2.0f : 1.0f) * w[i % f] * dy[i];
     return 0;
 }
 
 static const tc_layer_type test_scale_type = {
     TPU_TYPE_HEAD("TestScale", "per-feature scale and shift, with optional deliberate bugs", 1, 1),
-    .n_params = 1,
-    .params = test_scale_params,
-    .create = ts_create,
-    .destroy = ts_destroy,
-    .plan = ts_plan,
-    .forward = ts_forward,
-    .backward = ts_backward,
+    TPU_TYPE_PARAMS(test_scale_params),
+    TPU_TYPE_FUNCS(ts_create, ts_plan, ts_forward, ts_backward),
 };
 
 /* Runs the gradient check of TestScale with the given bug. */

@@ -785,69 +785,11 @@ static void test_batch_norm_errors(void)
 
 /* ---- gradient checks ------------------------------------------------------ */
 
-typedef struct gc_case {
-    const char *type;
-    const char *params;
-    int n_inputs;
-    tc_shape shapes[3];
-    int threads;
-    int inference;        /* run with training = 0 (and non-trivial running statistics) */
-    int64_t max_elements; /* 0: every element */
-    int unit_inputs;      /* 1: inputs scaled into [-1, 1] (for a smooth layer only) */
-} gc_case;
-
-/* The fill's lattice spreads n values over about +-n/80. BatchNorm is
- * invariant to the input's scale, so on a large input a step of 0.01
- * moves the loss by little more than the float rounding of its thousands
- * of outputs; scaled down, the same tensor gets a meaningful check. The
- * lattice's spacing only matters at kinks, which BatchNorm has none of. */
-static void scale_to_unit(tc_tensor *t)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < count(t); i++)
-        m = fmax(m, fabs(t->data[i]));
-    for (int64_t i = 0; m > 0 && i < count(t); i++)
-        t->data[i] = (float)(t->data[i] / m);
-}
-
-static void run_cases(const gc_case *cases, size_t n)
-{
-    static const uint64_t seeds[] = {1, 2, 3};
-    for (size_t c = 0; c < n; c++) {
-        const gc_case *k = &cases[c];
-        tcu_find_type(k->type); /* fails the test by name when missing */
-        double case_worst = 0.0;
-        for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
-            tc_error err = {{0}};
-            tc_layer_check lc;
-            tc_gradcheck_report rep;
-            tc_gradcheck_opts opts = {0, 0, k->max_elements};
-            TCU_ASSERT_OK(tcu_make(&lc, k->type, k->params, k->n_inputs, k->shapes, k->threads,
-                               &err), &err);
-            lc.training = !k->inference;
-            tc_layer_check_fill(&lc, seeds[s], 0);
-            if (k->unit_inputs)
-                scale_to_unit(&lc.inputs[0]);
-            for (int i = 0; k->inference && i < lc.plan.n_state; i++)
-                for (int64_t e = 0; e < count(&lc.state[i]); e++)
-                    lc.state[i].data[e] = (float)(i ? 0.5 + 0.25 * (double)e : 0.1 * (double)e);
-            int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
-            double worst = tcu_assert_gradcheck(&lc, &rep, rc, &err, k->type, k->params, seeds[s]);
-            if (worst > case_worst)
-                case_worst = worst;
-            tc_layer_check_free(&lc);
-        }
-        printf("\n    %-16s %-28s%s worst rel. error %.2e", k->type, k->params ? k->params : "",
-               k->inference ? " (inference)" : "", case_worst);
-    }
-    printf("\n  ");
-}
-
-#define RUN(cases) run_cases(cases, sizeof cases / sizeof cases[0])
+#define RUN(cases) tcu_run_gradchecks(cases, sizeof cases / sizeof cases[0], NULL)
 
 static void test_gradients_batch_norm(void)
 {
-    static const gc_case cases[] = {
+    static const tcu_gc_case cases[] = {
         {"BatchNorm2d", NULL, 1, {S4(2, 3, 4, 5)}, 1, 0, 0, 0},
         {"BatchNorm2d", NULL, 1, {S4(1, 2, 3, 3)}, 1, 0, 0, 0},
         {"BatchNorm2d", "affine=0", 1, {S4(3, 2, 3, 3)}, 2, 0, 0, 0},
@@ -864,7 +806,7 @@ static void test_gradients_batch_norm(void)
 
 static void test_gradients_others(void)
 {
-    static const gc_case cases[] = {
+    static const tcu_gc_case cases[] = {
         {"Concat", NULL, 2, {S4(2, 3, 2, 2), S4(2, 1, 2, 2)}, 1, 0, 0, 0},
         {"Concat", "axis=2", 3, {S4(1, 2, 1, 3), S4(1, 2, 2, 3), S4(1, 2, 3, 3)}, 1, 0, 0, 0},
         {"Concat", "axis=3", 2, {S4(3, 2, 2, 1), S4(3, 2, 2, 4)}, 2, 0, 0, 0},

@@ -381,9 +381,12 @@ static void test_bad_calls(void)
     free(bytes);
 }
 
-static uint8_t *read_all(const char *path, size_t *len)
+/* The bytes of the shared checkpoint (owner: the caller); fails the
+ * current test (fatally) where it was not written or cannot be read. */
+static uint8_t *ckpt_image(size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    CU_ASSERT_FATAL(ckpt[0]);
+    FILE *f = fopen(ckpt, "rb");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
@@ -398,9 +401,8 @@ static uint8_t *read_all(const char *path, size_t *len)
 /* Corrupt images in memory: refused with the origin named, never a crash. */
 static void test_corrupt_memory(void)
 {
-    CU_ASSERT_FATAL(ckpt[0]);
     size_t len;
-    uint8_t *b = read_all(ckpt, &len);
+    uint8_t *b = ckpt_image(&len);
     tc_error err = {{0}};
     tc_model_options o = opts_threads(1);
     /* every 997th byte flipped in turn, and every truncation at that step */
@@ -489,9 +491,8 @@ static void test_missing_types(void)
 /* open_memory gives the model open does; the image may go right after. */
 static void test_open_memory(void)
 {
-    CU_ASSERT_FATAL(ckpt[0]);
     size_t len;
-    uint8_t *b = read_all(ckpt, &len);
+    uint8_t *b = ckpt_image(&len);
     tc_error err = {{0}};
     tc_model_options o = opts_threads(1);
     tc_model *mm = tc_model_open_memory(b, len, "in-memory", &o, &err);

@@ -313,15 +313,23 @@ static pid_t rank_pid(pid_t mpirun, int rank)
 
 #define LONG_RUN "%s --epochs 300 --limit 320 --batch-size 32 --lr-schedule constant --quiet -o %s"
 
+/* Starts the long two-rank run that writes ckpt (its output in log) and
+ * waits for its first checkpoint; returns mpirun's pid. */
+static pid_t start_long_run(const char *ckpt, const char *log)
+{
+    char extra[1024];
+    snprintf(extra, sizeof extra, LONG_RUN, LENET, ckpt);
+    pid_t pid = start_run(2, log, extra);
+    wait_for_file(ckpt, pid);
+    return pid;
+}
+
 /* A rank killed mid-run: the others stop (no hang), the error names the
  * rank, the last checkpoint stays sound. */
 static void test_killed_rank(void)
 {
-    char extra[1024];
     const char *ckpt = path_in_tmp("kill.ckpt"), *log = path_in_tmp("kill.log");
-    snprintf(extra, sizeof extra, LONG_RUN, LENET, ckpt);
-    pid_t pid = start_run(2, log, extra);
-    wait_for_file(ckpt, pid);
+    pid_t pid = start_long_run(ckpt, log);
     pid_t victim = rank_pid(pid, 1);
     CU_ASSERT_FATAL(victim > 0);
     CU_ASSERT_EQUAL(kill(victim, SIGKILL), 0);
@@ -341,9 +349,7 @@ static void test_sigterm(void)
 {
     char extra[1024];
     const char *ckpt = path_in_tmp("term.ckpt"), *log = path_in_tmp("term.log");
-    snprintf(extra, sizeof extra, LONG_RUN, LENET, ckpt);
-    pid_t pid = start_run(2, log, extra);
-    wait_for_file(ckpt, pid);
+    pid_t pid = start_long_run(ckpt, log);
     CU_ASSERT_EQUAL(kill(pid, SIGTERM), 0);
     int st = wait_for(pid, 60);
     CU_ASSERT(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) != 0);

@@ -358,3 +358,69 @@ int tcu_has_text(const char *out, const char *needle)
         fprintf(stderr, "\n  expected '%s' in:\n%s\n", needle, out ? out : "(null)");
     return has;
 }
+
+void tcu_assert_load_fails(const char *dir, const char *split, const tc_data_options *opt,
+                           const char *needle)
+{
+    tc_error err = {{0}};
+    tc_dataset ds;
+    TCU_ASSERT_FAILS_WITH(tc_dataset_load_with(dir, split, opt, &ds, &err), &err, needle);
+}
+
+/* The fill's lattice spreads n values over about +-n/80. BatchNorm is
+ * invariant to the input's scale, so on a large input a step of 0.01
+ * moves the loss by little more than the float rounding of its thousands
+ * of outputs; scaled down, the same tensor gets a meaningful check. The
+ * lattice's spacing only matters at kinks, which BatchNorm has none of. */
+static void scale_to_unit(tc_tensor *t)
+{
+    int64_t n = tc_shape_count(&t->shape);
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        m = fmax(m, fabs(t->data[i]));
+    for (int64_t i = 0; m > 0 && i < n; i++)
+        t->data[i] = (float)(t->data[i] / m);
+}
+
+/* The gradient check of case k with seed; returns its worst relative error. */
+static double gradcheck_case(const tcu_gc_case *k, uint64_t seed, tcu_gc_worst *worst)
+{
+    tc_error err = {{0}};
+    tc_layer_check lc;
+    tc_gradcheck_report rep;
+    tc_gradcheck_opts opts = {0, 0, k->max_elements};
+    TCU_ASSERT_OK(tcu_make(&lc, k->type, k->params, k->n_inputs, k->shapes, k->threads, &err),
+                  &err);
+    lc.training = !k->inference;
+    tc_layer_check_fill(&lc, seed, 0);
+    if (k->unit_inputs)
+        scale_to_unit(&lc.inputs[0]);
+    for (int i = 0; k->inference && i < lc.plan.n_state; i++)
+        for (int64_t e = 0; e < tc_shape_count(&lc.state[i].shape); e++)
+            lc.state[i].data[e] = (float)(i ? 0.5 + 0.25 * (double)e : 0.1 * (double)e);
+    int rc = tc_layer_check_gradients(&lc, &opts, &rep, &err);
+    double case_worst = tcu_assert_gradcheck(&lc, &rep, rc, &err, k->type, k->params, seed);
+    for (int i = 0; worst && i < rep.n_tensors; i++)
+        if (rep.tensors[i].worst > worst->value) {
+            worst->value = rep.tensors[i].worst;
+            snprintf(worst->where, sizeof worst->where, "%s (%s), %s", k->type,
+                     k->params ? k->params : "", rep.tensors[i].name);
+        }
+    tc_layer_check_free(&lc);
+    return case_worst;
+}
+
+void tcu_run_gradchecks(const tcu_gc_case *cases, size_t n, tcu_gc_worst *worst)
+{
+    static const uint64_t seeds[] = {1, 2, 3};
+    for (size_t c = 0; c < n; c++) {
+        const tcu_gc_case *k = &cases[c];
+        tcu_find_type(k->type); /* fails the test by name when missing */
+        double case_worst = 0.0;
+        for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++)
+            case_worst = fmax(case_worst, gradcheck_case(k, seeds[s], worst));
+        printf("\n    %-20s %-48s%s worst rel. error %.2e", k->type, k->params ? k->params : "",
+               k->inference ? " (inference)" : "", case_worst);
+    }
+    printf("\n  ");
+}

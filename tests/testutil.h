@@ -83,6 +83,11 @@ int tcu_tinycnn(char **out, const char *fmt, ...) TC_PRINTF(2, 3);
 /* 1 if out contains needle; else shows both on stderr and returns 0. */
 int tcu_has_text(const char *out, const char *needle);
 
+/* Asserts that loading `split` of dir with opt fails with a message that
+ * contains needle. */
+void tcu_assert_load_fails(const char *dir, const char *split, const tc_data_options *opt,
+                           const char *needle);
+
 /* Relative error |a-b| / max(1, |a|, |b|). */
 double tcu_rel_err(double a, double b);
 
@@ -115,6 +120,29 @@ int tcu_assert_shape(const tc_shape *s, tc_shape want);
 double tcu_assert_gradcheck(const tc_layer_check *lc, const tc_gradcheck_report *rep, int rc,
                             const tc_error *err, const char *type, const char *params,
                             uint64_t seed);
+
+/* One gradient-check case of a registered layer type. */
+typedef struct tcu_gc_case {
+    const char *type;
+    const char *params;
+    int n_inputs;
+    tc_shape shapes[3];
+    int threads;
+    int inference;        /* run with training = 0 (and non-trivial running statistics) */
+    int64_t max_elements; /* 0: every element */
+    int unit_inputs;      /* 1: inputs scaled into [-1, 1] (for a smooth layer only) */
+} tcu_gc_case;
+
+/* The worst relative error of any tensor the checks saw, and where. */
+typedef struct tcu_gc_worst {
+    double value;
+    char where[160];
+} tcu_gc_worst;
+
+/* Gradient-checks each of the n cases with the seeds 1, 2 and 3 (asserting
+ * each with tcu_assert_gradcheck) and prints each case's worst relative
+ * error; worst (NULL: not kept) keeps the worst tensor over all calls. */
+void tcu_run_gradchecks(const tcu_gc_case *cases, size_t n, tcu_gc_worst *worst);
 
 /* splitmix64 draw in [0, 1) from *state (advanced). */
 double tcu_rnd(uint64_t *state);

@@ -153,6 +153,27 @@ static int check_params(const tc_layer_type *type, const double *values, tc_erro
 
 /* ---- create / free ------------------------------------------------------ */
 
+/* Declaration i of plan's weights (is_state 0) or state tensors (1), named
+ * name, of the given shape: it has a name no earlier one of its kind has
+ * (nor, for state, any weight) and a well-formed shape. */
+static int check_decl(const tc_plan *plan, int is_state, int i, const char *name,
+                      const tc_shape *shape, tc_error *err)
+{
+    const char *kind = is_state ? "state" : "weight";
+    if (!name || !name[0])
+        return tc_error_set(err, "plan() declared %s %d without a name",
+                            is_state ? "state tensor" : "weight", i);
+    for (int j = 0; j < i; j++)
+        if (strcmp(is_state ? plan->state[j].name : plan->weights[j].name, name) == 0)
+            return tc_error_set(err, "plan() declared %s '%s' twice", kind, name);
+    for (int j = 0; is_state && j < plan->n_weights; j++)
+        if (strcmp(plan->weights[j].name, name) == 0)
+            return tc_error_set(err, "plan() declared '%s' as a weight and as state", name);
+    if (tc_shape_checked_count(shape) < 0)
+        return tc_error_set(err, "plan() gave %s '%s' a malformed shape", kind, name);
+    return 0;
+}
+
 /* State declarations: count, names unique among weights and state, shapes. */
 static int check_state_decls(const tc_plan *plan, tc_error *err)
 {
@@ -161,17 +182,8 @@ static int check_state_decls(const tc_plan *plan, tc_error *err)
                             plan->n_state, TC_MAX_STATE);
     for (int i = 0; i < plan->n_state; i++) {
         const tc_state_decl *d = &plan->state[i];
-        if (!d->name || !d->name[0])
-            return tc_error_set(err, "plan() declared state tensor %d without a name", i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(plan->state[j].name, d->name) == 0)
-                return tc_error_set(err, "plan() declared state '%s' twice", d->name);
-        for (int j = 0; j < plan->n_weights; j++)
-            if (strcmp(plan->weights[j].name, d->name) == 0)
-                return tc_error_set(err, "plan() declared '%s' as a weight and as state",
-                                    d->name);
-        if (tc_shape_checked_count(&d->shape) < 0)
-            return tc_error_set(err, "plan() gave state '%s' a malformed shape", d->name);
+        if (check_decl(plan, 1, i, d->name, &d->shape, err))
+            return 1;
         if (!isfinite(d->init_value))
             return tc_error_set(err, "plan() gave state '%s' the initial value %g", d->name,
                                 d->init_value);
@@ -193,16 +205,9 @@ static int run_plan(tc_layer_check *lc, const tc_shape *inputs, tc_plan *plan, t
         tc_shape_format(&plan->output, buf, sizeof buf);
         return tc_error_set(err, "plan() gave the malformed output shape %s", buf);
     }
-    for (int i = 0; i < plan->n_weights; i++) {
-        const tc_weight_decl *w = &plan->weights[i];
-        if (!w->name || !w->name[0])
-            return tc_error_set(err, "plan() declared weight %d without a name", i);
-        for (int j = 0; j < i; j++)
-            if (strcmp(plan->weights[j].name, w->name) == 0)
-                return tc_error_set(err, "plan() declared weight '%s' twice", w->name);
-        if (tc_shape_checked_count(&w->shape) < 0)
-            return tc_error_set(err, "plan() gave weight '%s' a malformed shape", w->name);
-    }
+    for (int i = 0; i < plan->n_weights; i++)
+        if (check_decl(plan, 0, i, plan->weights[i].name, &plan->weights[i].shape, err))
+            return 1;
     return check_state_decls(plan, err);
 }
 

@@ -777,6 +777,43 @@ static int alloc_tensors(int n, tc_weight **t, char ***names, tc_error *err)
     return 0;
 }
 
+/* The graph's list of weights or of states, for add_tensor; word and
+ * limit_word name them in its errors. */
+typedef struct tensor_kind {
+    const char *word;       /* one of them: "weight" */
+    const char *limit_word; /* what the checkpoint limit counts: "weights" */
+    tc_weight *list;
+    char **names;
+    int *n;
+} tensor_kind;
+
+/* Appends to k's list the tensor "node.name" of node nd with the given
+ * shape, zeroed, its elements counted into *total against the checkpoint
+ * limit. Its name and data belong to the graph (freed by tc_graph_free). */
+static int add_tensor(tc_graph *g, const tc_node *nd, const tensor_kind *k, const char *name,
+                      const tc_shape *shape, int64_t *total, tc_error *err)
+{
+    char *full = dotted_name(nd->name, name);
+    if (!full)
+        return tc_error_set(err, "out of memory");
+    tc_weight *t = &k->list[*k->n];
+    k->names[(*k->n)++] = full;
+    t->name = full;
+    t->value.shape = *shape;
+    int64_t count = tc_shape_count(shape);
+    if (count > MAX_WEIGHT_ELEMENTS - *total)
+        return tc_error_set(err, "%s: node '%s' (%s): %s '%s' has %lld elements, which brings "
+                                 "the model past %lld %s (what a checkpoint can hold)",
+                            g->origin, nd->name, nd->type->name, k->word, name, (long long)count,
+                            (long long)MAX_WEIGHT_ELEMENTS, k->limit_word);
+    *total += count;
+    t->value.data = calloc((size_t)count, sizeof(float));
+    if (!t->value.data)
+        return tc_error_set(err, "%s: node '%s': out of memory for %s '%s'", g->origin, nd->name,
+                            k->word, name);
+    return 0;
+}
+
 static int setup_weights(tc_graph *g, tc_error *err)
 {
     int total = 0;
@@ -785,6 +822,7 @@ static int setup_weights(tc_graph *g, tc_error *err)
         total += g->nodes[i].plan1.n_weights;
     if (alloc_tensors(total, &g->weights, &g->weight_names, err))
         return 1;
+    const tensor_kind kind = {"weight", "weights", g->weights, g->weight_names, &g->n_weights};
     for (int i = 0; i < g->n_nodes; i++) {
         tc_node *nd = &g->nodes[i];
         nd->first_weight = g->n_weights;
@@ -795,27 +833,11 @@ static int setup_weights(tc_graph *g, tc_error *err)
                 if (strcmp(nd->plan1.weights[v].name, d->name) == 0)
                     return tc_error_set(err, "%s: node '%s' (%s): two weights named '%s'",
                                         g->origin, nd->name, nd->type->name, d->name);
-            char *name = dotted_name(nd->name, d->name);
-            if (!name)
-                return tc_error_set(err, "out of memory");
             tc_weight *wt = &g->weights[g->n_weights];
-            g->weight_names[g->n_weights++] = name;
-            wt->name = name;
             wt->no_decay = d->no_decay;
-            wt->value.shape = d->shape;
             wt->grad.shape = d->shape;
-            int64_t count = tc_shape_count(&d->shape);
-            if (count > MAX_WEIGHT_ELEMENTS - total_elements)
-                return tc_error_set(err, "%s: node '%s' (%s): weight '%s' has %lld elements, "
-                                         "which brings the model past %lld weights (what a "
-                                         "checkpoint can hold)",
-                                    g->origin, nd->name, nd->type->name, d->name,
-                                    (long long)count, (long long)MAX_WEIGHT_ELEMENTS);
-            total_elements += count;
-            wt->value.data = calloc((size_t)count, sizeof(float));
-            if (!wt->value.data)
-                return tc_error_set(err, "%s: node '%s': out of memory for weight '%s'",
-                                    g->origin, nd->name, d->name);
+            if (add_tensor(g, nd, &kind, d->name, &d->shape, &total_elements, err))
+                return 1;
         }
     }
     return 0;
@@ -833,26 +855,9 @@ static int add_state(tc_graph *g, tc_node *nd, const tc_state_decl *d, int64_t *
         if (strcmp(nd->plan1.state[v].name, d->name) == 0)
             return tc_error_set(err, "%s: node '%s' (%s): two state tensors named '%s'",
                                 g->origin, nd->name, nd->type->name, d->name);
-    char *name = dotted_name(nd->name, d->name);
-    if (!name)
-        return tc_error_set(err, "out of memory");
-    tc_weight *st = &g->states[g->n_states];
-    g->state_names[g->n_states++] = name;
-    st->name = name;
-    st->no_decay = 1;
-    st->value.shape = d->shape;
-    int64_t count = tc_shape_count(&d->shape);
-    if (count > MAX_WEIGHT_ELEMENTS - *total)
-        return tc_error_set(err, "%s: node '%s' (%s): state '%s' has %lld elements, which "
-                                 "brings the model past %lld stored values (what a checkpoint "
-                                 "can hold)", g->origin, nd->name, nd->type->name, d->name,
-                            (long long)count, (long long)MAX_WEIGHT_ELEMENTS);
-    *total += count;
-    st->value.data = calloc((size_t)count, sizeof(float));
-    if (!st->value.data)
-        return tc_error_set(err, "%s: node '%s': out of memory for state '%s'", g->origin,
-                            nd->name, d->name);
-    return 0;
+    g->states[g->n_states].no_decay = 1;
+    const tensor_kind kind = {"state", "stored values", g->states, g->state_names, &g->n_states};
+    return add_tensor(g, nd, &kind, d->name, &d->shape, total, err);
 }
 
 /* Allocates every node's state tensors (after the weights, whose element

@@ -14,9 +14,9 @@
 #include "test_plugin_util.h"
 
 typedef struct fail_forward {
-    long fail_at, raise_at;
+    tpu_countdown fail; /* from fail_at on */
+    long raise_at;
     int sig;
-    long calls;
 } fail_forward;
 
 static const tc_param_desc params[] = {
@@ -25,17 +25,17 @@ static const tc_param_desc params[] = {
     {"signal", TC_VALUE_INT, 0, 15, 2, 15, "the signal raise_at sends (2: SIGINT, 15: SIGTERM)"},
 };
 
-TPU_CREATE(create, fail_forward, "FailForward", .fail_at = (long)v[0], .raise_at = (long)v[1],
-           .sig = (int)v[2])
+TPU_CREATE(create, fail_forward, "FailForward", .fail = {.at = (long)v[0]},
+           .raise_at = (long)v[1], .sig = (int)v[2])
 
 static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
     fail_forward *l = self;
-    ++l->calls;
-    if (l->calls == l->raise_at)
+    int failing = tpu_count_call(&l->fail);
+    if (l->fail.calls == l->raise_at)
         raise(l->sig);
-    if (l->fail_at > 0 && l->calls >= l->fail_at) {
-        host->set_error(err, "deliberate failure at forward call %ld", l->calls);
+    if (failing) {
+        host->set_error(err, "deliberate failure at forward call %ld", l->fail.calls);
         return 1;
     }
     tpu_copy(x->output->data, x->inputs[0].data, &x->inputs[0].shape);

@@ -10,16 +10,12 @@
 #include "tinycnn/plugin.h"
 #include "test_plugin_util.h"
 
-typedef struct inf_loss {
-    long inf_at;
-    long steps;
-} inf_loss;
-
 static const tc_param_desc params[] = {
     {"inf_at", TC_VALUE_INT, 1, 0, 1, 1e9, "the first training step (1-based) whose loss is +Inf"},
 };
 
-TPU_CREATE(create, inf_loss, "InfLoss", .inf_at = (long)v[0])
+/* The instance counts training steps down to inf_at. */
+TPU_CREATE(create, tpu_countdown, "InfLoss", .at = (long)v[0])
 
 static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int nt, tc_plan *p,
                 tc_error *err)
@@ -32,11 +28,8 @@ static int plan(const tc_host *host, void *self, const tc_shape *in, int n, int 
 
 static int forward(const tc_host *host, void *self, const tc_exec *x, tc_error *err)
 {
-    inf_loss *l = self;
     (void)host, (void)err;
-    if (x->training)
-        l->steps++;
-    x->output->data[0] = x->training && l->steps >= l->inf_at ? INFINITY : 1.0f;
+    x->output->data[0] = x->training && tpu_count_call(self) ? INFINITY : 1.0f;
     return 0;
 }
 

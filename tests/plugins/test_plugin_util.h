@@ -3,7 +3,8 @@
  * (broken_*.c, bad_*.c, fault_layer.c, needs_big_input.c, faults/fault.c)
  * and by the layer types defined inside tests/test_graph.c and
  * tests/test_state.c: the fixed fields and callbacks of a layer type,
- * allocation and freeing of an instance, one-value instances, the plan of
+ * allocation and freeing of an instance, one-value instances, a countdown
+ * to a deliberate failure, the plan of
  * an elementwise layer, the identity's backward, dropout's pieces, the
  * [batch, channels, positions] view of a shape and the entry point. Each
  * plugin keeps only what it gets right or wrong on purpose, so the one
@@ -71,6 +72,20 @@ static inline int tpu_create_value(const tc_host *host, const double *values, vo
         return 1;
     l->v = values[0];
     return 0;
+}
+
+/* A count of calls and the first one (1-based) from which on something
+ * goes wrong on purpose; at 0: never. */
+typedef struct tpu_countdown {
+    long at;
+    long calls;
+} tpu_countdown;
+
+/* Counts one call; 1 from call `at` on. */
+static inline int tpu_count_call(tpu_countdown *c)
+{
+    ++c->calls;
+    return c->at > 0 && c->calls >= c->at;
 }
 
 /* out = in, element by element. */

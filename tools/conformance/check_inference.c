@@ -61,15 +61,10 @@ static int run(tc_layer_check *lc, int training, const cf_states *st, uint64_t k
 /* A batch with at least 256 output elements (the z-test needs them). */
 static int64_t pick_batch(const cf_subject *s, const cf_config *cfg)
 {
-    tc_layer_check lc;
-    tc_error err = {{0}};
-    int64_t b = 3;
-    if (cf_make(&lc, s, cfg, 1, 1, &err) == 0) {
-        int64_t per = cf_count(&lc.output);
-        if (per > 0 && !(s->type->flags & TC_LAYER_LOSS))
-            b = (256 + per - 1) / per;
-    }
-    tc_layer_check_free(&lc);
+    int64_t b = 3, per;
+    if (cf_sample_elements(s, cfg, 0, &per) == 0 && per > 0 &&
+        !(s->type->flags & TC_LAYER_LOSS))
+        b = (256 + per - 1) / per;
     return b < 3 ? 3 : b > 64 ? 64 : b;
 }
 

@@ -161,16 +161,9 @@ static int time_all(tc_layer_check *lc, double flops, timing *t, tc_error *err)
 /* A batch with at least CF_SPEED_ELEMENTS input and output elements. */
 static int64_t speed_batch(const cf_subject *s, const cf_config *cfg)
 {
-    tc_layer_check lc;
-    tc_error err = {{0}};
-    int64_t b = 4;
-    if (cf_make(&lc, s, cfg, 1, 1, &err) == 0) {
-        int64_t per = cf_count(&lc.output);
-        for (int i = 0; i < lc.n_inputs; i++)
-            per += cf_count(&lc.inputs[i]);
+    int64_t b = 4, per;
+    if (cf_sample_elements(s, cfg, 1, &per) == 0)
         b = (CF_SPEED_ELEMENTS + per - 1) / (per > 0 ? per : 1);
-    }
-    tc_layer_check_free(&lc);
     return b < 4 ? 4 : b > 4096 ? 4096 : b;
 }
 

@@ -88,6 +88,12 @@ void cf_batched(const cf_config *cfg, int64_t batch, tc_shape *out);
 int cf_make(tc_layer_check *lc, const cf_subject *s, const cf_config *cfg, int64_t batch,
             int n_threads, tc_error *err);
 
+/* Into *per, the elements of one sample of s in cfg: its output's, plus its
+ * inputs' where with_inputs is set. Returns cf_make's status (*per is left
+ * alone on failure). */
+int cf_sample_elements(const cf_subject *s, const cf_config *cfg, int with_inputs,
+                       int64_t *per);
+
 /* cf_make at one thread for `check`, then tc_layer_check_fill(lc, seed,
  * 0); "inputs <shapes>" goes into where[cap] first. On failure reports
  * "<error> (<where>)", frees lc and returns non-zero; else the caller owns

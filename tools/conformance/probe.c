@@ -62,6 +62,21 @@ int cf_make(tc_layer_check *lc, const cf_subject *s, const cf_config *cfg, int64
     return tc_layer_check_create(lc, s->type, cfg->values, sh, cfg->n_inputs, n_threads, err);
 }
 
+int cf_sample_elements(const cf_subject *s, const cf_config *cfg, int with_inputs,
+                       int64_t *per)
+{
+    tc_layer_check lc;
+    tc_error err = {{0}};
+    int rc = cf_make(&lc, s, cfg, 1, 1, &err);
+    if (rc == 0) {
+        *per = cf_count(&lc.output);
+        for (int i = 0; with_inputs && i < lc.n_inputs; i++)
+            *per += cf_count(&lc.inputs[i]);
+    }
+    tc_layer_check_free(&lc);
+    return rc;
+}
+
 int cf_make_filled(tc_layer_check *lc, const cf_subject *s, const char *check,
                    const cf_config *cfg, int64_t batch, uint64_t seed, char *where, size_t cap)
 {
