@@ -1,8 +1,12 @@
 /* Classifying a list of image files a chunk at a time (see
- * tinycnn/model.h): what `tinycnn predict` does, the printing aside. */
+ * tinycnn/model.h): what `tinycnn predict` does, and its results as text
+ * and JSON. */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tinycnn/dataset.h"
 #include "tinycnn/model.h"
@@ -105,4 +109,70 @@ int tc_model_classify_paths(tc_model *m, const tc_image_path *items, size_t n, i
     free(c.best);
     free(c.errs);
     return rc;
+}
+
+/* ---- one result as text or JSON ------------------------------------------ */
+
+/* The error message without the "PATH: " it starts with (it names the file
+ * already shown). */
+static const char *own_message(const tc_path_result *r)
+{
+    size_t n = strlen(r->path);
+    int named = strncmp(r->error, r->path, n) == 0 && strncmp(r->error + n, ": ", 2) == 0;
+    return named ? r->error + n + 2 : r->error;
+}
+
+char *tc_path_result_text(const tc_model *m, const tc_path_result *r)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len);
+    if (!f)
+        return NULL;
+    const tc_prediction *b = r->best;
+    int named = tc_model_has_class_names(m);
+    if (r->error)
+        fprintf(f, "%s: error: %s", r->path, own_message(r));
+    else
+        fprintf(f, "%s: %d%s%s  (", r->path, (int)b[0].label, named ? " " : "",
+                named ? tc_model_class_name(m, b[0].label) : "");
+    for (int j = 0; !r->error && j < r->top; j++)
+        fprintf(f, "%s%s: %.2f%%", j ? ", " : "", tc_model_class_name(m, b[j].label),
+                100.0 * b[j].prob);
+    if (!r->error)
+        fputc(')', f);
+    int bad = ferror(f);
+    if ((fclose(f) != 0) | bad) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A string that is not UTF-8 (a file name in another encoding) leaves its
+ * key out, as jansson refuses it. */
+char *tc_path_result_json(const tc_model *m, const tc_path_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "image", json_string(r->path));
+    if (r->error)
+        json_object_set_new(o, "error", json_string(own_message(r)));
+    int named = tc_model_has_class_names(m);
+    if (!r->error) {
+        json_t *t = json_array();
+        json_object_set_new(o, "prediction", json_integer(r->best[0].label));
+        if (named)
+            json_object_set_new(o, "class_name",
+                                json_string(tc_model_class_name(m, r->best[0].label)));
+        for (int j = 0; j < r->top; j++) {
+            const char *name = named ? tc_model_class_name(m, r->best[j].label) : NULL;
+            json_array_append_new(t, json_pack("{s:i, s:s*, s:f}", "class", (int)r->best[j].label,
+                                               "class_name", name, /* s*: none without a name */
+                                               "probability", (double)r->best[j].prob));
+        }
+        json_object_set_new(o, "top", t);
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return s;
 }

@@ -1,11 +1,19 @@
 /* A model's per-node summary (tinycnn/summary.h): read from the graph's
- * batch-1 plans, with FLOPs from the layer types that count them. */
+ * batch-1 plans, with FLOPs from the layer types that count them; as JSON
+ * and as the table `tinycnn summary` prints. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph_internal.h"
+#include "text_stream.h"
+#include "tinycnn/checkpoint.h"
+#include "tinycnn/format.h"
+#include "tinycnn/model.h"
 #include "tinycnn/registry.h"
 #include "tinycnn/status.h"
 #include "tinycnn/summary.h"
@@ -151,4 +159,119 @@ char *tc_summary_json(const tc_graph *g, const tc_summary *s)
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return text;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+/* "[16,28,28]" */
+static const char *shape_text(const tc_shape *sh, char *buf, size_t cap)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < sh->ndim && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)sh->dims[d]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+/* "conv,label" (cut short to fit cap) */
+static void inputs_text(const tc_node_summary *ns, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < ns->n_inputs && n < cap; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", k ? "," : "", ns->inputs[k].name);
+}
+
+/* The widths of the table's text columns: the longest entry, at least the header's. */
+typedef struct widths {
+    int name, type, inputs, shape;
+} widths;
+
+static void measure(const tc_summary *s, widths *w)
+{
+    *w = (widths){4, 4, 6, 6};
+    char buf[256];
+    for (int i = 0; i < s->n_nodes; i++) {
+        const tc_node_summary *ns = &s->nodes[i];
+        int l;
+        if ((l = (int)strlen(ns->name)) > w->name)
+            w->name = l;
+        if ((l = (int)strlen(ns->type)) > w->type)
+            w->type = l;
+        inputs_text(ns, buf, sizeof buf);
+        if ((l = (int)strlen(buf)) > w->inputs)
+            w->inputs = l;
+        shape_text(&ns->output, buf, sizeof buf);
+        if ((l = (int)strlen(buf)) > w->shape)
+            w->shape = l;
+    }
+}
+
+static void node_row(FILE *f, const widths *w, const tc_node_summary *ns)
+{
+    char in[256], shape[96], wt[32], st[32], fl[32];
+    inputs_text(ns, in, sizeof in);
+    shape_text(&ns->output, shape, sizeof shape);
+    if (ns->flops >= 0)
+        snprintf(fl, sizeof fl, "%.3f", (double)ns->flops / 1e6);
+    else
+        snprintf(fl, sizeof fl, "-");
+    fprintf(f, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s%s\n", w->name, ns->name, w->type,
+            ns->type, w->inputs, in, w->shape, shape, tc_format_count(wt, sizeof wt, ns->weights),
+            tc_format_count(st, sizeof st, ns->state), fl, ns->is_loss ? "  (training only)" : "");
+}
+
+char *tc_summary_text(const tc_graph *g, const tc_summary *s)
+{
+    tc_text_stream t;
+    FILE *f = g && s ? tc_text_begin(&t) : NULL;
+    if (!f)
+        return NULL;
+    widths w;
+    measure(s, &w);
+    char wt[32], st[32];
+    fprintf(f, "model %s: %d nodes\n", tc_graph_name(g), s->n_nodes);
+    fprintf(f, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s\n", w.name, "node", w.type, "type",
+            w.inputs, "inputs", w.shape, "output", "weights", "state", "MFLOPs");
+    for (int i = 0; i < s->n_nodes; i++)
+        node_row(f, &w, &s->nodes[i]);
+    fprintf(f, "total: %s weights, %s state elements, %s%.3f forward MFLOPs per image",
+            tc_format_count(wt, sizeof wt, s->weights), tc_format_count(st, sizeof st, s->state),
+            s->flops_unknown ? "at least " : "", (double)s->flops / 1e6);
+    if (s->flops_unknown)
+        fprintf(f, " (%d node%s of types that do not count theirs)", s->flops_unknown,
+                s->flops_unknown == 1 ? "" : "s");
+    fprintf(f, "\n");
+    return tc_text_end(&t);
+}
+
+/* ---- the model a summary is of ------------------------------------------- */
+
+/* 1 when the file's first non-blank byte is '{': a model, not a checkpoint. */
+static int looks_like_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    int c = EOF;
+    while (f && (c = fgetc(f)) != EOF && isspace(c))
+        ;
+    if (f)
+        fclose(f);
+    return c == '{';
+}
+
+tc_graph *tc_summary_open(const tc_registry *reg, const char *path, tc_error *err)
+{
+    if (!reg || !path) {
+        tc_error_set(err, "tc_summary_open: no registry or path given");
+        return NULL;
+    }
+    if (looks_like_json(path))
+        return tc_graph_load_file(reg, path, err);
+    tc_checkpoint ck;
+    tc_graph *g = NULL;
+    if (tc_checkpoint_read(path, &ck, err) == 0)
+        tc_checkpoint_graph(reg, &ck, path, &g, err); /* g stays NULL on failure */
+    tc_checkpoint_free(&ck);
+    return g;
 }

@@ -165,6 +165,22 @@ int tc_model_classify_paths(tc_model *m, const struct tc_image_path *items, size
                             tc_path_result_fn fn, int (*stop)(void *user), void *user,
                             tc_error *err);
 
+/* One result of tc_model_classify_paths as `tinycnn predict` prints it, on
+ * one line without its newline: "img.png: 3  (3: 97.10%, 8: 2.00%)" (the
+ * best class, then the top classes with their probabilities), with class
+ * names "img.png: 3 cat  (cat: 97.10%, dog: 2.00%)"; for an error "PATH:
+ * error: MESSAGE", the message without the "PATH: " it may start with.
+ * Owner: the caller (free); NULL when out of memory. */
+char *tc_path_result_text(const tc_model *m, const tc_path_result *r);
+
+/* The same as compact JSON text: {"image": PATH, "prediction": 3,
+ * "class_name": "cat", "top": [{"class": 3, "class_name": "cat",
+ * "probability": 0.971}, ...]} (class_name only when the checkpoint names
+ * its classes; reals with 17 digits, so that they read back exactly), or
+ * {"image": PATH, "error": MESSAGE}. A string that is not UTF-8 leaves its
+ * key out. Owner: the caller (free); NULL when out of memory. */
+char *tc_path_result_json(const tc_model *m, const tc_path_result *r);
+
 /* The k most probable classes of one probability row (n_classes values),
  * best first; ties keep the lower index first. Returns how many were written
  * (min(k, n_classes)). */

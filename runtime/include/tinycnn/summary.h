@@ -52,6 +52,21 @@ void tc_summary_free(tc_summary *s);
  * out of memory. */
 char *tc_summary_json(const tc_graph *g, const tc_summary *s);
 
+/* The summary as the table `tinycnn summary` prints: "model M: N nodes", a
+ * header, one line per node (name, type, inputs, output shape, weights,
+ * state, forward MFLOPs per image or '-' when the type does not count them,
+ * "(training only)" after the loss), then "total: ..." with "at least" and
+ * the number of uncounted nodes when there are some; every line ends in
+ * '\n'. Owner of the string: the caller (free()); NULL when out of memory. */
+char *tc_summary_text(const tc_graph *g, const tc_summary *s);
+
+/* The graph of a model file or of a checkpoint (with its weights loaded):
+ * a file whose first non-blank byte is '{' is read as a model
+ * (tc_graph_load_file), any other as a checkpoint (tc_checkpoint_read,
+ * tc_checkpoint_graph). Errors name the file. Owner of the graph: the
+ * caller (tc_graph_free); NULL with err set on failure. */
+tc_graph *tc_summary_open(const tc_registry *reg, const char *path, tc_error *err);
+
 #ifdef __cplusplus
 }
 #endif
