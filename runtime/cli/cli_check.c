@@ -40,14 +40,11 @@ static int run(cli_globals *g, int argc, char **argv)
     if (n <= 0)
         return cli_fail("check-plugin: cannot find this program's folder: %s", strerror(errno));
     exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = 0;
+    *strrchr(exe, '/') = 0; /* the link is an absolute path */
     snprintf(tool, sizeof tool, "%s/tinycnn-conformance", exe);
     if (access(tool, X_OK) != 0)
         return cli_fail("check-plugin: %s: %s (it is built and installed with tinycnn)", tool,
                         strerror(errno));
-
     /* the global --plugin-dir options (given before the command) first */
     char **args = calloc((size_t)argc + 2 * (size_t)g->n_plugin_dirs + 1, sizeof *args);
     if (!args)

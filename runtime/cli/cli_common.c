@@ -1,22 +1,28 @@
+/* The runner's messages, plugin loading, checkpoints and standard output
+ * (see cli_common.h). */
 #define _XOPEN_SOURCE 700
 #include "cli_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* buf (an array) from fmt and the arguments after it */
+#define FORMAT(buf, fmt)                     \
+    do {                                     \
+        va_list ap;                          \
+        va_start(ap, fmt);                   \
+        vsnprintf(buf, sizeof buf, fmt, ap); \
+        va_end(ap);                          \
+    } while (0)
+
 int cli_fail(const char *fmt, ...)
 {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT(msg, fmt);
     fflush(stdout);
     fprintf(stderr, "tinycnn: %s\n", msg);
     return CLI_EXIT_RUNTIME;
@@ -25,169 +31,11 @@ int cli_fail(const char *fmt, ...)
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    FORMAT(msg, fmt);
     fflush(stdout);
-    if (cmd)
-        fprintf(stderr, "tinycnn %s: %s; see 'tinycnn %s --help'\n", cmd, msg, cmd);
-    else
-        fprintf(stderr, "tinycnn: %s; see 'tinycnn --help'\n", msg);
+    fprintf(stderr, "tinycnn%s%s: %s; see 'tinycnn %s%s--help'\n", cmd ? " " : "", cmd ? cmd : "",
+            msg, cmd ? cmd : "", cmd ? " " : "");
     return CLI_EXIT_USAGE;
-}
-
-/* ---- option parsing ---------------------------------------------------- */
-
-void cli_args_init(cli_args *a, const char *cmd, int argc, char **argv, cli_globals *g)
-{
-    memset(a, 0, sizeof *a);
-    a->cmd = cmd;
-    a->argc = argc;
-    a->argv = argv;
-    a->i = 1;
-    a->globals = g;
-}
-
-int cli_value(cli_args *a, const char **out)
-{
-    if (a->inline_value) {
-        *out = a->inline_value;
-        return 0;
-    }
-    if (a->i >= a->argc) {
-        cli_usage(a->cmd, "option %s needs a value", a->opt);
-        return 1;
-    }
-    *out = a->argv[a->i++];
-    return 0;
-}
-
-int cli_no_value(cli_args *a)
-{
-    if (a->inline_value) {
-        cli_usage(a->cmd, "option %s takes no value (got '%s')", a->opt, a->inline_value);
-        return 1;
-    }
-    return 0;
-}
-
-int cli_unknown(cli_args *a)
-{
-    cli_usage(a->cmd, "unknown option %s", a->opt);
-    return 1;
-}
-
-int cli_next(cli_args *a, const char **pos)
-{
-    for (;;) {
-        if (a->i >= a->argc)
-            return CLI_ARG_END;
-        const char *s = a->argv[a->i++];
-        if (a->only_positional || s[0] != '-' || s[1] == 0) { /* "-" alone is a name */
-            *pos = s;
-            return CLI_ARG_POSITIONAL;
-        }
-        if (strcmp(s, "--") == 0) {
-            a->only_positional = 1;
-            continue;
-        }
-        a->inline_value = NULL;
-        const char *eq = s[1] == '-' ? strchr(s, '=') : NULL;
-        if (eq) {
-            size_t n = (size_t)(eq - s);
-            if (n >= sizeof a->optbuf)
-                n = sizeof a->optbuf - 1;
-            memcpy(a->optbuf, s, n);
-            a->optbuf[n] = 0;
-            a->opt = a->optbuf;
-            a->inline_value = eq + 1;
-        } else {
-            a->opt = s;
-        }
-        if (strcmp(a->opt, "--plugin-dir") == 0) {
-            const char *dir;
-            if (cli_value(a, &dir) != 0)
-                return CLI_ARG_ERROR;
-            if (a->globals->n_plugin_dirs >= CLI_MAX_PLUGIN_DIRS) {
-                cli_usage(a->cmd, "too many --plugin-dir options (at most %d)", CLI_MAX_PLUGIN_DIRS);
-                return CLI_ARG_ERROR;
-            }
-            if (!*dir) {
-                cli_usage(a->cmd, "option --plugin-dir needs a folder, got ''");
-                return CLI_ARG_ERROR;
-            }
-            a->globals->plugin_dirs[a->globals->n_plugin_dirs++] = dir;
-            continue;
-        }
-        return CLI_ARG_OPTION;
-    }
-}
-
-int cli_int(cli_args *a, const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*s == 0 || *end != 0 || errno == ERANGE || end == s || v < lo || v > hi) {
-        if (hi == INT64_MAX || hi >= (int64_t)1 << 53)
-            cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer >= %lld)", s, a->opt,
-                      (long long)lo);
-        else
-            cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer from %lld to %lld)",
-                      s, a->opt, (long long)lo, (long long)hi);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_u64(cli_args *a, const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    /* strtoull accepts "-1" as a huge number; refuse any sign. */
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s < '0' || *s > '9' || *end != 0 || errno == ERANGE) {
-        cli_usage(a->cmd, "invalid value '%s' for %s (expected an integer from 0 to %llu)", s,
-                  a->opt, (unsigned long long)UINT64_MAX);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_double(cli_args *a, const char *s, double lo, int lo_open, double hi, int hi_open,
-               double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    int bad = *s == 0 || *end != 0 || errno == ERANGE || !isfinite(v) || (lo_open ? v <= lo : v < lo) ||
-              (hi_open ? v >= hi : v > hi);
-    if (bad) {
-        char range[128];
-        if (isinf(hi))
-            snprintf(range, sizeof range, "a number %s %g", lo_open ? ">" : ">=", lo);
-        else
-            snprintf(range, sizeof range, "a number in %s%g, %g%s", lo_open ? "(" : "[", lo, hi,
-                     hi_open ? ")" : "]");
-        cli_usage(a->cmd, "invalid value '%s' for %s (expected %s)", s, a->opt, range);
-        return 1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_wants_help(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            return 0;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
-    }
-    return 0;
 }
 
 /* ---- plugins ----------------------------------------------------------- */
@@ -196,13 +44,6 @@ static int is_dir(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Plugins skipped for safety (world-writable files) are worth a word. */
-static void print_warnings(const tc_registry *reg)
-{
-    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
-        fprintf(stderr, "tinycnn: warning: %s\n", tc_registry_warning(reg, i));
 }
 
 int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
@@ -216,43 +57,37 @@ int cli_load_registry(const cli_globals *g, tc_registry **out, tc_error *err)
     if (!reg)
         return tc_error_set(err, "out of memory");
     int rc = tc_plugin_discover(reg, g->plugin_dirs, g->n_plugin_dirs, err);
-    if (rc == TC_DISCOVER_NONE) {
-        char msg[TC_ERROR_CAP];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        tc_error_set(err, "%s; use --plugin-dir DIR or TINYCNN_PLUGIN_PATH", msg);
-    }
-    print_warnings(reg);
-    if (rc != 0) {
+    size_t n = strlen(err->msg);
+    if (rc == TC_DISCOVER_NONE)
+        snprintf(err->msg + n, sizeof err->msg - n,
+                 "; use --plugin-dir DIR or TINYCNN_PLUGIN_PATH");
+    /* plugins skipped for safety (world-writable files) are worth a word */
+    for (int i = 0; i < tc_registry_n_warnings(reg); i++)
+        fprintf(stderr, "tinycnn: warning: %s\n", tc_registry_warning(reg, i));
+    if (rc != 0)
         tc_registry_free(reg);
-        return 1;
-    }
-    *out = reg;
-    return 0;
+    else
+        *out = reg;
+    return rc != 0;
 }
 
 /* ---- models, data, checkpoints ----------------------------------------- */
 
 const char *cli_data_dir(const char *opt)
 {
-    if (opt && *opt)
-        return opt;
     const char *env = getenv("TINYCNN_DATA");
-    if (env && *env)
-        return env;
-    return "data/mnist";
+    return opt && *opt ? opt : env && *env ? env : "data/mnist";
 }
 
 char *cli_with_extension(const char *path, const char *ext)
 {
-    size_t n = strlen(path), n_ext = strlen(ext);
+    size_t n = strlen(path);
     const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
     if (dot && (!slash || dot > slash) && dot != path)
         n = (size_t)(dot - path);
-    char *out = malloc(n + n_ext + 1);
-    if (out) {
-        memcpy(out, path, n);
-        memcpy(out + n, ext, n_ext + 1);
-    }
+    char *out = malloc(n + strlen(ext) + 1);
+    if (out)
+        sprintf(out, "%.*s%s", (int)n, path, ext);
     return out;
 }
 
@@ -264,11 +99,10 @@ int cli_open_checkpoint(const tc_registry *reg, const char *path, tc_checkpoint 
     if (tc_checkpoint_read(path, ck, err) != 0)
         return 1;
     /* what the inference API does with a checkpoint, checks and messages alike */
-    if (tc_checkpoint_graph(reg, ck, path, graph, err) != 0) {
-        tc_checkpoint_free(ck);
-        return 1;
-    }
-    return 0;
+    if (tc_checkpoint_graph(reg, ck, path, graph, err) == 0)
+        return 0;
+    tc_checkpoint_free(ck);
+    return 1;
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -288,9 +122,7 @@ static int note_stdout_error(int e)
 int cli_flush_stdout(void)
 {
     errno = 0;
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return note_stdout_error(errno);
-    return 0;
+    return fflush(stdout) != 0 || ferror(stdout) ? note_stdout_error(errno) : 0;
 }
 
 int cli_print_json(json_t *v)
@@ -304,9 +136,21 @@ int cli_print_json(json_t *v)
     errno = 0;
     int bad = fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF;
     free(s);
-    if (bad)
-        return note_stdout_error(errno);
-    return cli_flush_stdout();
+    return bad ? note_stdout_error(errno) : cli_flush_stdout();
+}
+
+/* A line at a time: stdio drops a buffer whose write failed, and the lines
+ * after it fill it again, so that the last flush (cli_finish_output) fails
+ * too and reports why (a full disk), not just that a write failed. */
+void cli_print_text(const char *text, int newline)
+{
+    for (size_t n; *text; text += n) {
+        n = strcspn(text, "\n");
+        n += text[n] == '\n';
+        fwrite(text, 1, n, stdout);
+    }
+    if (newline)
+        putchar('\n');
 }
 
 void cli_output_init(void)
@@ -325,16 +169,11 @@ void cli_output_init(void)
 
 void cli_stdout_lost(const char *fmt, ...)
 {
-    if (stdout_reported)
+    if (stdout_reported++)
         return;
-    stdout_reported = 1;
     char more[1024] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(more, sizeof more, fmt, ap);
-        va_end(ap);
-    }
+    if (fmt)
+        FORMAT(more, fmt);
     fprintf(stderr, "tinycnn: writing standard output: %s%s%s\n",
             strerror(stdout_errno ? stdout_errno : EIO), *more ? "; " : "", more);
 }

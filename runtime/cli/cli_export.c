@@ -26,30 +26,23 @@ static int run(cli_globals *g, int argc, char **argv)
 {
     const char *ckpt = NULL, *out = NULL;
     const cli_opt table[] = {CLI_STRING("-o", &out), CLI_STRING("--output", &out), CLI_OPT_END};
-    int n_pos;
-    if (cli_parse_argv(g, "export", argc, argv, table, &ckpt, 1, &n_pos) != 0)
-        return CLI_EXIT_USAGE;
-    if (!ckpt)
-        return cli_usage("export", "missing CHECKPOINT");
-    if (cli_parse_only)
-        return CLI_EXIT_OK;
+    int rc = cli_parse_one(g, "export", argc, argv, table, &ckpt, "missing CHECKPOINT");
+    if (rc != 0 || cli_parse_only)
+        return rc;
     char *def = out ? NULL : cli_with_extension(ckpt, ".onnx");
-    if (!out && !(out = def))
-        return cli_fail("out of memory");
-    if (strcmp(out, ckpt) == 0) {
-        free(def);
-        return cli_usage("export", "the ONNX file '%s' would overwrite the checkpoint", out);
-    }
     tc_error err = {{0}};
     tc_registry *reg = NULL;
-    int rc = CLI_EXIT_OK;
-    if (cli_load_registry(g, &reg, &err) != 0 || tc_onnx_export_file(reg, ckpt, out, &err) != 0)
+    if (!(out = out ? out : def))
+        rc = cli_fail("out of memory");
+    else if (strcmp(out, ckpt) == 0)
+        rc = cli_usage("export", "the ONNX file '%s' would overwrite the checkpoint", out);
+    else if (cli_load_registry(g, &reg, &err) != 0 ||
+             tc_onnx_export_file(reg, ckpt, out, &err) != 0)
         rc = cli_fail("%s", err.msg);
     else
         printf("wrote %s (ONNX opset %d, IR version %d)\n", out, TC_ONNX_OPSET,
                TC_ONNX_IR_VERSION);
-    if (reg)
-        tc_registry_free(reg);
+    tc_registry_free(reg);
     free(def);
     return rc;
 }

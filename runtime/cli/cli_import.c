@@ -27,7 +27,7 @@ static const char help[] =
 static int run(cli_globals *g, int argc, char **argv)
 {
     const char *onnx = NULL, *out = NULL, *ckpt = NULL;
-    int no_ckpt = 0, n_pos;
+    int no_ckpt = 0;
     const cli_opt table[] = {
         CLI_STRING("-o", &out),
         CLI_STRING("--output", &out),
@@ -35,41 +35,32 @@ static int run(cli_globals *g, int argc, char **argv)
         CLI_FLAG("--no-checkpoint", &no_ckpt),
         CLI_OPT_END,
     };
-    if (cli_parse_argv(g, "import", argc, argv, table, &onnx, 1, &n_pos) != 0)
-        return CLI_EXIT_USAGE;
-    if (!onnx)
-        return cli_usage("import", "missing MODEL.onnx");
-    if (!out)
-        return cli_usage("import", "missing -o MODEL.json");
-    if (no_ckpt && ckpt)
-        return cli_usage("import", "--checkpoint and --no-checkpoint exclude each other");
-    if ((ckpt && strcmp(ckpt, out) == 0) || strcmp(onnx, out) == 0)
-        return cli_usage("import", "the model file '%s' would overwrite %s", out,
-                         strcmp(onnx, out) == 0 ? "the ONNX file" : "the checkpoint");
-    if (cli_parse_only)
-        return CLI_EXIT_OK;
+    int rc = cli_parse_one(g, "import", argc, argv, table, &onnx, "missing MODEL.onnx");
+    if (rc == 0 && !out)
+        rc = cli_usage("import", "missing -o MODEL.json");
+    else if (rc == 0 && no_ckpt && ckpt)
+        rc = cli_usage("import", "--checkpoint and --no-checkpoint exclude each other");
+    else if (rc == 0 && ((ckpt && strcmp(ckpt, out) == 0) || strcmp(onnx, out) == 0))
+        rc = cli_usage("import", "the model file '%s' would overwrite %s", out,
+                       strcmp(onnx, out) == 0 ? "the ONNX file" : "the checkpoint");
+    if (rc != 0 || cli_parse_only)
+        return rc;
     char *def = ckpt || no_ckpt ? NULL : cli_with_extension(out, ".ckpt");
-    if (!ckpt && !no_ckpt && !(ckpt = def))
-        return cli_fail("out of memory");
-    if (ckpt && strcmp(ckpt, onnx) == 0) {
-        free(def);
-        return cli_usage("import", "the checkpoint '%s' would overwrite the ONNX file", ckpt);
-    }
     tc_error err = {{0}};
     tc_registry *reg = NULL;
-    int rc = CLI_EXIT_OK;
-    if (cli_load_registry(g, &reg, &err) != 0 ||
-        tc_onnx_import_file(reg, onnx, out, ckpt, &err) != 0)
+    if (!no_ckpt && !(ckpt = ckpt ? ckpt : def))
+        rc = cli_fail("out of memory");
+    else if (ckpt && strcmp(ckpt, onnx) == 0)
+        rc = cli_usage("import", "the checkpoint '%s' would overwrite the ONNX file", ckpt);
+    else if (cli_load_registry(g, &reg, &err) != 0 ||
+             tc_onnx_import_file(reg, onnx, out, ckpt, &err) != 0)
         rc = cli_fail("%s", err.msg);
-    else if (ckpt)
-        printf("wrote %s and %s\n", out, ckpt);
     else
-        printf("wrote %s\n", out);
-    if (reg)
-        tc_registry_free(reg);
+        printf("wrote %s%s%s\n", out, ckpt ? " and " : "", ckpt ? ckpt : "");
+    tc_registry_free(reg);
     free(def);
     return rc;
 }
 
-const cli_command cli_import_command = {"import", "convert an ONNX model into a model and checkpoint",
-                                        help, run, NULL};
+const cli_command cli_import_command = {
+    "import", "convert an ONNX model into a model and checkpoint", help, run, NULL};

@@ -30,107 +30,56 @@ static const char help[] =
     "  --plugin-dir DIR  also load the plugins in DIR (repeatable)\n";
 
 typedef struct predictor {
+    const char **pos; /* CHECKPOINT PATH... */
+    int n_pos, json, failed, oom;
+    int64_t top, threads;
     tc_model *model;
-    int json, named, failed;
     json_t *results;
     char first_error[TC_ERROR_CAP];
 } predictor;
 
-/* An error entry: "PATH: error: MESSAGE" (the message without the path it
- * starts with), or {"image": PATH, "error": MESSAGE}. */
-static void emit_error(predictor *p, const char *path, const char *msg)
-{
-    if (p->failed++ == 0)
-        snprintf(p->first_error, sizeof p->first_error, "%s", msg);
-    size_t n = strlen(path);
-    const char *m = strncmp(msg, path, n) == 0 && strncmp(msg + n, ": ", 2) == 0 ? msg + n + 2
-                                                                                : msg;
-    if (!p->json) {
-        printf("%s: error: %s\n", path, m);
-        return;
-    }
-    json_t *o = json_object();
-    json_object_set_new(o, "image", json_string(path));
-    json_object_set_new(o, "error", json_string(m));
-    json_array_append_new(p->results, o);
-}
-
-/* "img.png: 3  (3: 97.10%, 8: 2.00%)", or with class names
- * "img.png: 3 cat  (cat: 97.10%, dog: 2.00%)" (tc_model_class_name is the
- * number where the checkpoint names no classes); or its JSON object. */
-static void emit_best(predictor *p, const char *path, const tc_prediction *b, int top)
-{
-    const tc_model *m = p->model;
-    if (!p->json) {
-        printf("%s: %d%s%s  (", path, (int)b[0].label, p->named ? " " : "",
-               p->named ? tc_model_class_name(m, b[0].label) : "");
-        for (int j = 0; j < top; j++)
-            printf("%s%s: %.2f%%", j ? ", " : "", tc_model_class_name(m, b[j].label),
-                   100.0 * b[j].prob);
-        printf(")\n");
-        return;
-    }
-    json_t *o = json_object(), *t = json_array();
-    json_object_set_new(o, "image", json_string(path));
-    json_object_set_new(o, "prediction", json_integer(b[0].label));
-    if (p->named)
-        json_object_set_new(o, "class_name", json_string(tc_model_class_name(m, b[0].label)));
-    for (int j = 0; j < top; j++) {
-        const char *name = p->named ? tc_model_class_name(m, b[j].label) : NULL;
-        json_array_append_new(t, json_pack("{s:i, s:s*, s:f}", "class", (int)b[j].label,
-                                           "class_name", name, /* s*: none without a name */
-                                           "probability", (double)b[j].prob));
-    }
-    json_object_set_new(o, "top", t);
-    json_array_append_new(p->results, o);
-}
-
+/* Each result as the library formats it: a text line, or a JSON object of
+ * the "predictions" array. */
 static void on_result(void *user, const tc_path_result *r)
 {
-    if (r->error)
-        emit_error(user, r->path, r->error);
-    else
-        emit_best(user, r->path, r->best, r->top);
+    predictor *p = user;
+    if (r->error && p->failed++ == 0)
+        snprintf(p->first_error, sizeof p->first_error, "%s", r->error);
+    char *s = p->json ? tc_path_result_json(p->model, r) : tc_path_result_text(p->model, r);
+    p->oom |= !s;
+    if (s && p->json)
+        json_array_append_new(p->results, json_loads(s, 0, NULL));
+    else if (s)
+        printf("%s\n", s);
+    free(s);
 }
 
 /* stdout is lost (main says so): no one reads the rest. */
 static int output_lost(void *user)
 {
-    (void)user;
-    return cli_flush_stdout() != 0;
+    return cli_flush_stdout() != 0 || ((predictor *)user)->oom;
 }
 
-/* ---- the command -------------------------------------------------------- */
-
-typedef struct predict_opts {
-    const char **pos; /* CHECKPOINT PATH... */
-    int n_pos;
-    int64_t top, threads;
-    int json;
-} predict_opts;
-
-static int parse(cli_globals *g, int argc, char **argv, predict_opts *o)
+static int parse(cli_globals *g, int argc, char **argv, predictor *p)
 {
     const cli_opt table[] = {
-        CLI_INT("--top", &o->top, 1, 1000000),
-        CLI_INT("--threads", &o->threads, 1, 1024),
-        CLI_FLAG("--json", &o->json),
+        CLI_INT("--top", &p->top, 1, 1000000),
+        CLI_INT("--threads", &p->threads, 1, 1024),
+        CLI_FLAG("--json", &p->json),
         CLI_OPT_END,
     };
-    if (cli_parse_argv(g, "predict", argc, argv, table, o->pos, argc, &o->n_pos) != 0)
-        return CLI_EXIT_USAGE;
-    if (o->n_pos == 0)
-        return cli_usage("predict", "missing CHECKPOINT");
-    if (o->n_pos == 1)
-        return cli_usage("predict", "missing IMAGE (give at least one file or folder)");
-    return 0;
+    int rc = cli_parse_argv(g, "predict", argc, argv, table, p->pos, argc, &p->n_pos);
+    if (rc == 0 && p->n_pos < 2)
+        rc = cli_usage("predict", "missing %s",
+                       p->n_pos ? "IMAGE (give at least one file or folder)" : "CHECKPOINT");
+    return rc;
 }
 
-static void print_summary(const predictor *p, const char *ckpt, size_t n)
+static void print_summary(const predictor *p, size_t n)
 {
     if (p->json) {
         json_t *root = json_object();
-        json_object_set_new(root, "checkpoint", json_string(ckpt));
+        json_object_set_new(root, "checkpoint", json_string(p->pos[0]));
         json_object_set_new(root, "model", json_string(tc_model_name(p->model)));
         json_object_set(root, "predictions", p->results);
         json_object_set_new(root, "failed", json_integer(p->failed));
@@ -144,52 +93,55 @@ static void print_summary(const predictor *p, const char *ckpt, size_t n)
 }
 
 /* Classifies every item; 0 when the model ran (failed files included). */
-static int classify(const cli_globals *g, const predict_opts *o, const tc_image_path *items,
-                    size_t n, predictor *p, tc_error *err)
+static int classify(const cli_globals *g, const tc_image_path *items, size_t n, predictor *p,
+                    tc_error *err)
 {
     tc_registry *reg = NULL;
     if (cli_load_registry(g, &reg, err) != 0)
         return 1;
     /* the runner's registry, so that --plugin-dir counts */
-    tc_model_options mo = {.struct_size = sizeof mo, .threads = (int32_t)o->threads,
+    tc_model_options mo = {.struct_size = sizeof mo, .threads = (int32_t)p->threads,
                            .registry = reg};
-    p->model = tc_model_open(o->pos[0], &mo, err);
-    p->named = tc_model_has_class_names(p->model);
-    int rc = !p->model                        ? 1
-             : !(p->results = json_array()) ? tc_error_set(err, "out of memory")
-                                            : tc_model_classify_paths(p->model, items, n, (int)o->top, on_result,
-                                           output_lost, p, err);
+    int rc = !(p->model = tc_model_open(p->pos[0], &mo, err)) ? 1
+             : !(p->results = json_array())                   ? tc_error_set(err, "out of memory")
+             : tc_model_classify_paths(p->model, items, n, (int)p->top, on_result, output_lost,
+                                       p, err);
+    if (rc == 0 && p->oom)
+        rc = tc_error_set(err, "out of memory");
     if (rc == 0)
-        print_summary(p, o->pos[0], n);
+        print_summary(p, n);
     json_decref(p->results);
     tc_model_close(p->model); /* the model before the registry it uses */
     tc_registry_free(reg);
     return rc;
 }
 
-static int run(cli_globals *g, int argc, char **argv)
+/* Classifies and prints the images of p->pos[1..]; the exit status. */
+static int predict(const cli_globals *g, predictor *p)
 {
-    predict_opts o = {.top = 3};
-    o.pos = calloc((size_t)argc, sizeof *o.pos);
-    if (!o.pos)
-        return cli_fail("out of memory");
-    int rc = parse(g, argc, argv, &o);
-    if (rc != 0 || cli_parse_only) {
-        free(o.pos);
-        return rc;
-    }
-    tc_set_threads((int)o.threads); /* the image reader's too */
+    tc_set_threads((int)p->threads); /* the image reader's too */
     tc_image_path *items = NULL;
     size_t n = 0;
-    predictor p = {.json = o.json};
     tc_error err = {{0}};
-    if (tc_image_paths(o.pos + 1, o.n_pos - 1, &items, &n, &err) != 0 ||
-        classify(g, &o, items, n, &p, &err) != 0)
+    int rc = CLI_EXIT_OK;
+    if (tc_image_paths(p->pos + 1, p->n_pos - 1, &items, &n, &err) != 0 ||
+        classify(g, items, n, p, &err) != 0)
         rc = cli_fail("%s", err.msg);
-    else
-        rc = p.failed ? CLI_EXIT_RUNTIME : CLI_EXIT_OK;
+    else if (p->failed)
+        rc = CLI_EXIT_RUNTIME;
     tc_image_paths_free(items, n);
-    free(o.pos);
+    return rc;
+}
+
+static int run(cli_globals *g, int argc, char **argv)
+{
+    predictor p = {.top = 3, .pos = calloc((size_t)argc, sizeof(const char *))};
+    if (!p.pos)
+        return cli_fail("out of memory");
+    int rc = parse(g, argc, argv, &p);
+    if (rc == 0 && !cli_parse_only)
+        rc = predict(g, &p);
+    free(p.pos);
     return rc;
 }
 

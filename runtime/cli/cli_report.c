@@ -41,23 +41,18 @@ static int parse(cli_globals *g, int argc, char **argv, report_args *r)
         CLI_INT("--threads", &r->threads, 1, 1024),
         CLI_OPT_END,
     };
-    int n_pos;
-    if (cli_parse_argv(g, "report", argc, argv, table, &r->ckpt, 1, &n_pos) != 0)
-        return 1;
-    if (!r->ckpt)
-        return cli_usage("report", "missing CHECKPOINT") != 0;
-    if (!r->out)
-        return cli_usage("report", "missing -o DIR (the folder to write)") != 0;
-    return 0;
+    int rc = cli_parse_one(g, "report", argc, argv, table, &r->ckpt, "missing CHECKPOINT");
+    if (rc == 0 && !r->out)
+        rc = cli_usage("report", "missing -o DIR (the folder to write)");
+    return rc;
 }
 
 static int run(cli_globals *g, int argc, char **argv)
 {
     report_args r = {0};
-    if (parse(g, argc, argv, &r))
-        return CLI_EXIT_USAGE;
-    if (cli_parse_only)
-        return CLI_EXIT_OK;
+    int rc = parse(g, argc, argv, &r);
+    if (rc != 0 || cli_parse_only)
+        return rc;
     tc_set_threads((int)r.threads);
     tc_error err = {{0}};
     tc_registry *reg = NULL;
@@ -66,7 +61,7 @@ static int run(cli_globals *g, int argc, char **argv)
     tc_report_options o = {reg, r.ckpt, cli_data_dir(r.data), r.limit, (int)r.batch,
                            (int)r.mistakes};
     tc_report_result res;
-    int rc = tc_report_write(&o, r.out, &res, &err);
+    rc = tc_report_write(&o, r.out, &res, &err);
     tc_registry_free(reg);
     if (rc != 0)
         return cli_fail("%s", err.msg);

@@ -13,7 +13,7 @@
 
 #include "cli_common.h"
 #include "tinycnn/dist.h"
-#include "tinycnn/session.h"
+#include "tinycnn/session_report.h"
 #include "tinycnn/train_log.h"
 
 /* ---- help: the settings' lines come from the table of settings ---------- */
@@ -178,6 +178,10 @@ static int parse_opts(cli_globals *g, int argc, char **argv, train_opts *o)
 
 /* ---- progress bar and epoch lines ---------------------------------------- */
 
+/* Room for any line of tc_train_progress_line or tc_epoch_line: under 500
+ * characters even with a loss near DBL_MAX. */
+enum { LINE_CAP = 512 };
+
 typedef struct progress_ui {
     tc_train_log *log;     /* --log, or NULL */
     int64_t log_every;     /* step lines every N steps; 0: none */
@@ -201,9 +205,8 @@ static void clear_bar(progress_ui *ui)
     }
 }
 
-static void draw_progress(void *user, const tc_train_progress *p)
+static void draw_progress(progress_ui *ui, const tc_train_progress *p)
 {
-    progress_ui *ui = user;
     double t = now_s();
     if (p->epoch != ui->epoch) {
         ui->epoch = p->epoch;
@@ -216,23 +219,9 @@ static void draw_progress(void *user, const tc_train_progress *p)
     if (t - ui->last_draw < 0.1)
         return; /* at most ten redraws a second */
     ui->last_draw = t;
-    int64_t done = p->batch - p->start_batch;
-    double per_batch = done > 0 ? p->seconds / (double)done : 0.0;
-    double eta = (double)(p->n_batches - p->batch) * per_batch +
-                 (double)(ui->epochs - p->epoch - 1) * ((double)p->n_batches * per_batch +
-                                                        ui->epoch_overhead) +
-                 ui->epoch_overhead;
-    enum { width = 20 };
-    int fill = p->n_batches > 0 ? (int)(width * p->batch / p->n_batches) : 0;
-    char bar[width + 1];
-    for (int i = 0; i < width; i++)
-        bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[width] = 0;
-    char ips[32], etab[32];
-    fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.2f%%  %s img/s  ETA %s",
-            p->epoch + 1, ui->epochs, bar, (long long)p->batch, (long long)p->n_batches, p->loss,
-            100.0 * p->accuracy, tc_format_count(ips, sizeof ips, (int64_t)(p->images_per_s + 0.5)),
-            tc_format_duration(etab, sizeof etab, eta));
+    char line[LINE_CAP];
+    tc_train_progress_line(line, sizeof line, p, ui->epochs, ui->epoch_overhead);
+    fprintf(stderr, "\r\033[K%s", line);
     fflush(stderr);
     ui->drawn = 1;
 }
@@ -256,7 +245,7 @@ static void on_progress(void *user, const tc_train_progress *p)
                           &ui->log_error) != 0)
         log_failed(ui);
     if (ui->tty)
-        draw_progress(user, p);
+        draw_progress(ui, p);
 }
 
 static void epoch_line(void *user, const tc_epoch_record *r)
@@ -270,38 +259,24 @@ static void epoch_line(void *user, const tc_epoch_record *r)
     ui->epoch_overhead = r->overhead_seconds;
     if (!ui->lines)
         return;
-    char ips[32], val[64] = "";
-    if (r->val_total > 0)
-        snprintf(val, sizeof val, "  val %.2f%% (loss %.4f)", 100.0 * r->val_accuracy,
-                 r->val_loss);
-    printf("epoch %d/%d  loss %.4f  train %.2f%%%s  test %.2f%%  %.1f s  %s img/s\n", r->epoch,
-           ui->epochs, r->loss, 100.0 * r->train_accuracy, val, 100.0 * r->test_accuracy,
-           r->seconds, tc_format_count(ips, sizeof ips, (int64_t)(r->images_per_second + 0.5)));
+    char line[LINE_CAP];
+    tc_epoch_line(line, sizeof line, r, ui->epochs);
+    printf("%s\n", line);
     if (cli_flush_stdout() != 0 && !stop_signal)
         stop_signal = SIGPIPE; /* output lost: stop here, the checkpoint just written */
 }
 
-/* ---- profile --------------------------------------------------------------- */
+/* ---- what the run says (the texts are the library's) ---------------------- */
 
-static json_t *profile_json(const tc_graph *g)
+/* Writes a text of the library's to f and frees it (NULL: out of memory,
+ * nothing to write). */
+static void put_text(FILE *f, char *text)
 {
-    json_t *a = json_array();
-    for (int i = 0; i < tc_graph_n_nodes(g); i++) {
-        double fw, bw;
-        int64_t calls;
-        tc_graph_profile(g, i, &fw, &bw, &calls);
-        json_t *o = json_object();
-        json_object_set_new(o, "node", json_string(tc_graph_node_name(g, i)));
-        json_object_set_new(o, "type", json_string(tc_graph_node_type(g, i)));
-        json_object_set_new(o, "forward_seconds", json_real(fw));
-        json_object_set_new(o, "backward_seconds", json_real(bw));
-        json_object_set_new(o, "calls", json_integer(calls));
-        json_array_append_new(a, o);
-    }
-    return a;
+    if (text)
+        fputs(text, f);
+    free(text);
+    fflush(f);
 }
-
-/* ---- what the run says ------------------------------------------------------ */
 
 static void resume_hint(const train_opts *o, const cli_globals *g, const char *out_path)
 {
@@ -315,166 +290,31 @@ static void resume_hint(const train_opts *o, const cli_globals *g, const char *o
     fprintf(stderr, "\n");
 }
 
-static void print_notes(const train_opts *o, tc_session *s)
-{
-    tc_session_state st;
-    tc_session_get_state(s, &st);
-    if (o->json)
-        return;
-    if (st.optimizer_switched)
-        fprintf(stderr, "note: switching from %s to %s; the optimizer state starts afresh\n",
-                tc_optimizer_kind_name(st.saved_optimizer),
-                tc_optimizer_kind_name(tc_session_settings(s)->optim.kind));
-    if (st.threads_before != 0 && st.threads != st.threads_before)
-        fprintf(stderr, "note: the run started with %d threads and continues with %d; the "
-                        "results may differ in the last bits from an uninterrupted run\n",
-                st.threads_before, st.threads);
-}
-
-static void print_banner(const train_opts *o, tc_session *s)
-{
-    tc_session_state st;
-    tc_session_get_state(s, &st);
-    const tc_train_config *c = tc_session_settings(s);
-    tc_graph *g = tc_session_graph(s);
-    char nw[32], ntr[32], nte[32], nva[32], val[96] = "", aug[96] = "";
-    if (st.val_images > 0)
-        snprintf(val, sizeof val, "%s validation images (%s), ",
-                 tc_format_count(nva, sizeof nva, st.val_images),
-                 st.val_from == 1 ? "val/ folder" : "held out of the training set");
-    size_t al = 0;
-    if (c->augment_shift > 0)
-        al += (size_t)snprintf(aug + al, sizeof aug - al, "shifts up to %d px, ",
-                               c->augment_shift);
-    if (c->augment_crop > 0)
-        al += (size_t)snprintf(aug + al, sizeof aug - al, "crops padded by %d px, ",
-                               c->augment_crop);
-    if (c->augment_flip)
-        snprintf(aug + al, sizeof aug - al, "flips, ");
-    if (o->resume_path)
-        printf("resuming %s from %s at epoch %d, batch %lld of %lld\n", tc_graph_name(g),
-               o->resume_path, st.epoch + 1, (long long)st.batch, (long long)st.n_batches);
-    printf("training %s: %s weights, %s training images (%lld batches of %d), %s%s test "
-           "images, %s, lr %g (%s), %s%d threads\n",
-           tc_graph_name(g), tc_format_count(nw, sizeof nw, tc_graph_n_weight_elements(g)),
-           tc_format_count(ntr, sizeof ntr, st.train_images), (long long)st.n_batches, c->batch_size,
-           val, tc_format_count(nte, sizeof nte, st.test_images), tc_optimizer_kind_name(c->optim.kind),
-           c->lr, tc_lr_schedule_name(c->schedule), aug, st.threads);
-    fflush(stdout);
-}
-
-/* A JSON text made by the library, as a value (null if it was not made). */
-static json_t *json_of(char *text)
-{
-    json_error_t je;
-    json_t *v = text ? json_loads(text, 0, &je) : NULL;
-    free(text);
-    return v ? v : json_null();
-}
-
-/* The history's record of epoch e (1-based), or NULL. */
-static const tc_epoch_record *record_of(tc_session *s, int e)
-{
-    int n = 0;
-    const tc_epoch_record *h = tc_session_history(s, &n);
-    for (int i = 0; i < n; i++)
-        if (h[i].epoch == e)
-            return &h[i];
-    return NULL;
-}
-
-static json_t *acc_or_null(double a)
-{
-    return a < 0 ? json_null() : json_real(a);
-}
-
-/* The summary's selection fields: the best epoch is chosen on the
- * validation set when there is one (the test accuracy is that epoch's). */
-static void json_selection(json_t *j, tc_session *s, const tc_session_state *st)
-{
-    const tc_epoch_record *b = record_of(s, st->best_epoch);
-    int on_val = st->val_images > 0;
-    json_object_set_new(j, "selection", json_string(on_val ? "val" : "test"));
-    json_object_set_new(j, "best_epoch", json_integer(st->best_epoch));
-    json_object_set_new(j, "best_val_accuracy",
-                        on_val ? acc_or_null(st->best_accuracy) : json_null());
-    json_object_set_new(j, "best_test_accuracy",
-                        !on_val ? acc_or_null(st->best_accuracy)
-                                : b ? json_real(b->test_accuracy) : json_null());
-    json_object_set_new(j, "final_val_accuracy", acc_or_null(st->last_val_accuracy));
-    json_object_set_new(j, "final_test_accuracy", acc_or_null(st->last_accuracy));
-    json_object_set_new(j, "stopped_early",
-                        st->stopped_early ? json_integer(st->stopped_early) : json_null());
-    json_object_set_new(j, "best_checkpoint", st->best_checkpoint
-                                                  ? json_string(st->best_checkpoint)
-                                                  : json_null());
-}
-
-static void print_json_summary(const train_opts *o, tc_session *s, const char *status,
-                               const char *error)
-{
-    tc_session_state st;
-    tc_session_get_state(s, &st);
-    json_t *root = json_object();
-    json_object_set_new(root, "model", json_string(tc_graph_name(tc_session_graph(s))));
-    json_object_set_new(root, "checkpoint", json_string(st.checkpoint));
-    json_object_set_new(root, "data", st.data_dir ? json_string(st.data_dir) : json_null());
-    json_object_set_new(root, "threads", json_integer(tc_get_threads()));
-    json_object_set_new(root, "config", json_of(tc_train_config_json(tc_session_settings(s))));
-    json_object_set_new(root, "epochs", json_of(tc_session_history_json(s)));
-    json_t *j = json_object();
-    json_object_set_new(j, "status", json_string(status));
-    if (error)
-        json_object_set_new(j, "error", json_string(error));
-    json_object_set_new(j, "epochs_done", json_integer(st.epoch));
-    json_object_set_new(j, "batch", json_integer(st.batch));
-    json_object_set_new(j, "wall_seconds", json_real(st.wall_seconds));
-    json_selection(j, s, &st);
-    json_object_set_new(j, "checkpoint",
-                        st.checkpoint_written ? json_string(st.checkpoint) : json_null());
-    json_object_set_new(root, "summary", j);
-    if (o->profile)
-        json_object_set_new(root, "profile", profile_json(tc_session_graph(s)));
-    cli_print_json(root);
-}
-
 static void print_summary(const train_opts *o, tc_session *s, const char *status,
                           const char *error)
 {
-    if (o->json) {
-        print_json_summary(o, s, status, error);
+    if (!o->json) {
+        put_text(stdout, tc_session_summary_text(s, status, o->profile));
         return;
     }
+    /* the library's text, printed as every command prints its JSON */
+    char *text = tc_session_summary_json(s, status, error, tc_get_threads(), o->profile);
+    json_error_t je;
+    json_t *v = text ? json_loads(text, 0, &je) : NULL;
+    free(text);
+    cli_print_json(v);
+}
+
+/* Says where a run that stopped short stopped (on stderr), with the resume
+ * hint when epochs are left. */
+static void say_stop(const train_opts *o, const cli_globals *g, tc_session *s, char *text)
+{
+    cli_fail("%s", text ? text : "out of memory");
+    free(text);
     tc_session_state st;
     tc_session_get_state(s, &st);
-    int epochs = tc_session_settings(s)->epochs;
-    char wb[32];
-    const tc_epoch_record *b = record_of(s, st.best_epoch);
-    if (st.last_accuracy >= 0 && st.val_images > 0 && st.last_val_accuracy >= 0)
-        printf("%s: %d/%d epochs in %s; validation accuracy: best %.2f%% (epoch %d, test "
-               "%.2f%%), final %.2f%% (test %.2f%%)\n",
-               status, st.epoch, epochs, tc_format_duration(wb, sizeof wb, st.wall_seconds),
-               100.0 * st.best_accuracy, st.best_epoch, b ? 100.0 * b->test_accuracy : 0.0,
-               100.0 * st.last_val_accuracy, 100.0 * st.last_accuracy);
-    else if (st.last_accuracy >= 0)
-        printf("%s: %d/%d epochs in %s; test accuracy: best %.2f%% (epoch %d), final %.2f%%\n",
-               status, st.epoch, epochs, tc_format_duration(wb, sizeof wb, st.wall_seconds),
-               100.0 * st.best_accuracy, st.best_epoch, 100.0 * st.last_accuracy);
-    else
-        printf("%s: %d/%d epochs in %s\n", status, st.epoch, epochs,
-               tc_format_duration(wb, sizeof wb, st.wall_seconds));
-    if (st.stopped_early)
-        printf("stopped early at epoch %d: no better %s accuracy for %d epochs\n",
-               st.stopped_early, st.val_images > 0 ? "validation" : "test",
-               tc_session_settings(s)->early_stop);
-    if (st.checkpoint_written)
-        printf("checkpoint: %s\n", st.checkpoint);
-    if (st.best_checkpoint)
-        printf("best checkpoint: %s (epoch %d)\n", st.best_checkpoint, st.best_epoch);
-    char *profile = o->profile ? tc_session_profile_format(tc_session_graph(s)) : NULL;
-    fputs(profile ? profile : "", stdout);
-    free(profile);
-    fflush(stdout);
+    if (st.checkpoint_written && st.epoch < tc_session_settings(s)->epochs)
+        resume_hint(o, g, st.checkpoint);
 }
 
 /* A stop asked for by a signal, the checkpoint written: where it stopped. */
@@ -483,27 +323,22 @@ static int report_interrupt(const train_opts *o, const cli_globals *g, tc_sessio
     tc_session_state st;
     tc_session_get_state(s, &st);
     if (stop_signal == SIGPIPE) {
-        cli_stdout_lost("training stopped after epoch %d of %d; checkpoint written to %s",
-                        st.epoch, tc_session_settings(s)->epochs, st.checkpoint);
+        char *text = tc_session_stop_text(s, NULL);
+        cli_stdout_lost("%s", text ? text : "training stopped");
+        free(text);
         resume_hint(o, g, st.checkpoint);
         return CLI_EXIT_RUNTIME;
     }
     int sig = stop_signal ? stop_signal : SIGINT;
-    const char *name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (st.batch > 0 || st.epoch == 0)
-        fprintf(stderr, "tinycnn: interrupted by %s at epoch %d, batch %lld of %lld; "
-                        "checkpoint written to %s\n",
-                name, st.epoch + 1, (long long)st.batch, (long long)st.n_batches, st.checkpoint);
-    else
-        fprintf(stderr, "tinycnn: interrupted by %s after epoch %d; checkpoint written to %s\n",
-                name, st.epoch, st.checkpoint);
+    char *text = tc_session_interrupt_text(s, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    fprintf(stderr, "tinycnn: %s\n", text ? text : "interrupted");
+    free(text);
     resume_hint(o, g, st.checkpoint);
     return 128 + sig;
 }
 
 /* ---- the command ------------------------------------------------------------ */
 
-/* Trains what is left and reports it; returns the exit status. */
 /* The --log file could not be written: the run stopped at the next batch
  * boundary with its checkpoint (or had failed on its own). */
 static int finish_log_lost(const train_opts *o, const cli_globals *g, tc_session *s,
@@ -511,20 +346,7 @@ static int finish_log_lost(const train_opts *o, const cli_globals *g, tc_session
 {
     if (rc != 0)
         cli_fail("%s", err->msg);
-    tc_session_state st;
-    tc_session_get_state(s, &st);
-    if (st.batch > 0)
-        cli_fail("%s; training stopped at epoch %d, batch %lld of %lld%s%s", log_err->msg,
-                 st.epoch + 1, (long long)st.batch, (long long)st.n_batches,
-                 st.checkpoint_written ? "; checkpoint written to " : "",
-                 st.checkpoint_written ? st.checkpoint : "");
-    else
-        cli_fail("%s; training stopped after epoch %d of %d%s%s", log_err->msg, st.epoch,
-                 tc_session_settings(s)->epochs,
-                 st.checkpoint_written ? "; checkpoint written to " : "",
-                 st.checkpoint_written ? st.checkpoint : "");
-    if (st.checkpoint_written && st.epoch < tc_session_settings(s)->epochs)
-        resume_hint(o, g, st.checkpoint);
+    say_stop(o, g, s, tc_session_stop_text(s, log_err->msg));
     print_summary(o, s, "failed", log_err->msg);
     return CLI_EXIT_RUNTIME;
 }
@@ -539,23 +361,39 @@ static void fail_here(const train_opts *o, const char *msg)
         dprintf(o->error_fd, "tinycnn: rank %d: %s\n", o->rank, msg);
 }
 
+/* The session's status after its run, as the summary and the exit status. */
+static int finish(const train_opts *o, const cli_globals *g, tc_session *s,
+                  tc_session_status status, int rc, const tc_error *err)
+{
+    if (rc != 0)
+        fail_here(o, err->msg);
+    switch (status) {
+    case TC_SESSION_COMPLETED:
+        print_summary(o, s, "completed", NULL);
+        return CLI_EXIT_OK;
+    case TC_SESSION_INTERRUPTED:
+        rc = rc ? CLI_EXIT_RUNTIME : report_interrupt(o, g, s);
+        print_summary(o, s, "interrupted", NULL);
+        return rc;
+    case TC_SESSION_DIVERGED:
+        print_summary(o, s, "diverged", err->msg);
+        return CLI_EXIT_RUNTIME;
+    case TC_SESSION_FAILED:
+        print_summary(o, s, "failed", err->msg);
+        break;
+    }
+    return CLI_EXIT_RUNTIME;
+}
+
+/* Trains what is left and reports it; returns the exit status. */
 static int train(const train_opts *o, const cli_globals *g, tc_session *s)
 {
     tc_session_state st;
     tc_session_get_state(s, &st);
     const tc_train_config *c = tc_session_settings(s);
-    if (st.stopped_early) {
+    if (st.stopped_early || st.epoch >= c->epochs) {
         if (!o->json)
-            printf("%s stopped early at epoch %d; pass a larger --early-stop (or 0) to train "
-                   "on\n", o->resume_path ? o->resume_path : st.checkpoint, st.stopped_early);
-        print_summary(o, s, "completed", NULL);
-        return CLI_EXIT_OK;
-    }
-    if (st.epoch >= c->epochs) {
-        if (!o->json)
-            printf("%s has already trained %d of %d epochs; pass --epochs N (N > %d) to train "
-                   "more\n",
-                   o->resume_path ? o->resume_path : st.checkpoint, st.epoch, c->epochs, st.epoch);
+            put_text(stdout, tc_session_finished_text(s, o->resume_path));
         print_summary(o, s, "completed", NULL);
         return CLI_EXIT_OK;
     }
@@ -578,26 +416,8 @@ static int train(const train_opts *o, const cli_globals *g, tc_session *s)
     clear_bar(&ui);
     if (tc_train_log_close(ui.log, &ui.log_error) != 0 || ui.log_error.msg[0])
         return finish_log_lost(o, g, s, &ui.log_error, rc, &err);
-    if (rc != 0)
-        fail_here(o, err.msg);
-    switch (status) {
-    case TC_SESSION_COMPLETED:
-        print_summary(o, s, "completed", NULL);
-        return CLI_EXIT_OK;
-    case TC_SESSION_INTERRUPTED:
-        rc = rc ? CLI_EXIT_RUNTIME : report_interrupt(o, g, s);
-        print_summary(o, s, "interrupted", NULL);
-        return rc;
-    case TC_SESSION_DIVERGED:
-        print_summary(o, s, "diverged", err.msg);
-        return CLI_EXIT_RUNTIME;
-    case TC_SESSION_FAILED:
-        print_summary(o, s, "failed", err.msg);
-        break;
-    }
-    return CLI_EXIT_RUNTIME;
+    return finish(o, g, s, status, rc, &err);
 }
-
 static tc_session *open_session(const train_opts *o, const tc_registry *reg, tc_error *err)
 {
     tc_session_config sc = {
@@ -688,7 +508,8 @@ static int run(cli_globals *g, int argc, char **argv)
             tc_registry_free(reg);
         return leave_group(&o, CLI_EXIT_RUNTIME);
     }
-    print_notes(&o, s);
+    if (!o.json)
+        put_text(stderr, tc_session_notes(s));
 
     /* From here on a signal means: stop at the next batch boundary; a
      * second one ends the run at once (the checkpoint write is atomic). A
@@ -698,7 +519,7 @@ static int run(cli_globals *g, int argc, char **argv)
     cli_watch_run(tc_session_graph(s), st0.checkpoint, st0.last_good, &stop_signal,
                   o.step_timeout);
     if (!o.json && !o.quiet)
-        print_banner(&o, s);
+        put_text(stdout, tc_session_banner(s, o.resume_path));
     double t0 = now_s();
     int rc = train(&o, g, s);
     print_comm(&o, now_s() - t0);

@@ -6,22 +6,15 @@
 
 #include "cli_common.h"
 
-extern const cli_command cli_export_command, cli_import_command; /* cli_export.c, cli_import.c */
-extern const cli_command cli_summary_command, cli_report_command; /* cli_summary.c, cli_report.c */
 static const cli_command *const commands[] = {
-    &cli_train_command,
-    &cli_eval_command,
-    &cli_predict_command,
-    &cli_plugins_command,
-    &cli_check_command,
-    &cli_export_command,
-    &cli_import_command,
-    &cli_summary_command,
-    &cli_report_command,
+    &cli_train_command,   &cli_eval_command,   &cli_predict_command,
+    &cli_plugins_command, &cli_check_command,  &cli_export_command,
+    &cli_import_command,  &cli_summary_command, &cli_report_command,
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
-static void print_main_help(FILE *f)
+/* The runner's help on f; returns status. */
+static int print_main_help(FILE *f, int status)
 {
     fprintf(f,
             "usage: tinycnn [--plugin-dir DIR]... COMMAND [ARGS]\n"
@@ -47,12 +40,14 @@ static void print_main_help(FILE *f)
             "             too), 2 usage error, 130/143 training stopped by SIGINT/SIGTERM\n"
             "             (checkpoint written), 128+N killed by signal N (a crash: the\n"
             "             message names the node and plugin that were running)\n");
+    return status;
 }
 
-static void print_version(void)
+static int print_version(void)
 {
     printf("tinycnn %s (plugin ABI %u, checkpoint format %u)\n", TC_VERSION_STRING,
            TC_PLUGIN_ABI_VERSION, TC_CHECKPOINT_VERSION);
+    return CLI_EXIT_OK;
 }
 
 static const cli_command *find_command(const char *name)
@@ -63,62 +58,51 @@ static const cli_command *find_command(const char *name)
     return NULL;
 }
 
+/* --help or -h among a command's arguments (before "--") */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 static int dispatch(int argc, char **argv)
 {
-    cli_globals globals;
-    memset(&globals, 0, sizeof globals);
-
+    cli_globals g = {.n_plugin_dirs = 0};
     int i = 1;
-    for (; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
-            print_main_help(stdout);
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(s, "--version") == 0 || strcmp(s, "-V") == 0) {
-            print_version();
-            return CLI_EXIT_OK;
-        }
-        if (strcmp(s, "--plugin-dir") == 0 || strncmp(s, "--plugin-dir=", 13) == 0) {
-            const char *dir = s[12] == '=' ? s + 13 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!dir || !*dir)
-                return cli_usage(NULL, "option --plugin-dir needs a folder");
-            if (globals.n_plugin_dirs >= CLI_MAX_PLUGIN_DIRS)
-                return cli_usage(NULL, "too many --plugin-dir options (at most %d)",
-                                 CLI_MAX_PLUGIN_DIRS);
-            globals.plugin_dirs[globals.n_plugin_dirs++] = dir;
-            continue;
-        }
-        if (s[0] == '-')
+    for (; i < argc && argv[i][0] == '-'; i++) { /* the global options before the command */
+        const char *s = argv[i], *dir;
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+            return print_main_help(stdout, CLI_EXIT_OK);
+        if (strcmp(s, "--version") == 0 || strcmp(s, "-V") == 0)
+            return print_version();
+        if (strncmp(s, "--plugin-dir=", 13) == 0)
+            dir = s + 13;
+        else if (strcmp(s, "--plugin-dir") == 0)
+            dir = i + 1 < argc ? argv[++i] : "";
+        else
             return cli_usage(NULL, "unknown option %s", s);
-        break;
+        if (!*dir)
+            return cli_usage(NULL, "option --plugin-dir needs a folder");
+        if (g.n_plugin_dirs >= CLI_MAX_PLUGIN_DIRS)
+            return cli_usage(NULL, "too many --plugin-dir options (at most %d)",
+                             CLI_MAX_PLUGIN_DIRS);
+        g.plugin_dirs[g.n_plugin_dirs++] = dir;
     }
-    if (i >= argc) {
-        print_main_help(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    const char *name = argv[i];
-    if (strcmp(name, "help") == 0) {
-        if (i + 1 >= argc) {
-            print_main_help(stdout);
-            return CLI_EXIT_OK;
-        }
-        const cli_command *c = find_command(argv[i + 1]);
-        if (!c)
-            return cli_usage(NULL, "unknown command '%s'", argv[i + 1]);
-        fputs(cli_help(c), stdout);
-        return CLI_EXIT_OK;
-    }
-    const cli_command *c = find_command(name);
+    if (i >= argc)
+        return print_main_help(stderr, CLI_EXIT_USAGE);
+    int asked = strcmp(argv[i], "help") == 0; /* "help CMD" */
+    if (asked && i + 1 >= argc)
+        return print_main_help(stdout, CLI_EXIT_OK);
+    const cli_command *c = find_command(argv[i + asked]);
     if (!c)
-        return cli_usage(NULL, "unknown command '%s'", name);
-    int cargc = argc - i;
-    char **cargv = argv + i;
-    if (cli_wants_help(cargc, cargv)) {
-        fputs(cli_help(c), stdout);
+        return cli_usage(NULL, "unknown command '%s'", argv[i + asked]);
+    if (asked || wants_help(argc - i, argv + i)) {
+        fputs(c->help_fn ? c->help_fn() : c->help, stdout);
         return CLI_EXIT_OK;
     }
-    return c->run(&globals, cargc, cargv);
+    return c->run(&g, argc - i, argv + i);
 }
 
 /* Output is part of the result: a command whose stdout could not be
