@@ -15,9 +15,12 @@
  *
  * Work is split over channels, each channel summed by one thread in a fixed
  * order (so results do not depend on the thread count). Sums go to double
- * per channel. With L = 1 ([N,C] after a Linear) a channel's values lie C
- * apart, so those loops run over samples with the channels innermost, where
- * they are contiguous and vectorise; with L > 1 they run along rows of L.
+ * per channel. With L > 1 forward reads a channel once for its mean and
+ * variance (sums of x - k and (x - k)^2, k the mean of its first row) and
+ * once more to normalise it. With L = 1 ([N,C] after a Linear) a channel's
+ * values lie C apart, so those loops run over samples with the channels
+ * innermost, where they are contiguous and vectorise; with L > 1 they run
+ * along rows of L.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -211,92 +214,121 @@ BN_INLINE float lane_sum(const float *p, int64_t n, const float *pf)
     return s;
 }
 
-BN_INLINE float lane_sq_dev(const float *p, int64_t n, float m)
-{
-    bn_vec a = {0}, b = {0};
-    float s = 0.0f;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        bn_vec u = BN_LOAD(p + i) - m, v = BN_LOAD(p + i + 8) - m;
-        a += u * u;
-        b += v * v;
-    }
-    if (i + 8 <= n) {
-        bn_vec u = BN_LOAD(p + i) - m;
-        a += u * u;
-        i += 8;
-    }
-    for (; i < n; i++)
-        s += (p[i] - m) * (p[i] - m);
-    a += b;
-    BN_HSUM(a, s);
-    return s;
-}
-
-/* sum of dy * (x - m); *sdy gets the sum of dy */
+/* sum of dy * (x - m); *sdy gets the sum of dy. Two accumulators of each
+ * over 16 floats a step, as lane_sum. */
 BN_INLINE float lane_dot_dev(const float *dy, const float *x, int64_t n, float m, float *sdy,
                              const float *pf_dy, const float *pf_x)
 {
-    bn_vec a = {0}, d = {0};
+    bn_vec a = {0}, b = {0}, d = {0}, e = {0};
     float s = 0.0f, t = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
+    for (; i + 16 <= n; i += 16) {
+        bn_vec g = BN_LOAD(dy + i), h = BN_LOAD(dy + i + 8);
+        __builtin_prefetch(pf_dy + i);
+        __builtin_prefetch(pf_x + i);
+        a += g * (BN_LOAD(x + i) - m);
+        b += h * (BN_LOAD(x + i + 8) - m);
+        d += g;
+        e += h;
+    }
+    if (i + 8 <= n) {
         bn_vec g = BN_LOAD(dy + i);
-        if (i % 16 == 0) {
-            __builtin_prefetch(pf_dy + i);
-            __builtin_prefetch(pf_x + i);
-        }
         a += g * (BN_LOAD(x + i) - m);
         d += g;
+        i += 8;
     }
     for (; i < n; i++) {
         s += dy[i] * (x[i] - m);
         t += dy[i];
     }
+    a += b;
+    d += e;
     BN_HSUM(a, s);
     BN_HSUM(d, t);
     *sdy = t;
     return s;
 }
 
-/* s0[c] = sum of x over channel c */
+/* Where L = 1: s0[c] = sum of x over channel c */
 BN_INLINE void chan_sum(const job *j, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     for (int64_t c = c0; c < c1; c++)
         j->s0[c] = 0.0;
-    if (g->l == 1) {
-        for (int64_t n = 0; n < g->n; n++) {
-            const float *x = j->x + n * g->c;
-            for (int64_t c = c0; c < c1; c++)
-                j->s0[c] += x[c];
-        }
-        return;
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *x = j->x + n * g->c;
+        for (int64_t c = c0; c < c1; c++)
+            j->s0[c] += x[c];
     }
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t n = 0; n < g->n; n++)
-            j->s0[c] += lane_sum(j->x + (n * g->c + c) * g->l, g->l, ahead(j, j->x, c, n));
 }
 
-/* s1[c] = sum of (x - mean[c])^2 over channel c */
+/* Where L = 1: s1[c] = sum of (x - mean[c])^2 over channel c */
 BN_INLINE void chan_sq_dev(const job *j, int64_t c0, int64_t c1)
 {
     const geom *g = &j->g;
     for (int64_t c = c0; c < c1; c++)
         j->s1[c] = 0.0;
-    if (g->l == 1) {
-        for (int64_t n = 0; n < g->n; n++) {
-            const float *x = j->x + n * g->c;
-            for (int64_t c = c0; c < c1; c++) {
-                double d = x[c] - j->mean[c];
-                j->s1[c] += d * d;
-            }
+    for (int64_t n = 0; n < g->n; n++) {
+        const float *x = j->x + n * g->c;
+        for (int64_t c = c0; c < c1; c++) {
+            double d = x[c] - j->mean[c];
+            j->s1[c] += d * d;
         }
-        return;
     }
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t n = 0; n < g->n; n++)
-            j->s1[c] += lane_sq_dev(j->x + (n * g->c + c) * g->l, g->l, j->mean[c]);
+}
+
+/* sum of (x - k) along a row; *sq gets the sum of (x - k)^2. One pass for
+ * both, two accumulators of each over 16 floats a step. */
+BN_INLINE float lane_shift_sums(const float *p, int64_t n, float k, float *sq, const float *pf)
+{
+    bn_vec a = {0}, b = {0}, qa = {0}, qb = {0};
+    float s = 0.0f, q = 0.0f;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __builtin_prefetch(pf + i);
+        bn_vec u = BN_LOAD(p + i) - k, v = BN_LOAD(p + i + 8) - k;
+        a += u;
+        b += v;
+        qa += u * u;
+        qb += v * v;
+    }
+    if (i + 8 <= n) {
+        bn_vec u = BN_LOAD(p + i) - k;
+        a += u;
+        qa += u * u;
+        i += 8;
+    }
+    for (; i < n; i++) {
+        s += p[i] - k;
+        q += (p[i] - k) * (p[i] - k);
+    }
+    a += b;
+    qa += qb;
+    BN_HSUM(a, s);
+    BN_HSUM(qa, q);
+    *sq = q;
+    return s;
+}
+
+/* Where L > 1, one read of channel c for its statistics: s0[c] = sum of
+ * x - k and s1[c] = sum of (x - k)^2 with the shift k the mean of the
+ * channel's first row, which keeps s1 - s0^2 / m clear of the cancellation
+ * the unshifted sums would suffer where the mean is large against the
+ * spread (the sum and then the squared deviations read the channel twice).
+ * Returns k. */
+BN_INLINE double chan_shift_sums(const job *j, int64_t c)
+{
+    const geom *g = &j->g;
+    const float k = lane_sum(j->x + c * g->l, g->l, j->x + c * g->l) / (float)g->l;
+    double s = 0.0, q = 0.0;
+    for (int64_t n = 0; n < g->n; n++) {
+        float sq;
+        s += lane_shift_sums(j->x + (n * g->c + c) * g->l, g->l, k, &sq, ahead(j, j->x, c, n));
+        q += sq;
+    }
+    j->s0[c] = s;
+    j->s1[c] = q;
+    return k;
 }
 
 /* s0[c] = sum of dy, s1[c] = sum of dy * (x - mean[c]) over channel c */
@@ -388,21 +420,37 @@ BN_INLINE void chan_map(const job *j, const float *a, float *out, int64_t c0, in
 
 /* ---- forward ---------------------------------------------------------- */
 
-/* mean and invstd of channels [c0, c1) from the batch, and the running
- * statistics' update (unbiased variance, as PyTorch) */
-BN_INLINE void batch_stats(const job *j, int64_t c0, int64_t c1)
+/* The running statistics' update of channel c from the batch's mean and
+ * biased variance (moved by the unbiased one, as PyTorch) */
+BN_INLINE void run_update(const job *j, int64_t c, double mean, double var)
 {
     const double m = (double)j->g.m, mom = j->b->momentum;
+    j->mean[c] = (float)mean;
+    j->invstd[c] = (float)(1.0 / sqrt(var + j->b->eps));
+    j->run_mean[c] = (float)((1.0 - mom) * j->run_mean[c] + mom * mean);
+    j->run_var[c] = (float)((1.0 - mom) * j->run_var[c] + mom * var * m / (m - 1.0));
+}
+
+/* mean and invstd of channels [c0, c1) from the batch, and the running
+ * statistics' update: with L = 1 by the sum and then the squared
+ * deviations from the mean, with L > 1 from the shifted sums */
+BN_INLINE void batch_stats(const job *j, int64_t c0, int64_t c1)
+{
+    const double m = (double)j->g.m;
+    if (j->g.l > 1) {
+        for (int64_t c = c0; c < c1; c++) {
+            double k = chan_shift_sums(j, c), d = j->s0[c] / m;
+            double var = j->s1[c] / m - d * d;
+            run_update(j, c, k + d, var > 0.0 ? var : 0.0);
+        }
+        return;
+    }
     chan_sum(j, c0, c1);
     for (int64_t c = c0; c < c1; c++)
         j->mean[c] = (float)(j->s0[c] / m);
     chan_sq_dev(j, c0, c1);
-    for (int64_t c = c0; c < c1; c++) {
-        double mean = j->s0[c] / m, var = j->s1[c] / m;
-        j->invstd[c] = (float)(1.0 / sqrt(var + j->b->eps));
-        j->run_mean[c] = (float)((1.0 - mom) * j->run_mean[c] + mom * mean);
-        j->run_var[c] = (float)((1.0 - mom) * j->run_var[c] + mom * var * m / (m - 1.0));
-    }
+    for (int64_t c = c0; c < c1; c++)
+        run_update(j, c, j->s0[c] / m, j->s1[c] / m);
 }
 
 BN_INLINE void forward_range(const job *j, int64_t c0, int64_t c1)

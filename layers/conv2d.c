@@ -25,10 +25,13 @@
  *     per vector, convolved directly in all three products (the input
  *     gradient as a convolution of the output gradient with the turned
  *     weights; with stride 2 four of them, one per phase of odd and even
- *     rows and columns), no column matrix;
+ *     rows and columns), no column matrix; on a CPU with AVX2 and FMA
+ *     but no AVX-512 (or with TINYCNN_GEMM_ISA=avx2 capping it) the same
+ *     kernels at eight channels per vector (px2, conv2d_px2.h);
  *   - im2col + GEMM otherwise (any CPU, single images, large layers; but
  *     forward with stride 1 on such a CPU takes one image at a time with
- *     output channels in the lanes, conv2d_lanes.h): the
+ *     output channels, or with few channels output pixels, in the lanes,
+ *     conv2d_lanes.h): the
  *     group's images are unfolded side by side into one column matrix
  *     [C*kh*kw, group*OH*OW], so a group costs one host GEMM per product
  *     and channel group, while the columns stay small enough for the core's
@@ -57,6 +60,7 @@ typedef struct conv2d {
     int wide_cpu;  /* the host GEMM has AVX-512 kernels: direct kernels only for
                       small layers (LANES_WIDE_MAX_MACS) */
     int px5_cpu;   /* ... and the AVX-512 direct kernels run here */
+    int px2_cpu;   /* ... or, without them, their AVX2 version (conv2d_px2.h) */
 } conv2d;
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
@@ -108,16 +112,20 @@ typedef struct geom {
     int64_t ohw, chw, ohw_o;      /* OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
-    int lanes_cpu, wide_cpu, px5_cpu; /* copied from the instance */
+    int lanes_cpu, wide_cpu, px5_cpu, px2_cpu; /* copied from the instance */
     int px5;                      /* all three products by the AVX-512 direct
                                      kernels, in their own buffers */
-    int64_t px5_o16, px5_c16;     /* O and C rounded up to 16 */
+    int px2;                      /* ... by their AVX2 version instead */
+    int64_t px5_o16, px5_c16;     /* O and C rounded up to the vector width
+                                     (16; px2: 8) */
     int64_t px5_group;            /* images per weight gradient call */
     size_t px5_img_bytes, px5_wt_bytes, px5_wr_bytes, px5_yt_bytes; /* padded
                                      image, Wt or dWt, turned weights, Yt */
     int lanes;                    /* 1: lane kernels, 0: im2col + GEMM */
     int pixels;                   /* without lanes: forward one image at a
                                      time with channels in the lanes */
+    int pv;                       /* pixels, with output pixels rather than
+                                     channels in the lanes (few channels) */
     int64_t o8;                   /* O rounded up to 8 (pixels) */
     size_t px_img_bytes, px_wt_bytes; /* pixels: padded image, weights^T,
                                          then Yt, from the slice's start */
@@ -128,6 +136,7 @@ typedef struct geom {
 } geom;
 
 #include "conv2d_lanes.h"
+#include "conv2d_px2.h"
 
 /* The square parameters first (their order is that of earlier versions);
  * each per-axis one, when not 0, overrides its square value on one axis
@@ -177,6 +186,7 @@ static void conv_path_choice(conv2d *c)
                !(isa && (strcmp(isa, "avx2") == 0 || strcmp(isa, "generic") == 0));
     c->wide_cpu = wide;
     c->px5_cpu = c->lanes_cpu && wide && px5_supported();
+    c->px2_cpu = c->lanes_cpu && !c->px5_cpu && px2_supported();
 }
 #endif
 
@@ -225,24 +235,27 @@ static int conv2d_create(const tc_host *host, const double *v, void **self, tc_e
 }
 
 #if CONV_LANES
-/* Whether the AVX-512 direct kernels take this layer (plain 3x3, stride 1
+/* Whether the AVX-512 direct kernels (or, on a CPU with AVX2 only, their
+ * AVX2 version px2, conv2d_px2.h) take this layer (plain 3x3, stride 1
  * with padding <= 2 or stride 2 with padding 1, 16 channels or more,
  * PX5_MAX_MACS at most, input and output rows of PX5_MIN_ROW or more,
  * buffers within PX5_MAX_FLOATS), and their buffer sizes; g->px5 = 0
  * otherwise. */
 static void px5_layout(geom *g, int64_t per_slice)
 {
-    g->px5 = 0;
+    g->px5 = g->px2 = 0;
     int64_t macs, q = g->k - 1 - g->p;
     /* stride 2: padding 1, and the input gradient's phases (every second
      * column) of PX5_MIN_ROW or more */
     int stride_ok =
         g->s == 1 || (g->s == 2 && g->p == 1 && g->w / 2 >= PX5_MIN_ROW && g->h >= 2);
-    if (!g->px5_cpu || !g->plain || g->k != 3 || !stride_ok || q < 0 || g->c < 16 ||
-        g->o < 16 || lu_mul3(g->ckk, g->o, 1, &macs) || macs > PX5_MAX_MACS ||
+    if (!(g->px5_cpu || g->px2_cpu) || !g->plain || g->k != 3 || !stride_ok || q < 0 ||
+        g->c < 16 || g->o < 16 || lu_mul3(g->ckk, g->o, 1, &macs) || macs > PX5_MAX_MACS ||
         g->ow < PX5_MIN_ROW || g->w < PX5_MIN_ROW)
         return;
-    int64_t o16 = px5_round(g->o), c16 = px5_round(g->c), img_x, img_dy, wt, wr, yt_f, yt_b;
+    const int px2 = !g->px5_cpu; /* channels rounded to its vectors */
+    int64_t o16 = px2 ? px2_round(g->o) : px5_round(g->o);
+    int64_t c16 = px2 ? px2_round(g->c) : px5_round(g->c), img_x, img_dy, wt, wr, yt_f, yt_b;
     if (lu_mul3(g->c, g->hp, g->wp, &img_x) ||
         lu_mul3(g->o, g->oh + 2 * q, g->ow + 2 * q, &img_dy) || lu_mul3(g->ckk, o16, 1, &wt) ||
         lu_mul3(g->o * g->k * g->k, c16, 1, &wr) || lu_mul3(g->ohw, o16, 1, &yt_f) ||
@@ -253,9 +266,12 @@ static void px5_layout(geom *g, int64_t per_slice)
     img_x *= group;
     yt_f *= group;
     int64_t img = img_x > img_dy ? img_x : img_dy, yt = yt_f > yt_b ? yt_f : yt_b;
+    if (px2) /* and room for px2_panel's copy of the weights */
+        wr += wt > wr ? wt : wr;
     if (img > PX5_MAX_FLOATS || wt + wr > PX5_MAX_FLOATS || yt > PX5_MAX_FLOATS)
         return;
     g->px5 = 1;
+    g->px2 = px2;
     g->px5_o16 = o16;
     g->px5_c16 = c16;
     g->px5_group = group;
@@ -324,7 +340,7 @@ static int slice_layout(geom *g, int64_t slices)
         __builtin_add_overflow(g->slice_bytes, g->dw_bytes, &g->slice_bytes) ||
         __builtin_add_overflow(g->slice_bytes, g->db_bytes, &g->slice_bytes))
         return 1;
-    g->pixels = 0;
+    g->pixels = g->pv = 0;
 #if CONV_LANES
     /* forward of single images with channels in the lanes: its buffers
      * share the slice's space with backward's */
@@ -341,6 +357,7 @@ static int slice_layout(geom *g, int64_t slices)
             lu_bytes(yt, sizeof(float), &yt_bytes))
             return 1;
         g->pixels = 1;
+        g->pv = pv_better(g);
         px_bytes = g->px_img_bytes + g->px_wt_bytes + yt_bytes;
         if (px_bytes > g->slice_bytes)
             g->slice_bytes = px_bytes;
@@ -435,6 +452,7 @@ static int conv2d_geom(const tc_host *host, const conv2d *c, const tc_shape *in,
     g->lanes_cpu = c->lanes_cpu;
     g->wide_cpu = c->wide_cpu;
     g->px5_cpu = c->px5_cpu;
+    g->px2_cpu = c->px2_cpu;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;
@@ -775,13 +793,19 @@ static void forward_lanes(const job *j, int64_t s, int64_t first, int64_t last)
     }
 }
 
-/* Forward of images [first, last) one at a time, channels in the lanes. */
+/* Forward of images [first, last) one at a time, channels in the lanes, or
+ * with few channels output pixels (pv_forward). */
 static void forward_pixels(const job *j, int64_t s, int64_t first, int64_t last)
 {
     const geom *g = j->g;
     float *img = slice_part(j, s, 0);
     float *wt = slice_part(j, s, g->px_img_bytes);
     float *yt = slice_part(j, s, g->px_img_bytes + g->px_wt_bytes);
+    if (g->pv) {
+        for (int64_t n = first; n < last; n++)
+            pv_forward(g, px_image(g, j->x, n, img), j->w, j->b, j->y + n * g->ohw_o);
+        return;
+    }
     px_transpose_weights(g, j->w, wt, g->o8);
     for (int64_t n = first; n < last; n++) {
         px_forward(g, px_image(g, j->x, n, img), wt, g->o8, yt);
@@ -830,8 +854,12 @@ static void forward_px5(const job *j, int64_t s, int64_t first, int64_t last)
     float *img = px5_img(j, s), *wt = px5_wt(j, s), *yt = slice_tmp(j, s);
     const px5_dims d = {g->c, g->hp, g->wp, g->oh, g->ow, g->px5_o16, 1, g->s, 3, 3, g->ow, 1};
     px_transpose(j->w, g->o, g->ckk, wt, d.ld);
+    if (g->px2) { /* the turned weights' room is free: panels there */
+        px2_panel(wt, g->ckk, d.ld, px5_wr(j, s));
+        wt = px5_wr(j, s);
+    }
     for (int64_t n = first; n < last; n++) {
-        px5_conv(&d, px_image(g, j->x, n, img), wt, yt);
+        px_direct_conv(g, &d, px_image(g, j->x, n, img), wt, yt);
         px_unpack(yt, d.ld, g->o, g->ohw, j->b, j->y + n * g->ohw_o);
     }
 }
@@ -895,8 +923,9 @@ static void px5_grad_input_s2(const geom *g, const px5_dims *dxd, const float *d
             d.kw = 1 + pc;
             d.yrow = 2 * g->w;
             d.ycol = 2;
-            px5_conv(&d, dyp + dxd->wp + 1, wr + px5_phase_offset(pr, pc) * g->o * dxd->ld,
-                     yt + (pr * g->w + pc) * dxd->ld);
+            px_direct_conv(g, &d, dyp + dxd->wp + 1,
+                           wr + px5_phase_offset(pr, pc) * g->o * dxd->ld,
+                           yt + (pr * g->w + pc) * dxd->ld);
         }
 }
 
@@ -918,6 +947,9 @@ static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
         px5_turn_weights(g, j->w, wr, dxd.ld);
     else if (j->dx)
         px5_phase_weights(g, j->w, wr, dxd.ld);
+    const float *wx = wr; /* px2: as panels, after the turned weights */
+    if (j->dx && g->px2)
+        wx = px2_panel_weights(wr, g->o, g->s, dxd.ld, wr + g->o * 9 * dxd.ld);
     for (int64_t n0 = first; n0 < last; n0 += g->px5_group) {
         dwd.imgs = last - n0 < g->px5_group ? last - n0 : g->px5_group;
         for (int64_t i = 0; i < dwd.imgs; i++) {
@@ -930,14 +962,14 @@ static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
             px_pad_into(j->x + (n0 + i) * g->chw, g->c, g->h, g->w, g->p,
                         img + i * g->hp * g->wp, dwd.imgs * g->hp * g->wp);
         }
-        px5_grad_weight(&dwd, img, yt, dwt);
+        px_direct_grad_weight(g, &dwd, img, yt, dwt);
         for (int64_t i = 0; j->dx && i < dwd.imgs; i++) {
             const float *dy = j->dy + (n0 + i) * g->ohw_o;
             const float *dyp = px_pad(dy, g->o, g->oh, g->ow, q, img);
             if (g->s == 1)
-                px5_conv(&dxd, dyp, wr, yt);
+                px_direct_conv(g, &dxd, dyp, wx, yt);
             else
-                px5_grad_input_s2(g, &dxd, dyp, wr, yt);
+                px5_grad_input_s2(g, &dxd, dyp, wx, yt);
             px_unpack(yt, dxd.ld, g->c, g->h * g->w, NULL, j->dx + (n0 + i) * g->chw);
         }
     }

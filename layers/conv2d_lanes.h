@@ -441,18 +441,20 @@ static void px_transpose_weights(const geom *g, const float *w, float *wt, int64
 /* Channels o0 .. o0 + 8*nv - 1 at output pixels (oh, ow0 .. ow0+np-1) of an
  * image laid out [C][Hp][Wp] (stride 1). */
 LANES_INLINE void px_tile(const geom *g, const float *img, const float *wt, int64_t o8,
-                          float *yt, int64_t o0, const int nv, const int np, int64_t oh,
-                          int64_t ow0)
+                          float *yt, int64_t o0, const int nv, const int np, const int kc,
+                          int64_t oh, int64_t ow0)
 {
+    const int64_t k = kc ? kc : g->k;
     __m256 acc[2][PX_MAXP];
     for (int v = 0; v < 2; v++)
         for (int q = 0; q < PX_MAXP; q++)
             acc[v][q] = _mm256_setzero_ps();
     for (int64_t c = 0; c < g->c; c++)
-        for (int64_t ki = 0; ki < g->k; ki++) {
+        for (int64_t ki = 0; ki < k; ki++) {
             const float *xr = img + (c * g->hp + oh + ki) * g->wp + ow0;
-            const float *wr = wt + (c * g->k + ki) * g->k * o8 + o0;
-            for (int64_t kj = 0; kj < g->k; kj++, wr += o8) {
+            const float *wr = wt + (c * k + ki) * k * o8 + o0;
+#pragma GCC unroll 8
+            for (int64_t kj = 0; kj < k; kj++, wr += o8) {
                 __m256 w0 = _mm256_loadu_ps(wr);
                 __m256 w1 = nv > 1 ? _mm256_loadu_ps(wr + LANES) : w0;
                 for (int q = 0; q < PX_MAXP; q++)
@@ -473,12 +475,15 @@ LANES_INLINE void px_tile(const geom *g, const float *img, const float *wt, int6
         }
 }
 
+/* kc: the kernel size when it is a constant after inlining (its taps'
+ * loop then unrolled), else 0 (g->k). */
 LANES_INLINE void px_rows(const geom *g, const float *img, const float *wt, int64_t o8,
-                          float *yt, int64_t o0, const int nv, const int np)
+                          float *yt, int64_t o0, const int nv, const int np, const int kc)
 {
     for (int64_t oh = 0; oh < g->oh; oh++) {
         for (int64_t ow = 0; ow < g->ow; ow += np)
-            px_tile(g, img, wt, o8, yt, o0, nv, np, oh, ow + np <= g->ow ? ow : g->ow - np);
+            px_tile(g, img, wt, o8, yt, o0, nv, np, kc, oh,
+                    ow + np <= g->ow ? ow : g->ow - np);
     }
 }
 
@@ -507,13 +512,13 @@ static int px_width(int64_t ow, int nv)
 
 #define PX_CASE(NV, NP)                                  \
     case NP:                                             \
-        px_rows(g, img, wt, o8, yt, o0, NV, NP);         \
+        px_rows(g, img, wt, o8, yt, o0, NV, NP, kc);     \
         break;
 
 /* Yt [OH*OW][o8] = the stride-1 convolution of one image laid out
- * [C][Hp][Wp] with the transposed weights wt (no bias). */
-LANES_TARGET static void px_forward(const geom *g, const float *img, const float *wt, int64_t o8,
-                                    float *yt)
+ * [C][Hp][Wp] with the transposed weights wt (no bias); kc as in px_rows. */
+LANES_INLINE void px_forward_k(const geom *g, const float *img, const float *wt, int64_t o8,
+                               float *yt, const int kc)
 {
     for (int64_t o0 = 0; o0 < o8; o0 += 2 * LANES) {
         if (o8 - o0 > LANES) {
@@ -531,6 +536,96 @@ LANES_TARGET static void px_forward(const geom *g, const float *img, const float
     }
 }
 #undef PX_CASE
+
+/* px_forward_k, with LeNet's 5x5 kernels unrolled. */
+LANES_TARGET static void px_forward(const geom *g, const float *img, const float *wt, int64_t o8,
+                                    float *yt)
+{
+    if (g->k == 5)
+        px_forward_k(g, img, wt, o8, yt, 5);
+    else
+        px_forward_k(g, img, wt, o8, yt, 0);
+}
+
+/* ---- single images, few output channels: pixels in the lanes -------------
+ * When O is well short of a multiple of 8 (LeNet's first layer: 6) and
+ * rows are at least PV_PIXELS wide, vectors of 8 neighbouring output pixels
+ * waste fewer lanes than vectors of 8 channels. A tile is up to PV_MAXO
+ * channels x PV_PIXELS pixels of one output row: each weight is broadcast
+ * and meets the input pixels under it, over the same (c, ki, kj) order as
+ * the kernels above, and the tile goes straight to the output [O][OH][OW]
+ * with its bias (no transposes on either side). The last tile of a row
+ * starts PV_PIXELS before its end, recomputing a few pixels (same values). */
+
+#define PV_MAXO 6    /* 12 accumulators + 2 pixel vectors + a weight */
+#define PV_PIXELS 16 /* two vectors of pixels */
+
+/* Whether this layer (plain, stride 1) computes fewer lanes as pixel tiles
+ * than as channel vectors. */
+static int pv_better(const geom *g)
+{
+    int64_t row = (g->ow + PV_PIXELS - 1) / PV_PIXELS * PV_PIXELS;
+    return g->ow >= PV_PIXELS && g->o * row < g->o8 * g->ow;
+}
+
+/* Channels o0 .. o0+mo-1 at output pixels (oh, ow0 .. ow0+15) of an image
+ * laid out [C][Hp][Wp] into y [O][OH][OW], plus the bias (b may be NULL;
+ * 0 + v then turns -0 into +0, as px_unpack does). */
+LANES_INLINE void pv_tile(const geom *g, const float *img, const float *w, const float *b,
+                          float *y, int64_t o0, const int mo, int64_t oh, int64_t ow0)
+{
+    const int64_t k = g->k, kk = k * k;
+    __m256 acc[PV_MAXO][2];
+    for (int o = 0; o < PV_MAXO; o++)
+        acc[o][0] = acc[o][1] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t ki = 0; ki < k; ki++) {
+            const float *xr = img + (c * g->hp + oh + ki) * g->wp + ow0;
+            const float *wr = w + (o0 * g->c + c) * kk + ki * k;
+            for (int64_t kj = 0; kj < k; kj++) {
+                __m256 x0 = _mm256_loadu_ps(xr + kj), x1 = _mm256_loadu_ps(xr + kj + LANES);
+                for (int o = 0; o < PV_MAXO; o++)
+                    if (o < mo) {
+                        __m256 wv = _mm256_broadcast_ss(wr + o * g->ckk + kj);
+                        acc[o][0] = _mm256_fmadd_ps(wv, x0, acc[o][0]);
+                        acc[o][1] = _mm256_fmadd_ps(wv, x1, acc[o][1]);
+                    }
+            }
+        }
+    for (int o = 0; o < PV_MAXO; o++)
+        if (o < mo) {
+            __m256 bias = _mm256_set1_ps(b ? b[o0 + o] : 0.0f);
+            float *yp = y + (o0 + o) * g->ohw + oh * g->ow + ow0;
+            _mm256_storeu_ps(yp, _mm256_add_ps(acc[o][0], bias));
+            _mm256_storeu_ps(yp + LANES, _mm256_add_ps(acc[o][1], bias));
+        }
+}
+
+LANES_INLINE void pv_rows(const geom *g, const float *img, const float *w, const float *b,
+                          float *y, int64_t o0, const int mo)
+{
+    for (int64_t oh = 0; oh < g->oh; oh++)
+        for (int64_t ow = 0; ow < g->ow; ow += PV_PIXELS)
+            pv_tile(g, img, w, b, y, o0, mo, oh,
+                    ow + PV_PIXELS <= g->ow ? ow : g->ow - PV_PIXELS);
+}
+
+/* y [O][OH][OW] = the stride-1 convolution of one image laid out [C][Hp][Wp]
+ * with the weights w [O][C*k*k], plus the bias; rows of PV_PIXELS or more. */
+LANES_TARGET static void pv_forward(const geom *g, const float *img, const float *w,
+                                    const float *b, float *y)
+{
+    for (int64_t o0 = 0; o0 < g->o; o0 += PV_MAXO) {
+        switch (g->o - o0 < PV_MAXO ? (int)(g->o - o0) : PV_MAXO) {
+        case 1: pv_rows(g, img, w, b, y, o0, 1); break;
+        case 2: pv_rows(g, img, w, b, y, o0, 2); break;
+        case 3: pv_rows(g, img, w, b, y, o0, 3); break;
+        case 4: pv_rows(g, img, w, b, y, o0, 4); break;
+        case 5: pv_rows(g, img, w, b, y, o0, 5); break;
+        default: pv_rows(g, img, w, b, y, o0, 6); break;
+        }
+    }
+}
 
 /* dst + ch * plane [h + 2p][w + 2p] = channel ch of src [c][h][w] with a
  * zero border of p. */
