@@ -113,8 +113,10 @@ typedef struct geom {
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
     int lanes_cpu, wide_cpu, px5_cpu, px2_cpu; /* copied from the instance */
-    int px5;                      /* all three products by the AVX-512 direct
-                                     kernels, in their own buffers */
+    int px5;                      /* all three products by the direct
+                                     kernels (AVX-512, or px2's AVX2 ones), in
+                                     their own buffers; the px5_ names below
+                                     serve px2 as well */
     int px2;                      /* ... by their AVX2 version instead */
     int64_t px5_o16, px5_c16;     /* O and C rounded up to the vector width
                                      (16; px2: 8) */
@@ -847,7 +849,7 @@ static float *px5_wr(const job *j, int64_t s)
     return slice_part(j, s, j->g->px5_img_bytes + j->g->px5_wt_bytes);
 }
 
-/* Forward of images [first, last) by the AVX-512 direct kernels. */
+/* Forward of images [first, last) by the direct kernels (px5 or px2). */
 static void forward_px5(const job *j, int64_t s, int64_t first, int64_t last)
 {
     const geom *g = j->g;
@@ -929,9 +931,9 @@ static void px5_grad_input_s2(const geom *g, const px5_dims *dxd, const float *d
         }
 }
 
-/* Backward of images [first, last) by the AVX-512 direct kernels, px5_group
- * images at a time: bias and weight gradient partials of slice s, then
- * image by image the input gradient (the output gradient with a border of
+/* Backward of images [first, last) by the direct kernels (px5 or px2),
+ * px5_group images at a time: bias and weight gradient partials of slice
+ * s, then image by image the input gradient (the output gradient with a border of
  * k-1-p, convolved with the turned weights). */
 static void backward_px5(const job *j, int64_t s, int64_t first, int64_t last)
 {

@@ -40,6 +40,16 @@ static void test_format_numbers(void)
     CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, 7620), "2h07m");
     CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, -3), "0s");
     CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, NAN), "0s");
+    /* 1e15 s = 277,777,777,777h46m40s; beyond that capped, never overflowed */
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, sizeof b, 1e300), "277777777777h46m");
+    CU_ASSERT_STRING_EQUAL(tc_format_duration(b, 3, 185), "3m");
+    /* cap 0: nothing written, NULL allowed */
+    strcpy(b, "x");
+    CU_ASSERT_PTR_EQUAL(tc_format_count(b, 0, 61706), b);
+    CU_ASSERT_PTR_EQUAL(tc_format_duration(b, 0, 185), b);
+    CU_ASSERT_STRING_EQUAL(b, "x");
+    CU_ASSERT_PTR_NULL(tc_format_count(NULL, 0, 61706));
+    CU_ASSERT_PTR_NULL(tc_format_duration(NULL, 0, 185));
 }
 
 static void test_metrics_format(void)

@@ -48,7 +48,7 @@ static void on_result(void *user, const tc_path_result *r)
     char *s = p->json ? tc_path_result_json(p->model, r) : tc_path_result_text(p->model, r);
     p->oom |= !s;
     if (s && p->json)
-        json_array_append_new(p->results, json_loads(s, 0, NULL));
+        p->oom |= json_array_append_new(p->results, json_loads(s, 0, NULL)) != 0;
     else if (s)
         printf("%s\n", s);
     free(s);

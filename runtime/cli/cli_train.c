@@ -297,12 +297,15 @@ static void print_summary(const train_opts *o, tc_session *s, const char *status
         put_text(stdout, tc_session_summary_text(s, status, o->profile));
         return;
     }
-    /* the library's text, printed as every command prints its JSON */
+    /* the library's text is already indented as cli_print_json indents */
     char *text = tc_session_summary_json(s, status, error, tc_get_threads(), o->profile);
-    json_error_t je;
-    json_t *v = text ? json_loads(text, 0, &je) : NULL;
+    if (!text) {
+        cli_fail("out of memory formatting the JSON output");
+        return;
+    }
+    cli_print_text(text, 1);
     free(text);
-    cli_print_json(v);
+    cli_flush_stdout();
 }
 
 /* Says where a run that stopped short stopped (on stderr), with the resume

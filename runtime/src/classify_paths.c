@@ -1,13 +1,13 @@
 /* Classifying a list of image files a chunk at a time (see
  * tinycnn/model.h): what `tinycnn predict` does, and its results as text
  * and JSON. */
-#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "tinycnn/dataset.h"
 #include "tinycnn/model.h"
 #include "tinycnn/status.h"
@@ -124,35 +124,30 @@ static const char *own_message(const tc_path_result *r)
 
 char *tc_path_result_text(const tc_model *m, const tc_path_result *r)
 {
-    char *s = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&s, &len);
-    if (!f)
+    if (!m || !r)
         return NULL;
+    tc_text text = {0}, *t = &text;
     const tc_prediction *b = r->best;
     int named = tc_model_has_class_names(m);
     if (r->error)
-        fprintf(f, "%s: error: %s", r->path, own_message(r));
+        tc_text_printf(t, "%s: error: %s", r->path, own_message(r));
     else
-        fprintf(f, "%s: %d%s%s  (", r->path, (int)b[0].label, named ? " " : "",
-                named ? tc_model_class_name(m, b[0].label) : "");
+        tc_text_printf(t, "%s: %d%s%s  (", r->path, (int)b[0].label, named ? " " : "",
+                       named ? tc_model_class_name(m, b[0].label) : "");
     for (int j = 0; !r->error && j < r->top; j++)
-        fprintf(f, "%s%s: %.2f%%", j ? ", " : "", tc_model_class_name(m, b[j].label),
-                100.0 * b[j].prob);
+        tc_text_printf(t, "%s%s: %.2f%%", j ? ", " : "", tc_model_class_name(m, b[j].label),
+                       100.0 * b[j].prob);
     if (!r->error)
-        fputc(')', f);
-    int bad = ferror(f);
-    if ((fclose(f) != 0) | bad) {
-        free(s);
-        return NULL;
-    }
-    return s;
+        tc_text_append(t, ")", 1);
+    return tc_text_take(t);
 }
 
 /* A string that is not UTF-8 (a file name in another encoding) leaves its
  * key out, as jansson refuses it. */
 char *tc_path_result_json(const tc_model *m, const tc_path_result *r)
 {
+    if (!m || !r)
+        return NULL;
     json_t *o = json_object();
     json_object_set_new(o, "image", json_string(r->path));
     if (r->error)

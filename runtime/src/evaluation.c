@@ -1,13 +1,14 @@
 /* A checkpoint evaluated on a split of its data (tinycnn/evaluation.h): the
  * model and the data live for the run only; the results keep copies of the
  * names they report. */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "text_stream.h"
+#include "session_internal.h"
+#include "text.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/evaluation.h"
 #include "tinycnn/model.h"
@@ -43,15 +44,6 @@ static int keep(char **out, const char *s)
     return s && !*out;
 }
 
-/* The data folder the checkpoint's metadata names (its "data"), or NULL. */
-static int stored_data_dir(const char *meta_json, char **out)
-{
-    json_t *meta = meta_json && *meta_json ? json_loads(meta_json, 0, NULL) : NULL;
-    int rc = keep(out, json_string_value(json_object_get(meta, "data")));
-    json_decref(meta);
-    return rc;
-}
-
 static int open_model(eval_run *r, tc_evaluation *e, tc_error *err)
 {
     const tc_evaluation_config *c = r->c;
@@ -63,8 +55,8 @@ static int open_model(eval_run *r, tc_evaluation *e, tc_error *err)
         return tc_error_set(err, "%s: the model's output has %lld classes", c->checkpoint,
                             (long long)e->n_classes);
     e->class_names = tc_session_class_names(r->ck.meta_json, e->n_classes);
-    if (!c->data_dir && stored_data_dir(r->ck.meta_json, &e->data_dir) != 0)
-        return tc_error_set(err, "out of memory");
+    if (!c->data_dir) /* NULL when it names none: tc_session_load_split says so */
+        e->data_dir = tc_session_stored_data_dir(r->ck.meta_json);
     /* the labels of the training run: class folders are looked up in the
      * checkpoint's list, not numbered afresh from this split's folders */
     return tc_session_load_split(r->graph, r->ck.meta_json, e->data_dir, e->split, &r->ds, err);
@@ -148,21 +140,18 @@ char *tc_evaluation_text(const tc_evaluation *e)
         return NULL;
     char *tables = tc_metrics_format(e->confusion, e->n_classes, e->per_class, &e->summary,
                                      (const char *const *)e->class_names);
-    tc_text_stream t;
-    FILE *f = tables ? tc_text_begin(&t) : NULL;
-    if (!f) {
-        free(tables);
+    if (!tables)
         return NULL;
-    }
-    fprintf(f, "model %s, %lld %s images from %s\n", e->model, (long long)e->summary.total,
-            e->split, e->data_dir);
-    fputs(tables, f);
+    tc_text text = {0}, *t = &text;
+    tc_text_printf(t, "model %s, %lld %s images from %s\n", e->model, (long long)e->summary.total,
+                   e->split, e->data_dir);
+    tc_text_append(t, tables, strlen(tables));
     free(tables);
     if (e->per_image)
-        fprintf(f, "per-image results: %s\n", e->per_image);
-    fprintf(f, "accuracy: %.2f%% (%lld/%lld)\n", 100.0 * e->summary.accuracy,
-            (long long)e->summary.correct, (long long)e->summary.total);
-    return tc_text_end(&t);
+        tc_text_printf(t, "per-image results: %s\n", e->per_image);
+    tc_text_printf(t, "accuracy: %.2f%% (%lld/%lld)\n", 100.0 * e->summary.accuracy,
+                   (long long)e->summary.correct, (long long)e->summary.total);
+    return tc_text_take(t);
 }
 
 static json_t *per_class_json(const tc_evaluation *e)

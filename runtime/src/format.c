@@ -4,6 +4,9 @@
 
 #include "tinycnn/format.h"
 
+/* snprintf writes nothing at cap 0 (buf may then be NULL), so both
+ * functions below call it unguarded. */
+
 const char *tc_format_count(char *buf, size_t cap, int64_t v)
 {
     char raw[32], out[48];
@@ -14,21 +17,22 @@ const char *tc_format_count(char *buf, size_t cap, int64_t v)
         out[o++] = raw[i];
     }
     out[o] = '\0';
-    if (cap > 0)
-        snprintf(buf, cap, "%s", out);
+    snprintf(buf, cap, "%s", out);
     return buf;
 }
 
+/* Past 1e15 s (30 million years) the value is capped: the cast below
+ * would otherwise overflow. */
 const char *tc_format_duration(char *buf, size_t cap, double s)
 {
     if (!(s >= 0) || !isfinite(s))
         s = 0;
-    long t = (long)(s + 0.5);
+    long long t = (long long)(fmin(s, 1e15) + 0.5);
     if (t >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+        snprintf(buf, cap, "%lldh%02lldm", t / 3600, (t / 60) % 60);
     else if (t >= 60)
-        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+        snprintf(buf, cap, "%lldm%02llds", t / 60, t % 60);
     else
-        snprintf(buf, cap, "%lds", t);
+        snprintf(buf, cap, "%llds", t);
     return buf;
 }

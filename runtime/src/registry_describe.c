@@ -1,11 +1,10 @@
 /* The registered layer types as text and JSON (tinycnn/registry_describe.h). */
-#define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "text_stream.h"
+#include "text.h"
 #include "tinycnn/plugin.h"
 #include "tinycnn/registry_describe.h"
 
@@ -45,7 +44,7 @@ static const char *inputs_str(char *buf, size_t cap, const tc_layer_type *t)
     return buf;
 }
 
-static void param_text(FILE *f, const tc_param_desc *d)
+static void param_text(tc_text *t, const tc_param_desc *d)
 {
     char def[80], range[160], b1[64], b2[64];
     if (d->required)
@@ -59,39 +58,38 @@ static void param_text(FILE *f, const tc_param_desc *d)
     else
         snprintf(range, sizeof range, "[%s, %s]", num(b1, sizeof b1, d->min_value, d->type),
                  num(b2, sizeof b2, d->max_value, d->type));
-    fprintf(f, "    %-16s %-5s %-16s %-22s %s\n", d->name ? d->name : "?", type_name(d->type),
-            def, range, d->help ? d->help : "");
+    tc_text_printf(t, "    %-16s %-5s %-16s %-22s %s\n", d->name ? d->name : "?",
+                   type_name(d->type), def, range, d->help ? d->help : "");
 }
 
-static void type_text(FILE *f, const tc_layer_type *t, const char *origin)
+static void type_text(tc_text *out, const tc_layer_type *t, const char *origin)
 {
     char b[64];
-    fprintf(f, "%s%s\n", t->name, (t->flags & TC_LAYER_LOSS) ? "  (loss)" : "");
+    tc_text_printf(out, "%s%s\n", t->name, (t->flags & TC_LAYER_LOSS) ? "  (loss)" : "");
     if (t->summary && *t->summary)
-        fprintf(f, "  %s\n", t->summary);
-    fprintf(f, "  file:   %s\n", origin ? origin : "(built in)");
-    fprintf(f, "  inputs: %s\n", inputs_str(b, sizeof b, t));
-    fputs(t->n_params == 0 ? "  params: none\n" : "  params:\n", f);
+        tc_text_printf(out, "  %s\n", t->summary);
+    tc_text_printf(out, "  file:   %s\n", origin ? origin : "(built in)");
+    tc_text_printf(out, "  inputs: %s\n", inputs_str(b, sizeof b, t));
+    tc_text_printf(out, "%s", t->n_params == 0 ? "  params: none\n" : "  params:\n");
     for (int p = 0; p < t->n_params; p++)
-        param_text(f, &t->params[p]);
+        param_text(out, &t->params[p]);
 }
 
 char *tc_registry_describe_text(const tc_registry *reg)
 {
-    tc_text_stream s;
-    FILE *f = reg ? tc_text_begin(&s) : NULL;
-    if (!f)
+    if (!reg)
         return NULL;
+    tc_text text = {0};
     int n = tc_registry_count(reg);
     for (int i = 0; i < n; i++) {
         const char *origin = NULL;
         const tc_layer_type *t = tc_registry_get(reg, i, &origin);
         if (t)
-            type_text(f, t, origin);
+            type_text(&text, t, origin);
         if (t && i + 1 < n)
-            fputc('\n', f);
+            tc_text_append(&text, "\n", 1);
     }
-    return tc_text_end(&s);
+    return tc_text_take(&text);
 }
 
 /* ---- JSON ------------------------------------------------------------------ */

@@ -133,7 +133,7 @@ void tc_epoch_record_from_json(json_t *o, tc_epoch_record *r)
     }
 }
 
-static json_t *history_json(const tc_session *s)
+json_t *tc_session_history_value(const tc_session *s)
 {
     json_t *a = json_array();
     for (int i = 0; a && i < s->n_history; i++)
@@ -200,7 +200,7 @@ static char *state_text(const tc_session *s)
     json_object_set_new(o, "best_epoch", json_integer(s->best_epoch));
     json_object_set_new(o, "wall_seconds", json_real(s->wall_before));
     json_object_set_new(o, "config", tc_train_settings_to_json(&s->cfg));
-    json_object_set_new(o, "history", history_json(s));
+    json_object_set_new(o, "history", tc_session_history_value(s));
     json_t *names = class_names_json(s);
     if (names)
         json_object_set_new(o, "class_names", names);
@@ -953,7 +953,7 @@ const tc_epoch_record *tc_session_history(const tc_session *s, int *n)
 
 char *tc_session_history_json(const tc_session *s)
 {
-    json_t *a = history_json(s);
+    json_t *a = tc_session_history_value(s);
     char *text = a ? json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(a);
     return text;

@@ -67,6 +67,15 @@ static void meta_data_info(const char *meta_json, char **dir, double *val_split,
     json_decref(meta);
 }
 
+char *tc_session_stored_data_dir(const char *meta_json)
+{
+    char *dir;
+    double val_split;
+    uint64_t seed;
+    meta_data_info(meta_json, &dir, &val_split, &seed);
+    return dir;
+}
+
 /* The split itself: "test" as it is, "train" and "val" as the session
  * divides them. */
 static int load_named_split(const tc_graph *g, const char *dir, const char *split,

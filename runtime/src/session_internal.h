@@ -15,6 +15,14 @@ typedef enum tc_val_source {
     TC_VAL_GIVEN   /* a data set given in memory (tc_session_config.val) */
 } tc_val_source;
 
+/* The session's epoch records as a JSON array (what tc_session_history_json
+ * prints), or NULL when out of memory. Owner: the caller (json_decref). */
+struct json_t *tc_session_history_value(const tc_session *s);
+
+/* The data folder a checkpoint's metadata names (its "data"), or NULL
+ * (none, or out of memory). Owner: the caller (free). */
+char *tc_session_stored_data_dir(const char *meta_json);
+
 /* 1 when dir has a val/ folder. */
 int tc_session_has_val_folder(const char *dir);
 

@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 
+#include "session_internal.h"
 #include "tinycnn/format.h"
+#include "train_settings_json.h"
 #include "tinycnn/session_report.h"
 
 /* Text appended piece by piece; once memory runs out it stays failed. */
@@ -191,12 +193,9 @@ char *tc_session_summary_text(tc_session *s, const char *status, int with_profil
     return taken(&r);
 }
 
-/* A JSON text made by the library, as a value (null if it was not made). */
-static json_t *json_of(char *text)
+/* v, or null when it could not be made (out of memory). */
+static json_t *or_null(json_t *v)
 {
-    json_error_t je;
-    json_t *v = text ? json_loads(text, 0, &je) : NULL;
-    free(text);
     return v ? v : json_null();
 }
 
@@ -276,8 +275,8 @@ char *tc_session_summary_json(tc_session *s, const char *status, const char *err
     json_object_set_new(root, "checkpoint", string_or_null(st.checkpoint));
     json_object_set_new(root, "data", string_or_null(st.data_dir));
     json_object_set_new(root, "threads", json_integer(threads));
-    json_object_set_new(root, "config", json_of(tc_train_config_json(tc_session_settings(s))));
-    json_object_set_new(root, "epochs", json_of(tc_session_history_json(s)));
+    json_object_set_new(root, "config", or_null(tc_train_settings_to_json(tc_session_settings(s))));
+    json_object_set_new(root, "epochs", or_null(tc_session_history_value(s)));
     json_object_set_new(root, "summary", summary_object(s, &st, status, error));
     if (with_profile)
         json_object_set_new(root, "profile", profile_json(tc_session_graph(s)));

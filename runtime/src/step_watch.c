@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "shape.h" /* tc_monotonic_seconds */
 #include "tinycnn/step_watch.h"
 
 struct tc_step_watch {
@@ -21,17 +22,10 @@ struct tc_step_watch {
     int quit; /* under mu */
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Sleeps one tick, or less when stopped meanwhile; returns 1 when stopped. */
 static int nap(tc_step_watch *w)
 {
-    double t = now() + w->tick;
+    double t = tc_monotonic_seconds() + w->tick;
     struct timespec until = {(time_t)t, (long)((t - floor(t)) * 1e9)};
     pthread_mutex_lock(&w->mu);
     while (!w->quit && pthread_cond_timedwait(&w->cv, &w->mu, &until) == 0)
@@ -47,12 +41,12 @@ static void *watch(void *arg)
 {
     tc_step_watch *w = arg;
     uint64_t seen = 0;
-    double since = now();
+    double since = tc_monotonic_seconds();
     int told = 0;
     while (!nap(w)) {
         uint64_t passes;
         int k = tc_graph_running_node(w->g, NULL, &passes);
-        double t = now();
+        double t = tc_monotonic_seconds();
         if (k < 0 || passes != seen) {
             since = t;
             seen = passes;

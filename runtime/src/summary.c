@@ -1,7 +1,6 @@
 /* A model's per-node summary (tinycnn/summary.h): read from the graph's
  * batch-1 plans, with FLOPs from the layer types that count them; as JSON
  * and as the table `tinycnn summary` prints. */
-#define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -10,7 +9,8 @@
 #include <string.h>
 
 #include "graph_internal.h"
-#include "text_stream.h"
+#include "shape.h"
+#include "text.h"
 #include "tinycnn/checkpoint.h"
 #include "tinycnn/format.h"
 #include "tinycnn/model.h"
@@ -163,17 +163,6 @@ char *tc_summary_json(const tc_graph *g, const tc_summary *s)
 
 /* ---- the table ----------------------------------------------------------- */
 
-/* "[16,28,28]" */
-static const char *shape_text(const tc_shape *sh, char *buf, size_t cap)
-{
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < sh->ndim && n < cap; d++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)sh->dims[d]);
-    if (n < cap)
-        snprintf(buf + n, cap - n, "]");
-    return buf;
-}
-
 /* "conv,label" (cut short to fit cap) */
 static void inputs_text(const tc_node_summary *ns, char *buf, size_t cap)
 {
@@ -202,48 +191,49 @@ static void measure(const tc_summary *s, widths *w)
         inputs_text(ns, buf, sizeof buf);
         if ((l = (int)strlen(buf)) > w->inputs)
             w->inputs = l;
-        shape_text(&ns->output, buf, sizeof buf);
+        tc_shape_format(&ns->output, buf, sizeof buf);
         if ((l = (int)strlen(buf)) > w->shape)
             w->shape = l;
     }
 }
 
-static void node_row(FILE *f, const widths *w, const tc_node_summary *ns)
+static void node_row(tc_text *t, const widths *w, const tc_node_summary *ns)
 {
     char in[256], shape[96], wt[32], st[32], fl[32];
     inputs_text(ns, in, sizeof in);
-    shape_text(&ns->output, shape, sizeof shape);
+    tc_shape_format(&ns->output, shape, sizeof shape);
     if (ns->flops >= 0)
         snprintf(fl, sizeof fl, "%.3f", (double)ns->flops / 1e6);
     else
         snprintf(fl, sizeof fl, "-");
-    fprintf(f, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s%s\n", w->name, ns->name, w->type,
-            ns->type, w->inputs, in, w->shape, shape, tc_format_count(wt, sizeof wt, ns->weights),
-            tc_format_count(st, sizeof st, ns->state), fl, ns->is_loss ? "  (training only)" : "");
+    tc_text_printf(
+        t, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s%s\n", w->name, ns->name, w->type, ns->type,
+        w->inputs, in, w->shape, shape, tc_format_count(wt, sizeof wt, ns->weights),
+        tc_format_count(st, sizeof st, ns->state), fl, ns->is_loss ? "  (training only)" : "");
 }
 
 char *tc_summary_text(const tc_graph *g, const tc_summary *s)
 {
-    tc_text_stream t;
-    FILE *f = g && s ? tc_text_begin(&t) : NULL;
-    if (!f)
+    if (!g || !s)
         return NULL;
+    tc_text text = {0}, *t = &text;
     widths w;
     measure(s, &w);
     char wt[32], st[32];
-    fprintf(f, "model %s: %d nodes\n", tc_graph_name(g), s->n_nodes);
-    fprintf(f, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s\n", w.name, "node", w.type, "type",
-            w.inputs, "inputs", w.shape, "output", "weights", "state", "MFLOPs");
+    tc_text_printf(t, "model %s: %d nodes\n", tc_graph_name(g), s->n_nodes);
+    tc_text_printf(t, "%-*s  %-*s  %-*s  %-*s  %11s  %9s  %10s\n", w.name, "node", w.type, "type",
+                   w.inputs, "inputs", w.shape, "output", "weights", "state", "MFLOPs");
     for (int i = 0; i < s->n_nodes; i++)
-        node_row(f, &w, &s->nodes[i]);
-    fprintf(f, "total: %s weights, %s state elements, %s%.3f forward MFLOPs per image",
-            tc_format_count(wt, sizeof wt, s->weights), tc_format_count(st, sizeof st, s->state),
-            s->flops_unknown ? "at least " : "", (double)s->flops / 1e6);
+        node_row(t, &w, &s->nodes[i]);
+    tc_text_printf(t, "total: %s weights, %s state elements, %s%.3f forward MFLOPs per image",
+                   tc_format_count(wt, sizeof wt, s->weights),
+                   tc_format_count(st, sizeof st, s->state), s->flops_unknown ? "at least " : "",
+                   (double)s->flops / 1e6);
     if (s->flops_unknown)
-        fprintf(f, " (%d node%s of types that do not count theirs)", s->flops_unknown,
-                s->flops_unknown == 1 ? "" : "s");
-    fprintf(f, "\n");
-    return tc_text_end(&t);
+        tc_text_printf(t, " (%d node%s of types that do not count theirs)", s->flops_unknown,
+                       s->flops_unknown == 1 ? "" : "s");
+    tc_text_printf(t, "\n");
+    return tc_text_take(t);
 }
 
 /* ---- the model a summary is of ------------------------------------------- */

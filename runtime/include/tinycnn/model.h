@@ -170,7 +170,7 @@ int tc_model_classify_paths(tc_model *m, const struct tc_image_path *items, size
  * best class, then the top classes with their probabilities), with class
  * names "img.png: 3 cat  (cat: 97.10%, dog: 2.00%)"; for an error "PATH:
  * error: MESSAGE", the message without the "PATH: " it may start with.
- * Owner: the caller (free); NULL when out of memory. */
+ * Owner: the caller (free); NULL when m or r is NULL or out of memory. */
 char *tc_path_result_text(const tc_model *m, const tc_path_result *r);
 
 /* The same as compact JSON text: {"image": PATH, "prediction": 3,
@@ -178,7 +178,8 @@ char *tc_path_result_text(const tc_model *m, const tc_path_result *r);
  * "probability": 0.971}, ...]} (class_name only when the checkpoint names
  * its classes; reals with 17 digits, so that they read back exactly), or
  * {"image": PATH, "error": MESSAGE}. A string that is not UTF-8 leaves its
- * key out. Owner: the caller (free); NULL when out of memory. */
+ * key out. Owner: the caller (free); NULL when m or r is NULL or out of
+ * memory. */
 char *tc_path_result_json(const tc_model *m, const tc_path_result *r);
 
 /* The k most probable classes of one probability row (n_classes values),
