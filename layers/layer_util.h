@@ -157,7 +157,10 @@ static inline void lu_for_work(const tc_host *host, int64_t n, int64_t work, int
 #define lu_destroy tc_instance_free
 
 /* The fields every layer type starts with: sizes, ABI, names, input count. */
-#define LU_TYPE_HEAD(layer, what, min_in, max_in) TC_LAYER_HEAD(layer, what, min_in, max_in)
+/* Every standard layer but the loss is per sample at inference (a slice
+ * of the batch's rows in, the same rows out). */
+#define LU_TYPE_HEAD(layer, what, min_in, max_in) \
+    TC_LAYER_HEAD(layer, what, min_in, max_in), .flags = TC_LAYER_PER_SAMPLE
 
 /* The parameter table fields, from a static array of tc_param_desc. */
 #define LU_TYPE_PARAMS(table) TC_PARAM_TABLE(table)

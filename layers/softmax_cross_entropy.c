@@ -153,10 +153,10 @@ static int64_t softmax_ce_flops(const tc_host *host, void *self, const tc_shape 
 }
 
 static const tc_layer_type softmax_ce_type = {
-    LU_TYPE_HEAD("SoftmaxCrossEntropy",
-                 "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
-                 2, 2),
-    .flags = TC_LAYER_LOSS,
+    TC_LAYER_HEAD("SoftmaxCrossEntropy",
+                  "mean cross-entropy of softmax(logits [batch, classes]) against labels [batch]",
+                  2, 2),
+    .flags = TC_LAYER_LOSS, /* the batch's mean: not per sample */
     LU_TYPE_CALLBACKS(softmax_ce),
 };
 

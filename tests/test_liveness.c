@@ -18,6 +18,7 @@ static tc_graph *ready(tc_graph *g, const tc_error *err, int reuse, uint64_t see
         fprintf(stderr, "\n  %s\n", err->msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     g->no_reuse = !reuse;
+    tc_graph_set_inference_slice(g, -1); /* reuse alone, whole batches: test_slice.c */
     tc_graph_init_weights(g, seed);
     return g;
 }

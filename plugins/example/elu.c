@@ -108,11 +108,13 @@ static const tc_test_hints elu_hints = {
     /* grad_tolerance, grad_step: 0, the suite's defaults */
 };
 
-/* The helper macros of plugin.h fill the fixed fields; .flags stays 0. */
+/* The helper macros of plugin.h fill the fixed fields; elementwise, so
+ * per sample (a large inference batch may come in slices). */
 const tc_layer_type example_elu_type = {
     TC_LAYER_HEAD("ELU",
                   "exponential linear unit: x if x > 0 else alpha * (exp(x) - 1), elementwise",
                   1, 1),
+    .flags = TC_LAYER_PER_SAMPLE,
     TC_PARAM_TABLE(elu_params),
     .create = elu_create, .destroy = tc_instance_free,
     .plan = elu_plan, .forward = elu_forward, .backward = elu_backward,

@@ -297,7 +297,8 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
         return tc_error_set(err, "%s: an inference copy sharing its weights cannot be trained",
                             g->origin);
     int threads = tc_get_threads();
-    if (batch == g->batch && training <= g->prepared_training && threads == g->planned_threads)
+    if (batch == g->batch && training <= g->prepared_training && threads == g->planned_threads &&
+        !g->slice_changed)
         return 0;
     g->batch = 0; /* unprepared until every buffer is in place */
     if (threads != g->planned_threads && tc_threads_check(threads, err))
@@ -316,14 +317,28 @@ int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err)
             return 1;
     if (alloc_shared(g, &need, training, err))
         return 1;
+    if (need.slice_rows && grow_floats(&g->sliced_out, &g->sliced_out_cap, need.output_floats, 0))
+        return tc_error_set(err, "%s: out of memory for the output at batch %d", g->origin, batch);
     tc_graph_bind_buffers(g, &need, training);
     g->batch = batch;
     g->prepared_training = training;
-    g->output_view.data = g->values[g->output_value].at;
+    g->slice_rows = need.slice_rows;
+    g->slice_changed = 0;
+    g->output_view.data = need.slice_rows ? g->sliced_out : g->values[g->output_value].at;
     g->output_view.shape = g->values[g->output_value].shape;
+    if (need.slice_rows)
+        g->output_view.shape.dims[0] = batch;
     g->planned_threads = threads;
     return 0;
 }
+
+void tc_graph_set_inference_slice(tc_graph *g, int rows)
+{
+    g->slice_changed |= rows != g->slice_setting;
+    g->slice_setting = rows;
+}
+
+int tc_graph_slice_rows(const tc_graph *g) { return g->slice_rows; }
 
 size_t tc_graph_planned_bytes(const tc_graph *g)
 {
@@ -332,18 +347,22 @@ size_t tc_graph_planned_bytes(const tc_graph *g)
         b += (g->values[i].data_cap + g->values[i].grad_cap) * sizeof(float);
     for (int k = 0; k < g->n_nodes; k++)
         b += g->nodes[k].saved_cap;
-    return b;
+    return b + g->sliced_out_cap * sizeof(float);
 }
 
 /* ---- execution --------------------------------------------------------- */
 
+/* The tensors and buffers of one call of node nd; a graph input is read
+ * from row row0 on (a pass over a slice of the batch). */
 static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_tensor *out,
-                      tc_tensor *wts, tc_tensor *sts, tc_rng *rng, int training)
+                      tc_tensor *wts, tc_tensor *sts, tc_rng *rng, int training, int64_t row0)
 {
     for (int j = 0; j < nd->n_inputs; j++) {
         const tc_value *v = &g->values[nd->inputs[j]];
         ins[j].data = v->at;
         ins[j].shape = v->shape;
+        if (nd->inputs[j] < g->n_inputs)
+            ins[j].data += row0 * tc_shape_count(&v->shape1);
     }
     tc_value *ov = &g->values[g->n_inputs + (int)(nd - g->nodes)];
     out->data = ov->at;
@@ -370,13 +389,10 @@ static void fill_exec(tc_graph *g, tc_node *nd, tc_exec *x, tc_tensor *ins, tc_t
     x->state = sts;
 }
 
-int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
+/* Runs every active node once, on the rows from row0 on. */
+static int forward_rows(tc_graph *g, int training, uint64_t step, int64_t row0, tc_error *err)
 {
-    if (g->batch == 0 || (training && !g->prepared_training))
-        return tc_error_set(err, "%s: call tc_graph_prepare(%s) before the %s pass", g->origin,
-                            training ? "training" : "inference", training ? "training" : "forward");
     tc_tensor ins[64], out, wts[TC_MAX_WEIGHTS], sts[TC_MAX_STATE];
-    atomic_fetch_add_explicit(&g->passes, 1, memory_order_relaxed);
     for (int k = 0; k < g->n_nodes; k++) {
         tc_node *nd = &g->nodes[k];
         if (!tc_node_active(nd, training))
@@ -384,7 +400,7 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         tc_rng rng;
         tc_rng_seed(&rng, g->seed, nd->name, "step", step);
         tc_exec x;
-        fill_exec(g, nd, &x, ins, &out, wts, sts, &rng, training);
+        fill_exec(g, nd, &x, ins, &out, wts, sts, &rng, training, row0);
         tc_error local = {{0}};
         double t0 = g->profiling ? tc_monotonic_seconds() : 0;
         tc_graph_enter(g, nd, TC_CALLBACK_FORWARD);
@@ -398,6 +414,25 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
             return tc_error_set(err, "%s: node '%s' (%s): forward failed: %s", g->origin,
                                 nd->name, nd->type->name,
                                 local.msg[0] ? local.msg : "(no message)");
+    }
+    return 0;
+}
+
+int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
+{
+    if (g->batch == 0 || (training && !g->prepared_training))
+        return tc_error_set(err, "%s: call tc_graph_prepare(%s) before the %s pass", g->origin,
+                            training ? "training" : "inference", training ? "training" : "forward");
+    atomic_fetch_add_explicit(&g->passes, 1, memory_order_relaxed);
+    if (!g->slice_rows || training)
+        return forward_rows(g, training, step, 0, err);
+    const tc_value *ov = &g->values[g->output_value];
+    int64_t row = tc_shape_count(&ov->shape) / g->slice_rows; /* floats of one row */
+    for (int64_t r = 0; r < g->batch; r += g->slice_rows) {
+        if (forward_rows(g, 0, step, r, err))
+            return 1;
+        int64_t n = g->batch - r < g->slice_rows ? g->batch - r : g->slice_rows;
+        memcpy(g->sliced_out + r * row, ov->at, sizeof(float) * (size_t)(n * row));
     }
     return 0;
 }
@@ -444,7 +479,7 @@ int tc_graph_backward(tc_graph *g, tc_error *err)
             return tc_error_set(err, "%s: node '%s' (%s) has no backward(); it cannot be trained "
                                      "through", g->origin, nd->name, nd->type->name);
         tc_exec x;
-        fill_exec(g, nd, &x, ins, &out, wts, sts, NULL, 1);
+        fill_exec(g, nd, &x, ins, &out, wts, sts, NULL, 1, 0);
         gout.data = is_loss ? &g->one : v->grad;
         gout.shape = v->shape;
         x.grad_output = &gout;

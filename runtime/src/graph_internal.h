@@ -89,6 +89,18 @@ struct tc_graph {
     void *workspace;
     size_t workspace_cap;
     int no_reuse;         /* tests: inference keeps every activation apart */
+    /* Inference of a large batch in passes over slices of its rows, so
+     * that one slice's activations stay in cache (every active node
+     * TC_LAYER_PER_SAMPLE): slice_rows rows a pass (0: the whole batch in
+     * one), nodes planned at slice_rows, graph inputs holding the batch
+     * padded to whole slices; each pass's output rows are copied into
+     * sliced_out, the batch's output. slice_setting: 0 automatic, > 0 at
+     * most that many rows, < 0 never (tc_graph_set_inference_slice). */
+    int slice_rows;
+    int slice_setting;
+    int slice_changed;     /* set since the last prepare: plan again */
+    float *sliced_out;
+    size_t sliced_out_cap; /* floats */
     float *scratch;       /* fan-out gradient sums */
     size_t scratch_cap;   /* floats */
     float one;            /* d loss / d loss */
@@ -145,6 +157,10 @@ typedef struct tc_batch_need {
      * the layers' workspace (arena_at bytes, rounded) plus the arena. */
     int pooled;
     size_t arena_at, arena;
+    /* Inference in slices (tc_graph.slice_rows): the rows of a pass (0:
+     * the whole batch) and the floats of the batch's output. */
+    int slice_rows;
+    int64_t output_floats;
 } tc_batch_need;
 
 /* Plans every node that runs at this batch (values' shapes and nodes' plans

@@ -80,6 +80,7 @@ void tc_graph_free(tc_graph *g)
     free(g->state_names);
     free(g->workspace);
     free(g->scratch);
+    free(g->sliced_out);
     free(g->origin);
     free(g->json_text);
     free(g->name);

@@ -210,17 +210,20 @@ static int need_node(tc_graph *g, int k, int training, tc_batch_need *need, tc_e
     return 0;
 }
 
-static int plan_inputs(tc_graph *g, int batch, tc_batch_need *need, tc_error *err)
+/* The graph inputs at `rows` a pass, with room for `padded` rows (the
+ * batch, or in slices the batch padded to whole slices). */
+static int plan_inputs(tc_graph *g, int rows, int64_t padded, tc_batch_need *need,
+                       tc_error *err)
 {
     for (int i = 0; i < g->n_inputs; i++) {
         tc_value *v = &g->values[i];
         v->shape = v->shape1;
-        v->shape.dims[0] = batch;
+        v->shape.dims[0] = rows;
         int64_t n;
-        if (__builtin_mul_overflow(tc_shape_count(&v->shape1), (int64_t)batch, &n) ||
+        if (__builtin_mul_overflow(tc_shape_count(&v->shape1), padded, &n) ||
             n > ((int64_t)1 << 36))
-            return tc_error_set(err, "%s: input '%s' at batch %d is too large", g->origin,
-                                g->inputs[i].name, batch);
+            return tc_error_set(err, "%s: input '%s' at batch %lld is too large",
+                                g->origin, g->inputs[i].name, (long long)padded);
         need->input_floats[i] = n;
         need->total += (size_t)n * sizeof(float);
         need->fresh += to_grow((size_t)n * sizeof(float), v->data_cap * sizeof(float));
@@ -384,17 +387,85 @@ void tc_graph_bind_buffers(tc_graph *g, const tc_batch_need *need, int training)
     }
 }
 
+/* ---- inference in slices of the batch's rows ----------------------------- */
+
+/* A pass should be long next to the cost of starting each node's threads
+ * (a few microseconds a node): at least SLICE_FLOPS floating-point
+ * operations a thread, and at least SLICE_MIN_ROWS rows a thread, the
+ * slices at which LeNet-5, the CIFAR VGG and ResNet-8 inferred fastest
+ * on 1 and 2 threads (bench/README.md, "Inference in slices"). */
+#define SLICE_FLOPS ((int64_t)1 << 26)
+#define SLICE_MIN_ROWS 32
+
+/* One row's forward FLOPs (the types' flops() at batch 1; 0 when no
+ * active node counts), or -1 when some active node is not per sample. */
+static int64_t row_flops(const tc_graph *g)
+{
+    int64_t total = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const tc_node *nd = &g->nodes[k];
+        const tc_layer_type *t = nd->type;
+        if (!tc_node_active(nd, 0))
+            continue;
+        if (!(t->flags & TC_LAYER_PER_SAMPLE) || nd->n_inputs > 64)
+            return -1;
+        if (t->struct_size < offsetof(tc_layer_type, flops) + sizeof t->flops || !t->flops)
+            continue;
+        tc_shape in[64];
+        for (int j = 0; j < nd->n_inputs; j++)
+            in[j] = g->values[nd->inputs[j]].shape1;
+        int64_t f = t->flops(tc_host_table(), nd->self, in, nd->n_inputs);
+        total += f > 0 ? f : 0;
+    }
+    return total;
+}
+
+/* The rows of one pass of an inference batch (0: the whole batch in one),
+ * evened out so that the slices are of one size, a multiple of 8. */
+static int slice_rows(const tc_graph *g, int batch, int training)
+{
+    if (training || g->slice_setting < 0 || batch < 2)
+        return 0;
+    int64_t flops = row_flops(g), threads = tc_get_threads();
+    if (flops < 0)
+        return 0;
+    int64_t rows = SLICE_MIN_ROWS * threads;
+    if (flops > 0 && SLICE_FLOPS * threads / flops > rows)
+        rows = SLICE_FLOPS * threads / flops;
+    if (g->slice_setting > 0) /* as asked: the last slice padded */
+        return g->slice_setting >= batch ? 0 : g->slice_setting;
+    if (rows >= batch)
+        return 0;
+    int64_t passes = (batch + rows - 1) / rows;
+    rows = (batch + passes - 1) / passes;
+    rows = (rows + 7) / 8 * 8; /* whole vectors of rows for the kernels */
+    return rows >= batch ? 0 : (int)rows;
+}
+
 int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *need,
                         tc_error *err)
 {
     memset(need, 0, sizeof *need);
     need->largest = -1;
-    if (plan_inputs(g, batch, need, err))
+    int rows = slice_rows(g, batch, training);
+    int64_t padded = rows ? (int64_t)rows * ((batch + rows - 1) / rows) : batch;
+    need->slice_rows = rows;
+    if (plan_inputs(g, rows ? rows : batch, padded, need, err))
         return 1;
     size_t total0 = need->total, fresh0 = need->fresh;
     for (int k = 0; k < g->n_nodes; k++)
         if (tc_node_active(&g->nodes[k], training) && need_node(g, k, training, need, err))
             return 1;
+    if (rows) { /* the batch's output, gathered from the passes */
+        const tc_value *ov = &g->values[g->output_value];
+        need->output_floats = tc_shape_count(&ov->shape) / rows * batch;
+        need->total += (size_t)need->output_floats * sizeof(float);
+        need->fresh += to_grow((size_t)need->output_floats * sizeof(float),
+                               g->sliced_out_cap * sizeof(float));
+        total0 += (size_t)need->output_floats * sizeof(float);
+        fresh0 += to_grow((size_t)need->output_floats * sizeof(float),
+                          g->sliced_out_cap * sizeof(float));
+    }
     /* the graph's own buffers, when they already hold the batch, cost nothing */
     if (!training && !g->no_reuse && need->fresh > fresh0 &&
         pool_nodes(g, need, total0, fresh0, err))

@@ -266,7 +266,10 @@ void cf_check_metadata(cf_subject *s)
     const char *C = "metadata";
     printf("\n    type %s from %s: ABI version %u, %s, inputs %d..%d", t->name,
            s->origin ? s->origin : "?", t->abi_version,
-           (t->flags & TC_LAYER_LOSS) ? "loss" : "layer", t->min_inputs, t->max_inputs);
+           (t->flags & TC_LAYER_LOSS)         ? "loss"
+           : (t->flags & TC_LAYER_PER_SAMPLE) ? "layer, per sample"
+                                              : "layer",
+           t->min_inputs, t->max_inputs);
     if (t->struct_size < offsetof(tc_layer_type, reserved))
         cf_fail(s, C, "struct_size %u is smaller than this ABI's tc_layer_type (%u bytes)",
                 t->struct_size, (unsigned)offsetof(tc_layer_type, reserved));
@@ -278,8 +281,11 @@ void cf_check_metadata(cf_subject *s)
                       "characters)", t->name ? t->name : "");
     if (!t->summary || !t->summary[0])
         cf_fail(s, C, "no summary (one line shown by 'tinycnn plugins')");
-    if (t->flags & ~(uint32_t)TC_LAYER_LOSS)
-        cf_fail(s, C, "unknown flag bits 0x%x", t->flags & ~(uint32_t)TC_LAYER_LOSS);
+    const uint32_t known = TC_LAYER_LOSS | TC_LAYER_PER_SAMPLE;
+    if (t->flags & ~known)
+        cf_fail(s, C, "unknown flag bits 0x%x", t->flags & ~known);
+    if ((t->flags & TC_LAYER_LOSS) && (t->flags & TC_LAYER_PER_SAMPLE))
+        cf_fail(s, C, "a loss (the batch's mean) cannot be TC_LAYER_PER_SAMPLE");
     if ((t->flags & TC_LAYER_LOSS) && (t->min_inputs != 2 || t->max_inputs != 2))
         cf_fail(s, C, "a loss takes exactly 2 inputs [logits, label], declared %d..%d",
                 t->min_inputs, t->max_inputs);

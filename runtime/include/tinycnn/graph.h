@@ -124,6 +124,21 @@ void tc_graph_set_seed(tc_graph *g, uint64_t seed);
 int tc_graph_prepare(tc_graph *g, int batch, int training, tc_error *err);
 int tc_graph_batch(const tc_graph *g);
 
+/* Inference of a large batch whose nodes are all TC_LAYER_PER_SAMPLE runs
+ * as passes over slices of its rows, nodes planned at the slice's rows, so
+ * that a slice's activations stay in cache (and the arena is a slice's):
+ * rows 0 (the default) takes slices of at least 32 rows a thread and
+ * 2^26 forward FLOPs a thread (the types' flops() counts), evened out and
+ * a multiple of 8 (LeNet-5's 1,000 rows on 2 threads: 7 passes of 144,
+ * the inputs padded to 1,008 rows); rows > 0 exactly that many rows a
+ * slice, the last one padded; rows < 0 always the whole batch. Outputs
+ * equal the unsliced pass's up to the rounding of kernels that choose by
+ * batch size. Takes effect at the next tc_graph_prepare;
+ * tc_graph_slice_rows says the rows of a pass of the prepared batch (0:
+ * one pass). */
+void tc_graph_set_inference_slice(tc_graph *g, int rows);
+int tc_graph_slice_rows(const tc_graph *g);
+
 /* The buffer of input i for the prepared batch (batch x per-sample shape). */
 float *tc_graph_input_data(tc_graph *g, int i);
 

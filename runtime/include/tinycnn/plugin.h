@@ -67,8 +67,9 @@ extern "C" {
 #endif
 
 #define TC_PLUGIN_ABI_VERSION 2u /* major version */
-#define TC_HOST_LEVEL 2u         /* feature level of this header (2.1: tc_layer_type.flops,
-                                    2.2: tc_layer_type.onnx_export) */
+#define TC_HOST_LEVEL 3u         /* feature level of this header (2.1: tc_layer_type.flops,
+                                    2.2: tc_layer_type.onnx_export,
+                                    2.3: the TC_LAYER_PER_SAMPLE flag) */
 #define TC_PLUGIN_ENTRY "tc_plugin_init"
 #define TC_MAX_DIMS 6
 #define TC_MAX_WEIGHTS 8
@@ -252,6 +253,12 @@ typedef struct tc_onnx_writer {
 /* Layer type flags. */
 #define TC_LAYER_LOSS 1u /* output is the scalar mean loss, shape [1];
                             inputs are [logits, label]; inference skips it */
+/* 2.3: at inference, output row i (dims[0] is the batch) depends only on
+ * row i of each input, and forward() reads no other rows: the graph may
+ * then run a large batch as several passes over slices of its rows, so
+ * that the activations of one slice stay in cache. A plugin without the
+ * flag (or a host before 2.3) gets the whole batch in one pass. */
+#define TC_LAYER_PER_SAMPLE 2u
 
 /* ---- conformance hints ---------------------------------------------------
  * A layer may tell the conformance suite which inputs and parameters to test
