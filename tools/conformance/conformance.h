@@ -45,7 +45,7 @@ typedef struct cf_config {
 enum {
     CF_T_METADATA, CF_T_CONSTRUCTION, CF_T_BAD_PARAMS, CF_T_SHAPES, CF_T_UNEQUAL,
     CF_T_GRADIENTS, CF_T_NULL_GRADS, CF_T_DETERMINISM, CF_T_SCRATCH, CF_T_INFERENCE,
-    CF_T_THREADS, CF_T_SAVE_LOAD, CF_T_SPEED, CF_N_CHECKS
+    CF_T_PER_SAMPLE, CF_T_THREADS, CF_T_SAVE_LOAD, CF_T_SPEED, CF_N_CHECKS
 };
 
 typedef struct cf_subject {
@@ -246,6 +246,7 @@ void cf_check_unequal_shapes(cf_subject *s); /* check_hostile.c */
 void cf_check_null_grads(cf_subject *s);     /* check_hostile.c */
 void cf_check_scratch(cf_subject *s);        /* check_hostile.c */
 void cf_check_inference(cf_subject *s);      /* check_inference.c */
+void cf_check_per_sample(cf_subject *s);     /* check_per_sample.c */
 void cf_check_speed(cf_subject *s);          /* check_speed.c */
 
 #endif

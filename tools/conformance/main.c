@@ -64,6 +64,9 @@ static const char help[] =
     "  inference mode  training = 0 leaves state alone and ignores the random stream;\n"
     "                  a stateless layer gives at inference its training output (or,\n"
     "                  if random in training, the mean of 1000 training outputs)\n"
+    "  per sample      for a layer with TC_LAYER_PER_SAMPLE: at inference each row of a\n"
+    "                  batch of 3 equals that row run alone at batch 1 (relative\n"
+    "                  tolerance 1e-5), and row 0 is unchanged when the other rows change\n"
     "  two threads     two instances used at once give the results of one alone\n"
     "  save/load       after training forwards, weights and state through a\n"
     "                  checkpoint file give identical outputs (nothing kept in the\n"
@@ -88,8 +91,8 @@ static const char help[] =
     "  --no-hints        ignore the types' test hints (use the suite's own shapes)\n"
     "  --check ID        run only the check ID (repeatable): metadata, construction,\n"
     "                    bad-parameters, shapes, unequal-shapes, gradients,\n"
-    "                    null-gradients, determinism, scratch, inference, threads,\n"
-    "                    save-load, speed\n"
+    "                    null-gradients, determinism, scratch, inference, per-sample,\n"
+    "                    threads, save-load, speed\n"
     "  --check-timeout SECONDS\n"
     "                    time limit of each check (default %d; also the variable\n"
     "                    TINYCNN_CHECK_TIMEOUT); a check past it is killed and fails\n"
@@ -166,6 +169,7 @@ static const struct {
     {"determinism and purity", "determinism", cf_check_determinism},
     {"uninitialised scratch", "scratch", cf_check_scratch},
     {"inference mode", "inference", cf_check_inference},
+    {"per sample", "per-sample", cf_check_per_sample},
     {"two instances on two threads", "threads", cf_check_threads},
     {"save/load through a checkpoint", "save-load", cf_check_save_load},
     {"speed", "speed", cf_check_speed},
