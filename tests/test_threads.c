@@ -1,8 +1,9 @@
 /* The worker pool (tc_parallel_for): the static split of [0, n) into
  * chunks, one call per chunk with its index as the worker, and the fallback
- * to the calling thread after a region whose late worker made it slower
- * than one thread: the same chunks, all in the caller, then back to the
- * workers once the back-off has passed. */
+ * to the calling thread after regions whose late worker made them slower
+ * than one thread, several within 100 ms (one alone is a late wake-up):
+ * the same chunks, all in the caller, then back to the workers once the
+ * back-off has passed. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "threads_late.h"
 #include "tinycnn/kernels.h"
 
 #define MAX_CHUNKS 16
@@ -128,13 +130,16 @@ static void test_contention_fallback(void)
     tc_set_threads(2);
     /* past any back-off an earlier test's regions may have started */
     nanosleep(&(struct timespec){0, 300000000L}, NULL);
-    /* worker 1 arrives 20 ms after worker 0 finished: slower than one thread */
+    /* worker 1 arrives 20 ms after worker 0 finished, slower than one
+     * thread, three times (test_late_window: one alone is a late wake-up) */
     record r;
-    memset(&r, 0, sizeof r);
-    r.sleep_worker = 1;
-    r.sleep_ms = 20;
-    tc_parallel_for(100, note, &r);
-    check_split(&r, 100, 2);
+    for (int i = 0; i < TC_LATE_REGIONS; i++) {
+        memset(&r, 0, sizeof r);
+        r.sleep_worker = 1;
+        r.sleep_ms = 20;
+        tc_parallel_for(100, note, &r);
+        check_split(&r, 100, 2);
+    }
     /* the next regions run the same chunks in the calling thread */
     for (int i = 0; i < 3; i++) {
         memset(&r, 0, sizeof r);
@@ -183,12 +188,39 @@ static void test_contention_fallback(void)
     tc_set_threads(saved);
 }
 
+/* Late regions at made-up times: TC_LATE_REGIONS of them within the
+ * window mean contention, fewer or spread wider do not. */
+static void test_late_window(void)
+{
+    const int64_t ms = 1000000, t0 = (int64_t)1 << 50;
+    tc_late_count c = {0};
+    /* one late region every 700 ms (seen on a quiet guest): never */
+    for (int i = 0; i < 10; i++)
+        CU_ASSERT_EQUAL(tc_late_region(&c, t0 + i * 700 * ms), 0);
+    /* three within 100 ms: yes, at the third; then counting starts again */
+    int64_t t = t0 + 10000 * ms;
+    CU_ASSERT_EQUAL(tc_late_region(&c, t), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 10 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 20 * ms), 1);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 30 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 40 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 50 * ms), 1);
+    /* two, then the third after the window: the window starts at the third */
+    t += 1000 * ms;
+    CU_ASSERT_EQUAL(tc_late_region(&c, t), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 50 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 150 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 160 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 170 * ms), 1);
+}
+
 int main(void)
 {
     static const tcu_test tests[] = {
         {"static split: chunk t of nt is [n*t/nt, n*(t+1)/nt), once", test_static_split},
         {"a nested region runs as one chunk", test_nested_on_workers},
         {"a late worker sends regions to the calling thread, then back", test_contention_fallback},
+        {"late regions mean contention only several within 100 ms", test_late_window},
         {NULL, NULL},
     };
     return tcu_run("threads", tests);

@@ -5,13 +5,13 @@
  * caller computes a chunk the same way whichever OS thread runs it, so the
  * chunks may also run one after another in the calling thread without
  * changing a bit of any result. That is what happens while the machine is
- * oversubscribed: when a region's last worker finishes milliseconds after
+ * oversubscribed: when regions' last workers finish milliseconds after
  * the first, and later than the calling thread alone would have finished
- * all the chunks, the slow worker was waiting for a core that another
- * process held, and the next regions would wait for it again (a region of
- * 50 us then costs a scheduler time slice). The pool then runs the chunks
- * of short regions in the calling thread for a while
- * (CONTENDED_BACKOFF_NS) and tries again; regions whose chunks take longer
+ * all the chunks, several times within 100 ms, the slow worker was waiting
+ * for a core that another process held, and the next regions would wait
+ * for it again (a region of 50 us then costs a scheduler time slice). The
+ * pool then runs the chunks of short regions in the calling thread for a
+ * while (CONTENDED_BACKOFF_NS) and tries again; regions whose chunks take longer
  * than such a wait typically lasts (remembered per function) stay parallel,
  * since waiting for the worker still beats doing its chunk as well. */
 #define _POSIX_C_SOURCE 200809L
@@ -25,12 +25,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "threads_late.h"
 #include "tinycnn/status.h"
 
 /* A worker finishing this much after the first was not running: normal
  * wake-ups and imbalance take microseconds. */
 #define CONTENDED_LATE_NS 1000000
 #define CONTENDED_BACKOFF_NS 200000000
+/* One late region now and then is a worker whose wake-up took a scheduler
+ * tick (a quiet 2-vCPU guest: 4 ms, a few times a second), and costs that
+ * one wait; a core held by another process makes nearly every region late.
+ * So only several late regions within a short window (threads_late.h)
+ * start the back-off: backing off for each single one ran 28% of a
+ * ResNet-8 training run on one thread there. */
 
 /* Process-wide state, shared by all graphs because they share the cores;
  * only heuristics (a stale or torn value costs time, never a result):
@@ -39,6 +46,22 @@
  * by address) the time one chunk took last. */
 static _Atomic int64_t serial_until_ns;
 static _Atomic int64_t late_wait_ns;
+static tc_late_count late_count;
+
+int tc_late_region(tc_late_count *c, int64_t now_ns)
+{
+    int64_t start = atomic_load_explicit(&c->window_ns, memory_order_relaxed);
+    if (start == 0 || now_ns - start > TC_LATE_WINDOW_NS) {
+        atomic_store_explicit(&c->window_ns, now_ns, memory_order_relaxed);
+        atomic_store_explicit(&c->regions, 1, memory_order_relaxed);
+        return TC_LATE_REGIONS <= 1;
+    }
+    if (atomic_fetch_add_explicit(&c->regions, 1, memory_order_relaxed) + 1 < TC_LATE_REGIONS)
+        return 0;
+    atomic_store_explicit(&c->regions, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->window_ns, 0, memory_order_relaxed);
+    return 1;
+}
 
 /* The largest team known to start: one that ran, or that
  * tc_threads_check started (a heuristic like the two above). */
@@ -172,8 +195,10 @@ void tc_parallel_for(int64_t n, void (*fn)(void *arg, int64_t begin, int64_t end
         int64_t typical = atomic_load_explicit(&late_wait_ns, memory_order_relaxed);
         atomic_store_explicit(&late_wait_ns, typical ? (typical + wait) / 2 : wait,
                               memory_order_relaxed);
-        atomic_store_explicit(&serial_until_ns, mono_ns() + CONTENDED_BACKOFF_NS,
-                              memory_order_relaxed);
+        int64_t now = mono_ns();
+        if (tc_late_region(&late_count, now))
+            atomic_store_explicit(&serial_until_ns, now + CONTENDED_BACKOFF_NS,
+                                  memory_order_relaxed);
     }
 }
 
