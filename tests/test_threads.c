@@ -189,7 +189,8 @@ static void test_contention_fallback(void)
 }
 
 /* Late regions at made-up times: TC_LATE_REGIONS of them within the
- * window mean contention, fewer or spread wider do not. */
+ * window mean contention, fewer or spread wider do not, and one soon
+ * after contention does. */
 static void test_late_window(void)
 {
     const int64_t ms = 1000000, t0 = (int64_t)1 << 50;
@@ -197,16 +198,21 @@ static void test_late_window(void)
     /* one late region every 700 ms (seen on a quiet guest): never */
     for (int i = 0; i < 10; i++)
         CU_ASSERT_EQUAL(tc_late_region(&c, t0 + i * 700 * ms), 0);
-    /* three within 100 ms: yes, at the third; then counting starts again */
+    /* three within 100 ms: yes, at the third; then, while the contention
+     * is recent (within 1 s of the last yes), every late region */
     int64_t t = t0 + 10000 * ms;
     CU_ASSERT_EQUAL(tc_late_region(&c, t), 0);
     CU_ASSERT_EQUAL(tc_late_region(&c, t + 10 * ms), 0);
     CU_ASSERT_EQUAL(tc_late_region(&c, t + 20 * ms), 1);
-    CU_ASSERT_EQUAL(tc_late_region(&c, t + 30 * ms), 0);
-    CU_ASSERT_EQUAL(tc_late_region(&c, t + 40 * ms), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 300 * ms), 1);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 1200 * ms), 1);
+    /* 1 s later without one: counting from one again */
+    t += 2300 * ms;
+    CU_ASSERT_EQUAL(tc_late_region(&c, t), 0);
+    CU_ASSERT_EQUAL(tc_late_region(&c, t + 10 * ms), 0);
     CU_ASSERT_EQUAL(tc_late_region(&c, t + 50 * ms), 1);
     /* two, then the third after the window: the window starts at the third */
-    t += 1000 * ms;
+    t += 3000 * ms;
     CU_ASSERT_EQUAL(tc_late_region(&c, t), 0);
     CU_ASSERT_EQUAL(tc_late_region(&c, t + 50 * ms), 0);
     CU_ASSERT_EQUAL(tc_late_region(&c, t + 150 * ms), 0);

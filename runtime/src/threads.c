@@ -50,6 +50,11 @@ static tc_late_count late_count;
 
 int tc_late_region(tc_late_count *c, int64_t now_ns)
 {
+    int64_t seen = atomic_load_explicit(&c->contended_ns, memory_order_relaxed);
+    if (seen != 0 && now_ns - seen < TC_LATE_RECENT_NS) {
+        atomic_store_explicit(&c->contended_ns, now_ns, memory_order_relaxed);
+        return 1;
+    }
     int64_t start = atomic_load_explicit(&c->window_ns, memory_order_relaxed);
     if (start == 0 || now_ns - start > TC_LATE_WINDOW_NS) {
         atomic_store_explicit(&c->window_ns, now_ns, memory_order_relaxed);
@@ -60,6 +65,7 @@ int tc_late_region(tc_late_count *c, int64_t now_ns)
         return 0;
     atomic_store_explicit(&c->regions, 0, memory_order_relaxed);
     atomic_store_explicit(&c->window_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->contended_ns, now_ns, memory_order_relaxed);
     return 1;
 }
 
