@@ -727,11 +727,22 @@ static void test_concurrency(void)
     concurrency(ckpt, digit(0), N_IMG / N_THREADS, 2, 5, 2);
 }
 
-/* Under helgrind: an untrained LeNet-5 and made-up digits. One worker
- * thread per call, so that OpenMP (whose futex-based barriers helgrind
- * cannot follow) stays out of it: the model's own sharing is what is
- * checked. */
-static void test_concurrency_helgrind(void)
+/* Calls of BIG images: batches that a context runs in slices of its rows
+ * (tc_graph_set_inference_slice), checked on a graph of the same model. */
+enum { BIG = 200 };
+
+static void expect_sliced(tc_graph *g, int threads)
+{
+    tc_error err = {{0}};
+    int saved = tc_set_local_threads(threads);
+    TCU_ASSERT_OK(tc_graph_prepare(g, BIG, 0, &err), &err);
+    CU_ASSERT(tc_graph_slice_rows(g) > 0 && tc_graph_slice_rows(g) < BIG);
+    tc_set_local_threads(saved);
+}
+
+/* An untrained LeNet-5 saved to a checkpoint, and made-up digits for
+ * N_THREADS * BIG images. */
+static const char *untrained(uint8_t *px, size_t n, int check_slices)
 {
     tc_error err = {{0}};
     tc_graph *g = tc_graph_load_file(tcu_registry(), LENET, &err);
@@ -739,15 +750,39 @@ static void test_concurrency_helgrind(void)
     tc_graph_init_weights(g, 7);
     const char *path = tcu_tmp_path("untrained.ckpt");
     TCU_ASSERT_OK(tc_snapshot_save(path, g, NULL, NULL, &err), &err);
+    if (check_slices) {
+        expect_sliced(g, 1);
+        expect_sliced(g, 2);
+    }
     tc_graph_free(g);
-    enum { PER = 2 };
-    static uint8_t px[N_THREADS * PER * 784];
     uint32_t s = 99;
-    for (size_t i = 0; i < sizeof px; i++) {
+    for (size_t i = 0; i < n; i++) {
         s = s * 1664525u + 1013904223u;
         px[i] = (uint8_t)(s >> 24);
     }
-    concurrency(path, px, PER, 1, 2, 1);
+    return path;
+}
+
+static uint8_t big_px[N_THREADS * BIG * 784];
+
+/* Batches run in slices, on one model from N_THREADS threads: each
+ * context's passes and gathered output are its own. */
+static void test_concurrency_sliced(void)
+{
+    const char *path = untrained(big_px, sizeof big_px, 1);
+    concurrency(path, big_px, BIG, BIG, 2, 1);
+    concurrency(path, big_px, BIG, BIG, 2, 2);
+}
+
+/* Under helgrind: an untrained LeNet-5 and made-up digits, small calls
+ * and calls run in slices. One worker thread per call, so that OpenMP
+ * (whose futex-based barriers helgrind cannot follow) stays out of it: the
+ * model's own sharing is what is checked. */
+static void test_concurrency_helgrind(void)
+{
+    const char *path = untrained(big_px, sizeof big_px, 0);
+    concurrency(path, big_px, 2, 1, 2, 1);
+    concurrency(path, big_px, BIG, BIG, 1, 1); /* one round: helgrind is slow */
 }
 
 /* ---- discovery ------------------------------------------------------------ */
@@ -820,6 +855,7 @@ int main(int argc, char **argv)
         {"class names from the metadata", test_class_names},
         {"per-call thread count leaves OpenMP alone", test_local_threads},
         {"four threads on one model", test_concurrency},
+        {"four threads on one model, batches in slices", test_concurrency_sliced},
         {"plugin discovery", test_discovery},
         {NULL, NULL},
     };

@@ -91,39 +91,40 @@ static int output_is_input(const tc_graph *g, int batch)
     return ok;
 }
 
+/* Prepares g for inference at batch, fills the rows, runs a forward and
+ * checks the output is the input (every row once, in order); returns how
+ * many calls the recording layer saw and the rows of a pass. */
+static int run_rows(tc_graph *g, int batch, int *rows)
+{
+    tc_error err = {{0}};
+    TCU_ASSERT_OK(tc_graph_prepare(g, batch, 0, &err), &err);
+    *rows = tc_graph_slice_rows(g);
+    fill_rows(g, batch);
+    n_calls = 0;
+    TCU_ASSERT_OK(tc_graph_forward(g, 0, 0, &err), &err);
+    CU_ASSERT(output_is_input(g, batch));
+    return n_calls;
+}
+
 /* 100 rows in slices of 7: 15 passes of 7 rows, pass p reading rows from
- * 7p on (the last one rows 98..104, 100..104 the padding); the output is
- * every row once, in order; a second batch size plans again. */
+ * 7p on (the last one rows 98..104, 100..104 the padding); a second batch
+ * size plans again: 40 rows in 6 passes (the last 5 rows + 2 of padding),
+ * 7 rows in one. */
 static void test_passes(void)
 {
     tc_graph *g = record_graph("TRecord");
-    tc_error err = {{0}};
     tc_graph_set_inference_slice(g, 7);
-    TCU_ASSERT_OK(tc_graph_prepare(g, 100, 0, &err), &err);
-    CU_ASSERT_EQUAL(tc_graph_slice_rows(g), 7);
-    fill_rows(g, 100);
-    n_calls = 0;
-    TCU_ASSERT_OK(tc_graph_forward(g, 0, 0, &err), &err);
-    CU_ASSERT_EQUAL(n_calls, 15);
+    int rows;
+    CU_ASSERT_EQUAL(run_rows(g, 100, &rows), 15);
+    CU_ASSERT_EQUAL(rows, 7);
     for (int p = 0; p < 15 && p < n_calls; p++) {
         CU_ASSERT_EQUAL(call_rows[p], 7);
         CU_ASSERT_EQUAL(call_first[p], (float)(7 * p));
     }
-    CU_ASSERT(output_is_input(g, 100));
-    /* 40 rows: 6 passes (the last 5 rows + 2 of padding); 7 rows: one pass */
-    TCU_ASSERT_OK(tc_graph_prepare(g, 40, 0, &err), &err);
-    fill_rows(g, 40);
-    n_calls = 0;
-    TCU_ASSERT_OK(tc_graph_forward(g, 0, 0, &err), &err);
-    CU_ASSERT_EQUAL(n_calls, 6);
-    CU_ASSERT(output_is_input(g, 40));
-    TCU_ASSERT_OK(tc_graph_prepare(g, 7, 0, &err), &err);
-    CU_ASSERT_EQUAL(tc_graph_slice_rows(g), 0);
-    fill_rows(g, 7);
-    n_calls = 0;
-    TCU_ASSERT_OK(tc_graph_forward(g, 0, 0, &err), &err);
-    CU_ASSERT_EQUAL(n_calls, 1);
-    CU_ASSERT(output_is_input(g, 7));
+    CU_ASSERT_EQUAL(run_rows(g, 40, &rows), 6);
+    CU_ASSERT_EQUAL(rows, 7);
+    CU_ASSERT_EQUAL(run_rows(g, 7, &rows), 1);
+    CU_ASSERT_EQUAL(rows, 0);
     tc_graph_free(g);
 }
 
@@ -135,16 +136,11 @@ static void test_whole_batches(void)
         {"TWhole", 7}, {"TWhole", 0}, {"TRecord", -1}};
     for (int i = 0; i < 3; i++) {
         tc_graph *g = record_graph(cases[i].type);
-        tc_error err = {{0}};
         tc_graph_set_inference_slice(g, cases[i].rows);
-        TCU_ASSERT_OK(tc_graph_prepare(g, 1000, 0, &err), &err);
-        CU_ASSERT_EQUAL(tc_graph_slice_rows(g), 0);
-        fill_rows(g, 1000);
-        n_calls = 0;
-        TCU_ASSERT_OK(tc_graph_forward(g, 0, 0, &err), &err);
-        CU_ASSERT_EQUAL(n_calls, 1);
+        int rows;
+        CU_ASSERT_EQUAL(run_rows(g, 1000, &rows), 1);
+        CU_ASSERT_EQUAL(rows, 0);
         CU_ASSERT_EQUAL(call_rows[0], 1000);
-        CU_ASSERT(output_is_input(g, 1000));
         tc_graph_free(g);
     }
 }
