@@ -28,6 +28,11 @@
 
 #include "layer_util.h"
 
+/* Passes of 3 * n vectorised steps below this run in the calling thread:
+ * ResNet-8's 16-channel BatchNorm at batch 1 (3 * 16,384) took 2.9 us on
+ * 2 threads against 1.6 us on 1, the region costing more than the work. */
+#define BN_PARALLEL_MIN (1 << 18)
+
 typedef struct bn_kind {
     const char *name;
     int min_ndim, max_ndim;
@@ -542,7 +547,7 @@ static int bn_forward(const tc_host *host, void *self, const tc_exec *x, tc_erro
     /* tells backward which statistics it differentiates through */
     j.mean[2 * j.g.c] = j.training ? 1.0f : 0.0f;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
-    lu_for_work(host, j.g.c, 3 * n, LU_PARALLEL_MIN, forward_channels, &j);
+    lu_for_work(host, j.g.c, 3 * n, BN_PARALLEL_MIN, forward_channels, &j);
     return 0;
 }
 
@@ -601,7 +606,7 @@ static int bn_backward(const tc_host *host, void *self, const tc_exec *x, tc_err
     j.dw = b->affine ? x->grad_weights[0].data : NULL;
     j.db = b->affine ? x->grad_weights[1].data : NULL;
     int64_t n = tc_shape_count(&x->inputs[0].shape);
-    lu_for_work(host, j.g.c, 3 * n, LU_PARALLEL_MIN, backward_channels, &j);
+    lu_for_work(host, j.g.c, 3 * n, BN_PARALLEL_MIN, backward_channels, &j);
     return 0;
 }
 
