@@ -571,13 +571,14 @@ static int bench_infer(bench *b, int bs, const char *key)
     json_object_set_new(r, "images", json_integer(done));
     json_object_set_new(r, "seconds", json_real(sec));
     json_object_set_new(r, "images_per_s", json_real((double)done / sec));
-    json_object_set_new(r, "slice_rows", json_integer(tc_graph_slice_rows(b->g)));
+    int slice = tc_graph_slice_rows(b->g); /* 0: one pass */
+    json_object_set_new(r, "slice_rows", json_integer(slice));
     json_object_set_new(b->out, key, r);
     if (!b->o.json)
-        printf("infer   batch %4d: %9.0f images/s  (%lld images in %.2f s; %.1f us/image; %s %d)\n",
+        printf("infer   batch %4d: %9.0f images/s  (%lld images in %.2f s; %.1f us/image; "
+               "%d rows a pass)\n",
                bs, (double)done / sec, (long long)done, sec, 1e6 * sec / (double)done,
-               tc_graph_slice_rows(b->g) ? "passes of rows" : "one pass, rows",
-               tc_graph_slice_rows(b->g) ? tc_graph_slice_rows(b->g) : bs);
+               slice ? slice : bs);
     return 0;
 }
 

@@ -506,10 +506,10 @@ static inline int lu_pool_run(const tc_host *host, const lu_pool_kind *kind, con
     lu_pool_geom g;
     if (lu_pool_geometry(host, kind->layer, m, &x->inputs[0].shape, kind->argmax, &g, err))
         return 1;
-    int kept = kind->argmax && x->saved && x->saved_bytes >= g.saved_bytes;
     /* at inference no backward reads the argmax: not written */
-    int keep = kept && (backward || x->training);
-    lu_pool_job j = {.g = &g, .arg = keep ? x->saved : NULL, .backward = backward,
+    int kept = kind->argmax && x->saved && x->saved_bytes >= g.saved_bytes &&
+               (backward || x->training);
+    lu_pool_job j = {.g = &g, .arg = kept ? x->saved : NULL, .backward = backward,
                      .plane = backward ? kind->backward : kind->forward};
     int64_t work = g.planes * g.ohw * g.k * g.k;
     if (backward) {

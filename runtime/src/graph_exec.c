@@ -424,7 +424,7 @@ int tc_graph_forward(tc_graph *g, int training, uint64_t step, tc_error *err)
         return tc_error_set(err, "%s: call tc_graph_prepare(%s) before the %s pass", g->origin,
                             training ? "training" : "inference", training ? "training" : "forward");
     atomic_fetch_add_explicit(&g->passes, 1, memory_order_relaxed);
-    if (!g->slice_rows || training)
+    if (!g->slice_rows) /* always 0 in a training plan */
         return forward_rows(g, training, step, 0, err);
     const tc_value *ov = &g->values[g->output_value];
     int64_t row = tc_shape_count(&ov->shape) / g->slice_rows; /* floats of one row */

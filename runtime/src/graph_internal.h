@@ -94,8 +94,8 @@ struct tc_graph {
      * TC_LAYER_PER_SAMPLE): slice_rows rows a pass (0: the whole batch in
      * one), nodes planned at slice_rows, graph inputs holding the batch
      * padded to whole slices; each pass's output rows are copied into
-     * sliced_out, the batch's output. slice_setting: 0 automatic, > 0 at
-     * most that many rows, < 0 never (tc_graph_set_inference_slice). */
+     * sliced_out, the batch's output. slice_setting: 0 automatic, > 0
+     * that many rows, < 0 never (tc_graph_set_inference_slice). */
     int slice_rows;
     int slice_setting;
     int slice_changed;     /* set since the last prepare: plan again */

@@ -424,16 +424,14 @@ static int64_t row_flops(const tc_graph *g)
  * evened out so that the slices are of one size, a multiple of 8. */
 static int slice_rows(const tc_graph *g, int batch, int training)
 {
-    if (training || g->slice_setting < 0 || batch < 2)
+    int64_t flops;
+    if (training || g->slice_setting < 0 || batch < 2 || (flops = row_flops(g)) < 0)
         return 0;
-    int64_t flops = row_flops(g), threads = tc_get_threads();
-    if (flops < 0)
-        return 0;
-    int64_t rows = SLICE_MIN_ROWS * threads;
-    if (flops > 0 && SLICE_FLOPS * threads / flops > rows)
-        rows = SLICE_FLOPS * threads / flops;
     if (g->slice_setting > 0) /* as asked: the last slice padded */
         return g->slice_setting >= batch ? 0 : g->slice_setting;
+    int64_t threads = tc_get_threads(), rows = SLICE_MIN_ROWS * threads;
+    if (flops > 0 && SLICE_FLOPS * threads / flops > rows)
+        rows = SLICE_FLOPS * threads / flops;
     if (rows >= batch)
         return 0;
     int64_t passes = (batch + rows - 1) / rows;
@@ -456,15 +454,14 @@ int tc_graph_plan_batch(tc_graph *g, int batch, int training, tc_batch_need *nee
     for (int k = 0; k < g->n_nodes; k++)
         if (tc_node_active(&g->nodes[k], training) && need_node(g, k, training, need, err))
             return 1;
-    if (rows) { /* the batch's output, gathered from the passes */
-        const tc_value *ov = &g->values[g->output_value];
-        need->output_floats = tc_shape_count(&ov->shape) / rows * batch;
-        need->total += (size_t)need->output_floats * sizeof(float);
-        need->fresh += to_grow((size_t)need->output_floats * sizeof(float),
-                               g->sliced_out_cap * sizeof(float));
-        total0 += (size_t)need->output_floats * sizeof(float);
-        fresh0 += to_grow((size_t)need->output_floats * sizeof(float),
-                          g->sliced_out_cap * sizeof(float));
+    if (rows) { /* the batch's output, gathered from the passes: outside any pool */
+        need->output_floats = tc_shape_count(&g->values[g->output_value].shape) / rows * batch;
+        size_t bytes = (size_t)need->output_floats * sizeof(float);
+        size_t grow = to_grow(bytes, g->sliced_out_cap * sizeof(float));
+        need->total += bytes;
+        need->fresh += grow;
+        total0 += bytes;
+        fresh0 += grow;
     }
     /* the graph's own buffers, when they already hold the batch, cost nothing */
     if (!training && !g->no_reuse && need->fresh > fresh0 &&

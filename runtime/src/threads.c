@@ -11,8 +11,8 @@
  * for a core that another process held, and the next regions would wait
  * for it again (a region of 50 us then costs a scheduler time slice). The
  * pool then runs the chunks of short regions in the calling thread for a
- * while (CONTENDED_BACKOFF_NS) and tries again; regions whose chunks take longer
- * than such a wait typically lasts (remembered per function) stay parallel,
+ * while (CONTENDED_BACKOFF_NS) and tries again; regions whose chunks take
+ * longer than such a wait typically lasts (remembered per function) stay parallel,
  * since waiting for the worker still beats doing its chunk as well. */
 #define _POSIX_C_SOURCE 200809L
 #include "tinycnn/kernels.h"
@@ -32,12 +32,6 @@
  * wake-ups and imbalance take microseconds. */
 #define CONTENDED_LATE_NS 1000000
 #define CONTENDED_BACKOFF_NS 200000000
-/* One late region now and then is a worker whose wake-up took a scheduler
- * tick (a quiet 2-vCPU guest: 4 ms, a few times a second), and costs that
- * one wait; a core held by another process makes nearly every region late.
- * So only several late regions within a short window (threads_late.h)
- * start the back-off: backing off for each single one ran 28% of a
- * ResNet-8 training run on one thread there. */
 
 /* Process-wide state, shared by all graphs because they share the cores;
  * only heuristics (a stale or torn value costs time, never a result):
@@ -48,6 +42,12 @@ static _Atomic int64_t serial_until_ns;
 static _Atomic int64_t late_wait_ns;
 static tc_late_count late_count;
 
+/* One late region now and then is a worker whose wake-up took a scheduler
+ * tick (a quiet 2-vCPU guest: 4 ms, a few times a second), and costs that
+ * one wait; a core held by another process makes nearly every region late.
+ * So only several late regions within a short window start the back-off:
+ * backing off for each single one ran 28% of a ResNet-8 training run on
+ * one thread there. */
 int tc_late_region(tc_late_count *c, int64_t now_ns)
 {
     int64_t seen = atomic_load_explicit(&c->contended_ns, memory_order_relaxed);
