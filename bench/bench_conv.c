@@ -1,10 +1,12 @@
 /* bench_conv - GFLOP/s of the Conv2d layer on 3x3 convolutions (stride 1
- * or 2, padding 1, C in = C out unless --shape says O) of 16-256 channels,
+ * or 2, padding 1, C in = C out unless --shape says O) of 16-256 channels
+ * (or the kernel size and padding --shape gives, e.g. LeNet-5's 5x5),
  * forward, backward-data and backward-weights, against one core's FP32 FMA
  * peak measured here.
  *
  *   bench_conv [--threads N] [--batch "32 128"] [--isa "avx2 avx512"]
- *              [--reps R] [--stride S] [--shape C,HW[,O]]... [--plugins DIR]
+ *              [--reps R] [--stride S] [--shape C,HW[,O[,K[,P]]]]...
+ *              [--plugins DIR]
  *
  * With --stride 2 and no --shape the shapes are those of ResNet stages'
  * first convolutions (C -> 2C, halving the image) and a few C -> C.
@@ -98,15 +100,16 @@ static double measure_peak(tc_gemm_isa isa)
 
 typedef struct conv_shape {
     int64_t c, hw, o; /* input channels, input height = width, output channels */
+    int64_t k, p;     /* kernel size and padding (3, 1 unless --shape says) */
 } conv_shape;
 
 static const conv_shape default_shapes[] = {
-    {16, 32, 16},   {32, 32, 32},   {64, 32, 64},   {64, 16, 64},
-    {128, 16, 128}, {128, 8, 128},  {256, 8, 256},  {256, 4, 256},
+    {16, 32, 16, 3, 1},   {32, 32, 32, 3, 1},  {64, 32, 64, 3, 1},  {64, 16, 64, 3, 1},
+    {128, 16, 128, 3, 1}, {128, 8, 128, 3, 1}, {256, 8, 256, 3, 1}, {256, 4, 256, 3, 1},
 };
 static const conv_shape default_shapes_s2[] = {
-    {16, 32, 32}, {32, 16, 64}, {64, 16, 128}, {128, 16, 256}, {32, 32, 32}, {64, 16, 64},
-    {128, 8, 128}, {256, 8, 256},
+    {16, 32, 32, 3, 1},  {32, 16, 64, 3, 1}, {64, 16, 128, 3, 1},  {128, 16, 256, 3, 1},
+    {32, 32, 32, 3, 1},  {64, 16, 64, 3, 1}, {128, 8, 128, 3, 1}, {256, 8, 256, 3, 1},
 };
 
 /* Seconds of the best of `reps` calls of fn on lc. */
@@ -183,9 +186,10 @@ static void parse_args(int argc, char **argv, options *o)
         char buf[256], *save = NULL;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: bench_conv [--threads N] [--batch \"32 128\"] [--isa \"avx2 avx512\"]\n"
-                   "                  [--reps R] [--stride S] [--shape C,HW[,O]]...\n"
+                   "                  [--reps R] [--stride S] [--shape C,HW[,O[,K[,P]]]]...\n"
                    "                  [--plugins DIR]\n"
-                   "3x3 convolutions (stride S, default 1, padding 1, O = C unless given):\n"
+                   "3x3 convolutions (stride S, default 1, padding 1, O = C unless given;\n"
+                   "--shape 6,14,16,5,0: 5x5 kernels, no padding, as LeNet-5's conv2):\n"
                    "GFLOP/s of forward, backward-data and backward-weights and %% of the\n"
                    "FP32 FMA peak measured first. --plugins loads Conv2d from DIR (default %s).\n",
                    TC_BENCH_PLUGIN_DIR);
@@ -219,11 +223,12 @@ static void parse_args(int argc, char **argv, options *o)
                  t = strtok_r(NULL, " ,", &save))
                 o->batches[o->n_batches++] = atoll(t);
         } else if (strcmp(argv[i], "--shape") == 0 && o->n_shapes < MAX_SHAPES) {
-            conv_shape s = {0, 0, 0};
-            int got = sscanf(v, "%lld,%lld,%lld", (long long *)&s.c, (long long *)&s.hw,
-                             (long long *)&s.o);
-            if (got < 2) {
-                fprintf(stderr, "bench_conv: --shape wants C,HW[,O], got %s\n", v);
+            conv_shape s = {0, 0, 0, 3, 1};
+            int got = sscanf(v, "%lld,%lld,%lld,%lld,%lld", (long long *)&s.c,
+                             (long long *)&s.hw, (long long *)&s.o, (long long *)&s.k,
+                             (long long *)&s.p);
+            if (got < 2 || s.k < 1 || s.p < 0 || s.hw + 2 * s.p < s.k) {
+                fprintf(stderr, "bench_conv: --shape wants C,HW[,O[,K[,P]]], got %s\n", v);
                 exit(2);
             }
             if (got == 2)
@@ -252,9 +257,9 @@ static void make_layer(const tc_layer_type *t, const conv_shape *s, int64_t batc
     tc_layer_check_defaults(t, v);
     tc_shape in = {.ndim = 4, .dims = {batch, s->c, s->hw, s->hw}};
     if (tc_layer_check_set_param(t, v, "out_channels", (double)s->o, &err) ||
-        tc_layer_check_set_param(t, v, "kernel_size", 3, &err) ||
+        tc_layer_check_set_param(t, v, "kernel_size", (double)s->k, &err) ||
         tc_layer_check_set_param(t, v, "stride", stride, &err) ||
-        tc_layer_check_set_param(t, v, "padding", 1, &err) ||
+        tc_layer_check_set_param(t, v, "padding", (double)s->p, &err) ||
         tc_layer_check_create(lc, t, v, &in, 1, threads, &err)) {
         fprintf(stderr, "bench_conv: %s\n", err.msg);
         exit(1);
@@ -266,17 +271,21 @@ static void make_layer(const tc_layer_type *t, const conv_shape *s, int64_t batc
 static void print_rows(const conv_shape *s, int64_t batch, const options *o,
                        const timing *best, double peak)
 {
-    const int64_t ohw = (s->hw - 1) / o->stride + 1; /* 3x3, padding 1 */
-    double flops = 2.0 * (double)batch * (double)s->c * 9.0 * (double)s->o * (double)(ohw * ohw);
+    const int64_t ohw = (s->hw + 2 * s->p - s->k) / o->stride + 1;
+    double flops = 2.0 * (double)batch * (double)s->c * (double)(s->k * s->k) * (double)s->o *
+                   (double)(ohw * ohw);
     peak *= o->threads; /* of as many cores as threads */
     for (int i = 0; i < o->n_isas; i++) {
         const timing *t = &best[i];
         double f = flops / t->fwd * 1e-9, w = flops / t->bwd_w * 1e-9;
         double dd = t->bwd - t->bwd_w, d = dd > 0 ? flops / dd * 1e-9 : 0;
-        printf("| %3lld->%-3lld %3lldx%-3lld b%-3lld | %-7s | %6.1f %3.0f%% | %6.1f %3.0f%% | "
+        char kp[24] = "";
+        if (s->k != 3 || s->p != 1)
+            snprintf(kp, sizeof kp, " k%lld p%lld", (long long)s->k, (long long)s->p);
+        printf("| %3lld->%-3lld %3lldx%-3lld b%-3lld%s | %-7s | %6.1f %3.0f%% | %6.1f %3.0f%% | "
                "%6.1f %3.0f%% |\n",
                (long long)s->c, (long long)s->o, (long long)s->hw, (long long)s->hw,
-               (long long)batch, tc_gemm_isa_name(o->isas[i]), f,
+               (long long)batch, kp, tc_gemm_isa_name(o->isas[i]), f,
                100 * f / peak, d, 100 * d / peak, w, 100 * w / peak);
     }
 }
@@ -306,7 +315,7 @@ int main(int argc, char **argv)
            p2, p5, peak, o.threads, use_cpu_clock ? "CPU" : "wall-clock");
     if (peak <= 0)
         peak = 1;
-    printf("| conv 3x3 s%d p1 | GEMM | forward GF/s %%pk | bwd-data GF/s %%pk | "
+    printf("| conv (3x3 p1 unless named) s%d | GEMM | forward GF/s %%pk | bwd-data GF/s %%pk | "
            "bwd-weights GF/s %%pk |\n|---|---|---|---|---|\n",
            o.stride);
     for (int b = 0; b < o.n_batches; b++)
