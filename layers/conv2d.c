@@ -61,6 +61,7 @@ typedef struct conv2d {
                       small layers (LANES_WIDE_MAX_MACS) */
     int px5_cpu;   /* ... and the AVX-512 direct kernels run here */
     int px2_cpu;   /* ... or, without them, their AVX2 version (conv2d_px2.h) */
+    int lanes_wide; /* the lane kernels' 32-register versions run here */
 } conv2d;
 
 /* Columns (plus staging) of one group should stay in a core's L2 cache. */
@@ -112,7 +113,7 @@ typedef struct geom {
     int64_t ohw, chw, ohw_o;      /* OH*OW, C*H*W, O*OH*OW */
     int64_t slices;               /* parts of the batch, one per worker */
     int64_t group;                /* images per group */
-    int lanes_cpu, wide_cpu, px5_cpu, px2_cpu; /* copied from the instance */
+    int lanes_cpu, wide_cpu, px5_cpu, px2_cpu, lanes_wide; /* copied from the instance */
     int px5;                      /* all three products by the direct
                                      kernels (AVX-512, or px2's AVX2 ones), in
                                      their own buffers; the px5_ names below
@@ -189,6 +190,7 @@ static void conv_path_choice(conv2d *c)
     c->wide_cpu = wide;
     c->px5_cpu = c->lanes_cpu && wide && px5_supported();
     c->px2_cpu = c->lanes_cpu && !c->px5_cpu && px2_supported();
+    c->lanes_wide = c->lanes_cpu && wide && lanes_wide_supported();
 }
 #endif
 
@@ -455,6 +457,7 @@ static int conv2d_geom(const tc_host *host, const conv2d *c, const tc_shape *in,
     g->wide_cpu = c->wide_cpu;
     g->px5_cpu = c->px5_cpu;
     g->px2_cpu = c->px2_cpu;
+    g->lanes_wide = c->lanes_wide;
     int64_t slices = n_threads < 1 ? 1 : n_threads;
     if (slices > g->n)
         slices = g->n;

@@ -43,6 +43,12 @@ static const conv_case cases[] = {
      7, 1, 1, 3, 2, 1, 0, 1, 1, 2, 1},
     {"out_channels=16 kernel_size=3 padding=1", 17, 16, 12, 12, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1,
      2},
+    /* the lane kernels' weight gradient on AVX-512 (32 registers): LeNet-5's
+     * two layers (channel tiles of 4 and of 3, a group short of 8 images),
+     * and 7x7 kernels (column tiles of 6 and 1, channel tiles 4, 4, 4, 1) */
+    {"out_channels=16 kernel_size=5", 17, 6, 14, 14, 16, 1, 5, 5, 1, 1, 0, 0, 1, 1, 1},
+    {"out_channels=6 kernel_size=5 padding=2", 11, 1, 28, 28, 6, 1, 5, 5, 1, 1, 2, 2, 1, 1, 2},
+    {"out_channels=13 kernel_size=7 padding=3", 9, 2, 10, 11, 13, 1, 7, 7, 1, 1, 3, 3, 1, 1, 1},
     /* the AVX-512 direct kernels: odd channel counts (one and two vectors
      * of channels, zero lanes, a channel pair and a single one in the
      * weight gradient), rows that tiles do not divide, padding 0 and 2 (a
